@@ -1,0 +1,108 @@
+import { env, exports } from 'cloudflare:workers'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createApp } from './app'
+import { captureLogs } from './test-support/logs'
+import { expectProblem } from './test-support/problem'
+
+const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext
+let logs: ReturnType<typeof captureLogs> | undefined
+afterEach(() => logs?.restore())
+
+describe('errors', () => {
+  it('answers an unknown path with a 404 problem', async () => {
+    const res = await exports.default.fetch('https://gw.test/nope')
+    await expectProblem(res, 404, 'not_found')
+  })
+
+  it('answers a wrong method with a 405 problem carrying Allow', async () => {
+    for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
+      const res = await exports.default.fetch('https://gw.test/health', { method })
+      await expectProblem(res, 405, 'method_not_allowed')
+      expect(res.headers.get('allow')).toBe('GET, HEAD')
+    }
+  })
+
+  it('turns an unknown error into a generic 500 and logs the cause under the request id', async () => {
+    logs = captureLogs()
+    const app = createApp()
+    app.get('/boom', () => {
+      throw new Error('D1_ERROR: no such table: users; password=hunter2')
+    })
+    const res = await app.fetch(
+      new Request('https://gw.test/boom', { headers: { 'x-request-id': 'req-boom-0001' } }),
+      env,
+      ctx,
+    )
+    const text = await res.clone().text()
+    const body = await expectProblem(res, 500, 'internal_error')
+    expect(body.detail).toBe('The gateway could not complete the request.')
+    expect(text).not.toMatch(/D1_ERROR|hunter2|stack/)
+    const [record] = logs.events('request_failed')
+    expect(record).toMatchObject({
+      level: 'error',
+      request_id: 'req-boom-0001',
+      code: 'internal_error',
+      reason: 'unhandled',
+    })
+    expect(JSON.stringify(record)).toContain('no such table')
+  })
+})
+
+describe('request id', () => {
+  it('keeps a well-formed inbound X-Request-Id', async () => {
+    const res = await exports.default.fetch('https://gw.test/nope', { headers: { 'x-request-id': 'abc-DEF-12345678' } })
+    expect(res.headers.get('x-request-id')).toBe('abc-DEF-12345678')
+    expect(((await res.json()) as { instance: string }).instance).toBe('abc-DEF-12345678')
+  })
+
+  it.each([
+    ['too short', 'abc1234'],
+    ['too long', 'a'.repeat(65)],
+    ['underscore', 'abc_defgh123'],
+    ['JSON', '{"event":"x"}'],
+    ['spaces', 'abc def ghi jkl'],
+  ])('replaces a %s inbound id with a UUID', async (_, inbound) => {
+    const res = await exports.default.fetch('https://gw.test/nope', { headers: { 'x-request-id': inbound } })
+    expect(res.headers.get('x-request-id')).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    )
+  })
+})
+
+describe('invalid configuration', () => {
+  const broken = {
+    ...env,
+    ENVIRONMENT: 'production',
+    UPSTASH_REDIS_REST_URL: 'http://leaky.example.net',
+    UPSTASH_REDIS_REST_TOKEN: 'short-token-value',
+  }
+
+  it('answers every request with a 500 that reveals nothing and logs the variables once', async () => {
+    logs = captureLogs()
+    const app = createApp()
+    for (const path of ['/health', '/nope', '/health']) {
+      const res = await app.fetch(new Request(`https://gw.test${path}`), broken, ctx)
+      const text = await res.clone().text()
+      await expectProblem(res, 500, 'internal_error')
+      expect(text).not.toMatch(/UPSTASH|leaky|short-token|config/i)
+    }
+    const records = logs.events('config_invalid')
+    expect(records).toHaveLength(1)
+    expect(records[0]).toMatchObject({
+      level: 'critical',
+      variables: ['UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN', 'UPSTREAM_URL'],
+    })
+    expect(logs.lines.join('\n')).not.toMatch(/leaky\.example|short-token-value/)
+  })
+
+  it('logs a loud warning when the plaintext override is set', async () => {
+    logs = captureLogs()
+    const app = createApp()
+    const insecure = { ...env, UPSTASH_REDIS_REST_URL: 'http://redis.lan:8079', REDIS_INSECURE_ALLOW_PLAINTEXT: 'true' }
+    await app.fetch(new Request('https://gw.test/nope'), insecure, ctx)
+    await app.fetch(new Request('https://gw.test/nope'), insecure, ctx)
+    const warnings = logs.events('config_insecure_redis_plaintext')
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatchObject({ level: 'warn', in_use: true })
+  })
+})

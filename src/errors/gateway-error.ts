@@ -1,0 +1,88 @@
+/**
+ * The gateway's one error type and its registry of stable public codes.
+ * Status codes and titles live here only; `problem.ts` is the one place an error becomes a Response.
+ */
+
+/** Stable, snake_case public error codes. Clients may switch on them; never rename one. */
+export type ErrorCode =
+  | 'bad_request'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'dependency_unavailable'
+  | 'internal_error'
+
+interface ProblemType {
+  readonly status: number
+  readonly title: string
+  /** Public text for `detail` when the thrower gives none. */
+  readonly detail: string
+}
+
+export const PROBLEM_TYPES = {
+  bad_request: { status: 400, title: 'Bad Request', detail: 'The request is malformed.' },
+  not_found: { status: 404, title: 'Not Found', detail: 'No resource exists at this path.' },
+  method_not_allowed: {
+    status: 405,
+    title: 'Method Not Allowed',
+    detail: 'This method is not allowed on this resource; see the Allow header.',
+  },
+  payload_too_large: {
+    status: 413,
+    title: 'Content Too Large',
+    detail: 'The request body is larger than this route accepts.',
+  },
+  unsupported_media_type: {
+    status: 415,
+    title: 'Unsupported Media Type',
+    detail: 'This route accepts application/json only.',
+  },
+  dependency_unavailable: {
+    status: 503,
+    title: 'Service Unavailable',
+    detail: 'A dependency of the gateway is unavailable. Try again later.',
+  },
+  internal_error: {
+    status: 500,
+    title: 'Internal Server Error',
+    detail: 'The gateway could not complete the request.',
+  },
+} as const satisfies Record<ErrorCode, ProblemType>
+
+/** Base of every problem `type` URI (RFC 9457 §3.1.1: an absolute URI). Documented in docs/errors.md. */
+export const PROBLEM_TYPE_BASE = 'urn:edgeward:problem:'
+
+export interface GatewayErrorOptions {
+  /** Public, safe text for `detail`. Never a token, header value, input value or upstream body. */
+  detail?: string
+  /** Seconds for a `Retry-After` header (429, 503). */
+  retryAfterSeconds?: number
+  /** Extra response headers that belong to the error, e.g. `Allow` on a 405. */
+  headers?: Record<string, string>
+  /** Extra public members of the problem body (e.g. validation `errors`). Must hold no input values. */
+  extensions?: Record<string, unknown>
+  /** Server-side only: logged with the request id, never serialised. */
+  internal?: { reason: string; cause?: unknown; [key: string]: unknown }
+}
+
+/**
+ * An error the gateway answers with a problem+json response.
+ *
+ * @example throw new GatewayError('method_not_allowed', { headers: { allow: 'GET, HEAD' } })
+ */
+export class GatewayError extends Error {
+  readonly code: ErrorCode
+  readonly options: GatewayErrorOptions
+
+  constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
+    super(code, options.internal?.cause === undefined ? undefined : { cause: options.internal.cause })
+    this.name = 'GatewayError'
+    this.code = code
+    this.options = options
+  }
+
+  get status(): number {
+    return PROBLEM_TYPES[this.code].status
+  }
+}
