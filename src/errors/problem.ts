@@ -24,7 +24,6 @@ export interface ProblemBody {
 export function renderProblem(err: GatewayError, requestId: string | undefined): Response {
   const { status, title, detail } = PROBLEM_TYPES[err.code]
   const body: ProblemBody = {
-    ...err.options.extensions,
     type: `${PROBLEM_TYPE_BASE}${err.code}`,
     title,
     status,
@@ -32,6 +31,10 @@ export function renderProblem(err: GatewayError, requestId: string | undefined):
     instance: requestId,
     code: err.code,
     request_id: requestId,
+  }
+  // Extensions follow the standard members and can never replace one of them.
+  for (const [key, value] of Object.entries(err.options.extensions ?? {})) {
+    if (!(key in body)) body[key] = value
   }
   const headers = new Headers(err.options.headers)
   headers.set('content-type', PROBLEM_CONTENT_TYPE)

@@ -643,4 +643,54 @@ export function upstashConformanceSuite(getContext: () => ConformanceContext): v
       expect(await redis().incr(key)).toBe(9007199254740996) // 9007199254740997 on the wire, rounded by JSON.parse
     })
   })
+
+  // What the gateway itself will use, beyond the reference's numbered cases.
+  describe('client calls the gateway relies on', () => {
+    it('get, set EX/NX, exists, incr, expire, ttl, mget and del behave as on Upstash', async () => {
+      const client = redis()
+      const [a, b, counter] = [unique('calls-a'), unique('calls-b'), unique('calls-n')]
+      expect(await client.set(a, 'x', { ex: 120 })).toBe('OK')
+      expect(await client.set(b, 'y', { nx: true, ex: 120 })).toBe('OK')
+      expect(await client.mget(a, b, unique('calls-missing'))).toEqual(['x', 'y', null])
+      expect(await client.incr(counter)).toBe(1)
+      expect(await client.incr(counter)).toBe(2)
+      expect(await client.expire(counter, 30)).toBe(1)
+      expect(await client.ttl(counter)).toBeGreaterThan(0)
+      expect(await client.exists(a, b, counter)).toBe(3)
+      expect(await client.del(a, b, counter)).toBe(3)
+      expect(await client.exists(a, b, counter)).toBe(0)
+    })
+
+    it('an explicit pipeline and a multi return every result in order', async () => {
+      const key = unique('calls-batch')
+      const pipeline = redis().pipeline().set(key, '1', { ex: 60 }).incr(key).get(key).exists(key)
+      expect(await pipeline.exec()).toEqual([`OK`, 2, 2, 1])
+      const multi = redis().multi().incr(key).expire(key, 30).ttl(key)
+      const [incremented, expired, ttl] = (await multi.exec()) as [number, number, number]
+      expect([incremented, expired]).toEqual([3, 1])
+      expect(ttl).toBeGreaterThan(0)
+    })
+
+    it('fixed window allows N per window, then denies', async () => {
+      const limiter = new Ratelimit({ redis: redis(), limiter: Ratelimit.fixedWindow(2, '1 h'), prefix: unique('fw') })
+      const results = [await limiter.limit('user'), await limiter.limit('user'), await limiter.limit('user')]
+      expect(results.map((r) => [r.success, r.remaining])).toEqual([
+        [true, 1],
+        [true, 0],
+        [false, 0],
+      ])
+    })
+
+    it('token bucket spends its tokens, then denies until refill', async () => {
+      const limiter = new Ratelimit({
+        redis: redis(),
+        limiter: Ratelimit.tokenBucket(1, '1 h', 2),
+        prefix: unique('tb'),
+        ephemeralCache: false,
+      })
+      const results = [await limiter.limit('user'), await limiter.limit('user'), await limiter.limit('user')]
+      expect(results.map((r) => r.success)).toEqual([true, true, false])
+      expect(results[2]?.reset).toBeGreaterThan(Date.now())
+    })
+  })
 }
