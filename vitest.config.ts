@@ -1,9 +1,12 @@
 import path from 'node:path'
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin'
 import { defineConfig } from 'vitest/config'
+import { generateEd25519Jwks } from './scripts/lib/keys.ts'
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, 'migrations'))
+  // A fresh signing key per run: nothing in the repository can mint tokens the tests would accept.
+  const signingKey = generateEd25519Jwks()
   return {
     test: {
       projects: [
@@ -25,6 +28,7 @@ export default defineConfig(async () => {
                   UPSTASH_REDIS_REST_URL: inject('upstashUrl'),
                   UPSTASH_REDIS_REST_TOKEN: inject('upstashToken'),
                   UPSTREAM_URL: inject('upstreamUrl'),
+                  JWT_PRIVATE_KEY: JSON.stringify(signingKey.privateJwk),
                 },
               },
             })),

@@ -12,6 +12,7 @@ import { appendFileSync, chmodSync, readFileSync, statSync, writeFileSync } from
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { generateEd25519Jwks } from './keys.ts'
 
 /** One secret the Worker reads in local development. */
 export type DevVarRow = {
@@ -21,6 +22,8 @@ export type DevVarRow = {
   description: string
   /** A fresh, strong value. Must be representable in dotenv syntax (see `formatDevVarValue`). */
   generate: () => string
+  /** Not appended to an existing file that already sets one of these (an alternative the user chose). */
+  alternatives?: readonly string[]
 }
 
 /**
@@ -34,6 +37,13 @@ export const DEV_VARS: readonly DevVarRow[] = [
     description:
       'Bearer token of the local Upstash REST server that npm run dev starts (the URL is passed with --var).',
     generate: () => randomBytes(32).toString('base64url'),
+  },
+  {
+    name: 'JWT_PRIVATE_KEY',
+    description:
+      'Ed25519 private JWK that signs access tokens (EdDSA). Replace it with JWT_SECRET to try HS256 instead.',
+    generate: () => JSON.stringify(generateEd25519Jwks().privateJwk),
+    alternatives: ['JWT_SECRET'],
   },
 ]
 
@@ -93,7 +103,9 @@ export function ensureDevVars(
 
   const text = readFileSync(file, 'utf8')
   const existing = parseDevVars(text)
-  const missing = rows.filter((row) => !Object.hasOwn(existing, row.name))
+  const missing = rows.filter(
+    (row) => !Object.hasOwn(existing, row.name) && !row.alternatives?.some((name) => Object.hasOwn(existing, name)),
+  )
   if (missing.length > 0) {
     const today = new Date().toISOString().slice(0, 10)
     const block = [`# Appended by npm run dev on ${today}.`]

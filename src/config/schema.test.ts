@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest'
 import { type ConfigResult, parseConfig } from './schema'
 
 const STRONG_TOKEN = 'AX3kQ9vLm2Zp8Rt5Wn7Yb4Hc6Jd1Ff0GsEaUiOqTyMr'
+// Shape-valid Ed25519 JWK (parseConfig checks the shape; the key is imported later, in tokens/keys.ts).
+const PUBLIC_JWK = { kty: 'OKP', crv: 'Ed25519', x: 'Qm9iX3B1YmxpY19rZXlfMzJfYnl0ZXNfbG9uZ19hYmM' }
+const PRIVATE_KEY = JSON.stringify({ ...PUBLIC_JWK, d: 'U2VjcmV0X3ByaXZhdGVfa2V5XzMyX2J5dGVzX2xvbmc' })
+const HMAC_SECRET = 'q7Vn2Lx9Kd4Rz8Wm3Ty6Hb1Pc5Jf0Gs-AeUiOoYr_Xw'
 const prod = {
+  JWT_PRIVATE_KEY: PRIVATE_KEY,
   ENVIRONMENT: 'production',
   UPSTASH_REDIS_REST_URL: 'https://eu1-fine-gecko-12345.upstash.io',
   UPSTASH_REDIS_REST_TOKEN: STRONG_TOKEN,
@@ -12,6 +17,7 @@ const dev = {
   ENVIRONMENT: 'development',
   UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:8079',
   UPSTASH_REDIS_REST_TOKEN: 'x',
+  JWT_PRIVATE_KEY: PRIVATE_KEY,
 }
 
 function issues(result: ConfigResult) {
@@ -133,5 +139,112 @@ describe('config schema', () => {
   it('reports every problem at once', () => {
     const found = issues(parseConfig({ ENVIRONMENT: 'production' }))
     expect(found.map((i) => i.variable).sort()).toEqual(['UPSTASH_REDIS_REST_TOKEN', 'UPSTASH_REDIS_REST_URL'])
+  })
+})
+
+describe('config schema: token signing and revocation', () => {
+  it('defaults to EdDSA with the private key, 15-minute tokens, 60 s skew and fail-closed revocation', () => {
+    const result = parseConfig(prod)
+    expect(result.ok).toBe(true)
+    if (!result.ok) return
+    expect(result.config.jwt).toEqual({
+      issuer: 'edgeward',
+      audience: 'edgeward',
+      accessTtlSeconds: 900,
+      clockSkewSeconds: 60,
+      signing: { alg: 'EdDSA', privateJwk: JSON.parse(PRIVATE_KEY), publicJwks: [] },
+    })
+    expect(result.config.revocation).toEqual({ failureMode: 'closed' })
+  })
+
+  it('uses HS256 when only JWT_SECRET is set, with previous secrets for rotation', () => {
+    const result = parseConfig({
+      ...prod,
+      JWT_PRIVATE_KEY: undefined,
+      JWT_SECRET: HMAC_SECRET,
+      JWT_PREVIOUS_SECRETS: ` ${STRONG_TOKEN} ,`,
+    })
+    expect(result.ok && result.config.jwt.signing).toEqual({
+      alg: 'HS256',
+      secret: HMAC_SECRET,
+      previousSecrets: [STRONG_TOKEN],
+    })
+  })
+
+  it('accepts extra public keys for rotation in EdDSA mode', () => {
+    const result = parseConfig({ ...prod, JWT_PUBLIC_KEYS: JSON.stringify([PUBLIC_JWK]) })
+    expect(result.ok && result.config.jwt.signing).toMatchObject({ publicJwks: [PUBLIC_JWK] })
+  })
+
+  it.each([
+    ['neither key nor secret', { JWT_PRIVATE_KEY: undefined }, 'JWT_PRIVATE_KEY', 'JWT_PRIVATE_KEY is required'],
+    ['both families at once', { JWT_SECRET: HMAC_SECRET }, 'JWT_SECRET', 'choose one algorithm family'],
+    [
+      'a private key that is not JSON',
+      { JWT_PRIVATE_KEY: 'MC4CAQAwBQYDK2VwBCIEI' },
+      'JWT_PRIVATE_KEY',
+      'not valid JSON',
+    ],
+    [
+      'an RSA private key',
+      { JWT_PRIVATE_KEY: JSON.stringify({ kty: 'RSA', n: 'x', e: 'AQAB', d: 'y' }) },
+      'JWT_PRIVATE_KEY',
+      'Ed25519 private JWK',
+    ],
+    [
+      'a public key as the private key',
+      { JWT_PRIVATE_KEY: JSON.stringify(PUBLIC_JWK) },
+      'JWT_PRIVATE_KEY',
+      'Ed25519 private JWK',
+    ],
+    [
+      'JWT_PUBLIC_KEYS that is not an array of JWKs',
+      { JWT_PUBLIC_KEYS: '{"kty":"OKP"}' },
+      'JWT_PUBLIC_KEYS',
+      'JWT_PUBLIC_KEYS is invalid',
+    ],
+    [
+      'previous secrets without a secret',
+      { JWT_PREVIOUS_SECRETS: HMAC_SECRET },
+      'JWT_PREVIOUS_SECRETS',
+      'only used with JWT_SECRET',
+    ],
+    ['a token TTL over an hour', { ACCESS_TOKEN_TTL_SECONDS: '3601' }, 'ACCESS_TOKEN_TTL_SECONDS', 'at most 3600'],
+    ['clock skew over a minute', { CLOCK_SKEW_SECONDS: '61' }, 'CLOCK_SKEW_SECONDS', 'at most 60'],
+    ['an unknown failure mode', { REVOCATION_FAILURE_MODE: 'lenient' }, 'REVOCATION_FAILURE_MODE', 'closed or open'],
+  ])('rejects %s', (_, change, variable, message) => {
+    const found = issues(parseConfig({ ...prod, ...change }))
+    expect(found.map((i) => i.variable)).toContain(variable)
+    expect(found.find((i) => i.variable === variable)?.message).toContain(message)
+    expect(JSON.stringify(found)).not.toContain(JSON.parse(PRIVATE_KEY).d)
+  })
+
+  it.each([
+    ['short', 'q7Vn2Lx9Kd4Rz8Wm3Ty6', 'at least 32 characters'],
+    ['a placeholder', 'my-super-secret-jwt-signing-key-0123456789', 'placeholder'],
+    ['repetitive', 'ab'.repeat(20), 'distinct characters'],
+  ])('rejects a weak JWT_SECRET (%s) in every environment, without echoing it', (_, secret, reason) => {
+    for (const base of [prod, dev]) {
+      const found = issues(parseConfig({ ...base, JWT_PRIVATE_KEY: undefined, JWT_SECRET: secret }))
+      expect(found.map((i) => i.variable)).toEqual(['JWT_SECRET'])
+      expect(found[0]?.message).toContain(reason)
+      expect(found[0]?.message).toContain('wrangler secret put JWT_SECRET')
+      expect(JSON.stringify(found)).not.toContain(secret)
+    }
+  })
+
+  it('counts JWT_SECRET length in bytes, not characters', () => {
+    const secret = 'äöüßéèêàçñøåq7Vn2Lx9' // 20 characters, 32 UTF-8 bytes
+    const result = parseConfig({ ...prod, JWT_PRIVATE_KEY: undefined, JWT_SECRET: secret })
+    expect(result.ok).toBe(true)
+  })
+
+  it('refuses fail-open revocation in production unless acknowledged', () => {
+    const open = { ...prod, REVOCATION_FAILURE_MODE: 'open' }
+    expect(issues(parseConfig(open))[0]).toMatchObject({ variable: 'REVOCATION_FAILURE_MODE' })
+    expect(issues(parseConfig(open))[0]?.message).toContain('REVOCATION_FAIL_OPEN_ACKNOWLEDGED=true')
+    const acknowledged = parseConfig({ ...open, REVOCATION_FAIL_OPEN_ACKNOWLEDGED: 'true' })
+    expect(acknowledged.ok && acknowledged.config.revocation.failureMode).toBe('open')
+    expect(parseConfig({ ...open, ENVIRONMENT: 'staging' }).ok).toBe(true)
   })
 })

@@ -3,7 +3,7 @@
  * `parseConfig` turns the raw bindings into the nested `Config` the rest of the gateway uses.
  */
 import * as z from 'zod/mini'
-import { weakSecretReason } from './secrets'
+import { MIN_HMAC_SECRET_BYTES, weakSecretReason } from './secrets'
 
 export const ENVIRONMENTS = ['development', 'staging', 'production'] as const
 export type Environment = (typeof ENVIRONMENTS)[number]
@@ -47,6 +47,34 @@ function isLoopbackHost(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname)
 }
 
+const BASE64URL_32_BYTES = /^[A-Za-z0-9_-]{43}$/
+
+/** A JSON-encoded value (secrets and vars hold text); an unparseable value becomes a zod issue. */
+const json = <T extends z.ZodMiniType>(name: string, how: string, schema: T) =>
+  z.pipe(
+    z.pipe(
+      z.string(),
+      z.transform((text, ctx) => {
+        try {
+          return JSON.parse(text) as unknown
+        } catch {
+          ctx.issues.push({ code: 'custom', input: undefined, message: `${name} is not valid JSON: ${how}` })
+          return z.NEVER
+        }
+      }),
+    ),
+    schema,
+  )
+
+const ed25519PublicJwk = z.object({
+  kty: z.literal('OKP'),
+  crv: z.literal('Ed25519'),
+  x: z.string().check(z.regex(BASE64URL_32_BYTES)),
+})
+const ed25519PrivateJwk = z.object({ ...ed25519PublicJwk.shape, d: z.string().check(z.regex(BASE64URL_32_BYTES)) })
+
+const HOW_KEYS = 'run `npm run keys -- generate` and store the private JWK with `wrangler secret put JWT_PRIVATE_KEY`'
+
 const VarsSchema = z.object({
   ENVIRONMENT: z.enum(ENVIRONMENTS, {
     error: required('ENVIRONMENT', 'set it in wrangler.toml [vars] to development, staging or production'),
@@ -71,6 +99,39 @@ const VarsSchema = z.object({
   REDIS_INSECURE_ALLOW_PLAINTEXT: flag('REDIS_INSECURE_ALLOW_PLAINTEXT'),
   UPSTASH_TIMEOUT_MS: integer('UPSTASH_TIMEOUT_MS', 50, 10_000, 1_000),
   UPSTASH_RETRIES: integer('UPSTASH_RETRIES', 0, 3, 1),
+  JWT_PRIVATE_KEY: z.optional(
+    json(
+      'JWT_PRIVATE_KEY',
+      HOW_KEYS,
+      z.pipe(
+        ed25519PrivateJwk,
+        z.transform((jwk) => ({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, d: jwk.d })),
+      ),
+    ),
+  ),
+  JWT_PUBLIC_KEYS: z.optional(
+    json(
+      'JWT_PUBLIC_KEYS',
+      'a JSON array of Ed25519 public JWKs (upcoming or retired signing keys), e.g. [{"kty":"OKP","crv":"Ed25519","x":"…"}]',
+      z.array(
+        z.pipe(
+          ed25519PublicJwk,
+          z.transform((jwk) => ({ kty: jwk.kty, crv: jwk.crv, x: jwk.x })),
+        ),
+      ),
+    ),
+  ),
+  JWT_SECRET: z.optional(z.string()),
+  JWT_PREVIOUS_SECRETS: z.optional(z.string()),
+  JWT_ISSUER: z._default(z.string().check(z.minLength(1, { error: 'JWT_ISSUER must not be empty' })), 'edgeward'),
+  JWT_AUDIENCE: z._default(z.string().check(z.minLength(1, { error: 'JWT_AUDIENCE must not be empty' })), 'edgeward'),
+  ACCESS_TOKEN_TTL_SECONDS: integer('ACCESS_TOKEN_TTL_SECONDS', 60, 3_600, 900),
+  CLOCK_SKEW_SECONDS: integer('CLOCK_SKEW_SECONDS', 0, 60, 60),
+  REVOCATION_FAILURE_MODE: z._default(
+    z.enum(['closed', 'open'], { error: 'REVOCATION_FAILURE_MODE must be closed or open' }),
+    'closed',
+  ),
+  REVOCATION_FAIL_OPEN_ACKNOWLEDGED: flag('REVOCATION_FAIL_OPEN_ACKNOWLEDGED'),
   UPSTREAM_URL: z.optional(
     httpUrl('UPSTREAM_URL', 'the base URL of the API edgeward protects, e.g. https://api.internal.example.com'),
   ),
@@ -99,6 +160,13 @@ function checkPolicy(vars: Vars, issue: (variable: keyof Vars, message: string) 
       `REDIS_INSECURE_ALLOW_PLAINTEXT is honoured only in development: remove it from the ${env} configuration`,
     )
   }
+  checkSigningPolicy(vars, issue)
+  if (vars.REVOCATION_FAILURE_MODE === 'open' && env === 'production' && !vars.REVOCATION_FAIL_OPEN_ACKNOWLEDGED) {
+    issue(
+      'REVOCATION_FAILURE_MODE',
+      'REVOCATION_FAILURE_MODE=open lets revoked tokens through while Upstash is down; in production also set REVOCATION_FAIL_OPEN_ACKNOWLEDGED=true, or use closed',
+    )
+  }
   if (strict) {
     const weak = weakSecretReason(vars.UPSTASH_REDIS_REST_TOKEN)
     if (weak)
@@ -117,6 +185,62 @@ function checkPolicy(vars: Vars, issue: (variable: keyof Vars, message: string) 
   }
 }
 
+/** Exactly one signing family (R-JWT-3, R-JWT-12): an Ed25519 key pair, or an HMAC secret of 32+ bytes. */
+function checkSigningPolicy(vars: Vars, issue: (variable: keyof Vars, message: string) => void): void {
+  const hasKey = vars.JWT_PRIVATE_KEY !== undefined
+  const hasSecret = vars.JWT_SECRET !== undefined
+  if (hasKey && hasSecret) {
+    issue(
+      'JWT_SECRET',
+      'JWT_PRIVATE_KEY and JWT_SECRET are both set: choose one algorithm family (EdDSA or HS256) and remove the other',
+    )
+  } else if (!hasKey && !hasSecret) {
+    issue(
+      'JWT_PRIVATE_KEY',
+      `JWT_PRIVATE_KEY is required (or JWT_SECRET for HS256): ${HOW_KEYS}; locally \`npm run dev\` writes one to .dev.vars`,
+    )
+  }
+  if (hasSecret) {
+    for (const [variable, secret] of [
+      ['JWT_SECRET', vars.JWT_SECRET],
+      ...splitList(vars.JWT_PREVIOUS_SECRETS).map((s) => ['JWT_PREVIOUS_SECRETS', s] as const),
+    ] as const) {
+      const weak = weakSecretReason(secret ?? '', MIN_HMAC_SECRET_BYTES, new TextEncoder().encode(secret ?? '').length)
+      if (weak)
+        issue(
+          variable,
+          `${variable} ${weak}: generate one with \`npm run keys -- secret\` and store it with \`wrangler secret put ${variable}\``,
+        )
+    }
+  }
+  if (!hasSecret && vars.JWT_PREVIOUS_SECRETS !== undefined) {
+    issue('JWT_PREVIOUS_SECRETS', 'JWT_PREVIOUS_SECRETS is only used with JWT_SECRET (HS256): remove it')
+  }
+  if (!hasKey && vars.JWT_PUBLIC_KEYS !== undefined) {
+    issue('JWT_PUBLIC_KEYS', 'JWT_PUBLIC_KEYS is only used with JWT_PRIVATE_KEY (EdDSA): remove it')
+  }
+}
+
+function splitList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0)
+}
+
+function toSigning(vars: Vars): SigningConfig {
+  if (vars.JWT_PRIVATE_KEY !== undefined) {
+    return { alg: 'EdDSA', privateJwk: vars.JWT_PRIVATE_KEY, publicJwks: vars.JWT_PUBLIC_KEYS ?? [] }
+  }
+  return { alg: 'HS256', secret: vars.JWT_SECRET ?? '', previousSecrets: splitList(vars.JWT_PREVIOUS_SECRETS) }
+}
+
+export type Ed25519PublicJwk = { kty: 'OKP'; crv: 'Ed25519'; x: string }
+export type Ed25519PrivateJwk = Ed25519PublicJwk & { d: string }
+export type SigningConfig =
+  | { alg: 'EdDSA'; privateJwk: Ed25519PrivateJwk; publicJwks: Ed25519PublicJwk[] }
+  | { alg: 'HS256'; secret: string; previousSecrets: string[] }
+
 function toConfig(vars: Vars) {
   return {
     environment: vars.ENVIRONMENT,
@@ -132,6 +256,14 @@ function toConfig(vars: Vars) {
         !isLoopbackHost(parseHttpUrl(vars.UPSTASH_REDIS_REST_URL)?.hostname ?? ''),
       allowPlaintextOverride: vars.REDIS_INSECURE_ALLOW_PLAINTEXT,
     },
+    jwt: {
+      issuer: vars.JWT_ISSUER,
+      audience: vars.JWT_AUDIENCE,
+      accessTtlSeconds: vars.ACCESS_TOKEN_TTL_SECONDS,
+      clockSkewSeconds: vars.CLOCK_SKEW_SECONDS,
+      signing: toSigning(vars),
+    },
+    revocation: { failureMode: vars.REVOCATION_FAILURE_MODE },
     upstream: { url: vars.UPSTREAM_URL },
   }
 }
@@ -150,16 +282,22 @@ export interface ConfigIssue {
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; issues: ConfigIssue[] }
 
+/** A zod issue as a config issue: our own messages start with the variable; nested ones get a fix-it hint. */
+function toConfigIssue(i: z.core.$ZodIssue): ConfigIssue {
+  const variable = String(i.path[0] ?? 'configuration')
+  if (i.message.startsWith(variable)) return { variable, message: i.message }
+  const where = i.path.slice(1).join('.')
+  const hint = variable === 'JWT_PRIVATE_KEY' ? `: it must be an Ed25519 private JWK; ${HOW_KEYS}` : ''
+  return { variable, message: `${variable} is invalid${where ? ` at ${where}` : ''} (${i.code})${hint}` }
+}
+
 /** Parses raw worker bindings. Pure: no logging, no caching (see load.ts). */
 export function parseConfig(env: Record<string, unknown>): ConfigResult {
   const raw: Record<string, unknown> = {}
   for (const name of CONFIG_VARIABLES) raw[name] = env[name] === '' ? undefined : env[name]
   const parsed = VarsSchema.safeParse(raw)
   if (!parsed.success) {
-    return {
-      ok: false,
-      issues: parsed.error.issues.map((i) => ({ variable: String(i.path[0] ?? 'configuration'), message: i.message })),
-    }
+    return { ok: false, issues: parsed.error.issues.map(toConfigIssue) }
   }
   const issues: ConfigIssue[] = []
   checkPolicy(parsed.data, (variable, message) => issues.push({ variable, message }))

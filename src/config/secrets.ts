@@ -1,6 +1,8 @@
 /** Strength rules for secrets (S-CF-2): no placeholders, no short or repetitive values outside development. */
 
 export const MIN_SECRET_LENGTH = 32
+/** HS256 needs a key at least as long as its output (RFC 7518 §3.2): 32 bytes. */
+export const MIN_HMAC_SECRET_BYTES = 32
 
 /** Fragments that mark a value as a placeholder or a test value, never a real secret. */
 const PLACEHOLDERS = [
@@ -24,8 +26,12 @@ const PLACEHOLDERS = [
 ]
 
 /** Why `value` is not acceptable as a production secret, or undefined when it is. Never echoes the value. */
-export function weakSecretReason(value: string, minLength = MIN_SECRET_LENGTH): string | undefined {
-  if (value.length < minLength) return `must be at least ${minLength} characters (got ${value.length})`
+export function weakSecretReason(
+  value: string,
+  minLength = MIN_SECRET_LENGTH,
+  length = value.length,
+): string | undefined {
+  if (length < minLength) return `must be at least ${minLength} characters (got ${length})`
   const lower = value.toLowerCase()
   if (PLACEHOLDERS.some((p) => lower.includes(p))) return 'looks like a placeholder, not a generated secret'
   if (new Set(value).size < 10) return 'has too few distinct characters to be a generated secret'

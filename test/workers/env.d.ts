@@ -4,5 +4,6 @@ declare namespace Cloudflare {
     UPSTASH_REDIS_REST_URL: string
     UPSTASH_REDIS_REST_TOKEN: string
     UPSTREAM_URL: string
+    JWT_PRIVATE_KEY: string
   }
 }
