@@ -6,9 +6,12 @@ import { methodNotAllowed } from 'hono/method-not-allowed'
 import type { AppEnv } from './env'
 import { GatewayError } from './errors/gateway-error'
 import { toProblemResponse } from './errors/problem'
+import { authenticate } from './pipeline/authenticate'
 import { config } from './pipeline/config'
 import { requestId } from './pipeline/request-id'
+import { logout, me } from './routes/auth/session'
 import { health } from './routes/health'
+import { jwks } from './routes/jwks'
 
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
@@ -24,6 +27,9 @@ export function createApp(): Hono<AppEnv> {
   )
 
   app.get('/health', health)
+  app.get('/.well-known/jwks.json', jwks)
+  app.get('/auth/me', authenticate(), me)
+  app.post('/auth/logout', authenticate(), logout)
 
   app.notFound((c) => toProblemResponse(new GatewayError('not_found'), c))
   app.onError(toProblemResponse)

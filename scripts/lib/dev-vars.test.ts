@@ -56,10 +56,18 @@ describe('ensureDevVars', () => {
   })
 
   it('keeps hand-edited values, even empty ones', () => {
-    writeFileSync(file, 'UPSTASH_REDIS_REST_TOKEN=\nMY_OWN="x y" # mine\n')
+    const original = 'UPSTASH_REDIS_REST_TOKEN=\nJWT_PRIVATE_KEY=mine\nMY_OWN="x y" # mine\n'
+    writeFileSync(file, original)
     const result = ensureDevVars(file)
     expect(result).toMatchObject({ created: false, added: [], vars: { UPSTASH_REDIS_REST_TOKEN: '', MY_OWN: 'x y' } })
-    expect(readFileSync(file, 'utf8')).toBe('UPSTASH_REDIS_REST_TOKEN=\nMY_OWN="x y" # mine\n')
+    expect(readFileSync(file, 'utf8')).toBe(original)
+  })
+
+  it('does not add a row whose alternative the user chose (JWT_SECRET instead of JWT_PRIVATE_KEY)', () => {
+    const original = 'UPSTASH_REDIS_REST_TOKEN=t\nJWT_SECRET=s\n'
+    writeFileSync(file, original)
+    expect(ensureDevVars(file)).toMatchObject({ created: false, added: [] })
+    expect(readFileSync(file, 'utf8')).toBe(original)
   })
 
   it('appends only the missing rows and says so', () => {

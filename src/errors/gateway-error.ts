@@ -6,11 +6,15 @@
 /** Stable, snake_case public error codes. Clients may switch on them; never rename one. */
 export type ErrorCode =
   | 'bad_request'
+  | 'unauthenticated'
+  | 'invalid_token'
+  | 'insufficient_scope'
   | 'not_found'
   | 'method_not_allowed'
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'dependency_unavailable'
+  | 'revocation_unavailable'
   | 'internal_error'
 
 interface ProblemType {
@@ -18,10 +22,30 @@ interface ProblemType {
   readonly title: string
   /** Public text for `detail` when the thrower gives none. */
   readonly detail: string
+  /** `WWW-Authenticate` challenge (RFC 6750 §3) sent with this code. */
+  readonly challenge?: string
 }
 
 export const PROBLEM_TYPES = {
   bad_request: { status: 400, title: 'Bad Request', detail: 'The request is malformed.' },
+  unauthenticated: {
+    status: 401,
+    title: 'Unauthorized',
+    detail: 'This resource requires a bearer access token.',
+    challenge: 'Bearer realm="edgeward"',
+  },
+  invalid_token: {
+    status: 401,
+    title: 'Unauthorized',
+    // One text for every reason (expired, revoked, forged, malformed…): the reason is logged, never sent.
+    detail: 'The access token is not valid.',
+    challenge: 'Bearer realm="edgeward", error="invalid_token"',
+  },
+  insufficient_scope: {
+    status: 403,
+    title: 'Forbidden',
+    detail: 'The access token does not carry the scope this resource requires.',
+  },
   not_found: { status: 404, title: 'Not Found', detail: 'No resource exists at this path.' },
   method_not_allowed: {
     status: 405,
@@ -42,6 +66,11 @@ export const PROBLEM_TYPES = {
     status: 503,
     title: 'Service Unavailable',
     detail: 'A dependency of the gateway is unavailable. Try again later.',
+  },
+  revocation_unavailable: {
+    status: 503,
+    title: 'Service Unavailable',
+    detail: 'The gateway cannot check token revocation right now. Try again shortly.',
   },
   internal_error: {
     status: 500,

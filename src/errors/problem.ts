@@ -22,7 +22,8 @@ export interface ProblemBody {
 
 /** Builds the problem body and headers for an error, without logging. */
 export function renderProblem(err: GatewayError, requestId: string | undefined): Response {
-  const { status, title, detail } = PROBLEM_TYPES[err.code]
+  const problem: { status: number; title: string; detail: string; challenge?: string } = PROBLEM_TYPES[err.code]
+  const { status, title, detail, challenge } = problem
   const body: ProblemBody = {
     type: `${PROBLEM_TYPE_BASE}${err.code}`,
     title,
@@ -39,6 +40,7 @@ export function renderProblem(err: GatewayError, requestId: string | undefined):
   const headers = new Headers(err.options.headers)
   headers.set('content-type', PROBLEM_CONTENT_TYPE)
   headers.set('cache-control', 'no-store')
+  if (challenge !== undefined && !headers.has('www-authenticate')) headers.set('www-authenticate', challenge)
   if (err.options.retryAfterSeconds !== undefined) {
     headers.set('retry-after', String(Math.max(1, Math.ceil(err.options.retryAfterSeconds))))
   }

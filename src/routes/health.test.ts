@@ -2,10 +2,10 @@ import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../test/conformance/upstash-cases'
 import { createApp } from '../app'
+import { testExecutionContext as ctx } from '../test-support/context'
 import { captureLogs } from '../test-support/logs'
 import { expectProblem } from '../test-support/problem'
 
-const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext
 let logs: ReturnType<typeof captureLogs> | undefined
 afterEach(() => logs?.restore())
 

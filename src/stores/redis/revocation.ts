@@ -1,0 +1,66 @@
+/**
+ * Token revocation in Upstash (S-BL-1…5, R-JWT-8/9). Keys are SHA-256 hashes, never raw tokens or ids, and
+ * every entry has a TTL, so Redis memory stays bounded. Layout: src/stores/STORAGE.md.
+ */
+import type { Redis } from '@upstash/redis/cloudflare'
+import { sha256Hex } from '../../lib/crypto'
+import type { RevocationStore, RevocationSubject } from '../types'
+
+export const REVOCATION_KEY_PREFIX = 'rv'
+
+export interface RevocationTimings {
+  /** Tolerated clock skew, seconds: added to every TTL. */
+  clockSkewSeconds: number
+  /** The longest access-token lifetime, seconds: bounds session and user entries. */
+  accessTtlSeconds: number
+}
+
+/** SET key to ARGV[1] unless it already holds a later cutoff; either way the entry lives ARGV[2] more seconds. */
+const RAISE_CUTOFF_SCRIPT = `local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local cutoff = math.max(current, tonumber(ARGV[1]))
+redis.call('SET', KEYS[1], cutoff, 'EX', ARGV[2])
+return cutoff`
+
+export async function revocationKey(kind: 'jti' | 'sid' | 'sub', id: string): Promise<string> {
+  return `${REVOCATION_KEY_PREFIX}:${kind}:${await sha256Hex(id)}`
+}
+
+export function createRedisRevocationStore(
+  redis: Pick<Redis, 'mget' | 'pipeline' | 'eval'>,
+  timings: RevocationTimings,
+): RevocationStore {
+  const boundedTtl = timings.accessTtlSeconds + timings.clockSkewSeconds
+  return {
+    async check(subject: RevocationSubject) {
+      try {
+        const keys = await Promise.all([
+          revocationKey('jti', subject.jti),
+          revocationKey('sid', subject.sid),
+          revocationKey('sub', subject.sub),
+        ])
+        const [token, session, userCutoff] = await redis.mget<(string | null)[]>(...keys)
+        if (token !== null && token !== undefined) return { status: 'revoked', scope: 'token' }
+        if (session !== null && session !== undefined) return { status: 'revoked', scope: 'session' }
+        if (userCutoff !== null && userCutoff !== undefined && subject.iat < Number(userCutoff)) {
+          return { status: 'revoked', scope: 'user' }
+        }
+        return { status: 'ok' }
+      } catch (cause) {
+        return { status: 'unavailable', cause }
+      }
+    },
+
+    async revoke(entry, nowSeconds) {
+      const pipeline = redis.pipeline()
+      const ttl = Math.max(1, entry.exp - nowSeconds + timings.clockSkewSeconds)
+      pipeline.set(await revocationKey('jti', entry.jti), '1', { ex: ttl })
+      if (entry.sid !== undefined) pipeline.set(await revocationKey('sid', entry.sid), '1', { ex: boundedTtl })
+      await pipeline.exec()
+    },
+
+    async revokeUserBefore(sub, cutoffSeconds) {
+      // The cutoff only ever moves forward: two racing logout-alls must not leave the earlier one in place.
+      await redis.eval(RAISE_CUTOFF_SCRIPT, [await revocationKey('sub', sub)], [cutoffSeconds, boundedTtl])
+    },
+  }
+}

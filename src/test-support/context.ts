@@ -1,0 +1,6 @@
+/** An ExecutionContext for calling `createApp().fetch(request, bindings, ctx)` directly with other bindings. */
+export const testExecutionContext = {
+  waitUntil() {},
+  passThroughOnException() {},
+  props: {},
+} as unknown as ExecutionContext
