@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { type ConfigResult, parseConfig } from './schema'
+import { type ConfigResult, DEVELOPMENT_CORS_ORIGINS, parseConfig } from './schema'
 
 const STRONG_TOKEN = 'AX3kQ9vLm2Zp8Rt5Wn7Yb4Hc6Jd1Ff0GsEaUiOqTyMr'
 // Shape-valid Ed25519 JWK (parseConfig checks the shape; the key is imported later, in tokens/keys.ts).
@@ -12,6 +12,7 @@ const prod = {
   UPSTASH_REDIS_REST_URL: 'https://eu1-fine-gecko-12345.upstash.io',
   UPSTASH_REDIS_REST_TOKEN: STRONG_TOKEN,
   UPSTREAM_URL: 'https://api.internal.example.com',
+  CORS_ORIGINS: 'https://app.example.com',
 }
 const dev = {
   ENVIRONMENT: 'development',
@@ -246,5 +247,63 @@ describe('config schema: token signing and revocation', () => {
     const acknowledged = parseConfig({ ...open, REVOCATION_FAIL_OPEN_ACKNOWLEDGED: 'true' })
     expect(acknowledged.ok && acknowledged.config.revocation.failureMode).toBe('open')
     expect(parseConfig({ ...open, ENVIRONMENT: 'staging' }).ok).toBe(true)
+  })
+})
+
+describe('config schema: CORS, body limits, metrics', () => {
+  it('defaults to a documented list of local origins in development only', () => {
+    const result = parseConfig(dev)
+    expect(result.ok && result.config.cors).toEqual({
+      origins: DEVELOPMENT_CORS_ORIGINS,
+      maxAgeSeconds: 600,
+      allowCredentials: false,
+    })
+    expect(result.ok && result.config.bodyLimits).toEqual({ defaultBytes: 1_048_576, authBytes: 8_192 })
+    expect(issues(parseConfig({ ...prod, CORS_ORIGINS: undefined }))[0]?.message).toContain(
+      'CORS_ORIGINS is required in production',
+    )
+  })
+
+  it('reads exact origins, trimming spaces around commas', () => {
+    const result = parseConfig({ ...prod, CORS_ORIGINS: ' https://app.example.com , https://admin.example.com:8443 ' })
+    expect(result.ok && result.config.cors.origins).toEqual([
+      'https://app.example.com',
+      'https://admin.example.com:8443',
+    ])
+  })
+
+  it.each([
+    ['a wildcard', '*', 'wildcard'],
+    ['the null origin', 'null', 'never allowed'],
+    ['a trailing slash', 'https://app.example.com/', 'no path or trailing slash'],
+    ['a path', 'https://app.example.com/app', 'no path or trailing slash'],
+    ['upper case', 'https://App.example.com', 'lower-case'],
+    ['not a URL', 'app.example.com', 'not an http(s) origin'],
+    ['plain http in production', 'http://app.example.com', 'must be https:// in production'],
+  ])('rejects %s in CORS_ORIGINS', (_, origins, message) => {
+    const found = issues(parseConfig({ ...prod, CORS_ORIGINS: `https://ok.example.com,${origins}` }))
+    expect(found).toHaveLength(1)
+    expect(found[0]).toMatchObject({ variable: 'CORS_ORIGINS' })
+    expect(found[0]?.message).toContain('entry #2')
+    expect(found[0]?.message).toContain(message)
+  })
+
+  it('rejects a wildcard even in development', () => {
+    expect(issues(parseConfig({ ...dev, CORS_ORIGINS: '*' }))[0]?.message).toContain('wildcard')
+  })
+
+  it.each([
+    ['CORS_MAX_AGE_SECONDS', '7201', 'at most 7200'],
+    ['BODY_LIMIT_BYTES', '10', 'at least 1024'],
+    ['AUTH_BODY_LIMIT_BYTES', '70000', 'at most 65536'],
+  ])('bounds %s', (variable, value, message) => {
+    expect(issues(parseConfig({ ...prod, [variable]: value }))[0]?.message).toContain(message)
+  })
+
+  it('requires a strong METRICS_TOKEN outside development when one is set', () => {
+    expect(issues(parseConfig({ ...prod, METRICS_TOKEN: 'metrics' }))[0]).toMatchObject({ variable: 'METRICS_TOKEN' })
+    const result = parseConfig({ ...prod, METRICS_TOKEN: STRONG_TOKEN })
+    expect(result.ok && result.config.metrics.token).toBe(STRONG_TOKEN)
+    expect(parseConfig({ ...dev, METRICS_TOKEN: 'm' }).ok).toBe(true)
   })
 })

@@ -73,6 +73,26 @@ const ed25519PublicJwk = z.object({
 })
 const ed25519PrivateJwk = z.object({ ...ed25519PublicJwk.shape, d: z.string().check(z.regex(BASE64URL_32_BYTES)) })
 
+/** Local origins allowed by default in development only (common dev-server ports). */
+export const DEVELOPMENT_CORS_ORIGINS = [
+  'http://localhost:3000',
+  'http://127.0.0.1:3000',
+  'http://localhost:5173',
+  'http://127.0.0.1:5173',
+  'http://localhost:8080',
+  'http://127.0.0.1:8080',
+]
+
+/** Why `value` is not a serialized origin (`scheme://host[:port]`, R-CORS-1), or undefined when it is one. */
+function originProblem(value: string): string | undefined {
+  if (value === '*') return 'is a wildcard; list every allowed origin explicitly'
+  if (value === 'null') return 'is the opaque origin "null", which is never allowed'
+  const url = parseHttpUrl(value)
+  if (url === undefined) return 'is not an http(s) origin'
+  if (url.origin !== value) return 'must be exactly scheme://host[:port], lower-case, with no path or trailing slash'
+  return undefined
+}
+
 const HOW_KEYS = 'run `npm run keys -- generate` and store the private JWK with `wrangler secret put JWT_PRIVATE_KEY`'
 
 const VarsSchema = z.object({
@@ -132,6 +152,12 @@ const VarsSchema = z.object({
     'closed',
   ),
   REVOCATION_FAIL_OPEN_ACKNOWLEDGED: flag('REVOCATION_FAIL_OPEN_ACKNOWLEDGED'),
+  CORS_ORIGINS: z.optional(z.string()),
+  CORS_MAX_AGE_SECONDS: integer('CORS_MAX_AGE_SECONDS', 0, 7_200, 600),
+  CORS_ALLOW_CREDENTIALS: flag('CORS_ALLOW_CREDENTIALS'),
+  BODY_LIMIT_BYTES: integer('BODY_LIMIT_BYTES', 1_024, 100 * 1_024 * 1_024, 1_024 * 1_024),
+  AUTH_BODY_LIMIT_BYTES: integer('AUTH_BODY_LIMIT_BYTES', 1_024, 64 * 1_024, 8 * 1_024),
+  METRICS_TOKEN: z.optional(z.string()),
   UPSTREAM_URL: z.optional(
     httpUrl('UPSTREAM_URL', 'the base URL of the API edgeward protects, e.g. https://api.internal.example.com'),
   ),
@@ -161,6 +187,15 @@ function checkPolicy(vars: Vars, issue: (variable: keyof Vars, message: string) 
     )
   }
   checkSigningPolicy(vars, issue)
+  checkCorsPolicy(vars, issue)
+  if (vars.METRICS_TOKEN !== undefined && strict) {
+    const weak = weakSecretReason(vars.METRICS_TOKEN)
+    if (weak)
+      issue(
+        'METRICS_TOKEN',
+        `METRICS_TOKEN ${weak}: generate one with \`npm run keys -- secret\` and store it with \`wrangler secret put METRICS_TOKEN --env ${env}\``,
+      )
+  }
   if (vars.REVOCATION_FAILURE_MODE === 'open' && env === 'production' && !vars.REVOCATION_FAIL_OPEN_ACKNOWLEDGED) {
     issue(
       'REVOCATION_FAILURE_MODE',
@@ -221,6 +256,25 @@ function checkSigningPolicy(vars: Vars, issue: (variable: keyof Vars, message: s
   }
 }
 
+/** R-CORS-1…3: explicit, exact origins; https only and required outside development. */
+function checkCorsPolicy(vars: Vars, issue: (variable: keyof Vars, message: string) => void): void {
+  const env = vars.ENVIRONMENT
+  const origins = splitList(vars.CORS_ORIGINS)
+  if (env !== 'development' && origins.length === 0) {
+    issue(
+      'CORS_ORIGINS',
+      `CORS_ORIGINS is required in ${env}: the comma-separated https:// origins of your web apps, e.g. https://app.example.com`,
+    )
+  }
+  for (const origin of origins) {
+    const problem = originProblem(origin)
+    if (problem) issue('CORS_ORIGINS', `CORS_ORIGINS entry #${origins.indexOf(origin) + 1} ${problem}`)
+    else if (env !== 'development' && !origin.startsWith('https://')) {
+      issue('CORS_ORIGINS', `CORS_ORIGINS entry #${origins.indexOf(origin) + 1} must be https:// in ${env}`)
+    }
+  }
+}
+
 function splitList(value: string | undefined): string[] {
   return (value ?? '')
     .split(',')
@@ -264,6 +318,16 @@ function toConfig(vars: Vars) {
       signing: toSigning(vars),
     },
     revocation: { failureMode: vars.REVOCATION_FAILURE_MODE },
+    cors: {
+      origins:
+        vars.CORS_ORIGINS === undefined && vars.ENVIRONMENT === 'development'
+          ? DEVELOPMENT_CORS_ORIGINS
+          : splitList(vars.CORS_ORIGINS),
+      maxAgeSeconds: vars.CORS_MAX_AGE_SECONDS,
+      allowCredentials: vars.CORS_ALLOW_CREDENTIALS,
+    },
+    bodyLimits: { defaultBytes: vars.BODY_LIMIT_BYTES, authBytes: vars.AUTH_BODY_LIMIT_BYTES },
+    metrics: { token: vars.METRICS_TOKEN },
     upstream: { url: vars.UPSTREAM_URL },
   }
 }
