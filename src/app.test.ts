@@ -90,7 +90,7 @@ describe('invalid configuration', () => {
     expect(records).toHaveLength(1)
     expect(records[0]).toMatchObject({
       level: 'critical',
-      variables: ['UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN', 'UPSTREAM_URL'],
+      variables: ['UPSTASH_REDIS_REST_URL', 'CORS_ORIGINS', 'UPSTASH_REDIS_REST_TOKEN', 'UPSTREAM_URL'],
     })
     expect(logs.lines.join('\n')).not.toMatch(/leaky\.example|short-token-value/)
   })
@@ -104,5 +104,30 @@ describe('invalid configuration', () => {
     const warnings = logs.events('config_insecure_redis_plaintext')
     expect(warnings).toHaveLength(1)
     expect(warnings[0]).toMatchObject({ level: 'warn', in_use: true })
+  })
+})
+
+describe('request metrics', () => {
+  it('counts every response by status class, errors included', async () => {
+    const token = 'm'.repeat(40)
+    const bindings = { ...env, METRICS_TOKEN: token }
+    const app = createApp()
+    const scrape = async () => {
+      const res = await app.fetch(
+        new Request('https://gw.test/metrics', { headers: { authorization: `Bearer ${token}` } }),
+        bindings,
+        ctx,
+      )
+      const text = await res.text()
+      const value = (cls: string) =>
+        Number(new RegExp(`edgeward_requests_total\\{status_class="${cls}"\\} (\\d+)`).exec(text)?.[1])
+      return { ok: value('2xx'), client: value('4xx') }
+    }
+    const before = await scrape()
+    await app.fetch(new Request('https://gw.test/nope'), bindings, ctx)
+    await app.fetch(new Request('https://gw.test/health'), bindings, ctx)
+    const after = await scrape()
+    expect(after.client - before.client).toBe(1)
+    expect(after.ok - before.ok).toBe(2) // /health and the first scrape
   })
 })

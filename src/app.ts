@@ -6,6 +6,7 @@ import { methodNotAllowed } from 'hono/method-not-allowed'
 import type { AppEnv } from './env'
 import { GatewayError } from './errors/gateway-error'
 import { toProblemResponse } from './errors/problem'
+import { countRequests, metricsRoute } from './metrics'
 import { authenticate } from './pipeline/authenticate'
 import { config } from './pipeline/config'
 import { requestId } from './pipeline/request-id'
@@ -17,6 +18,7 @@ export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
 
   app.use(requestId())
+  app.use(countRequests())
   app.use(config())
   app.use(
     methodNotAllowed({
@@ -27,6 +29,7 @@ export function createApp(): Hono<AppEnv> {
   )
 
   app.get('/health', health)
+  app.get('/metrics', metricsRoute)
   app.get('/.well-known/jwks.json', jwks)
   app.get('/auth/me', authenticate(), me)
   app.post('/auth/logout', authenticate(), logout)

@@ -1,20 +1,68 @@
 /**
  * The gateway's structured logger: one JSON object per line, OWASP logging-vocabulary event names.
  * Every record goes through `redact()`, so credentials cannot reach the log even by mistake, and through
- * JSON.stringify, so CR/LF or JSON in user input cannot forge a second record (R-LOG-4, R-LOG-5).
+ * JSON.stringify plus an escape of the Unicode line separators, so CR/LF or JSON in user input cannot forge a
+ * second record (R-LOG-4, R-LOG-5). Security events (`SECURITY_EVENTS`) always carry `outcome` and
+ * `description`, and are also written to the `EVENTS` Analytics Engine dataset when that binding exists.
  */
 import type { Context } from 'hono'
+import { routePath } from 'hono/route'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'critical'
+
+/** What a security decision did: the action succeeded or failed, or the request was denied or allowed. */
+export type Outcome = 'success' | 'failure' | 'denied' | 'allowed'
 
 export interface LogRecord {
   event: string
   level: LogLevel
   description?: string
+  outcome?: Outcome
   [field: string]: unknown
 }
 
 export const APP_ID = 'edgeward'
+
+const security = (outcome: Outcome, description: string) => ({ outcome, description })
+
+/**
+ * The security audit vocabulary (R-LOG-1, OWASP Logging Vocabulary plus the gateway's own events), with the
+ * `outcome` and `description` a record gets when it does not set them. Add a new security event here: only
+ * these are exported to Analytics Engine, and the completeness test checks their fields.
+ */
+export const SECURITY_EVENTS: Readonly<Record<string, { outcome: Outcome; description: string }>> = {
+  authn_login_success: security('success', 'A user logged in.'),
+  authn_login_successafterfail: security('success', 'A user logged in after failed attempts.'),
+  authn_login_fail: security('failure', 'A login attempt failed.'),
+  authn_login_fail_max: security('failure', 'A login attempt failed and reached the failure limit.'),
+  authn_login_lock: security('denied', 'A login was refused because the account is locked.'),
+  authn_password_change: security('success', 'A password was changed.'),
+  authn_password_change_fail: security('failure', 'A password change failed.'),
+  authn_token_created: security('success', 'A token was issued.'),
+  authn_token_revoked: security('denied', 'A revoked access token was presented.'),
+  authn_token_reuse: security('denied', 'A revoked refresh token was reused.'),
+  authn_token_invalid: security('denied', 'A bearer token was missing, malformed or failed verification.'),
+  session_created: security('success', 'A session was created.'),
+  session_renewed: security('success', 'A session was renewed (refresh).'),
+  session_logout: security('success', 'A session was ended by logout.'),
+  session_expired: security('failure', 'A session expired.'),
+  session_use_after_expire: security('denied', 'An expired session was used.'),
+  authz_fail: security('denied', 'Access to a resource was refused for lack of authorization.'),
+  excess_rate_limit_exceeded: security('denied', 'A rate limit was exceeded.'),
+  input_validation_fail: security('denied', 'A request failed input validation.'),
+  malicious_cors: security('denied', 'A cross-origin request came from an origin that is not allowed.'),
+  user_created: security('success', 'A user was created.'),
+  revocation_check_skipped: security('allowed', 'The revocation check failed open: a token was accepted unchecked.'),
+  health_check_failed: security('failure', 'A dependency of the gateway failed its health check.'),
+  config_invalid: security('failure', 'The gateway configuration is invalid.'),
+  config_insecure_redis_plaintext: security('allowed', 'An insecure Redis override is configured.'),
+  request_failed: security('failure', 'A request failed with a server error.'),
+  request_rejected: security('denied', 'A request was rejected.'),
+}
+
+export function isSecurityEvent(event: string): boolean {
+  return Object.hasOwn(SECURITY_EVENTS, event)
+}
 
 /** Keys whose values are never logged, at any depth (Authorization, cookies, passwords, tokens, secrets). */
 const SENSITIVE_KEY = /authorization|cookie|passw|secret|token|pepper|api[-_]?key|private|credential|signature/i
@@ -49,16 +97,55 @@ function describeError(err: Error, depth: number): Record<string, unknown> {
   }
 }
 
-/** Writes one record. `error` and `critical` go to console.error, the rest to console.log. */
-export function log(record: LogRecord): void {
-  const line = JSON.stringify({ datetime: new Date().toISOString(), appid: APP_ID, ...(redact(record) as LogRecord) })
+/**
+ * Characters that end a line for some log readers but that JSON.stringify leaves as they are (NEL, LINE SEPARATOR,
+ * PARAGRAPH SEPARATOR); CR, LF and the other C0 controls are already escaped by JSON.stringify.
+ */
+const UNESCAPED_LINE_BREAKS = /[\u0085\u2028\u2029]/g
+
+/** Writes one record and returns what was written. `error` and `critical` go to console.error, the rest to console.log. */
+function write(record: LogRecord): Record<string, unknown> {
+  const {
+    datetime: _datetime,
+    appid: _appid,
+    event,
+    level,
+    outcome,
+    description,
+    ...fields
+  } = redact(record) as LogRecord
+  const defaults = isSecurityEvent(record.event) ? SECURITY_EVENTS[record.event] : undefined
+  // Key order is for readers; the timestamp and app id cannot be overridden by a record.
+  const written: Record<string, unknown> = {
+    datetime: new Date().toISOString(),
+    appid: APP_ID,
+    event,
+    level,
+    outcome: outcome ?? defaults?.outcome,
+    description: description ?? defaults?.description,
+    ...fields,
+  }
+  const line = JSON.stringify(written).replace(
+    UNESCAPED_LINE_BREAKS,
+    (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
   if (record.level === 'error' || record.level === 'critical') console.error(line)
   else console.log(line)
+  return written
 }
 
-/** The request fields every record about a request carries (R-LOG-2). The query string is never logged. */
+/** Writes one record not tied to a request (configuration, start-up). */
+export function log(record: LogRecord): void {
+  write(record)
+}
+
+/**
+ * The request fields every record about a request carries (R-LOG-2): correlation ids, the client as Cloudflare saw
+ * it (R-RL-6), method and path (the query string is never logged), and `userid` once a token was verified.
+ */
 export function requestFields(c: Context): Record<string, unknown> {
   const url = new URL(c.req.url)
+  const userid: unknown = c.get('principal')?.sub
   return {
     request_id: c.get('requestId'),
     cf_ray: c.req.header('cf-ray') ?? null,
@@ -66,10 +153,58 @@ export function requestFields(c: Context): Record<string, unknown> {
     useragent: c.req.header('user-agent') ?? null,
     request_method: c.req.method,
     request_uri: url.pathname,
+    ...(typeof userid === 'string' ? { userid } : {}),
   }
 }
 
-/** Logs a record about the current request, with the request fields filled in. */
+/**
+ * Logs a record about the current request, with the request fields filled in. A security event is also written
+ * to the `EVENTS` Analytics Engine dataset, if bound: blobs [event, outcome, route], doubles [1], index event.
+ */
 export function logRequest(c: Context, record: LogRecord): void {
-  log({ ...requestFields(c), ...record })
+  const written = write({ ...requestFields(c), ...record })
+  if (isSecurityEvent(record.event)) exportEvent(c, record.event, String(written.outcome))
+}
+
+function exportEvent(c: Context, event: string, outcome: string): void {
+  const dataset: unknown = (c.env as { EVENTS?: unknown } | undefined)?.EVENTS
+  if (typeof (dataset as AnalyticsEngineDataset | undefined)?.writeDataPoint !== 'function') return
+  try {
+    const route = matchedRoute(c)
+    ;(dataset as AnalyticsEngineDataset).writeDataPoint({
+      blobs: [event, outcome, route],
+      doubles: [1],
+      indexes: [event],
+    })
+  } catch (error) {
+    // Telemetry must never fail a request.
+    write({ event: 'analytics_write_failed', level: 'error', error })
+  }
+}
+
+/** The pattern of the route that matched ('/auth/me', '*' when none did): bounded, and never user input. */
+function matchedRoute(c: Context): string {
+  try {
+    return routePath(c, -1) || '*'
+  } catch {
+    return '*'
+  }
+}
+
+/**
+ * An email address as it may appear in a log record (R-LOG-2 says `userid`, not email): the first character of the
+ * local part, `***`, and the domain in lower case, e.g. `Alice.Smith@Example.COM` → `A***@example.com`. That is
+ * enough to see a campaign against one domain or a typo, not enough to recover the address. Anything that is not
+ * `local@domain` becomes `***`.
+ */
+export function maskEmail(email: string): string {
+  const at = email.lastIndexOf('@')
+  const local = email.slice(0, Math.max(at, 0)).trim()
+  const domain = email
+    .slice(at + 1)
+    .trim()
+    .toLowerCase()
+  const [first] = Array.from(local)
+  if (at < 0 || first === undefined || !/^[^\s@]{1,253}$/u.test(domain)) return '***'
+  return `${first}***@${domain}`
 }

@@ -6,6 +6,7 @@ import type { Context } from 'hono'
 import type { AppEnv } from '../env'
 import { GatewayError } from '../errors/gateway-error'
 import { logRequest } from '../log/logger'
+import { observeUpstash } from '../metrics'
 import { getRedis, probeRedis } from '../stores/redis/client'
 
 /** Upper bound on the D1 check; D1 queries have no timeout of their own. */
@@ -43,6 +44,7 @@ async function probeD1(db: D1Database): Promise<D1Probe> {
 
 export async function health(c: Context<AppEnv>): Promise<Response> {
   const [redis, d1] = await Promise.all([probeRedis(getRedis(c.get('config').redis)), probeD1(c.env.DB)])
+  observeUpstash(redis.latency_ms, 'health_ping')
   const checks = {
     redis: { ok: redis.ok, latency_ms: redis.latency_ms },
     d1: { ok: d1.ok, latency_ms: d1.latency_ms },
@@ -55,6 +57,7 @@ export async function health(c: Context<AppEnv>): Promise<Response> {
     checks,
     redis_error: redis.error,
     d1_error: d1.error,
+    outcome: 'failure',
   })
   throw new GatewayError('dependency_unavailable', { retryAfterSeconds: 5, extensions: { checks } })
 }

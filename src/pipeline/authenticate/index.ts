@@ -9,6 +9,7 @@ import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
 import { logRequest } from '../../log/logger'
+import { countAuthEvent } from '../../metrics'
 import { getServices } from '../../services'
 import { verifyAccessToken } from '../../tokens/verify'
 
@@ -47,7 +48,7 @@ export const authenticate = () =>
     const config = c.get('config')
     const services = getServices(config)
     const token = bearerToken(c.req.header('authorization'), new URL(c.req.url))
-    if (token === 'missing') throw new GatewayError('unauthenticated')
+    if (token === 'missing') return reject(c, 'token_missing', 'unauthenticated')
     if (token === 'malformed') return reject(c, 'authorization_malformed')
 
     const verified = await verifyAccessToken(token, await services.keyRing(), config.jwt)
@@ -65,10 +66,12 @@ export const authenticate = () =>
         scope: revocation.scope,
         outcome: 'denied',
       })
+      countAuthEvent('revoked')
       throw new GatewayError('invalid_token')
     }
     if (revocation.status === 'unavailable') {
       if (config.revocation.failureMode === 'closed') {
+        countAuthEvent('revocation_unavailable')
         throw new GatewayError('revocation_unavailable', {
           retryAfterSeconds: REVOCATION_RETRY_AFTER_SECONDS,
           internal: { reason: 'revocation_check_failed', cause: revocation.cause, userid: claims.sub, jti: claims.jti },
@@ -83,14 +86,22 @@ export const authenticate = () =>
         cause: revocation.cause,
         outcome: 'allowed',
       })
+      countAuthEvent('revocation_skipped')
+    } else {
+      countAuthEvent('authenticated')
     }
     c.set('principal', claims)
     await next()
   })
 
-function reject(c: Context<AppEnv>, reason: string): never {
+function reject(
+  c: Context<AppEnv>,
+  reason: string,
+  code: 'invalid_token' | 'unauthenticated' = 'invalid_token',
+): never {
   logRequest(c, { event: 'authn_token_invalid', level: 'warn', reason, outcome: 'denied' })
-  throw new GatewayError('invalid_token')
+  countAuthEvent('invalid')
+  throw new GatewayError(code)
 }
 
 /**
@@ -119,6 +130,7 @@ export const requireScopes = (...scopes: string[]) => {
         missing,
         outcome: 'denied',
       })
+      countAuthEvent('scope_denied')
       throw new GatewayError('insufficient_scope', { headers: { 'www-authenticate': challenge } })
     }
     await next()

@@ -7,6 +7,7 @@ import type { Context } from 'hono'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
 import { logRequest } from '../../log/logger'
+import { countAuthEvent } from '../../metrics'
 import { REVOCATION_RETRY_AFTER_SECONDS } from '../../pipeline/authenticate'
 import { getServices } from '../../services'
 
@@ -46,6 +47,7 @@ export async function logout(c: Context<AppEnv>): Promise<Response> {
     sid: principal.sid,
     outcome: 'success',
   })
+  countAuthEvent('logout')
   c.header('cache-control', 'no-store')
   return c.body(null, 204)
 }

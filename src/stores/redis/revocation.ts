@@ -4,6 +4,7 @@
  */
 import type { Redis } from '@upstash/redis/cloudflare'
 import { sha256Hex } from '../../lib/crypto'
+import { observeUpstash } from '../../metrics'
 import type { RevocationStore, RevocationSubject } from '../types'
 
 export const REVOCATION_KEY_PREFIX = 'rv'
@@ -32,6 +33,7 @@ export function createRedisRevocationStore(
   const boundedTtl = timings.accessTtlSeconds + timings.clockSkewSeconds
   return {
     async check(subject: RevocationSubject) {
+      const started = performance.now()
       try {
         const keys = await Promise.all([
           revocationKey('jti', subject.jti),
@@ -47,6 +49,8 @@ export function createRedisRevocationStore(
         return { status: 'ok' }
       } catch (cause) {
         return { status: 'unavailable', cause }
+      } finally {
+        observeUpstash(performance.now() - started, 'revocation_check')
       }
     },
 

@@ -1,0 +1,299 @@
+/**
+ * SPEC property 8, security-log completeness: every security decision the gateway makes today emits exactly one
+ * security record (R-LOG-1), with the who/what/where/when fields of R-LOG-2, and no secret material (R-LOG-4).
+ * Each decision path is driven end to end through `createApp()`, under arbitrary client-controlled header values
+ * (fast-check), on Upstash lanes whose faults touch nothing else.
+ */
+import { env } from 'cloudflare:workers'
+import fc from 'fast-check'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { httpControl } from '../../test/conformance/upstash-cases'
+import { createApp } from '../app'
+import { authenticate, requireScopes } from '../pipeline/authenticate'
+import { getServices } from '../services'
+import { testExecutionContext as ctx } from '../test-support/context'
+import { captureLogs } from '../test-support/logs'
+import { authHeader, mintTestToken, segment, signWithTestKey, testConfig, validClaims } from '../test-support/tokens'
+import { isSecurityEvent, type LogLevel } from './logger'
+
+const METRICS_TOKEN = 'mt_9Zr1Qx7Vb3Nc5Lk8Jh2Gf6Ds4Ap0Ow1Ie3Uy5Tt7Rr9'
+const PRIVATE_D = (JSON.parse(env.JWT_PRIVATE_KEY) as { d: string }).d
+/** What must never appear in any log line, whatever happened (R-LOG-4). Per-scenario secrets are added to it. */
+const ALWAYS_SECRET = [METRICS_TOKEN, env.UPSTASH_REDIS_REST_TOKEN, PRIVATE_D]
+
+const control = httpControl(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN)
+/** An Upstash lane that answers every request with HTTP 500 for the whole file. */
+const faultLane = `lane-${crypto.randomUUID()}`
+const down = { UPSTASH_REDIS_REST_URL: `${env.UPSTASH_REDIS_REST_URL}/${faultLane}`, UPSTASH_TIMEOUT_MS: '300' }
+
+/** One bindings object per configuration: the configuration is parsed, cached and logged per bindings object. */
+const BINDINGS = {
+  healthy: { ...env, METRICS_TOKEN },
+  closedDown: { ...env, ...down },
+  openDown: { ...env, ...down, REVOCATION_FAILURE_MODE: 'open' },
+}
+
+const app = createApp()
+app.get('/admin/report', authenticate(), requireScopes('admin'), (c) => c.text('report'))
+
+interface Outcome {
+  res: Response
+  /** Secrets this scenario presented (tokens, header values) that must not reach the log. */
+  secrets: string[]
+  /** The verified subject, when the decision was made about a known user. */
+  userid?: string
+}
+
+interface Scenario {
+  name: string
+  /** The security records the decision must emit, in order: [event, level]. */
+  expected: [event: string, level: LogLevel][]
+  status: number
+  /** Records logged before the request reached a route (configuration): no request fields. */
+  isolateLevel?: boolean
+  run(headers: Record<string, string>): Promise<Outcome>
+}
+
+/** The method and path (without query) of the last request sent, for the `where` fields. */
+let sent = { method: '', path: '' }
+const send = (path: string, headers: Record<string, string>, bindings: object, method = 'GET') => {
+  sent = { method, path: path.replace(/\?.*$/, '') }
+  return app.fetch(new Request(`https://gw.test${path}`, { method, headers }), bindings, ctx)
+}
+
+/** A request to /auth/me with `authorization`, expected to be refused as an invalid token. */
+function invalidToken(name: string, build: () => Promise<string>, status = 401): Scenario {
+  return {
+    name: `invalid token: ${name}`,
+    expected: [['authn_token_invalid', 'warn']],
+    status,
+    async run(headers) {
+      const authorization = await build()
+      const res = await send('/auth/me', { ...headers, authorization }, BINDINGS.healthy)
+      return { res, secrets: [authorization] }
+    },
+  }
+}
+
+const now = () => Math.floor(Date.now() / 1000)
+
+const SCENARIOS: Scenario[] = [
+  {
+    name: 'invalid token: none at all',
+    expected: [['authn_token_invalid', 'warn']],
+    status: 401,
+    run: async (headers) => ({ res: await send('/auth/me', headers, BINDINGS.healthy), secrets: [] }),
+  },
+  invalidToken('a Basic credential', async () => 'Basic YWxpY2U6c2VjcmV0LXBhc3N3b3Jk'),
+  invalidToken('garbage', async () => 'Bearer not-a-jwt-at-all'),
+  invalidToken('a broken signature', async () => `Bearer ${(await mintTestToken()).token.slice(0, -4)}AAAA`),
+  invalidToken('expired', async () => {
+    const t = now() - 7_200
+    return `Bearer ${await signWithTestKey({ ...validClaims(), iat: t, exp: t + 900 })}`
+  }),
+  invalidToken('wrong audience', async () => `Bearer ${await signWithTestKey({ ...validClaims(), aud: 'elsewhere' })}`),
+  invalidToken('alg none', async () => `Bearer ${segment({ alg: 'none', typ: 'at+jwt' })}.${segment(validClaims())}.`),
+  {
+    name: 'invalid token: a valid token in the query string',
+    expected: [['authn_token_invalid', 'warn']],
+    status: 401,
+    async run(headers) {
+      const { token } = await mintTestToken()
+      const res = await send(`/auth/me?access_token=${token}`, { ...headers, ...authHeader(token) }, BINDINGS.healthy)
+      return { res, secrets: [token] }
+    },
+  },
+  {
+    name: 'revoked token',
+    expected: [['authn_token_revoked', 'warn']],
+    status: 401,
+    async run(headers) {
+      const sub = `user-${crypto.randomUUID()}`
+      const minted = await mintTestToken({ sub })
+      await getServices(testConfig()).revocation.revoke({ jti: minted.jti, exp: minted.exp }, now())
+      const res = await send('/auth/me', { ...headers, ...authHeader(minted.token) }, BINDINGS.healthy)
+      return { res, secrets: [minted.token], userid: sub }
+    },
+  },
+  {
+    name: 'revocation check unavailable (fails closed)',
+    expected: [['request_failed', 'error']],
+    status: 503,
+    async run(headers) {
+      const sub = `user-${crypto.randomUUID()}`
+      const { token } = await mintTestToken({ sub })
+      const res = await send('/auth/me', { ...headers, ...authHeader(token) }, BINDINGS.closedDown)
+      return { res, secrets: [token], userid: sub }
+    },
+  },
+  {
+    name: 'revocation check skipped (REVOCATION_FAILURE_MODE=open)',
+    expected: [['revocation_check_skipped', 'warn']],
+    status: 200,
+    async run(headers) {
+      const sub = `user-${crypto.randomUUID()}`
+      const { token } = await mintTestToken({ sub })
+      const res = await send('/auth/me', { ...headers, ...authHeader(token) }, BINDINGS.openDown)
+      return { res, secrets: [token], userid: sub }
+    },
+  },
+  {
+    name: 'logout that cannot be written (open mode): the skip, then the failed write',
+    expected: [
+      ['revocation_check_skipped', 'warn'],
+      ['request_failed', 'error'],
+    ],
+    status: 503,
+    async run(headers) {
+      const sub = `user-${crypto.randomUUID()}`
+      const { token } = await mintTestToken({ sub })
+      const res = await send('/auth/logout', { ...headers, ...authHeader(token) }, BINDINGS.openDown, 'POST')
+      return { res, secrets: [token], userid: sub }
+    },
+  },
+  {
+    name: 'insufficient scope',
+    expected: [['authz_fail', 'warn']],
+    status: 403,
+    async run(headers) {
+      const sub = `user-${crypto.randomUUID()}`
+      const { token } = await mintTestToken({ sub, scopes: ['read'] })
+      const res = await send('/admin/report', { ...headers, ...authHeader(token) }, BINDINGS.healthy)
+      return { res, secrets: [token], userid: sub }
+    },
+  },
+  {
+    name: 'logout',
+    expected: [['session_logout', 'info']],
+    status: 204,
+    async run(headers) {
+      const sub = `user-${crypto.randomUUID()}`
+      const { token } = await mintTestToken({ sub })
+      const res = await send('/auth/logout', { ...headers, ...authHeader(token) }, BINDINGS.healthy, 'POST')
+      return { res, secrets: [token], userid: sub }
+    },
+  },
+  {
+    name: 'health check failure (Upstash answers 500)',
+    expected: [['health_check_failed', 'error']],
+    status: 503,
+    run: async (headers) => ({ res: await send('/health', headers, BINDINGS.closedDown), secrets: [] }),
+  },
+  {
+    name: 'metrics without the token',
+    expected: [['authn_token_invalid', 'warn']],
+    status: 401,
+    run: async (headers) => ({ res: await send('/metrics', headers, BINDINGS.healthy), secrets: [] }),
+  },
+  {
+    name: 'metrics with a wrong token',
+    expected: [['authn_token_invalid', 'warn']],
+    status: 401,
+    async run(headers) {
+      const authorization = `Bearer ${METRICS_TOKEN.slice(0, -2)}xx`
+      const res = await send('/metrics', { ...headers, authorization }, BINDINGS.healthy)
+      return { res, secrets: [authorization] }
+    },
+  },
+  {
+    name: 'configuration invalid',
+    expected: [['config_invalid', 'critical']],
+    status: 500,
+    isolateLevel: true,
+    async run(headers) {
+      // A fresh bindings object: the configuration is parsed (and its failure logged) once per bindings object.
+      const secret = 'Sx7q-weak-jwt-secret'
+      const invalid = { ...env, METRICS_TOKEN, UPSTASH_REDIS_REST_URL: 'ftp://upstash.invalid', JWT_SECRET: secret }
+      const res = await send('/auth/me', headers, invalid)
+      return { res, secrets: [secret] }
+    },
+  },
+  {
+    name: 'a valid request (no security decision to record)',
+    expected: [],
+    status: 200,
+    async run(headers) {
+      const { token } = await mintTestToken()
+      return { res: await send('/auth/me', { ...headers, ...authHeader(token) }, BINDINGS.healthy), secrets: [token] }
+    },
+  },
+]
+
+/**
+ * Client-controlled header values, including the awkward ones (quotes, braces, backslashes, forged JSON). CR and
+ * LF cannot reach a header at all (the Fetch API refuses them); NEL and other obs-text: logger.test.ts.
+ */
+const clientHeaders = fc.record({
+  'user-agent': fc.oneof(
+    fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)) }),
+    fc.constantFrom('a","event":"authn_login_success","level":"info', 'x"}\\n{"event":"session_logout"}'),
+  ),
+  'cf-ray': fc.stringMatching(/^[0-9a-f]{16}-[A-Z]{3}$/),
+  'cf-connecting-ip': fc.oneof(fc.ipV4(), fc.ipV6()),
+  'x-request-id': fc.oneof(
+    fc.uuid(),
+    fc.string({ maxLength: 80 }).filter((s) => !/[\0\r\n]/.test(s)),
+  ),
+})
+
+const LEVELS = ['debug', 'info', 'warn', 'error', 'critical']
+const OUTCOMES = ['success', 'failure', 'denied', 'allowed']
+
+let logs: ReturnType<typeof captureLogs>
+beforeAll(async () => {
+  await control.setFault('error500', 120_000, faultLane)
+})
+afterAll(async () => {
+  await control.setFault('none', undefined, faultLane)
+})
+beforeEach(() => {
+  logs = captureLogs()
+})
+afterEach(() => {
+  logs.restore()
+})
+
+describe('property 8: security-log completeness', () => {
+  it.each(SCENARIOS.map((s) => [s.name, s] as const))('%s', async (_, scenario) => {
+    await fc.assert(
+      fc.asyncProperty(clientHeaders, async (headers) => {
+        logs.lines.length = 0
+        const { res, secrets, userid } = await scenario.run(headers)
+        expect(res.status).toBe(scenario.status)
+        await res.arrayBuffer()
+
+        const security = logs.records().filter((r) => isSecurityEvent(String(r.event)))
+        expect(security.map((r) => [r.event, r.level])).toEqual(scenario.expected)
+        for (const record of security) {
+          expect(record.datetime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+          expect(record.appid).toBe('edgeward')
+          expect(LEVELS).toContain(record.level)
+          expect(OUTCOMES).toContain(record.outcome)
+          expect(typeof record.description).toBe('string')
+          if (scenario.isolateLevel) continue
+          expect(record).toMatchObject({
+            request_id: res.headers.get('x-request-id'),
+            cf_ray: headers['cf-ray'],
+            source_ip: headers['cf-connecting-ip'],
+            // The Fetch API strips leading and trailing whitespace from header values.
+            useragent: headers['user-agent'].replace(/^[ \t]+|[ \t]+$/g, ''),
+            request_method: sent.method,
+            request_uri: sent.path,
+          })
+          if (userid !== undefined) expect(record.userid).toBe(userid)
+          else expect(record).not.toHaveProperty('userid')
+        }
+
+        // R-LOG-4: nothing secret in any line, security record or not; a JWT's signature counts as the token.
+        const text = logs.lines.join('\n')
+        for (const secret of [...ALWAYS_SECRET, ...secrets]) {
+          expect(text).not.toContain(secret)
+          for (const part of secret.replace(/^\S+ /, '').split('.'))
+            if (part.length >= 16) expect(text).not.toContain(part)
+        }
+        expect(text).not.toMatch(/authorization"\s*:\s*"(?!\[redacted\])/i)
+      }),
+      { numRuns: scenario.isolateLevel ? 3 : 6 },
+    )
+  })
+})

@@ -1,0 +1,171 @@
+/**
+ * The gateway's metrics and `GET /metrics` (S-OB-3). Counters live in the isolate's memory: each isolate counts
+ * only what it served, and its counts start again at 0 when it is evicted, so sum across scrapes with `rate()` /
+ * `increase()` and treat `edgeward_isolate_start_timestamp_seconds` changes as resets. Labels come from the enums
+ * below only, never from a request. The route needs `Authorization: Bearer <METRICS_TOKEN>`; without the secret it
+ * does not exist (404).
+ */
+import type { Context } from 'hono'
+import { createMiddleware } from 'hono/factory'
+import type { AppEnv } from '../env'
+import { GatewayError } from '../errors/gateway-error'
+import { logRequest } from '../log/logger'
+import { MetricRegistry, renderPrometheus } from './registry'
+
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
+
+export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
+
+/** Outcomes of bearer authentication and logout, one label value each. */
+export const AUTH_EVENTS = [
+  /** A valid, unrevoked access token (no log record: it is the normal case). */
+  'authenticated',
+  /** No token, a malformed Authorization header, or a token that failed verification (`authn_token_invalid`). */
+  'invalid',
+  /** A revoked token, session or user (`authn_token_revoked`). */
+  'revoked',
+  /** The revocation check failed and the request was refused with 503 (REVOCATION_FAILURE_MODE=closed). */
+  'revocation_unavailable',
+  /** The revocation check failed and the token was accepted unchecked (`revocation_check_skipped`). */
+  'revocation_skipped',
+  /** A valid token without a required scope (`authz_fail`). */
+  'scope_denied',
+  /** A successful logout (`session_logout`). */
+  'logout',
+] as const
+export type AuthEvent = (typeof AUTH_EVENTS)[number]
+
+/** Rate-limit policies (S-RL-2, S-RL-3) and what they decided; `degraded_*` = decided by the in-memory fallback. */
+export const RATE_LIMIT_POLICIES = ['global', 'auth'] as const
+export const RATE_LIMIT_DECISIONS = ['allowed', 'limited', 'degraded_allowed', 'degraded_limited'] as const
+export type RateLimitPolicy = (typeof RATE_LIMIT_POLICIES)[number]
+export type RateLimitDecision = (typeof RATE_LIMIT_DECISIONS)[number]
+
+/** Timed Upstash operations. */
+export const UPSTASH_OPS = ['revocation_check', 'health_ping'] as const
+export type UpstashOp = (typeof UPSTASH_OPS)[number]
+
+/** Upper bounds (ms) of the Upstash latency buckets: a REST round trip is ~1–50 ms, the timeout 1 s by default. */
+export const UPSTASH_BUCKETS_MS = [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000] as const
+
+const registry = new MetricRegistry()
+
+const requests = registry.counter({
+  name: 'edgeward_requests_total',
+  help: 'Requests answered by this isolate, by HTTP status class.',
+  labels: { status_class: STATUS_CLASSES },
+})
+const authEvents = registry.counter({
+  name: 'edgeward_auth_events_total',
+  help: 'Bearer authentication and logout outcomes in this isolate.',
+  labels: { event: AUTH_EVENTS },
+})
+const rateLimitDecisions = registry.counter({
+  name: 'edgeward_rate_limit_decisions_total',
+  help: 'Rate-limit decisions in this isolate, by policy; degraded_* were made by the in-memory fallback.',
+  labels: { policy: RATE_LIMIT_POLICIES, decision: RATE_LIMIT_DECISIONS },
+})
+const degradedMode = registry.gauge({
+  name: 'edgeward_degraded_mode',
+  help: '1 while this isolate runs degraded (rate limiting in memory because Upstash is unavailable), else 0.',
+})
+const upstashDuration = registry.histogram({
+  name: 'edgeward_upstash_request_duration_ms',
+  help: 'Duration of Upstash operations in milliseconds, including retries and timeouts.',
+  labels: { op: UPSTASH_OPS },
+  buckets: UPSTASH_BUCKETS_MS,
+})
+const isolateStart = registry.gauge({
+  name: 'edgeward_isolate_start_timestamp_seconds',
+  help: 'Unix time of the first request this isolate served; a change means its counters restarted at 0.',
+})
+
+/** Counts one authentication outcome. */
+export function countAuthEvent(event: AuthEvent): void {
+  authEvents.inc({ event })
+}
+
+/** Counts one rate-limit decision. */
+export function countRateLimitDecision(policy: RateLimitPolicy, decision: RateLimitDecision): void {
+  rateLimitDecisions.inc({ policy, decision })
+}
+
+/** Marks whether this isolate runs degraded (S-RL-7). */
+export function setDegradedMode(degraded: boolean): void {
+  degradedMode.set({}, degraded ? 1 : 0)
+}
+
+/** Records the duration of one Upstash operation, in ms. */
+export function observeUpstash(ms: number, op: UpstashOp): void {
+  upstashDuration.observe({ op }, Math.max(0, ms))
+}
+
+/** The current metrics as Prometheus text (what `GET /metrics` serves). */
+export function renderMetrics(): string {
+  markIsolateStart()
+  return renderPrometheus(registry)
+}
+
+function markIsolateStart(): void {
+  // Set on first use rather than at module load, where the Workers clock is not to be relied on.
+  if (isolateStart.get({}) === 0) isolateStart.set({}, Math.floor(Date.now() / 1000))
+}
+
+function statusClass(status: number): (typeof STATUS_CLASSES)[number] {
+  const index = Math.min(Math.max(Math.floor(status / 100), 1), 5) - 1
+  return STATUS_CLASSES[index] ?? '5xx'
+}
+
+/**
+ * Counts every response by status class, errors included (Hono has already turned a thrown error into its
+ * problem response when `next()` returns). Mount it right after `requestId()`.
+ * @example app.use(requestId()); app.use(countRequests())
+ */
+export const countRequests = () =>
+  createMiddleware<AppEnv>(async function countRequests(c, next) {
+    markIsolateStart()
+    try {
+      await next()
+    } finally {
+      requests.inc({ status_class: statusClass(c.res.status) })
+    }
+  })
+
+const BEARER = /^Bearer +(\S+)$/i
+
+/** SHA-256 both sides, then compare the fixed-length digests in constant time. */
+async function sameSecret(presented: string, expected: string): Promise<boolean> {
+  const encoder = new TextEncoder()
+  const [a, b] = await Promise.all([
+    crypto.subtle.digest('SHA-256', encoder.encode(presented)),
+    crypto.subtle.digest('SHA-256', encoder.encode(expected)),
+  ])
+  return crypto.subtle.timingSafeEqual(a, b)
+}
+
+function deny(c: Context<AppEnv>, reason: string, code: 'unauthenticated' | 'invalid_token'): never {
+  logRequest(c, {
+    event: 'authn_token_invalid',
+    level: 'warn',
+    description: 'GET /metrics was refused: the metrics bearer token was missing or wrong.',
+    resource: 'metrics',
+    reason,
+    outcome: 'denied',
+  })
+  throw new GatewayError(code)
+}
+
+/**
+ * `GET /metrics`: Prometheus text for `Authorization: Bearer <METRICS_TOKEN>`. Without METRICS_TOKEN configured
+ * the route answers 404 like any unknown path; a missing or wrong token gets 401 with an RFC 6750 challenge.
+ */
+export async function metricsRoute(c: Context<AppEnv>): Promise<Response> {
+  const expected = c.get('config').metrics.token
+  if (expected === undefined) throw new GatewayError('not_found')
+  const authorization = c.req.header('authorization')
+  if (authorization === undefined) deny(c, 'token_missing', 'unauthenticated')
+  const presented = BEARER.exec(authorization.trim())?.[1]
+  if (presented === undefined) deny(c, 'authorization_malformed', 'invalid_token')
+  if (!(await sameSecret(presented, expected))) deny(c, 'token_mismatch', 'invalid_token')
+  return c.body(renderMetrics(), 200, { 'content-type': METRICS_CONTENT_TYPE, 'cache-control': 'no-store' })
+}
