@@ -8,8 +8,11 @@ import { GatewayError } from './errors/gateway-error'
 import { toProblemResponse } from './errors/problem'
 import { countRequests, metricsRoute } from './metrics'
 import { authenticate } from './pipeline/authenticate'
+import { bodyLimit } from './pipeline/body-limit'
 import { config } from './pipeline/config'
+import { cors } from './pipeline/cors'
 import { requestId } from './pipeline/request-id'
+import { noStore, securityHeaders } from './pipeline/security-headers'
 import { logout, me } from './routes/auth/session'
 import { health } from './routes/health'
 import { jwks } from './routes/jwks'
@@ -17,9 +20,15 @@ import { jwks } from './routes/jwks'
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
 
+  // In request order. CORS comes before anything that can refuse a request, so 401, 413 and 429 carry its
+  // headers (R-CORS-8); security headers come first of all, so even a configuration error has them.
   app.use(requestId())
   app.use(countRequests())
+  app.use(securityHeaders())
   app.use(config())
+  app.use(cors())
+  app.use(bodyLimit())
+  app.use('/auth/*', noStore())
   app.use(
     methodNotAllowed({
       app,

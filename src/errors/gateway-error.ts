@@ -6,6 +6,8 @@
 /** Stable, snake_case public error codes. Clients may switch on them; never rename one. */
 export type ErrorCode =
   | 'bad_request'
+  | 'invalid_json'
+  | 'validation_failed'
   | 'unauthenticated'
   | 'invalid_token'
   | 'insufficient_scope'
@@ -28,6 +30,12 @@ interface ProblemType {
 
 export const PROBLEM_TYPES = {
   bad_request: { status: 400, title: 'Bad Request', detail: 'The request is malformed.' },
+  invalid_json: { status: 400, title: 'Bad Request', detail: 'The request body is not valid JSON.' },
+  validation_failed: {
+    status: 400,
+    title: 'Bad Request',
+    detail: 'The request body does not match the expected shape; see `errors` (JSON pointers and issue codes).',
+  },
   unauthenticated: {
     status: 401,
     title: 'Unauthorized',

@@ -4,11 +4,9 @@
  * redis-server). A logout through either is refused through the other on the very next request, and a token
  * nobody revoked keeps working on both.
  */
-import { execFile } from 'node:child_process'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { promisify } from 'node:util'
 import fc from 'fast-check'
 import { type CryptoKey, calculateJwkThumbprint, importJWK, SignJWT } from 'jose'
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
@@ -16,8 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateEd25519Jwks } from '../../scripts/lib/keys.ts'
 import { type RedisServer, startRedisServer } from '../../scripts/lib/redis-server.ts'
 import { startUpstashLocal, type UpstashLocal } from '../../scripts/upstash-local.ts'
+import { buildWorker, bundleWorker, cleanUp, migrate } from './support/worker.ts'
 
-const ROOT = path.resolve(import.meta.dirname, '../..')
 const WORKERS = ['gw-a', 'gw-b'] as const
 type WorkerName = (typeof WORKERS)[number]
 
@@ -31,37 +29,9 @@ let kid: string
 /** Everything either worker logged: checked for tokens at the end. */
 const workerLogs: string[] = []
 
-/**
- * The deployable bundle, built the way `npm run build` builds it. Measured here: about 1.8 s, against 0.1 s for a
- * bare esbuild of src/index.ts; wrangler is kept because it is the real artifact (wrangler.toml, its esbuild
- * options and compatibility handling) and needs no undeclared dependency.
- */
-async function buildWorker(): Promise<string> {
-  await promisify(execFile)(
-    path.join(ROOT, 'node_modules/.bin/wrangler'),
-    ['deploy', '--dry-run', '--outdir', outDir, '--config', path.join(ROOT, 'wrangler.toml')],
-    {
-      cwd: ROOT,
-      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', CI: 'true' },
-    },
-  )
-  return path.join(outDir, 'index.js')
-}
-
-/** The migrations, in order, as single statements. */
-async function migrationStatements(): Promise<string[]> {
-  const dir = path.join(ROOT, 'migrations')
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort()
-  const sql = (await Promise.all(files.map((f) => readFile(path.join(dir, f), 'utf8')))).join('\n')
-  return sql
-    .split(/;\s*$/m)
-    .map((s) => s.replace(/^\s*--.*$/gm, '').trim())
-    .filter((s) => s.length > 0)
-}
-
 beforeAll(async () => {
   outDir = await mkdtemp(path.join(tmpdir(), 'edgeward-bundle-'))
-  const [scriptPath, redisServer] = await Promise.all([buildWorker(), startRedisServer()])
+  const [scriptPath, redisServer] = await Promise.all([buildWorker(outDir), startRedisServer()])
   redis = redisServer
   upstash = await startUpstashLocal({ redisUrl: redis.url })
   const bindings = {
@@ -74,39 +44,29 @@ beforeAll(async () => {
     convertV4MiniflareOptions({
       cf: false,
       handleStructuredLogs: ({ message }) => void workerLogs.push(message),
-      workers: WORKERS.map((name) => ({
-        name,
-        routes: [`${name}.test/*`],
-        modules: true,
-        // Module names are relative to modulesRoot, which defaults to the cwd: the bundle lives in a temp dir.
-        modulesRoot: outDir,
-        scriptPath,
-        compatibilityDate: '2026-11-09',
-        compatibilityFlags: ['nodejs_compat'],
-        d1Databases: { DB: 'edgeward-consistency' },
-        bindings,
-      })),
+      workers: WORKERS.map((name) =>
+        bundleWorker(scriptPath, {
+          name,
+          routes: [`${name}.test/*`],
+          d1Databases: { DB: 'edgeward-consistency' },
+          bindings,
+        }),
+      ),
     }),
   )
   await mf.ready
-  const db = await mf.getD1Database('DB', 'gw-a')
-  await db.batch((await migrationStatements()).map((statement) => db.prepare(statement)))
+  await migrate(mf, 'gw-a')
   signingKey = (await importJWK({ ...keys.privateJwk, alg: 'EdDSA' }, 'EdDSA')) as CryptoKey
   kid = await calculateJwkThumbprint(keys.publicJwk)
 }, 30_000)
 
 afterAll(async () => {
-  // Every step runs even if an earlier one throws (a Miniflare that failed to start also fails to dispose).
-  const steps = [
+  await cleanUp([
     () => mf?.dispose(),
     () => upstash?.close(),
     () => redis?.stop(),
     () => (outDir ? rm(outDir, { recursive: true, force: true }) : undefined),
-  ]
-  for (const step of steps)
-    await Promise.resolve()
-      .then(step)
-      .catch(() => {})
+  ])
 })
 
 /** An access token shaped exactly as src/tokens/mint.ts mints them. */

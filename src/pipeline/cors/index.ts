@@ -1,0 +1,200 @@
+/**
+ * CORS from configuration (R-CORS-1…8, R-CORS-10) with hono's `cors`, made strict: only an exact, configured origin
+ * ever reaches hono's middleware, every other request leaves with no `Access-Control-*` header at all, and every
+ * response says `Vary: Origin`. This stage authorizes nothing (R-CORS-9): it only tells browsers what they may read.
+ */
+import type { Context, MiddlewareHandler } from 'hono'
+import { cors as honoCors } from 'hono/cors'
+import { createMiddleware } from 'hono/factory'
+import type { Config } from '../../config/schema'
+import type { AppEnv } from '../../env'
+import { logRequest } from '../../log/logger'
+
+/** `Access-Control-Allow-Methods` on preflights: explicit, never `*` (R-CORS-5). */
+export const CORS_ALLOW_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
+/**
+ * `Access-Control-Allow-Headers` on preflights (R-CORS-5). It must be set: with an empty list hono echoes the
+ * preflight's `Access-Control-Request-Headers`, whatever they are. `Authorization` is named because `*` never covers it.
+ */
+export const CORS_ALLOW_HEADERS = ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Request-Id'] as const
+/** `Access-Control-Expose-Headers`: none of these is CORS-safelisted, so scripts could not read them otherwise (R-CORS-7). */
+export const CORS_EXPOSE_HEADERS = [
+  'RateLimit',
+  'RateLimit-Policy',
+  'X-RateLimit-Limit',
+  'X-RateLimit-Remaining',
+  'Retry-After',
+  'X-Request-Id',
+] as const
+/** A rejected origin is logged at most once per this interval, per isolate (R-CORS-10 without a log flood). */
+export const REJECTED_ORIGIN_LOG_INTERVAL_MS = 60_000
+/** Distinct rejected origins remembered per isolate; while all are fresh, further new origins are only counted. */
+export const REJECTED_ORIGIN_LOG_MAX_ORIGINS = 1_000
+/** Origin and Referer are attacker-controlled: logged (JSON-encoded by the logger) cut to this many characters. */
+export const LOGGED_HEADER_MAX_CHARS = 256
+
+const CORS_HEADER_PREFIX = 'access-control-'
+
+interface CorsPolicy {
+  /** hono's middleware for this configuration; it only ever sees allowed origins. */
+  readonly hono: MiddlewareHandler
+  /** The `Access-Control-*` headers an actual (non-preflight) response to an allowed origin carries. */
+  readonly actualHeaders: (origin: string) => Record<string, string>
+  readonly allowed: ReadonlySet<string>
+}
+
+/** The origin itself on an exact, case-sensitive match with a configured origin; otherwise null (R-CORS-1, R-CORS-3). */
+function matchOrigin(allowed: ReadonlySet<string>, origin: string): string | null {
+  return allowed.has(origin) ? origin : null
+}
+
+const policies = new WeakMap<Config['cors'], CorsPolicy>()
+
+function policyFor(settings: Config['cors']): CorsPolicy {
+  let policy = policies.get(settings)
+  if (policy === undefined) {
+    // The config schema already refused '*', 'null' and anything that is not a serialized origin.
+    const allowed = new Set(settings.origins)
+    const hono = honoCors({
+      // Never hono's default ('*'): the same exact match as the check in cors() below, so hono never sends ACAO for
+      // an origin that check refused (it only sees allowed origins anyway).
+      origin: (origin) => matchOrigin(allowed, origin),
+      allowMethods: [...CORS_ALLOW_METHODS],
+      allowHeaders: [...CORS_ALLOW_HEADERS],
+      exposeHeaders: [...CORS_EXPOSE_HEADERS],
+      maxAge: settings.maxAgeSeconds,
+      credentials: settings.allowCredentials,
+    })
+    const expose = CORS_EXPOSE_HEADERS.join(',')
+    const actualHeaders = (origin: string): Record<string, string> => ({
+      'access-control-allow-origin': origin,
+      'access-control-expose-headers': expose,
+      ...(settings.allowCredentials ? { 'access-control-allow-credentials': 'true' } : {}),
+    })
+    policy = { hono, actualHeaders, allowed }
+    policies.set(settings, policy)
+  }
+  return policy
+}
+
+/**
+ * Remembers which rejected origins were logged recently, so one origin is logged at most once per `intervalMs`
+ * and the memory stays bounded. When `maxOrigins` distinct origins were all logged within the interval, a new one
+ * is not logged either: the next record carries the count of rejections left unlogged (`suppressed`).
+ */
+export function createRejectedOriginThrottle({
+  intervalMs = REJECTED_ORIGIN_LOG_INTERVAL_MS,
+  maxOrigins = REJECTED_ORIGIN_LOG_MAX_ORIGINS,
+} = {}) {
+  // Insertion order is last-logged order (an entry is re-inserted when logged), so expired entries come first.
+  const lastLogged = new Map<string, number>()
+  let suppressed = 0
+  return {
+    /** Whether to log a rejection of `origin` at `nowMs`; if so, how many rejections went unlogged before it. */
+    admit(origin: string, nowMs: number): { suppressed: number } | undefined {
+      const key = truncate(origin)
+      const last = lastLogged.get(key)
+      if (last !== undefined && nowMs >= last && nowMs - last < intervalMs) {
+        suppressed++
+        return undefined
+      }
+      if (last === undefined && lastLogged.size >= maxOrigins) {
+        for (const [stale, at] of lastLogged) {
+          if (nowMs - at < intervalMs) break
+          lastLogged.delete(stale)
+        }
+        if (lastLogged.size >= maxOrigins) {
+          suppressed++
+          return undefined
+        }
+      }
+      lastLogged.delete(key)
+      lastLogged.set(key, nowMs)
+      const unlogged = suppressed
+      suppressed = 0
+      return { suppressed: unlogged }
+    },
+    /** How many origins are remembered (for tests: it never exceeds `maxOrigins`). */
+    get size() {
+      return lastLogged.size
+    },
+  }
+}
+
+const rejectedOrigins = createRejectedOriginThrottle()
+
+function truncate(value: string): string {
+  return value.length > LOGGED_HEADER_MAX_CHARS ? `${value.slice(0, LOGGED_HEADER_MAX_CHARS)}…` : value
+}
+
+function reportRejectedOrigin(c: Context<AppEnv>, origin: string): void {
+  const admitted = rejectedOrigins.admit(origin, Date.now())
+  if (admitted === undefined) return
+  const referer = c.req.header('referer')
+  logRequest(c, {
+    event: 'malicious_cors',
+    level: 'warn',
+    outcome: 'denied',
+    description:
+      'A cross-origin request came from an origin that CORS_ORIGINS does not allow; no CORS headers were sent',
+    origin: truncate(origin),
+    // Without query or fragment: a Referer can carry another site's secrets there.
+    referer: referer === undefined ? null : truncate(referer.split(/[?#]/, 1)[0] ?? ''),
+    suppressed: admitted.suppressed,
+  })
+}
+
+/** `Vary` with `Origin` added, or undefined when it already lists it (or is `*`): these responses depend on it (R-CORS-4). */
+function varyWithOrigin(vary: string | null): string | undefined {
+  if (vary === null || vary.trim() === '') return 'Origin'
+  return vary.split(',').some((v) => ['origin', '*'].includes(v.trim().toLowerCase())) ? undefined : `${vary}, Origin`
+}
+
+/**
+ * After the rest of the pipeline: the response carries exactly the policy's CORS headers for this origin (none for
+ * a missing or rejected one), whatever a later stage or an upstream response put there, and `Vary: Origin`.
+ */
+function settleCorsHeaders(c: Context<AppEnv>, expected: Record<string, string>): void {
+  for (const name of [...c.res.headers.keys()]) {
+    if (name.startsWith(CORS_HEADER_PREFIX) && !(name in expected)) c.header(name, undefined)
+  }
+  for (const [name, value] of Object.entries(expected)) {
+    if (c.res.headers.get(name) !== value) c.header(name, value)
+  }
+  const vary = varyWithOrigin(c.res.headers.get('vary'))
+  if (vary !== undefined) c.header('vary', vary)
+}
+
+/**
+ * CORS for the configured origins (`config.cors`). A preflight (OPTIONS with Origin and
+ * Access-Control-Request-Method) is answered here with 204, before authentication: with the CORS headers for an
+ * allowed origin, with none for any other. 204 rather than 403 for a refused origin: the browser fails the CORS
+ * check on the missing ACAO whatever the status, and a preflight is not a request for a resource. What matters is
+ * that nothing behind this stage (auth, routes, the upstream) ever sees it. Every other request continues; a
+ * rejected origin is logged as `malicious_cors`.
+ *
+ * @example app.use(config()); app.use(cors())
+ */
+export const cors = () =>
+  createMiddleware<AppEnv>(async function cors(c, next): Promise<Response | undefined> {
+    const policy = policyFor(c.get('config').cors)
+    const origin = c.req.header('origin')
+    const allowed = origin === undefined ? null : matchOrigin(policy.allowed, origin)
+    if (origin !== undefined && allowed === null) reportRejectedOrigin(c, origin)
+
+    const preflight =
+      c.req.method === 'OPTIONS' && origin !== undefined && c.req.header('access-control-request-method') !== undefined
+    if (preflight) {
+      if (allowed === null) return c.body(null, 204, { vary: 'Origin' })
+      const res = await policy.hono(c, next)
+      if (!(res instanceof Response)) throw new Error('hono cors did not answer the preflight')
+      const vary = varyWithOrigin(res.headers.get('vary'))
+      if (vary !== undefined) res.headers.set('vary', vary)
+      return res
+    }
+    // hono's cors treats every OPTIONS as a preflight: any other OPTIONS goes on to routing like any other method.
+    if (allowed !== null && c.req.method !== 'OPTIONS') await policy.hono(c, next)
+    else await next()
+    settleCorsHeaders(c, allowed === null ? {} : policy.actualHeaders(allowed))
+    return undefined
+  })

@@ -1,0 +1,63 @@
+/**
+ * The deployable worker for Node-side tests: built as `npm run build` builds it, run in Miniflare, its D1 migrated.
+ * Shared by the tests that need real isolates (revocation consistency) or a real socket (the browser CORS test).
+ */
+import { execFile } from 'node:child_process'
+import { readdir, readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import type { Miniflare, V4WorkerOptions, V4WorkerOptionsShape } from 'miniflare'
+
+export const ROOT = path.resolve(import.meta.dirname, '../../..')
+/** The compatibility settings of wrangler.toml (the bundle does not carry them). */
+export const COMPATIBILITY = { compatibilityDate: '2026-11-09', compatibilityFlags: ['nodejs_compat'] }
+
+/**
+ * Builds the deployable bundle into `outDir` and returns the path of its entry module. Measured: about 1.8 s, against
+ * 0.1 s for a bare esbuild of src/index.ts; wrangler is kept because it is the real artifact (wrangler.toml, its
+ * esbuild options and compatibility handling) and needs no undeclared dependency.
+ */
+export async function buildWorker(outDir: string): Promise<string> {
+  await promisify(execFile)(
+    path.join(ROOT, 'node_modules/.bin/wrangler'),
+    ['deploy', '--dry-run', '--outdir', outDir, '--config', path.join(ROOT, 'wrangler.toml')],
+    {
+      cwd: ROOT,
+      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', CI: 'true' },
+    },
+  )
+  return path.join(outDir, 'index.js')
+}
+
+/**
+ * Miniflare options (v4 shape, for `convertV4MiniflareOptions`) for one worker running the bundle at `scriptPath`.
+ * Module names are relative to `modulesRoot`, which defaults to the cwd: the bundle lives in its own directory.
+ */
+export function bundleWorker(scriptPath: string, options: V4WorkerOptionsShape): V4WorkerOptions {
+  return { modules: true, modulesRoot: path.dirname(scriptPath), scriptPath, ...COMPATIBILITY, ...options }
+}
+
+/** The migrations, in order, as single statements. */
+export async function migrationStatements(): Promise<string[]> {
+  const dir = path.join(ROOT, 'migrations')
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort()
+  const sql = (await Promise.all(files.map((f) => readFile(path.join(dir, f), 'utf8')))).join('\n')
+  return sql
+    .split(/;\s*$/m)
+    .map((s) => s.replace(/^\s*--.*$/gm, '').trim())
+    .filter((s) => s.length > 0)
+}
+
+/** Applies every migration to the `DB` binding of `workerName`, in one batch. */
+export async function migrate(mf: Miniflare, workerName?: string): Promise<void> {
+  const db = await mf.getD1Database('DB', workerName)
+  await db.batch((await migrationStatements()).map((statement) => db.prepare(statement)))
+}
+
+/** Runs every cleanup step even when an earlier one throws (a Miniflare that failed to start also fails to dispose). */
+export async function cleanUp(steps: (() => unknown)[]): Promise<void> {
+  for (const step of steps)
+    await Promise.resolve()
+      .then(step)
+      .catch(() => {})
+}
