@@ -29,6 +29,11 @@ export default defineConfig(async () => {
                   UPSTASH_REDIS_REST_TOKEN: inject('upstashToken'),
                   UPSTREAM_URL: inject('upstreamUrl'),
                   JWT_PRIVATE_KEY: JSON.stringify(signingKey.privateJwk),
+                  // Test files share one Redis and mostly send no CF-Connecting-IP (one shared bucket), so rate
+                  // limiting is off by default; src/pipeline/rate-limit tests turn each policy on explicitly.
+                  RATE_LIMIT_GLOBAL: 'off',
+                  RATE_LIMIT_AUTH: 'off',
+                  RATE_LIMIT_USER: 'off',
                 },
               },
             })),

@@ -75,6 +75,7 @@ describe('invalid configuration', () => {
     ENVIRONMENT: 'production',
     UPSTASH_REDIS_REST_URL: 'http://leaky.example.net',
     UPSTASH_REDIS_REST_TOKEN: 'short-token-value',
+    RATE_LIMIT_AUTH: '5/15m',
   }
 
   it('answers every request with a 500 that reveals nothing and logs the variables once', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { type ConfigResult, DEVELOPMENT_CORS_ORIGINS, parseConfig } from './schema'
+import { type ConfigResult, DEVELOPMENT_CORS_ORIGINS, parseConfig, parseRateLimitSpec } from './schema'
 
 const STRONG_TOKEN = 'AX3kQ9vLm2Zp8Rt5Wn7Yb4Hc6Jd1Ff0GsEaUiOqTyMr'
 // Shape-valid Ed25519 JWK (parseConfig checks the shape; the key is imported later, in tokens/keys.ts).
@@ -305,5 +305,52 @@ describe('config schema: CORS, body limits, metrics', () => {
     const result = parseConfig({ ...prod, METRICS_TOKEN: STRONG_TOKEN })
     expect(result.ok && result.config.metrics.token).toBe(STRONG_TOKEN)
     expect(parseConfig({ ...dev, METRICS_TOKEN: 'm' }).ok).toBe(true)
+  })
+})
+
+describe('config schema: rate limits', () => {
+  it('defaults to 100/15m global, 5/15m auth, 1000/15m per user, 10% degraded, breaker 3 × 30 s', () => {
+    const result = parseConfig(prod)
+    expect(result.ok && result.config.rateLimit).toEqual({
+      global: { limit: 100, windowSeconds: 900 },
+      auth: { limit: 5, windowSeconds: 900 },
+      user: { limit: 1000, windowSeconds: 900 },
+      degradedFraction: 0.1,
+      breaker: { failureThreshold: 3, cooldownMs: 30_000 },
+    })
+  })
+
+  it.each([
+    ['100/15m', { limit: 100, windowSeconds: 900 }],
+    ['5 / 900s', { limit: 5, windowSeconds: 900 }],
+    ['1000/1h', { limit: 1000, windowSeconds: 3600 }],
+    ['off', 'off'],
+  ])('reads %j', (spec, expected) => {
+    expect(parseRateLimitSpec(spec)).toEqual(expected)
+  })
+
+  it.each(['100', '0/15m', '10/0s', '10/25h', '10/15d', '-1/1m', 'unlimited', '1e3/1m'])(
+    'rejects RATE_LIMIT_GLOBAL=%j with the expected format',
+    (spec) => {
+      const found = issues(parseConfig({ ...prod, RATE_LIMIT_GLOBAL: spec }))
+      expect(found).toHaveLength(1)
+      expect(found[0]?.variable).toBe('RATE_LIMIT_GLOBAL')
+      expect(found[0]?.message).toContain('N/<window>')
+    },
+  )
+
+  it('refuses RATE_LIMIT_AUTH=off outside development, allows the others off', () => {
+    expect(issues(parseConfig({ ...prod, RATE_LIMIT_AUTH: 'off' }))[0]?.message).toContain('protects accounts')
+    expect(parseConfig({ ...dev, RATE_LIMIT_AUTH: 'off' }).ok).toBe(true)
+    expect(parseConfig({ ...prod, RATE_LIMIT_GLOBAL: 'off', RATE_LIMIT_USER: 'off' }).ok).toBe(true)
+  })
+
+  it.each([
+    ['RATE_LIMIT_DEGRADED_FRACTION', '0'],
+    ['RATE_LIMIT_DEGRADED_FRACTION', '1.5'],
+    ['RATE_LIMIT_BREAKER_THRESHOLD', '0'],
+    ['RATE_LIMIT_BREAKER_COOLDOWN_SECONDS', '601'],
+  ])('bounds %s (%s)', (variable, value) => {
+    expect(issues(parseConfig({ ...prod, [variable]: value }))[0]?.variable).toBe(variable)
   })
 })

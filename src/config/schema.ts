@@ -93,6 +93,35 @@ function originProblem(value: string): string | undefined {
   return undefined
 }
 
+export interface RateLimitSpec {
+  limit: number
+  windowSeconds: number
+}
+
+const RATE_SPEC = /^(\d+)\s*\/\s*(\d+)\s*(s|m|h)$/
+const UNIT_SECONDS = { s: 1, m: 60, h: 3_600 } as const
+
+/** `N/<window>` (`100/15m`, `5/900s`, `1000/1h`) or `off`; undefined when it is neither. */
+export function parseRateLimitSpec(value: string): RateLimitSpec | 'off' | undefined {
+  if (value.trim() === 'off') return 'off'
+  const match = RATE_SPEC.exec(value.trim())
+  if (!match) return undefined
+  const limit = Number(match[1])
+  const windowSeconds = Number(match[2]) * UNIT_SECONDS[match[3] as keyof typeof UNIT_SECONDS]
+  if (limit < 1 || limit > 1_000_000 || windowSeconds < 1 || windowSeconds > 86_400) return undefined
+  return { limit, windowSeconds }
+}
+
+const rateSpec = (name: string, fallback: string) =>
+  z._default(
+    z.string().check(
+      z.refine((v) => parseRateLimitSpec(v) !== undefined, {
+        error: `${name} must be N/<window> with N from 1 to 1000000 and a window from 1s to 24h (e.g. 100/15m), or off`,
+      }),
+    ),
+    fallback,
+  )
+
 const HOW_KEYS = 'run `npm run keys -- generate` and store the private JWK with `wrangler secret put JWT_PRIVATE_KEY`'
 
 const VarsSchema = z.object({
@@ -158,6 +187,20 @@ const VarsSchema = z.object({
   BODY_LIMIT_BYTES: integer('BODY_LIMIT_BYTES', 1_024, 100 * 1_024 * 1_024, 1_024 * 1_024),
   AUTH_BODY_LIMIT_BYTES: integer('AUTH_BODY_LIMIT_BYTES', 1_024, 64 * 1_024, 8 * 1_024),
   METRICS_TOKEN: z.optional(z.string()),
+  RATE_LIMIT_GLOBAL: rateSpec('RATE_LIMIT_GLOBAL', '100/15m'),
+  RATE_LIMIT_AUTH: rateSpec('RATE_LIMIT_AUTH', '5/15m'),
+  RATE_LIMIT_USER: rateSpec('RATE_LIMIT_USER', '1000/15m'),
+  RATE_LIMIT_DEGRADED_FRACTION: z._default(
+    z.coerce
+      .number({ error: 'RATE_LIMIT_DEGRADED_FRACTION must be a number above 0 and at most 1' })
+      .check(
+        z.gt(0, { error: 'RATE_LIMIT_DEGRADED_FRACTION must be above 0' }),
+        z.lte(1, { error: 'RATE_LIMIT_DEGRADED_FRACTION must be at most 1' }),
+      ),
+    0.1,
+  ),
+  RATE_LIMIT_BREAKER_THRESHOLD: integer('RATE_LIMIT_BREAKER_THRESHOLD', 1, 20, 3),
+  RATE_LIMIT_BREAKER_COOLDOWN_SECONDS: integer('RATE_LIMIT_BREAKER_COOLDOWN_SECONDS', 1, 600, 30),
   UPSTREAM_URL: z.optional(
     httpUrl('UPSTREAM_URL', 'the base URL of the API edgeward protects, e.g. https://api.internal.example.com'),
   ),
@@ -188,6 +231,12 @@ function checkPolicy(vars: Vars, issue: (variable: keyof Vars, message: string) 
   }
   checkSigningPolicy(vars, issue)
   checkCorsPolicy(vars, issue)
+  if (strict && vars.RATE_LIMIT_AUTH.trim() === 'off') {
+    issue(
+      'RATE_LIMIT_AUTH',
+      `RATE_LIMIT_AUTH=off is refused in ${env}: the auth limit protects accounts; set N/<window>, e.g. 5/15m`,
+    )
+  }
   if (vars.METRICS_TOKEN !== undefined && strict) {
     const weak = weakSecretReason(vars.METRICS_TOKEN)
     if (weak)
@@ -328,6 +377,16 @@ function toConfig(vars: Vars) {
     },
     bodyLimits: { defaultBytes: vars.BODY_LIMIT_BYTES, authBytes: vars.AUTH_BODY_LIMIT_BYTES },
     metrics: { token: vars.METRICS_TOKEN },
+    rateLimit: {
+      global: parseRateLimitSpec(vars.RATE_LIMIT_GLOBAL) as RateLimitSpec | 'off',
+      auth: parseRateLimitSpec(vars.RATE_LIMIT_AUTH) as RateLimitSpec | 'off',
+      user: parseRateLimitSpec(vars.RATE_LIMIT_USER) as RateLimitSpec | 'off',
+      degradedFraction: vars.RATE_LIMIT_DEGRADED_FRACTION,
+      breaker: {
+        failureThreshold: vars.RATE_LIMIT_BREAKER_THRESHOLD,
+        cooldownMs: vars.RATE_LIMIT_BREAKER_COOLDOWN_SECONDS * 1_000,
+      },
+    },
     upstream: { url: vars.UPSTREAM_URL },
   }
 }
