@@ -10,7 +10,10 @@ import ioredis, { type Redis as RedisConnection } from 'ioredis'
 import { redactUrl } from './lib/redact-url.ts'
 import { type RedisServer, startRedisServer } from './lib/redis-server.ts'
 
-export type FaultMode = 'none' | 'refuse' | 'hang' | 'error500'
+export type FaultMode = 'none' | 'refuse' | 'hang' | 'error500' | 'slow'
+
+/** Latency the `slow` fault adds before a request is served normally: makes round trips countable by time. */
+export const SLOW_FAULT_LATENCY_MS = 250
 
 export interface UpstashLocalOptions {
   /** Redis to forward to. @default process.env.REDIS_URL, else a private redis-server stopped by close() */
@@ -72,7 +75,7 @@ interface Server {
 }
 
 const MAX_BODY_BYTES = 10 * 1024 * 1024
-const FAULT_MODES: readonly FaultMode[] = ['none', 'refuse', 'hang', 'error500']
+const FAULT_MODES: readonly FaultMode[] = ['none', 'refuse', 'hang', 'error500', 'slow']
 const ALLOW_KEY_LOCKING = 'allow-key-locking'
 const CONTROL_ACTIONS = new Set(['fault', 'stats', 'stats/reset'])
 // They change connection state or block the connection that every request shares.
@@ -189,7 +192,8 @@ async function handleRequest(state: Server, req: http.IncomingMessage, res: http
 
   count(state, route.lane, 'requests', 1)
   const fault = activeFault(state, route.lane)
-  if (fault) return applyFault(state, fault, req, res)
+  if (fault?.mode === 'slow') await new Promise((resolve) => setTimeout(resolve, SLOW_FAULT_LATENCY_MS))
+  else if (fault) return applyFault(state, { mode: fault.mode, scope: fault.scope }, req, res)
   if (route.kind === 'unknown') return sendJson(res, 404, { error: `ERR unknown endpoint ${url.pathname}` })
   if (req.method !== 'POST') return sendJson(res, 405, { error: 'ERR method not allowed, use POST' }, { allow: 'POST' })
   if (!isAuthorized(req, state.token)) return sendUnauthorized(res)
@@ -525,7 +529,7 @@ function activeFault(state: Server, lane: string): { mode: Exclude<FaultMode, 'n
 
 function applyFault(
   state: Server,
-  fault: { mode: Exclude<FaultMode, 'none'>; scope: string },
+  fault: { mode: Exclude<FaultMode, 'none' | 'slow'>; scope: string },
   req: http.IncomingMessage,
   res: http.ServerResponse,
 ): void {

@@ -11,6 +11,7 @@ import { authenticate } from './pipeline/authenticate'
 import { bodyLimit } from './pipeline/body-limit'
 import { config } from './pipeline/config'
 import { cors } from './pipeline/cors'
+import { rateLimit } from './pipeline/rate-limit'
 import { requestId } from './pipeline/request-id'
 import { noStore, securityHeaders } from './pipeline/security-headers'
 import { logout, me } from './routes/auth/session'
@@ -28,6 +29,7 @@ export function createApp(): Hono<AppEnv> {
   app.use(config())
   app.use(cors())
   app.use(bodyLimit())
+  app.use(rateLimit())
   app.use('/auth/*', noStore())
   app.use(
     methodNotAllowed({

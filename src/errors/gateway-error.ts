@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'unsupported_media_type'
   | 'dependency_unavailable'
   | 'revocation_unavailable'
+  | 'rate_limited'
+  | 'rate_limit_unavailable'
   | 'internal_error'
 
 interface ProblemType {
@@ -26,7 +28,12 @@ interface ProblemType {
   readonly detail: string
   /** `WWW-Authenticate` challenge (RFC 6750 §3) sent with this code. */
   readonly challenge?: string
+  /** A registered problem type URI, instead of the gateway's own `urn:edgeward:problem:<code>`. */
+  readonly type?: string
 }
+
+/** IANA-registered problem type for exceeded quotas (draft-ietf-httpapi-ratelimit-headers, R-RL-2). */
+export const QUOTA_EXCEEDED_TYPE = 'https://iana.org/assignments/http-problem-types#quota-exceeded'
 
 export const PROBLEM_TYPES = {
   bad_request: { status: 400, title: 'Bad Request', detail: 'The request is malformed.' },
@@ -74,6 +81,17 @@ export const PROBLEM_TYPES = {
     status: 503,
     title: 'Service Unavailable',
     detail: 'A dependency of the gateway is unavailable. Try again later.',
+  },
+  rate_limited: {
+    status: 429,
+    title: 'Too Many Requests',
+    detail: 'A rate limit was exceeded; see Retry-After and the RateLimit headers.',
+    type: QUOTA_EXCEEDED_TYPE,
+  },
+  rate_limit_unavailable: {
+    status: 503,
+    title: 'Service Unavailable',
+    detail: 'The gateway cannot check a rate limit that protects accounts right now. Try again shortly.',
   },
   revocation_unavailable: {
     status: 503,

@@ -22,10 +22,11 @@ export interface ProblemBody {
 
 /** Builds the problem body and headers for an error, without logging. */
 export function renderProblem(err: GatewayError, requestId: string | undefined): Response {
-  const problem: { status: number; title: string; detail: string; challenge?: string } = PROBLEM_TYPES[err.code]
-  const { status, title, detail, challenge } = problem
+  const problem: { status: number; title: string; detail: string; challenge?: string; type?: string } =
+    PROBLEM_TYPES[err.code]
+  const { status, title, detail, challenge, type = `${PROBLEM_TYPE_BASE}${err.code}` } = problem
   const body: ProblemBody = {
-    type: `${PROBLEM_TYPE_BASE}${err.code}`,
+    type,
     title,
     status,
     detail: err.options.detail ?? detail,

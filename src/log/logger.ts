@@ -49,6 +49,12 @@ export const SECURITY_EVENTS: Readonly<Record<string, { outcome: Outcome; descri
   session_use_after_expire: security('denied', 'An expired session was used.'),
   authz_fail: security('denied', 'Access to a resource was refused for lack of authorization.'),
   excess_rate_limit_exceeded: security('denied', 'A rate limit was exceeded.'),
+  degraded_mode_entered: security(
+    'failure',
+    'Upstash is unavailable: rate limiting runs degraded (in-isolate, bounded).',
+  ),
+  degraded_mode_exited: security('success', 'Upstash answers again: rate limiting is back to normal.'),
+  rate_limit_unavailable: security('denied', 'A fail-closed rate limit could not be checked; the request was refused.'),
   input_validation_fail: security('denied', 'A request failed input validation.'),
   malicious_cors: security('denied', 'A cross-origin request came from an origin that is not allowed.'),
   user_created: security('success', 'A user was created.'),

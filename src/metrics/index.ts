@@ -36,7 +36,7 @@ export const AUTH_EVENTS = [
 export type AuthEvent = (typeof AUTH_EVENTS)[number]
 
 /** Rate-limit policies (S-RL-2, S-RL-3) and what they decided; `degraded_*` = decided by the in-memory fallback. */
-export const RATE_LIMIT_POLICIES = ['global', 'auth'] as const
+export const RATE_LIMIT_POLICIES = ['global', 'auth', 'user'] as const
 export const RATE_LIMIT_DECISIONS = ['allowed', 'limited', 'degraded_allowed', 'degraded_limited'] as const
 export type RateLimitPolicy = (typeof RATE_LIMIT_POLICIES)[number]
 export type RateLimitDecision = (typeof RATE_LIMIT_DECISIONS)[number]

@@ -10,7 +10,10 @@ export async function expectProblem(res: Response, status: number, code: ErrorCo
   expect(requestId).toMatch(/^[A-Za-z0-9-]{8,64}$/)
   const body = (await res.json()) as Record<string, unknown>
   expect(body).toMatchObject({
-    type: `urn:edgeward:problem:${code}`,
+    type:
+      code === 'rate_limited'
+        ? 'https://iana.org/assignments/http-problem-types#quota-exceeded'
+        : `urn:edgeward:problem:${code}`,
     status,
     code,
     instance: requestId,

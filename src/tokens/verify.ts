@@ -31,6 +31,8 @@ export interface AccessTokenClaims {
   iat: number
   exp: number
   scopes: string[]
+  /** Optional `tenant` claim: the per-tenant rate-limit key when present. */
+  tenant?: string
 }
 
 export type VerifyResult = { ok: true; claims: AccessTokenClaims } | { ok: false; reason: string }
@@ -87,7 +89,11 @@ function toClaims(payload: JWTPayload): VerifyResult {
   if (typeof jti !== 'string' || jti.length < MIN_JTI_LENGTH) return fail('claim_jti_invalid')
   if (typeof scope !== 'string') return fail('claim_scope_invalid')
   if (typeof iat !== 'number' || typeof exp !== 'number' || exp <= iat) return fail('claim_time_invalid')
-  return { ok: true, claims: { sub, sid, jti, iat, exp, scopes: scope.split(' ').filter(Boolean) } }
+  const tenant: unknown = payload.tenant
+  if (tenant !== undefined && (typeof tenant !== 'string' || tenant.length === 0)) return fail('claim_tenant_invalid')
+  const claims: AccessTokenClaims = { sub, sid, jti, iat, exp, scopes: scope.split(' ').filter(Boolean) }
+  if (tenant !== undefined) claims.tenant = tenant
+  return { ok: true, claims }
 }
 
 function fail(reason: string): VerifyResult {

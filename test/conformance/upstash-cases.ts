@@ -5,7 +5,7 @@ import { Ratelimit } from '@upstash/ratelimit'
 import type { Redis } from '@upstash/redis'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 
-export type ConformanceFaultMode = 'none' | 'refuse' | 'hang' | 'error500'
+export type ConformanceFaultMode = 'none' | 'refuse' | 'hang' | 'error500' | 'slow'
 
 export interface ConformanceControl {
   /** `prefix` is one path segment (e.g. '/lane-1'); the fault then only hits clients whose URL has it. */

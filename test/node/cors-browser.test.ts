@@ -92,6 +92,8 @@ beforeAll(async () => {
           JWT_PRIVATE_KEY: JSON.stringify(generateEd25519Jwks().privateJwk),
           UPSTASH_REDIS_REST_URL: upstash.url,
           UPSTASH_REDIS_REST_TOKEN: upstash.token,
+          RATE_LIMIT_GLOBAL: 'off',
+          RATE_LIMIT_USER: 'off',
         },
       }),
     }),

@@ -39,6 +39,9 @@ beforeAll(async () => {
     JWT_PRIVATE_KEY: JSON.stringify(keys.privateJwk),
     UPSTASH_REDIS_REST_URL: upstash.url,
     UPSTASH_REDIS_REST_TOKEN: upstash.token,
+    // This file is about revocation: its many requests without CF-Connecting-IP must not hit the rate limits.
+    RATE_LIMIT_GLOBAL: 'off',
+    RATE_LIMIT_USER: 'off',
   }
   mf = new Miniflare(
     convertV4MiniflareOptions({

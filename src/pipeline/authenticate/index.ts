@@ -11,7 +11,8 @@ import { GatewayError } from '../../errors/gateway-error'
 import { logRequest } from '../../log/logger'
 import { countAuthEvent } from '../../metrics'
 import { getServices } from '../../services'
-import { verifyAccessToken } from '../../tokens/verify'
+import type { RevocationStatus } from '../../stores/types'
+import { type AccessTokenClaims, type VerifyResult, verifyAccessToken } from '../../tokens/verify'
 
 export interface Principal {
   sub: string
@@ -24,6 +25,7 @@ export interface Principal {
 
 export interface AuthenticateVariables {
   principal: Principal
+  authPrefetch: AuthPrefetch
 }
 
 /** Seconds a client should wait after a 503 from an unavailable revocation check. */
@@ -39,6 +41,33 @@ export function bearerToken(authorization: string | undefined, url: URL): string
   return match?.[1] ?? 'malformed'
 }
 
+export interface AuthPrefetch {
+  verified: VerifyResult
+  /** Started as soon as the token verified, so it travels with the rate-limit checks (one Upstash round trip). */
+  revocationCheck: Promise<RevocationStatus> | undefined
+}
+
+/** Verifies `token` (no I/O) and, if it is valid, starts its revocation check without waiting for it. */
+async function startAuthentication(c: Context<AppEnv>, token: string): Promise<AuthPrefetch> {
+  const config = c.get('config')
+  const services = getServices(config)
+  const verified = await verifyAccessToken(token, await services.keyRing(), config.jwt)
+  return { verified, revocationCheck: verified.ok ? services.revocation.check(verified.claims) : undefined }
+}
+
+/**
+ * For stages that run before authenticate() (rate limiting): verifies a bearer token if there is one, starts its
+ * revocation check, and leaves both on the context for authenticate() to reuse. Returns the claims of a valid
+ * token (still unchecked for revocation), or undefined. Never rejects the request itself.
+ */
+export async function prefetchAuthentication(c: Context<AppEnv>): Promise<AccessTokenClaims | undefined> {
+  const token = bearerToken(c.req.header('authorization'), new URL(c.req.url))
+  if (token === 'missing' || token === 'malformed') return undefined
+  const prefetch = await startAuthentication(c, token)
+  c.set('authPrefetch', prefetch)
+  return prefetch.verified.ok ? prefetch.verified.claims : undefined
+}
+
 /**
  * Requires a valid, unrevoked access token and puts its principal on the context.
  * @example app.get('/auth/me', authenticate(), (c) => c.json(c.get('principal')))
@@ -46,16 +75,15 @@ export function bearerToken(authorization: string | undefined, url: URL): string
 export const authenticate = () =>
   createMiddleware<AppEnv>(async function authenticate(c, next) {
     const config = c.get('config')
-    const services = getServices(config)
     const token = bearerToken(c.req.header('authorization'), new URL(c.req.url))
     if (token === 'missing') return reject(c, 'token_missing', 'unauthenticated')
     if (token === 'malformed') return reject(c, 'authorization_malformed')
 
-    const verified = await verifyAccessToken(token, await services.keyRing(), config.jwt)
+    const { verified, revocationCheck } = c.get('authPrefetch') ?? (await startAuthentication(c, token))
     if (!verified.ok) return reject(c, verified.reason)
     const { claims } = verified
 
-    const revocation = await services.revocation.check(claims)
+    const revocation = await (revocationCheck ?? getServices(config).revocation.check(claims))
     if (revocation.status === 'revoked') {
       logRequest(c, {
         event: 'authn_token_revoked',

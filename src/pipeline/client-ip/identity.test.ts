@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest'
+import { clientIdentity } from './identity'
+
+describe('clientIdentity', () => {
+  it.each([
+    ['203.0.113.7', 'ip4:203.0.113.7'],
+    [' 203.0.113.7 ', 'ip4:203.0.113.7'],
+    ['::ffff:203.0.113.7', 'ip4:203.0.113.7'],
+    ['::FFFF:cb00:7107', 'ip4:203.0.113.7'],
+    ['0:0:0:0:0:ffff:203.0.113.7', 'ip4:203.0.113.7'],
+    ['2001:db8:1:2::10', 'ip6:2001:0db8:0001:0002::/64'],
+    ['2001:db8:1:2::99', 'ip6:2001:0db8:0001:0002::/64'],
+    ['2001:DB8:1:2:aaaa:bbbb:cccc:dddd', 'ip6:2001:0db8:0001:0002::/64'],
+    ['2001:db8:1:3::1', 'ip6:2001:0db8:0001:0003::/64'],
+    ['fe80::1%eth0', 'ip6:fe80:0000:0000:0000::/64'],
+    ['::1', 'ip6:0000:0000:0000:0000::/64'],
+    ['64:ff9b::203.0.113.7', 'ip6:0064:ff9b:0000:0000::/64'],
+  ])('keys %s as %s', (header, key) => {
+    expect(clientIdentity(header).key).toBe(key)
+  })
+
+  it.each([
+    [undefined],
+    [''],
+    ['unknown'],
+    ['203.0.113.256'],
+    ['203.0.113'],
+    ['01.2.3.4x'],
+    ['2001:db8::1::2'],
+    ['2001:db8:1:2:3:4:5:6:7'],
+    ['2001:db8:zzzz::1'],
+    ['1.2.3.4, 5.6.7.8'],
+    ['<script>'],
+  ])('maps %j to the one shared unknown bucket', (header) => {
+    expect(clientIdentity(header)).toEqual({ kind: 'unknown', key: 'unknown' })
+  })
+
+  it('puts every address of one /64 in one bucket and neighbouring /64s in others', () => {
+    const keys = new Set<string>()
+    for (let i = 0; i < 50; i++)
+      keys.add(clientIdentity(`2001:db8:abcd:12::${i.toString(16)}:${(i * 7).toString(16)}`).key)
+    expect(keys.size).toBe(1)
+    expect(clientIdentity('2001:db8:abcd:13::1').key).not.toEqual([...keys][0])
+  })
+})

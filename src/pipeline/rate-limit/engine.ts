@@ -1,0 +1,158 @@
+/**
+ * The rate-limit engine of an isolate: one @upstash/ratelimit limiter per policy (distinct prefixes, built once
+ * per configuration, ephemeral cache on), a circuit breaker in front of Upstash and a bounded in-isolate fallback.
+ *
+ * Failure semantics (S-RL-7, R-BF-7): the library's timeout is switched off (it resolves `success: true` — a
+ * silent fail-open); the client's own timeout makes a slow Upstash reject instead, and a rejection, a
+ * `reason: "timeout"` or an open breaker all count as "unavailable". Then the auth policy fails closed and the
+ * global and user policies fall back to the in-isolate limiter at `degradedFraction` of their limit.
+ */
+import { Ratelimit } from '@upstash/ratelimit'
+import type { Config, RateLimitSpec } from '../../config/schema'
+import { sha256Hex } from '../../lib/crypto'
+import { log } from '../../log/logger'
+import { countRateLimitDecision, setDegradedMode } from '../../metrics'
+import { createCircuitBreaker } from '../../ratelimit/breaker'
+import { exactSlidingWindow } from '../../ratelimit/exact-window'
+import { createFallbackLimiter } from '../../ratelimit/fallback'
+import { getRedis, probeRedis } from '../../stores/redis/client'
+
+export type PolicyName = 'global' | 'auth' | 'user'
+
+/** Redis key prefixes, one per policy (src/stores/STORAGE.md). */
+export const RATE_LIMIT_PREFIXES: Record<PolicyName, string> = { global: 'rl:global', auth: 'rl:auth', user: 'rl:user' }
+
+export interface PolicyDecision {
+  policy: PolicyName
+  spec: RateLimitSpec
+  success: boolean
+  remaining: number
+  /** Epoch ms when more quota is available. */
+  resetMs: number
+  /** Decided without Upstash (fallback or fail-closed): its numbers are never sent in headers. */
+  degraded: boolean
+  /** The policy could not be checked and fails closed. */
+  unavailable: boolean
+}
+
+interface Engine {
+  decide(policy: PolicyName, identity: string, nowMs: number): Promise<PolicyDecision>
+}
+
+const engines = new WeakMap<Config, Engine>()
+
+export function getRateLimitEngine(config: Config): Engine {
+  let engine = engines.get(config)
+  if (engine === undefined) {
+    engine = createEngine(config)
+    engines.set(config, engine)
+  }
+  return engine
+}
+
+function createEngine(config: Config): Engine {
+  const settings = config.rateLimit
+  const redis = getRedis(config.redis)
+  const limiters = new Map<PolicyName, { spec: RateLimitSpec; limiter: Ratelimit }>()
+  for (const policy of ['global', 'auth', 'user'] as const) {
+    const spec = settings[policy]
+    if (spec === 'off') continue
+    const windowMs = spec.windowSeconds * 1_000
+    limiters.set(policy, {
+      spec,
+      limiter: new Ratelimit({
+        redis,
+        prefix: RATE_LIMIT_PREFIXES[policy],
+        // The auth policy must never admit more than N in any window: an exact sliding log. The others use the
+        // library's sliding window (two counters, approximate, cheaper).
+        limiter:
+          policy === 'auth'
+            ? exactSlidingWindow(spec.limit, windowMs)
+            : Ratelimit.slidingWindow(spec.limit, `${spec.windowSeconds} s`),
+        ephemeralCache: new Map(),
+        timeout: 0,
+        analytics: false,
+      }),
+    })
+  }
+  const breaker = createCircuitBreaker({
+    failureThreshold: settings.breaker.failureThreshold,
+    cooldownMs: settings.breaker.cooldownMs,
+    onTransition(from, to) {
+      if (to === 'open' && from === 'closed') {
+        setDegradedMode(true)
+        log({ event: 'degraded_mode_entered', level: 'error', breaker: to })
+      } else if (to === 'closed') {
+        setDegradedMode(false)
+        log({ event: 'degraded_mode_exited', level: 'info', breaker: to })
+      }
+    },
+  })
+  const fallback = createFallbackLimiter({})
+
+  return {
+    async decide(policy, identity, nowMs) {
+      const entry = limiters.get(policy)
+      if (entry === undefined) throw new TypeError(`rate-limit policy ${policy} is off`)
+      const { spec, limiter } = entry
+      const key = (await sha256Hex(identity)).slice(0, 32)
+      const attempt = breaker.attempt(nowMs)
+      if (attempt !== 'skip') {
+        try {
+          const result = await limiter.limit(key)
+          if (result.reason !== 'timeout') {
+            if (result.reason !== 'cacheBlock') breaker.success(Date.now())
+            // A probe answered from the ephemeral cache told us nothing about Upstash: ask it directly.
+            else if (attempt === 'probe') {
+              const probe = await probeRedis(redis)
+              if (probe.ok) breaker.success(Date.now())
+              else breaker.failure(Date.now())
+            }
+            countRateLimitDecision(policy, result.success ? 'allowed' : 'limited')
+            return {
+              policy,
+              spec,
+              success: result.success,
+              remaining: Math.max(0, result.remaining),
+              resetMs: result.reset,
+              degraded: false,
+              unavailable: false,
+            }
+          }
+          breaker.failure(Date.now())
+        } catch {
+          breaker.failure(Date.now())
+        }
+      }
+      return degradedDecision(policy, spec, key, nowMs)
+    },
+  }
+
+  function degradedDecision(policy: PolicyName, spec: RateLimitSpec, key: string, nowMs: number): PolicyDecision {
+    const windowMs = spec.windowSeconds * 1_000
+    if (policy === 'auth') {
+      countRateLimitDecision(policy, 'degraded_limited')
+      return {
+        policy,
+        spec,
+        success: false,
+        remaining: 0,
+        resetMs: nowMs + settings.breaker.cooldownMs,
+        degraded: true,
+        unavailable: true,
+      }
+    }
+    const tokens = Math.max(1, Math.floor(spec.limit * settings.degradedFraction))
+    const local = fallback.limit(`${policy}:${key}`, tokens, windowMs, nowMs)
+    countRateLimitDecision(policy, local.success ? 'degraded_allowed' : 'degraded_limited')
+    return {
+      policy,
+      spec,
+      success: local.success,
+      remaining: local.remaining,
+      resetMs: local.resetMs,
+      degraded: true,
+      unavailable: false,
+    }
+  }
+}

@@ -1,0 +1,275 @@
+import { env } from 'cloudflare:workers'
+import { afterEach, describe, expect, it } from 'vitest'
+import { httpControl } from '../../../test/conformance/upstash-cases'
+import { createApp } from '../../app'
+import { testExecutionContext as ctx } from '../../test-support/context'
+import { captureLogs } from '../../test-support/logs'
+import { expectProblem } from '../../test-support/problem'
+import { authHeader, mintTestToken, testConfig } from '../../test-support/tokens'
+
+const control = httpControl(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN)
+let logs: ReturnType<typeof captureLogs> | undefined
+afterEach(() => logs?.restore())
+
+const uniqueIpv4 = () => {
+  const n = crypto.getRandomValues(new Uint8Array(3))
+  return `10.${n[0]}.${n[1]}.${n[2]}`
+}
+const uniqueIpv6Prefix = () => {
+  const n = crypto.getRandomValues(new Uint16Array(3))
+  return `2001:db8:${n[0]?.toString(16)}:${n[1]?.toString(16)}`
+}
+
+/** A gateway with rate limiting on, on its own Upstash lane, plus a couple of test routes. */
+function gateway(vars: Record<string, string> = {}) {
+  const lane = `lane-${crypto.randomUUID()}`
+  const bindings = {
+    ...env,
+    UPSTASH_REDIS_REST_URL: `${env.UPSTASH_REDIS_REST_URL}/${lane}`,
+    RATE_LIMIT_GLOBAL: '5/15m',
+    RATE_LIMIT_AUTH: '3/15m',
+    RATE_LIMIT_USER: '4/15m',
+    ...vars,
+  }
+  const app = createApp()
+  let reached = 0
+  app.post('/auth/login', (c) => {
+    reached++
+    return c.json({ ok: true })
+  })
+  app.get('/public', (c) => {
+    reached++
+    return c.json({ ok: true })
+  })
+  const send = (path: string, headers: Record<string, string> = {}, method = path === '/auth/login' ? 'POST' : 'GET') =>
+    app.fetch(new Request(`https://gw.test${path}`, { method, headers }), bindings, ctx)
+  return { lane, bindings, send, reached: () => reached, control }
+}
+
+/** Parses a draft-10 RateLimit / RateLimit-Policy list: `"name";k=v;k=v, …` (integer parameters). */
+function parsePolicies(header: string | null): { name: string; q?: number; w?: number; r?: number; t?: number }[] {
+  return (header ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)
+    .map((item) => {
+      const [name = '""', ...params] = item.split(';')
+      const entries = params.map((p) => {
+        const [key = '', value = ''] = p.split('=')
+        expect(value).toMatch(/^\d+$/)
+        return [key.trim(), Number(value)] as const
+      })
+      return { name: JSON.parse(name) as string, ...Object.fromEntries(entries) }
+    })
+}
+
+describe('rate limiting: the global policy per client IP', () => {
+  it('admits N, then answers 429 problem+json with Retry-After and every header, without reaching the handler', async () => {
+    logs = captureLogs()
+    const g = gateway()
+    const ip = uniqueIpv4()
+    const statuses: number[] = []
+    let last: Response | undefined
+    for (let i = 0; i < 6; i++) {
+      last = await g.send('/public', { 'cf-connecting-ip': ip })
+      statuses.push(last.status)
+      if (i === 0) {
+        expect(last.headers.get('x-ratelimit-limit')).toBe('5')
+        expect(last.headers.get('x-ratelimit-remaining')).toBe('4')
+        expect(parsePolicies(last.headers.get('ratelimit-policy'))).toEqual([{ name: 'global', q: 5, w: 900 }])
+        const [state] = parsePolicies(last.headers.get('ratelimit'))
+        expect(state).toMatchObject({ name: 'global', r: 4 })
+        expect(state?.t).toBeGreaterThanOrEqual(0)
+        expect(state?.t).toBeLessThanOrEqual(900)
+      }
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429])
+    expect(g.reached()).toBe(5)
+    const res = last as Response
+    const body = await expectProblem(res, 429, 'rate_limited')
+    expect(body.type).toBe('https://iana.org/assignments/http-problem-types#quota-exceeded')
+    expect(body['violated-policies']).toEqual(['global'])
+    const retryAfter = Number(res.headers.get('retry-after'))
+    expect(retryAfter).toBeGreaterThanOrEqual(1)
+    const [state] = parsePolicies(res.headers.get('ratelimit'))
+    expect(state?.r).toBe(0)
+    expect(retryAfter).toBeGreaterThanOrEqual(state?.t ?? 0)
+    expect(res.headers.get('x-ratelimit-remaining')).toBe('0')
+    expect(logs.events('excess_rate_limit_exceeded')).toHaveLength(1)
+    expect(logs.events('excess_rate_limit_exceeded')[0]).toMatchObject({ policies: ['global'], outcome: 'denied' })
+  })
+
+  it('never limits /health or /metrics', async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '1/15m' })
+    const ip = uniqueIpv4()
+    for (let i = 0; i < 4; i++) {
+      const res = await g.send('/health', { 'cf-connecting-ip': ip })
+      expect(res.status).toBe(200)
+      expect(res.headers.get('ratelimit')).toBeNull()
+      expect((await g.send('/metrics', { 'cf-connecting-ip': ip })).status).toBe(404) // no METRICS_TOKEN: disabled, not limited
+    }
+    expect((await g.send('/public', { 'cf-connecting-ip': ip })).status).toBe(200)
+    expect((await g.send('/public', { 'cf-connecting-ip': ip })).status).toBe(429)
+  })
+
+  it('ignores X-Forwarded-For, X-Real-IP, True-Client-IP and Forwarded', async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '3/15m' })
+    const ip = uniqueIpv4()
+    const statuses: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const spoof = `198.51.100.${i + 1}`
+      const res = await g.send('/public', {
+        'cf-connecting-ip': ip,
+        'x-forwarded-for': spoof,
+        'x-real-ip': spoof,
+        'true-client-ip': spoof,
+        forwarded: `for=${spoof}`,
+      })
+      statuses.push(res.status)
+    }
+    expect(statuses).toEqual([200, 200, 200, 429, 429])
+  })
+
+  it('keys IPv6 clients by /64: rotating inside one /64 does not evade the limit', async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '3/15m' })
+    const prefix = uniqueIpv6Prefix()
+    const statuses: number[] = []
+    for (let i = 0; i < 5; i++) {
+      statuses.push((await g.send('/public', { 'cf-connecting-ip': `${prefix}::${(i + 1).toString(16)}:abcd` })).status)
+    }
+    expect(statuses).toEqual([200, 200, 200, 429, 429])
+    // The neighbouring /64 is another subscriber.
+    expect((await g.send('/public', { 'cf-connecting-ip': `${prefix.slice(0, -1)}f::1` })).status).toBe(200)
+  })
+
+  it('treats an IPv4-mapped IPv6 address as its IPv4 address', async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '2/15m' })
+    const ip = uniqueIpv4()
+    expect((await g.send('/public', { 'cf-connecting-ip': ip })).status).toBe(200)
+    expect((await g.send('/public', { 'cf-connecting-ip': `::ffff:${ip}` })).status).toBe(200)
+    expect((await g.send('/public', { 'cf-connecting-ip': ip })).status).toBe(429)
+  })
+
+  it('puts requests without CF-Connecting-IP in one strict shared bucket, never "no limit"', async () => {
+    // Every test gateway shares the `unknown` bucket; a window no other test uses gives this one its own keys.
+    const g = gateway({ RATE_LIMIT_GLOBAL: '3/13m' })
+    const statuses: number[] = []
+    for (let i = 0; i < 5; i++) statuses.push((await g.send('/public')).status)
+    expect(statuses).toEqual([200, 200, 200, 429, 429])
+  })
+})
+
+describe('rate limiting: the auth policy', () => {
+  it('allows 3 login attempts per IP, then 429 names the auth policy; other IPs are unaffected', async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m' })
+    const ip = uniqueIpv4()
+    const statuses: number[] = []
+    let last: Response | undefined
+    for (let i = 0; i < 4; i++) {
+      last = await g.send('/auth/login', { 'cf-connecting-ip': ip })
+      statuses.push(last.status)
+    }
+    expect(statuses).toEqual([200, 200, 200, 429])
+    const body = await expectProblem(last as Response, 429, 'rate_limited')
+    expect(body['violated-policies']).toEqual(['auth'])
+    expect(parsePolicies((last as Response).headers.get('ratelimit-policy')).map((p) => p.name)).toEqual([
+      'global',
+      'auth',
+    ])
+    expect((await g.send('/auth/login', { 'cf-connecting-ip': uniqueIpv4() })).status).toBe(200)
+  })
+
+  it.each(['/AUTH/login', '/auth/login/', '/auth/LOGIN'])('applies to the %s spelling too', async (path) => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_AUTH: '1/15m' })
+    const ip = uniqueIpv4()
+    await g.send('/auth/login', { 'cf-connecting-ip': ip })
+    const res = await g.send(path, { 'cf-connecting-ip': ip }, 'POST')
+    expect(res.status).toBe(429)
+  })
+})
+
+describe('rate limiting: the user policy', () => {
+  it('limits a user across IPs, keyed by sub', async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_USER: '2/15m' })
+    const config = testConfig(g.bindings)
+    const { token } = await mintTestToken({ sub: `user-${crypto.randomUUID()}` }, config)
+    const statuses: number[] = []
+    for (let i = 0; i < 3; i++)
+      statuses.push((await g.send('/auth/me', { ...authHeader(token), 'cf-connecting-ip': uniqueIpv4() })).status)
+    expect(statuses).toEqual([200, 200, 429])
+  })
+})
+
+describe('rate limiting: hot path', () => {
+  it('an authenticated request sends its policies and revocation check together: one round trip of latency', async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_USER: '100/15m' })
+    const config = testConfig(g.bindings)
+    const { token } = await mintTestToken({}, config)
+    const headers = { ...authHeader(token), 'cf-connecting-ip': uniqueIpv4() }
+    expect((await g.send('/auth/me', headers)).status).toBe(200) // loads the scripts (EVALSHA → NOSCRIPT → EVAL)
+    await control.resetStats(g.lane)
+    expect((await g.send('/auth/me', headers)).status).toBe(200)
+    const { requests, commands } = await control.stats(g.lane)
+    expect(commands).toBe(3) // the global and user limit scripts and one MGET
+    expect(requests).toBeLessThanOrEqual(3)
+    // Every Upstash request now takes 250 ms: sequential requests would take at least 500 ms.
+    await control.setFault('slow', 10_000, g.lane)
+    try {
+      const started = Date.now()
+      expect((await g.send('/auth/me', headers)).status).toBe(200)
+      const elapsed = Date.now() - started
+      expect(elapsed).toBeGreaterThanOrEqual(240)
+      expect(elapsed).toBeLessThan(480)
+    } finally {
+      await control.setFault('none', undefined, g.lane)
+    }
+  })
+
+  it('a client blocked in this isolate costs no Upstash request (ephemeral cache)', async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '1/15m' })
+    const ip = uniqueIpv4()
+    await g.send('/public', { 'cf-connecting-ip': ip })
+    expect((await g.send('/public', { 'cf-connecting-ip': ip })).status).toBe(429)
+    await control.resetStats(g.lane)
+    expect((await g.send('/public', { 'cf-connecting-ip': ip })).status).toBe(429)
+    expect((await control.stats(g.lane)).requests).toBe(0)
+  })
+})
+
+describe('rate limiting: degraded mode', () => {
+  it.each(['refuse', 'hang', 'error500'] as const)(
+    'with Upstash failing (%s): auth fails closed with 503, global falls back to a bounded local limit without headers',
+    async (mode) => {
+      logs = captureLogs()
+      const g = gateway({
+        RATE_LIMIT_GLOBAL: '20/15m',
+        RATE_LIMIT_AUTH: '3/15m',
+        RATE_LIMIT_DEGRADED_FRACTION: '0.1',
+        RATE_LIMIT_BREAKER_THRESHOLD: '2',
+        RATE_LIMIT_BREAKER_COOLDOWN_SECONDS: '60',
+        UPSTASH_TIMEOUT_MS: '200',
+      })
+      const ip = uniqueIpv4()
+      await g.control.setFault(mode, 30_000, g.lane)
+      try {
+        const statuses: number[] = []
+        for (let i = 0; i < 4; i++) {
+          const res = await g.send('/public', { 'cf-connecting-ip': ip })
+          statuses.push(res.status)
+          expect(res.headers.get('ratelimit')).toBeNull()
+          expect(res.headers.get('x-ratelimit-remaining')).toBeNull()
+        }
+        // 10% of 20 = 2 admitted locally, then refused: bounded, never "no limit".
+        expect(statuses).toEqual([200, 200, 429, 429])
+        expect(g.reached()).toBe(2)
+        const login = await g.send('/auth/login', { 'cf-connecting-ip': uniqueIpv4() })
+        await expectProblem(login, 503, 'rate_limit_unavailable')
+        expect(Number(login.headers.get('retry-after'))).toBe(60)
+        expect(g.reached()).toBe(2)
+        expect(logs.events('degraded_mode_entered')).toHaveLength(1)
+      } finally {
+        await g.control.setFault('none', undefined, g.lane)
+      }
+    },
+  )
+})

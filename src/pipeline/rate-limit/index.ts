@@ -1,0 +1,104 @@
+/**
+ * Rate limiting (S-RL-1…7, R-RL-1…8): the global policy per client IP on every route but /health and /metrics,
+ * the auth policy per client IP on /auth/login, /auth/register and /auth/refresh, and the user policy per `sub`
+ * (per `tenant` when the token carries one). All of a request's policies and its revocation check are issued
+ * together: one Upstash round trip of latency. Headers: RateLimit-Policy / RateLimit (draft-10 structured fields)
+ * and X-RateLimit-Limit / -Remaining for the most constrained policy — never from a degraded decision.
+ */
+import type { Context } from 'hono'
+import { createMiddleware } from 'hono/factory'
+import type { AppEnv } from '../../env'
+import { GatewayError } from '../../errors/gateway-error'
+import { createThrottle } from '../../lib/throttle'
+import { logRequest } from '../../log/logger'
+import { prefetchAuthentication } from '../authenticate'
+import { clientIdentity } from '../client-ip/identity'
+import { getRateLimitEngine, type PolicyDecision } from './engine'
+
+/** Never rate limited (S-RL-5): monitoring must work while clients are being throttled. */
+export const RATE_LIMIT_EXEMPT_PATHS: ReadonlySet<string> = new Set(['/health', '/metrics'])
+/** Paths under the auth policy (S-RL-3), matched case-insensitively and without a trailing slash. */
+export const AUTH_LIMITED_PATHS: ReadonlySet<string> = new Set(['/auth/login', '/auth/register', '/auth/refresh'])
+
+const limitLogs = createThrottle({ intervalMs: 60_000, maxKeys: 1_000 })
+
+/** Seconds until `resetMs`, as the draft's delta-seconds `t`: never negative, never more than the window. */
+function secondsUntil(resetMs: number, nowMs: number, windowSeconds: number): number {
+  return Math.min(windowSeconds, Math.max(0, Math.ceil((resetMs - nowMs) / 1_000)))
+}
+
+/** RFC 9651 strings need only `"` and `\` escaped; policy names are fixed identifiers anyway. */
+function rateLimitHeaders(decisions: PolicyDecision[], nowMs: number): Record<string, string> {
+  const exact = decisions.filter((d) => !d.degraded)
+  if (exact.length === 0) return {}
+  const tightest = exact.reduce((a, b) => (b.remaining < a.remaining ? b : a))
+  return {
+    'RateLimit-Policy': exact.map((d) => `"${d.policy}";q=${d.spec.limit};w=${d.spec.windowSeconds}`).join(', '),
+    RateLimit: exact
+      .map((d) => `"${d.policy}";r=${d.remaining};t=${secondsUntil(d.resetMs, nowMs, d.spec.windowSeconds)}`)
+      .join(', '),
+    'X-RateLimit-Limit': String(tightest.spec.limit),
+    'X-RateLimit-Remaining': String(tightest.remaining),
+  }
+}
+
+function userIdentity(claims: { sub: string; tenant?: string }): string {
+  return claims.tenant !== undefined ? `tenant:${claims.tenant}` : `sub:${claims.sub}`
+}
+
+function normalizedPath(c: Context<AppEnv>): string {
+  const path = c.req.path.toLowerCase()
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
+}
+
+export const rateLimit = () =>
+  createMiddleware<AppEnv>(async function rateLimit(c, next) {
+    if (RATE_LIMIT_EXEMPT_PATHS.has(c.req.path)) return next()
+    const config = c.get('config')
+    const settings = config.rateLimit
+    const engine = getRateLimitEngine(config)
+    const nowMs = Date.now()
+    const client = clientIdentity(c.req.header('cf-connecting-ip'))
+
+    const checks: Promise<PolicyDecision>[] = []
+    if (settings.global !== 'off') checks.push(engine.decide('global', client.key, nowMs))
+    if (settings.auth !== 'off' && AUTH_LIMITED_PATHS.has(normalizedPath(c))) {
+      checks.push(engine.decide('auth', client.key, nowMs))
+    }
+    // A bearer token is verified here (no I/O) so the user policy and the revocation check go out with the IP
+    // checks; authenticate() then reuses both.
+    const claims = await prefetchAuthentication(c)
+    if (claims !== undefined && settings.user !== 'off') checks.push(engine.decide('user', userIdentity(claims), nowMs))
+    const decisions = await Promise.all(checks)
+
+    const unavailable = decisions.filter((d) => d.unavailable)
+    if (unavailable.length > 0) {
+      logRequest(c, { event: 'rate_limit_unavailable', level: 'error', policies: unavailable.map((d) => d.policy) })
+      throw new GatewayError('rate_limit_unavailable', {
+        retryAfterSeconds: Math.max(1, Math.ceil(settings.breaker.cooldownMs / 1_000)),
+      })
+    }
+    const headers = rateLimitHeaders(decisions, nowMs)
+    const denied = decisions.filter((d) => !d.success)
+    if (denied.length > 0) {
+      const retryAfterSeconds = Math.max(1, ...denied.map((d) => Math.ceil((d.resetMs - nowMs) / 1_000)))
+      const throttleKey = `${denied.map((d) => d.policy).join(',')}:${client.key}`
+      if (limitLogs.allow(throttleKey, nowMs)) {
+        logRequest(c, {
+          event: 'excess_rate_limit_exceeded',
+          level: 'warn',
+          policies: denied.map((d) => d.policy),
+          degraded: denied.some((d) => d.degraded),
+          client_kind: client.kind,
+          suppressed: limitLogs.takeSuppressed(),
+        })
+      }
+      throw new GatewayError('rate_limited', {
+        retryAfterSeconds,
+        headers,
+        extensions: { 'violated-policies': denied.map((d) => d.policy) },
+      })
+    }
+    await next()
+    for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value)
+  })
