@@ -122,6 +122,22 @@ describe('cors: allowed origins (R-CORS-1, R-CORS-2, R-CORS-4, R-CORS-7)', () =>
     await expectProblem(res, status, code)
   })
 
+  it('keeps ACAO and Vary: Origin on a 429, and exposes Retry-After and the RateLimit headers (R-CORS-4/7/8)', async () => {
+    logs = captureLogs()
+    const origin = uniqueOrigin()
+    const { fetch } = gateway({ origins: [origin] }, { RATE_LIMIT_GLOBAL: '1/17m' })
+    const ip = `10.${crypto.getRandomValues(new Uint8Array(3)).join('.')}`
+    await fetch('/no-such-route', { headers: { origin, 'cf-connecting-ip': ip } })
+    const res = await fetch('/no-such-route', { headers: { origin, 'cf-connecting-ip': ip } })
+    await expectProblem(res, 429, 'rate_limited')
+    expect(res.headers.get('access-control-allow-origin')).toBe(origin)
+    expect(variesOnOrigin(res)).toBe(true)
+    const exposed = (res.headers.get('access-control-expose-headers') ?? '').split(',')
+    for (const name of ['Retry-After', 'RateLimit', 'RateLimit-Policy', 'X-RateLimit-Remaining'])
+      expect(exposed).toContain(name)
+    expect(res.headers.get('retry-after')).toMatch(/^\d+$/)
+  })
+
   it('keeps ACAO and Vary: Origin on a 500 from a failing handler', async () => {
     logs = captureLogs()
     const origin = uniqueOrigin()
