@@ -159,6 +159,23 @@ describe('rate limiting: the global policy per client IP', () => {
   })
 })
 
+describe('rate limiting: the specification defaults', () => {
+  it('the 101st request in the global window and the 6th login in the auth window get 429 (100/15m, 5/15m)', async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_AUTH: '5/15m' })
+    const ip = uniqueIpv4()
+    const publicStatuses: number[] = []
+    for (let i = 0; i < 101; i++) publicStatuses.push((await g.send('/public', { 'cf-connecting-ip': ip })).status)
+    expect(publicStatuses.slice(0, 100).every((s) => s === 200)).toBe(true)
+    expect(publicStatuses[100]).toBe(429)
+
+    const loginIp = uniqueIpv4()
+    const loginStatuses: number[] = []
+    for (let i = 0; i < 6; i++)
+      loginStatuses.push((await g.send('/auth/login', { 'cf-connecting-ip': loginIp })).status)
+    expect(loginStatuses).toEqual([200, 200, 200, 200, 200, 429])
+  })
+})
+
 describe('rate limiting: the auth policy', () => {
   it('allows 3 login attempts per IP, then 429 names the auth policy; other IPs are unaffected', async () => {
     const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m' })
