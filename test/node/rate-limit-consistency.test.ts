@@ -14,16 +14,11 @@
  * There is no /auth/login handler yet: `POST /auth/login` answers 404 once the rate-limit stage has counted and
  * admitted it, so 404 = admitted, 429 = limited (`GET /nowhere` likewise for the global policy).
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import fc from 'fast-check'
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateEd25519Jwks } from '../../scripts/lib/keys.ts'
-import { type RedisServer, startRedisServer } from '../../scripts/lib/redis-server.ts'
-import { startUpstashLocal, type UpstashLocal } from '../../scripts/upstash-local.ts'
-import { buildWorker, bundleWorker, cleanUp, migrate } from './support/worker.ts'
+import { type Backends, bundleWorker, cleanUp, migrate, startBackends } from './support/worker.ts'
 
 const AUTH_PAIR = ['gw-a', 'gw-b'] as const
 const GLOBAL_PAIR = ['gw-c', 'gw-d'] as const
@@ -33,21 +28,14 @@ type WorkerName = (typeof AUTH_PAIR)[number] | (typeof GLOBAL_PAIR)[number] | (t
 const GLOBAL_WINDOW_MS = 13 * 60_000
 
 const keys = generateEd25519Jwks()
-let outDir: string
-let redis: RedisServer | undefined
-let upstash: UpstashLocal | undefined
+let backends: Backends | undefined
 let mf: Miniflare | undefined
 
 beforeAll(async () => {
-  outDir = await mkdtemp(path.join(tmpdir(), 'edgeward-bundle-'))
-  const [scriptPath, redisServer] = await Promise.all([buildWorker(outDir), startRedisServer()])
-  redis = redisServer
-  upstash = await startUpstashLocal({ redisUrl: redis.url })
+  backends = await startBackends()
+  const { scriptPath } = backends
   const shared = {
-    ENVIRONMENT: 'development',
-    JWT_PRIVATE_KEY: JSON.stringify(keys.privateJwk),
-    UPSTASH_REDIS_REST_URL: upstash.url,
-    UPSTASH_REDIS_REST_TOKEN: upstash.token,
+    ...backends.baseBindings(keys.privateJwk),
   }
   const worker = (name: WorkerName, bindings: Record<string, string>) =>
     bundleWorker(scriptPath, {
@@ -72,12 +60,7 @@ beforeAll(async () => {
 }, 30_000)
 
 afterAll(async () => {
-  await cleanUp([
-    () => mf?.dispose(),
-    () => upstash?.close(),
-    () => redis?.stop(),
-    () => (outDir ? rm(outDir, { recursive: true, force: true }) : undefined),
-  ])
+  await cleanUp([() => mf?.dispose(), () => backends?.stop()])
 })
 
 interface Outcome {

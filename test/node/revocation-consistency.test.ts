@@ -4,25 +4,18 @@
  * redis-server). A logout through either is refused through the other on the very next request, and a token
  * nobody revoked keeps working on both.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import fc from 'fast-check'
 import { type CryptoKey, calculateJwkThumbprint, importJWK, SignJWT } from 'jose'
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateEd25519Jwks } from '../../scripts/lib/keys.ts'
-import { type RedisServer, startRedisServer } from '../../scripts/lib/redis-server.ts'
-import { startUpstashLocal, type UpstashLocal } from '../../scripts/upstash-local.ts'
-import { buildWorker, bundleWorker, cleanUp, migrate } from './support/worker.ts'
+import { type Backends, bundleWorker, cleanUp, migrate, startBackends } from './support/worker.ts'
 
 const WORKERS = ['gw-a', 'gw-b'] as const
 type WorkerName = (typeof WORKERS)[number]
 
 const keys = generateEd25519Jwks()
-let outDir: string
-let redis: RedisServer | undefined
-let upstash: UpstashLocal | undefined
+let backends: Backends | undefined
 let mf: Miniflare | undefined
 let signingKey: CryptoKey
 let kid: string
@@ -30,15 +23,10 @@ let kid: string
 const workerLogs: string[] = []
 
 beforeAll(async () => {
-  outDir = await mkdtemp(path.join(tmpdir(), 'edgeward-bundle-'))
-  const [scriptPath, redisServer] = await Promise.all([buildWorker(outDir), startRedisServer()])
-  redis = redisServer
-  upstash = await startUpstashLocal({ redisUrl: redis.url })
+  backends = await startBackends()
+  const { scriptPath } = backends
   const bindings = {
-    ENVIRONMENT: 'development',
-    JWT_PRIVATE_KEY: JSON.stringify(keys.privateJwk),
-    UPSTASH_REDIS_REST_URL: upstash.url,
-    UPSTASH_REDIS_REST_TOKEN: upstash.token,
+    ...backends.baseBindings(keys.privateJwk),
     // This file is about revocation: its many requests without CF-Connecting-IP must not hit the rate limits.
     RATE_LIMIT_GLOBAL: 'off',
     RATE_LIMIT_USER: 'off',
@@ -64,12 +52,7 @@ beforeAll(async () => {
 }, 30_000)
 
 afterAll(async () => {
-  await cleanUp([
-    () => mf?.dispose(),
-    () => upstash?.close(),
-    () => redis?.stop(),
-    () => (outDir ? rm(outDir, { recursive: true, force: true }) : undefined),
-  ])
+  await cleanUp([() => mf?.dispose(), () => backends?.stop()])
 })
 
 /** An access token shaped exactly as src/tokens/mint.ts mints them. */

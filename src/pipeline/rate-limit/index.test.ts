@@ -2,6 +2,7 @@ import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
 import { createApp } from '../../app'
+import { uniqueIpv4, uniqueIpv6Prefix } from '../../test-support/clients'
 import { testExecutionContext as ctx } from '../../test-support/context'
 import { captureLogs } from '../../test-support/logs'
 import { expectProblem } from '../../test-support/problem'
@@ -10,15 +11,6 @@ import { authHeader, mintTestToken, testConfig } from '../../test-support/tokens
 const control = httpControl(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN)
 let logs: ReturnType<typeof captureLogs> | undefined
 afterEach(() => logs?.restore())
-
-const uniqueIpv4 = () => {
-  const n = crypto.getRandomValues(new Uint8Array(3))
-  return `10.${n[0]}.${n[1]}.${n[2]}`
-}
-const uniqueIpv6Prefix = () => {
-  const n = crypto.getRandomValues(new Uint16Array(3))
-  return `2001:db8:${n[0]?.toString(16)}:${n[1]?.toString(16)}`
-}
 
 /** A gateway with rate limiting on, on its own Upstash lane, plus a couple of test routes. */
 function gateway(vars: Record<string, string> = {}) {

@@ -12,14 +12,10 @@ import { env } from 'cloudflare:workers'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { createApp } from '../../app'
+import { uniqueIpv4 } from '../../test-support/clients'
 import { testExecutionContext as ctx } from '../../test-support/context'
 
 const WINDOW_MS = 1_000
-
-const uniqueIpv4 = () => {
-  const n = crypto.getRandomValues(new Uint8Array(3))
-  return `10.${n[0]}.${n[1]}.${n[2]}`
-}
 
 /** A gateway on its own Upstash lane with an /auth/login and a /public route; ONE bindings object per gateway. */
 function gateway(vars: Record<string, string>) {

@@ -10,6 +10,7 @@ import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
 import { createApp } from '../../app'
+import { uniqueIpv4 } from '../../test-support/clients'
 import { testExecutionContext as ctx } from '../../test-support/context'
 import { captureLogs } from '../../test-support/logs'
 import { expectProblem } from '../../test-support/problem'
@@ -19,10 +20,6 @@ const control = httpControl(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_T
 let logs: ReturnType<typeof captureLogs> | undefined
 afterEach(() => logs?.restore())
 
-const uniqueIpv4 = () => {
-  const n = crypto.getRandomValues(new Uint8Array(3))
-  return `10.${n[0]}.${n[1]}.${n[2]}`
-}
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 function gateway() {

@@ -3,10 +3,13 @@
  * Shared by the tests that need real isolates (revocation consistency) or a real socket (the browser CORS test).
  */
 import { execFile } from 'node:child_process'
-import { readdir, readFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import type { Miniflare, V4WorkerOptions, V4WorkerOptionsShape } from 'miniflare'
+import { startRedisServer } from '../../../scripts/lib/redis-server.ts'
+import { startUpstashLocal, type UpstashLocal } from '../../../scripts/upstash-local.ts'
 
 export const ROOT = path.resolve(import.meta.dirname, '../../..')
 /** The compatibility settings of wrangler.toml (the bundle does not carry them). */
@@ -60,4 +63,35 @@ export async function cleanUp(steps: (() => unknown)[]): Promise<void> {
     await Promise.resolve()
       .then(step)
       .catch(() => {})
+}
+
+export interface Backends {
+  /** The built worker's entry module. */
+  scriptPath: string
+  upstash: UpstashLocal
+  /** The bindings every test worker needs: development, a signing key, the local Upstash server. */
+  baseBindings(privateJwk: object): Record<string, string>
+  stop(): Promise<void>
+}
+
+/**
+ * Builds the worker and starts an ephemeral redis-server with the local Upstash server in front of it: what
+ * every test that runs the built worker in Miniflare needs. `stop()` removes all of it.
+ */
+export async function startBackends(): Promise<Backends> {
+  const outDir = await mkdtemp(path.join(tmpdir(), 'edgeward-bundle-'))
+  const [scriptPath, redis] = await Promise.all([buildWorker(outDir), startRedisServer()])
+  const upstash = await startUpstashLocal({ redisUrl: redis.url })
+  return {
+    scriptPath,
+    upstash,
+    baseBindings: (privateJwk) => ({
+      ENVIRONMENT: 'development',
+      JWT_PRIVATE_KEY: JSON.stringify(privateJwk),
+      UPSTASH_REDIS_REST_URL: upstash.url,
+      UPSTASH_REDIS_REST_TOKEN: upstash.token,
+    }),
+    stop: () =>
+      cleanUp([() => upstash.close(), () => redis.stop(), () => rm(outDir, { recursive: true, force: true })]),
+  }
 }
