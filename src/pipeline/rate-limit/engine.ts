@@ -97,7 +97,10 @@ function createEngine(config: Config): Engine {
       const { spec, limiter } = entry
       const key = (await sha256Hex(identity)).slice(0, 32)
       const attempt = breaker.attempt(nowMs)
-      if (attempt !== 'skip') {
+      // While another decision holds the breaker's single probe, the fail-closed auth policy asks Upstash too
+      // instead of refusing a login Upstash can probably answer; its outcome counts as the probe's result.
+      const ask = attempt !== 'skip' || (policy === 'auth' && breaker.state() === 'half-open')
+      if (ask) {
         try {
           const result = await limiter.limit(key)
           if (result.reason !== 'timeout') {

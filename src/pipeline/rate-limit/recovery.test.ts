@@ -127,4 +127,24 @@ describe('rate limiting: degraded mode enters once and recovers after the cooldo
       await control.setFault('none', undefined, g.lane)
     }
   })
+
+  it('a login that is the first request after the cooldown is decided by Upstash, not refused', async () => {
+    logs = captureLogs()
+    const g = gateway()
+    await control.setFault('error500', 30_000, g.lane)
+    try {
+      const failed = await g.send('/auth/login')
+      await expectProblem(failed.res, 503, 'rate_limit_unavailable')
+      const openedAt = Date.now()
+      await control.setFault('none', undefined, g.lane)
+      await sleep(Math.max(0, openedAt + 1_000 + 50 - Date.now()))
+      // Both policies decide at once: one takes the probe, the auth policy must not be skipped into a 503.
+      const login = await g.send('/auth/login')
+      expect(login.res.status).toBe(200)
+      expect(login.res.headers.get('ratelimit')).toMatch(/"auth";r=\d+;/)
+      expect(logs.events('degraded_mode_exited')).toHaveLength(1)
+    } finally {
+      await control.setFault('none', undefined, g.lane)
+    }
+  })
 })
