@@ -94,6 +94,8 @@ beforeAll(async () => {
           UPSTASH_REDIS_REST_TOKEN: upstash.token,
           RATE_LIMIT_GLOBAL: 'off',
           RATE_LIMIT_USER: 'off',
+          // Only the login path is limited here: the 429 test below exhausts it from the allowed origin.
+          RATE_LIMIT_AUTH: '2/15m',
         },
       }),
     }),
@@ -168,6 +170,44 @@ describe('CORS in Chromium', () => {
     const problem = preflighted.ok ? (JSON.parse(preflighted.body) as Record<string, unknown>) : {}
     expect(problem).toMatchObject({ code: 'invalid_token', status: 401 })
     expect(problem.request_id).toBe(preflighted.ok && preflighted.requestId)
+  })
+
+  it('lets the allowed origin read a 429 with Retry-After and the RateLimit headers (R-CORS-7)', async () => {
+    requireChromium()
+    const page = await (browser as Browser).newPage()
+    try {
+      await page.goto(`${allowedOrigin}/`)
+      const seen = await page.evaluate(async (gateway) => {
+        const results: {
+          status: number
+          retryAfter: string | null
+          rateLimit: string | null
+          remaining: string | null
+        }[] = []
+        for (let i = 0; i < 3; i++) {
+          // application/json is not CORS-safelisted: every call is preflighted.
+          const res = await fetch(`${gateway}/auth/login`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: '{}',
+          })
+          results.push({
+            status: res.status,
+            retryAfter: res.headers.get('retry-after'),
+            rateLimit: res.headers.get('ratelimit'),
+            remaining: res.headers.get('x-ratelimit-remaining'),
+          })
+        }
+        return results
+      }, gatewayUrl)
+      // No login route exists yet: 404 means the rate limit admitted the request.
+      expect(seen.map((r) => r.status)).toEqual([404, 404, 429])
+      expect(seen[2]?.retryAfter).toMatch(/^\d+$/)
+      expect(seen[2]?.rateLimit).toMatch(/"auth";r=0;t=\d+/)
+      expect(seen[2]?.remaining).toBe('0')
+    } finally {
+      await page.close()
+    }
   })
 
   it('blocks another origin: both calls fail with a TypeError, the preflighted one never reaches a route', async () => {
