@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin'
 import { defineConfig } from 'vitest/config'
@@ -5,8 +6,9 @@ import { generateEd25519Jwks } from './scripts/lib/keys.ts'
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, 'migrations'))
-  // A fresh signing key per run: nothing in the repository can mint tokens the tests would accept.
+  // Fresh per run (signing key, password pepper): nothing in the repository can mint tokens the tests accept.
   const signingKey = generateEd25519Jwks()
+  const passwordPepper = randomBytes(32).toString('base64url')
   return {
     test: {
       projects: [
@@ -29,6 +31,7 @@ export default defineConfig(async () => {
                   UPSTASH_REDIS_REST_TOKEN: inject('upstashToken'),
                   UPSTREAM_URL: inject('upstreamUrl'),
                   JWT_PRIVATE_KEY: JSON.stringify(signingKey.privateJwk),
+                  PASSWORD_PEPPER: passwordPepper,
                   // Test files share one Redis and mostly send no CF-Connecting-IP (one shared bucket), so rate
                   // limiting is off by default; src/pipeline/rate-limit tests turn each policy on explicitly.
                   RATE_LIMIT_GLOBAL: 'off',

@@ -45,6 +45,12 @@ export const DEV_VARS: readonly DevVarRow[] = [
     generate: () => JSON.stringify(generateEd25519Jwks().privateJwk),
     alternatives: ['JWT_SECRET'],
   },
+  {
+    name: 'PASSWORD_PEPPER',
+    description:
+      'Secret HMAC key mixed into every password hash (never stored). Changing it invalidates all passwords.',
+    generate: () => randomBytes(32).toString('base64url'),
+  },
 ]
 
 /** The value `.dev.vars.example` shows instead of a secret. */

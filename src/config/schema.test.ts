@@ -1,12 +1,20 @@
 import { describe, expect, it } from 'vitest'
-import { type ConfigResult, DEVELOPMENT_CORS_ORIGINS, parseConfig, parseRateLimitSpec } from './schema'
+import {
+  type ConfigResult,
+  DEVELOPMENT_CORS_ORIGINS,
+  DEVELOPMENT_PASSWORD_PEPPER,
+  parseConfig,
+  parseRateLimitSpec,
+} from './schema'
 
 const STRONG_TOKEN = 'AX3kQ9vLm2Zp8Rt5Wn7Yb4Hc6Jd1Ff0GsEaUiOqTyMr'
 // Shape-valid Ed25519 JWK (parseConfig checks the shape; the key is imported later, in tokens/keys.ts).
 const PUBLIC_JWK = { kty: 'OKP', crv: 'Ed25519', x: 'Qm9iX3B1YmxpY19rZXlfMzJfYnl0ZXNfbG9uZ19hYmM' }
 const PRIVATE_KEY = JSON.stringify({ ...PUBLIC_JWK, d: 'U2VjcmV0X3ByaXZhdGVfa2V5XzMyX2J5dGVzX2xvbmc' })
 const HMAC_SECRET = 'q7Vn2Lx9Kd4Rz8Wm3Ty6Hb1Pc5Jf0Gs-AeUiOoYr_Xw'
+const PEPPER = 'Hn4Wq8Zt2Lk6Vb0Xc3Mj7Rp1Sd5Gf9Ya-Ue_IoTy2Qw'
 const prod = {
+  PASSWORD_PEPPER: PEPPER,
   JWT_PRIVATE_KEY: PRIVATE_KEY,
   ENVIRONMENT: 'production',
   UPSTASH_REDIS_REST_URL: 'https://eu1-fine-gecko-12345.upstash.io',
@@ -352,5 +360,51 @@ describe('config schema: rate limits', () => {
     ['RATE_LIMIT_BREAKER_COOLDOWN_SECONDS', '601'],
   ])('bounds %s (%s)', (variable, value) => {
     expect(issues(parseConfig({ ...prod, [variable]: value }))[0]?.variable).toBe(variable)
+  })
+})
+
+describe('config schema: passwords', () => {
+  it('reads the pepper and defaults the minimum length to 8', () => {
+    const result = parseConfig(prod)
+    expect(result.ok && result.config.passwords).toEqual({ pepper: PEPPER, minLength: 8 })
+  })
+
+  it.each(['production', 'staging'])('requires PASSWORD_PEPPER in %s, saying how to set it', (environment) => {
+    const found = issues(parseConfig({ ...prod, ENVIRONMENT: environment, PASSWORD_PEPPER: undefined }))
+    expect(found.map((i) => i.variable)).toEqual(['PASSWORD_PEPPER'])
+    expect(found[0]?.message).toBe(
+      `PASSWORD_PEPPER is required in ${environment}: generate one with \`npm run keys -- secret\` and store it with \`wrangler secret put PASSWORD_PEPPER\` --env ${environment}`,
+    )
+  })
+
+  it.each([
+    ['short', 'Zk3v9QpL2mX8', 'at least 32 characters'],
+    ['a placeholder', 'changeme-changeme-changeme-changeme-1', 'placeholder'],
+    ['repetitive', 'abababababababababababababababababab', 'distinct characters'],
+  ])('rejects a weak PASSWORD_PEPPER (%s) outside development without echoing it', (_, pepper, reason) => {
+    const found = issues(parseConfig({ ...prod, PASSWORD_PEPPER: pepper }))
+    expect(found.map((i) => i.variable)).toEqual(['PASSWORD_PEPPER'])
+    expect(found[0]?.message).toContain(reason)
+    expect(found[0]?.message).toContain('wrangler secret put PASSWORD_PEPPER')
+    expect(JSON.stringify(found)).not.toContain(pepper)
+  })
+
+  it('makes PASSWORD_PEPPER optional in development, with a fixed development pepper', () => {
+    const result = parseConfig(dev)
+    expect(result.ok && result.config.passwords.pepper).toBe(DEVELOPMENT_PASSWORD_PEPPER)
+    const short = parseConfig({ ...dev, PASSWORD_PEPPER: 'local' })
+    expect(short.ok && short.config.passwords.pepper).toBe('local')
+  })
+
+  it('reads PASSWORD_MIN_LENGTH from 8 to 64', () => {
+    for (const value of [8, '12', 64]) {
+      const result = parseConfig({ ...prod, PASSWORD_MIN_LENGTH: value })
+      expect(result.ok && result.config.passwords.minLength).toBe(Number(value))
+    }
+    for (const value of ['7', '65', '10.5', 'long']) {
+      const found = issues(parseConfig({ ...prod, PASSWORD_MIN_LENGTH: value }))
+      expect(found.map((i) => i.variable)).toEqual(['PASSWORD_MIN_LENGTH'])
+      expect(found[0]?.message).toMatch(/^PASSWORD_MIN_LENGTH must be/)
+    }
   })
 })

@@ -122,6 +122,14 @@ const rateSpec = (name: string, fallback: string) =>
     fallback,
   )
 
+const HOW_PEPPER = 'generate one with `npm run keys -- secret` and store it with `wrangler secret put PASSWORD_PEPPER`'
+
+/**
+ * The pepper used in development when PASSWORD_PEPPER is not set (`npm run dev` writes a random one to .dev.vars).
+ * Not a secret: staging and production refuse to start without their own PASSWORD_PEPPER.
+ */
+export const DEVELOPMENT_PASSWORD_PEPPER = 'edgeward-development-only-pepper'
+
 const HOW_KEYS = 'run `npm run keys -- generate` and store the private JWK with `wrangler secret put JWT_PRIVATE_KEY`'
 
 const VarsSchema = z.object({
@@ -201,6 +209,8 @@ const VarsSchema = z.object({
   ),
   RATE_LIMIT_BREAKER_THRESHOLD: integer('RATE_LIMIT_BREAKER_THRESHOLD', 1, 20, 3),
   RATE_LIMIT_BREAKER_COOLDOWN_SECONDS: integer('RATE_LIMIT_BREAKER_COOLDOWN_SECONDS', 1, 600, 30),
+  PASSWORD_PEPPER: z.optional(z.string()),
+  PASSWORD_MIN_LENGTH: integer('PASSWORD_MIN_LENGTH', 8, 64, 8),
   UPSTREAM_URL: z.optional(
     httpUrl('UPSTREAM_URL', 'the base URL of the API edgeward protects, e.g. https://api.internal.example.com'),
   ),
@@ -258,6 +268,12 @@ function checkPolicy(vars: Vars, issue: (variable: keyof Vars, message: string) 
         'UPSTASH_REDIS_REST_TOKEN',
         `UPSTASH_REDIS_REST_TOKEN ${weak}: copy the token from the Upstash console and run \`wrangler secret put UPSTASH_REDIS_REST_TOKEN --env ${env}\``,
       )
+    if (vars.PASSWORD_PEPPER === undefined) {
+      issue('PASSWORD_PEPPER', `PASSWORD_PEPPER is required in ${env}: ${HOW_PEPPER} --env ${env}`)
+    } else {
+      const weakPepper = weakSecretReason(vars.PASSWORD_PEPPER)
+      if (weakPepper) issue('PASSWORD_PEPPER', `PASSWORD_PEPPER ${weakPepper}: ${HOW_PEPPER} --env ${env}`)
+    }
     if (vars.UPSTREAM_URL === undefined) {
       issue(
         'UPSTREAM_URL',
@@ -388,6 +404,11 @@ function toConfig(vars: Vars) {
       },
     },
     upstream: { url: vars.UPSTREAM_URL },
+    /** Password hashing (src/auth/password.ts): the HMAC pepper (never stored) and the policy minimum. */
+    passwords: {
+      pepper: vars.PASSWORD_PEPPER ?? DEVELOPMENT_PASSWORD_PEPPER,
+      minLength: vars.PASSWORD_MIN_LENGTH,
+    },
   }
 }
 
