@@ -32,3 +32,82 @@ export interface RevocationStore {
    */
   revokeUserBefore(sub: string, cutoffSeconds: number): Promise<void>
 }
+
+/** An account row. Times are unix seconds. */
+export interface User {
+  id: string
+  /** Normalized (NFC, trimmed, lower-cased): `normalizeEmail`. */
+  email: string
+  passwordHash: string
+  scopes: string[]
+  createdAt: number
+  updatedAt: number
+  disabledAt: number | null
+}
+
+export type CreateUserResult = { created: true; user: User } | { created: false }
+
+/**
+ * Accounts in D1. Emails are normalized by the store and unique case-insensitively. D1 errors (unavailable,
+ * overloaded) are thrown: the caller answers 503.
+ */
+export interface UserStore {
+  /**
+   * Inserts a user. A duplicate email (after normalization, any case) is `{ created: false }`, never an error.
+   * Throws a `RangeError` for an email `normalizeEmail` rejects or a scope containing whitespace.
+   */
+  create(input: { email: string; passwordHash: string; scopes?: readonly string[] }): Promise<CreateUserResult>
+  /** Normalizes `email` first; an unacceptable email is simply not found. */
+  findByEmail(email: string): Promise<User | null>
+  findById(id: string): Promise<User | null>
+  /** Replaces the hash and bumps `updated_at`. False when no such user. */
+  setPasswordHash(id: string, passwordHash: string): Promise<boolean>
+}
+
+export interface IssuedRefreshToken {
+  /** The raw opaque token: returned once, never stored or logged. */
+  token: string
+  familyId: string
+  userId: string
+  /** When this token stops working unless rotated (idle timeout, capped by the family's absolute lifetime), unix s. */
+  expiresAt: number
+}
+
+/**
+ * Outcome of presenting a refresh token (R-RT-2…7). `invalid` covers unknown, expired (idle or absolute),
+ * revoked, other-client and disabled-user tokens alike, so the caller cannot tell them apart; `reuse` has already
+ * revoked the family (reason `reuse`) and the caller should revoke its `sid` and log `authn_token_reuse`.
+ */
+export type RotateResult =
+  | ({ kind: 'rotated' } & IssuedRefreshToken)
+  /** The immediate parent presented again inside the grace window: the same current child as the winner got. */
+  | ({ kind: 'grace' } & IssuedRefreshToken)
+  | { kind: 'reuse'; familyId: string; userId: string }
+  | { kind: 'invalid' }
+
+/**
+ * Refresh-token families and rotation in D1. D1 has no interactive transactions: rotation is one conditional
+ * UPDATE plus the child INSERT in one `db.batch` (a batch is a transaction), checked via `meta.changes`
+ * (R-RT-5). D1 errors are thrown: the caller answers 503, never "invalid".
+ */
+export interface RefreshTokenStore {
+  /** Starts a family (one per login) and returns its first token. */
+  issue(
+    userId: string,
+    options: { client: string; absoluteTtlSeconds: number; idleTtlSeconds: number },
+  ): Promise<IssuedRefreshToken>
+  /**
+   * Rotates `rawToken`. `graceSeconds` is the window (≤ 60 s, from config) in which the immediate parent gets the
+   * current child back; `client`, when given, must match the family's (R-RT-12) or the result is `invalid`.
+   */
+  rotate(rawToken: string, options: { graceSeconds: number; client?: string }): Promise<RotateResult>
+  /** Revokes the family and its active tokens. False if it was unknown or already revoked. */
+  revokeFamily(familyId: string, reason: string): Promise<boolean>
+  /** Revokes every live family of the user (logout-all, password change, disable). Returns the families revoked. */
+  revokeAllForUser(userId: string, reason: string): Promise<number>
+  /**
+   * Deletes at most `limit` dead families (idle or absolute expiry passed) with their tokens, and clears grace
+   * ciphertexts older than the longest grace window. Returns the rows deleted (tokens + families).
+   */
+  purgeExpired(nowSeconds: number, limit?: number): Promise<number>
+}

@@ -1,0 +1,311 @@
+/**
+ * Refresh-token families and rotation in D1 (R-RT-1…7, 10, 12). SQL lives here. D1 stores only SHA-256 hex of a
+ * token; the raw token leaves this module once, in the result of `issue` or `rotate`, and is never logged.
+ *
+ * Lookups go by `token_hash` through the unique index, so no constant-time comparison is needed: the timing of
+ * an index lookup can at most reveal something about the SHA-256 of the presented guess, and a hash prefix of
+ * a guess brings an attacker no closer to a preimage of a 256-bit random token.
+ *
+ * Grace window (R-RT-4…7): the immediate parent presented again within `graceSeconds` of its rotation must get
+ * the SAME current child back, which a hash alone cannot give. The child is therefore kept on the parent's row,
+ * AES-256-GCM-encrypted under a key HKDF-derived from the parent's raw token (`grace_ciphertext`). Why this and
+ * not the alternatives:
+ * - No secret to configure, rotate or leak: the key exists only while someone presents the parent. A dump of D1
+ *   yields nothing usable (the parent's plaintext is not in it; SHA-256 and HKDF are independent derivations).
+ * - An HMAC chain (child = HMAC(K, parent), R-RT-6 (a)) makes every descendant computable from K plus any one
+ *   ancestor ever leaked, for the family's whole life; here an old token decrypts nothing, because the ciphertext
+ *   of a grandparent is cleared as soon as its child rotates (the batch below) and every ciphertext is cleared
+ *   by `purgeExpired` once older than the longest grace window.
+ * - Keeping the child in Upstash (R-RT-6 (b)) would add a second store and a second failure mode to rotation.
+ * Whoever holds the immediate parent inside the window gets the current child: that is the grace rule itself.
+ */
+import { sha256Hex } from '../../lib/crypto'
+import type { IssuedRefreshToken, RefreshTokenStore, RotateResult } from '../types'
+
+/** 256 random bits (R-RT-1): 43 base64url characters. */
+const TOKEN_BYTES = 32
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
+/** Config caps REFRESH_GRACE at 60 s (R-RT-4); the store enforces the same ceiling. */
+export const MAX_GRACE_SECONDS = 60
+const DEFAULT_PURGE_LIMIT = 500
+const HKDF_SALT = new TextEncoder().encode('edgeward/refresh-grace/v1')
+
+function base64url(bytes: Uint8Array): string {
+  let binary = ''
+  for (const byte of bytes) binary += String.fromCharCode(byte)
+  return btoa(binary).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '')
+}
+
+function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
+  const binary = atob(text.replaceAll('-', '+').replaceAll('_', '/'))
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0))
+}
+
+function newRawToken(): string {
+  return base64url(crypto.getRandomValues(new Uint8Array(TOKEN_BYTES)))
+}
+
+/** The AES-GCM key protecting a child on its parent's row; `binding` (parent id and child id) is the HKDF info. */
+async function graceKey(parentRaw: string, binding: string, usage: 'encrypt' | 'decrypt'): Promise<CryptoKey> {
+  const ikm = await crypto.subtle.importKey('raw', new TextEncoder().encode(parentRaw), 'HKDF', false, ['deriveKey'])
+  return crypto.subtle.deriveKey(
+    { name: 'HKDF', hash: 'SHA-256', salt: HKDF_SALT, info: new TextEncoder().encode(binding) },
+    ikm,
+    { name: 'AES-GCM', length: 256 },
+    false,
+    [usage],
+  )
+}
+
+async function sealChild(parentRaw: string, binding: string, childRaw: string): Promise<string> {
+  const iv = crypto.getRandomValues(new Uint8Array(12))
+  const key = await graceKey(parentRaw, binding, 'encrypt')
+  const sealed = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, key, new TextEncoder().encode(childRaw))
+  const out = new Uint8Array(iv.byteLength + sealed.byteLength)
+  out.set(iv)
+  out.set(new Uint8Array(sealed), iv.byteLength)
+  return base64url(out)
+}
+
+async function openChild(parentRaw: string, binding: string, sealed: string): Promise<string | null> {
+  try {
+    const bytes = fromBase64url(sealed)
+    const key = await graceKey(parentRaw, binding, 'decrypt')
+    const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: bytes.slice(0, 12) }, key, bytes.slice(12))
+    return new TextDecoder().decode(plain)
+  } catch {
+    return null
+  }
+}
+
+/** A presented token joined with its family and user: the one read `rotate` decides on. */
+interface PresentedRow {
+  id: string
+  family_id: string
+  user_id: string
+  parent_id: string | null
+  child_id: string | null
+  status: 'active' | 'rotated' | 'revoked'
+  expires_at: number
+  rotated_at: number | null
+  grace_ciphertext: string | null
+  client: string
+  idle_ttl_seconds: number
+  idle_expires_at: number
+  absolute_expires_at: number
+  family_revoked_at: number | null
+  user_disabled_at: number | null
+}
+
+const SELECT_PRESENTED = `SELECT t.id, t.family_id, t.user_id, t.parent_id, t.child_id, t.status, t.expires_at, t.rotated_at,
+    t.grace_ciphertext, f.client, f.idle_ttl_seconds, f.idle_expires_at, f.absolute_expires_at,
+    f.revoked_at AS family_revoked_at, u.disabled_at AS user_disabled_at
+  FROM refresh_tokens t
+  JOIN refresh_token_families f ON f.id = t.family_id
+  JOIN users u ON u.id = t.user_id
+  WHERE t.token_hash = ?1`
+
+interface TokenRow {
+  id: string
+  token_hash: string
+  status: 'active' | 'rotated' | 'revoked'
+  expires_at: number
+}
+
+function positiveSeconds(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive integer`)
+  return value
+}
+
+const INVALID: RotateResult = { kind: 'invalid' }
+
+/**
+ * @param clock epoch milliseconds; tests pass a controllable one (Workers freeze `Date.now()` between I/O).
+ * @example
+ * const refresh = createD1RefreshTokenStore(env.DB)
+ * const { token } = await refresh.issue(user.id, { client: 'web', absoluteTtlSeconds: 2592000, idleTtlSeconds: 604800 })
+ * const result = await refresh.rotate(token, { graceSeconds: 10 })
+ */
+export function createD1RefreshTokenStore(db: D1Database, options: { clock?: () => number } = {}): RefreshTokenStore {
+  const clock = options.clock ?? Date.now
+  const nowSeconds = () => Math.floor(clock() / 1000)
+
+  const revokeFamily = async (familyId: string, reason: string, now: number): Promise<boolean> => {
+    const [family] = await db.batch([
+      db
+        .prepare(
+          'UPDATE refresh_token_families SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL',
+        )
+        .bind(familyId, now, reason),
+      db
+        .prepare(
+          `UPDATE refresh_tokens
+           SET status = CASE status WHEN 'active' THEN 'revoked' ELSE status END,
+               revoked_at = CASE status WHEN 'active' THEN ?2 ELSE revoked_at END,
+               grace_ciphertext = NULL
+           WHERE family_id = ?1 AND (status = 'active' OR grace_ciphertext IS NOT NULL)`,
+        )
+        .bind(familyId, now),
+    ])
+    return family?.meta.changes === 1
+  }
+
+  /** A rotated token presented again: the same current child inside the window, otherwise reuse (R-RT-3/4). */
+  const presentRotated = async (raw: string, row: PresentedRow, graceSeconds: number, now: number) => {
+    const grace = Math.min(Math.max(0, Math.floor(graceSeconds)), MAX_GRACE_SECONDS)
+    const inWindow = grace > 0 && row.rotated_at !== null && now - row.rotated_at <= grace
+    if (inWindow && row.child_id !== null && row.grace_ciphertext !== null) {
+      const child = await db
+        .prepare('SELECT id, token_hash, status, expires_at FROM refresh_tokens WHERE id = ?1')
+        .bind(row.child_id)
+        .first<TokenRow>()
+      // Only the immediate parent of the active token qualifies; a grandparent falls through to reuse (R-RT-4).
+      if (child !== null && child.status === 'active') {
+        if (child.expires_at <= now) return INVALID
+        const token = await openChild(raw, `${row.id}:${child.id}`, row.grace_ciphertext)
+        if (token === null || (await sha256Hex(token)) !== child.token_hash) return INVALID
+        return {
+          kind: 'grace',
+          token,
+          familyId: row.family_id,
+          userId: row.user_id,
+          expiresAt: child.expires_at,
+        } satisfies RotateResult
+      }
+    }
+    await revokeFamily(row.family_id, 'reuse', now)
+    return { kind: 'reuse', familyId: row.family_id, userId: row.user_id } satisfies RotateResult
+  }
+
+  return {
+    async issue(userId, { client, absoluteTtlSeconds, idleTtlSeconds }) {
+      const now = nowSeconds()
+      const absoluteExpiresAt = now + positiveSeconds('absoluteTtlSeconds', absoluteTtlSeconds)
+      const expiresAt = Math.min(now + positiveSeconds('idleTtlSeconds', idleTtlSeconds), absoluteExpiresAt)
+      const familyId = crypto.randomUUID()
+      const token = newRawToken()
+      await db.batch([
+        db
+          .prepare(
+            `INSERT INTO refresh_token_families
+               (id, user_id, client, created_at, idle_ttl_seconds, idle_expires_at, absolute_expires_at, last_used_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?4)`,
+          )
+          .bind(familyId, userId, client, now, idleTtlSeconds, expiresAt, absoluteExpiresAt),
+        db
+          .prepare(
+            `INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, status, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6)`,
+          )
+          .bind(crypto.randomUUID(), familyId, userId, await sha256Hex(token), now, expiresAt),
+      ])
+      return { token, familyId, userId, expiresAt } satisfies IssuedRefreshToken
+    },
+
+    async rotate(rawToken, { graceSeconds, client }) {
+      // Anything that cannot be one of our tokens costs no query.
+      if (typeof rawToken !== 'string' || !TOKEN_SHAPE.test(rawToken)) return INVALID
+      const hash = await sha256Hex(rawToken)
+      const now = nowSeconds()
+      // Two passes at most: a lost compare-and-set re-reads the row, which is then `rotated` (or revoked).
+      for (let pass = 0; pass < 2; pass++) {
+        const row = await db.prepare(SELECT_PRESENTED).bind(hash).first<PresentedRow>()
+        if (row === null) return INVALID
+        if (row.family_revoked_at !== null || row.status === 'revoked') return INVALID
+        if (row.absolute_expires_at <= now || row.idle_expires_at <= now) return INVALID
+        if (row.user_disabled_at !== null) return INVALID
+        if (client !== undefined && client !== row.client) return INVALID
+        if (row.status === 'rotated') return presentRotated(rawToken, row, graceSeconds, now)
+        if (row.expires_at <= now) return INVALID
+
+        const childId = crypto.randomUUID()
+        const child = newRawToken()
+        const sealed = await sealChild(rawToken, `${row.id}:${childId}`, child)
+        const expiresAt = Math.min(now + row.idle_ttl_seconds, row.absolute_expires_at)
+        // One batch is one transaction (R-RT-5). Statement 1 is the compare-and-set; 2–4 run only for the winner,
+        // because they require `child_id` to be this call's child. The unique index on parent_id backs this up.
+        const statements = [
+          db
+            .prepare(
+              `UPDATE refresh_tokens SET status = 'rotated', rotated_at = ?2, child_id = ?3, grace_ciphertext = ?4
+               WHERE id = ?1 AND status = 'active' AND EXISTS (
+                 SELECT 1 FROM refresh_token_families f WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL)`,
+            )
+            .bind(row.id, now, childId, sealed),
+          db
+            .prepare(
+              `INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, parent_id, status, created_at, expires_at)
+               SELECT ?1, family_id, user_id, ?2, id, 'active', ?3, ?4 FROM refresh_tokens WHERE id = ?5 AND child_id = ?1`,
+            )
+            .bind(childId, await sha256Hex(child), now, expiresAt, row.id),
+          db
+            .prepare(
+              `UPDATE refresh_token_families SET last_used_at = ?2, idle_expires_at = ?3
+               WHERE id = ?1 AND EXISTS (SELECT 1 FROM refresh_tokens WHERE id = ?4)`,
+            )
+            .bind(row.family_id, now, expiresAt, childId),
+        ]
+        if (row.parent_id !== null) {
+          // The parent of the presented token becomes a grandparent: its window is over, drop its ciphertext.
+          statements.push(
+            db
+              .prepare(
+                `UPDATE refresh_tokens SET grace_ciphertext = NULL
+                 WHERE id = ?1 AND EXISTS (SELECT 1 FROM refresh_tokens WHERE id = ?2)`,
+              )
+              .bind(row.parent_id, childId),
+          )
+        }
+        const [swap] = await db.batch(statements)
+        if (swap?.meta.changes === 1) {
+          return { kind: 'rotated', token: child, familyId: row.family_id, userId: row.user_id, expiresAt }
+        }
+      }
+      return INVALID
+    },
+
+    revokeFamily(familyId, reason) {
+      return revokeFamily(familyId, reason, nowSeconds())
+    },
+
+    async revokeAllForUser(userId, reason) {
+      const now = nowSeconds()
+      const [, families] = await db.batch([
+        db
+          .prepare(
+            `UPDATE refresh_tokens
+             SET status = CASE status WHEN 'active' THEN 'revoked' ELSE status END,
+                 revoked_at = CASE status WHEN 'active' THEN ?2 ELSE revoked_at END,
+                 grace_ciphertext = NULL
+             WHERE user_id = ?1 AND (status = 'active' OR grace_ciphertext IS NOT NULL)`,
+          )
+          .bind(userId, now),
+        db
+          .prepare(
+            `UPDATE refresh_token_families SET revoked_at = ?2, revoked_reason = ?3
+             WHERE user_id = ?1 AND revoked_at IS NULL`,
+          )
+          .bind(userId, now, reason),
+      ])
+      return families?.meta.changes ?? 0
+    },
+
+    async purgeExpired(now, limit = DEFAULT_PURGE_LIMIT) {
+      const bound = Math.min(Math.max(1, Math.floor(limit)), 5000)
+      // A family is dead once its idle expiry passes (never later than its absolute expiry): revoked families are
+      // kept until then for the audit trail. Rotated tokens stay while their family lives, so a stolen old token
+      // still triggers reuse detection instead of looking merely unknown.
+      const dead = `SELECT id FROM refresh_token_families WHERE idle_expires_at <= ?1 ORDER BY idle_expires_at LIMIT ?2`
+      const [tokens, families] = await db.batch([
+        db.prepare(`DELETE FROM refresh_tokens WHERE family_id IN (${dead})`).bind(now, bound),
+        db.prepare(`DELETE FROM refresh_token_families WHERE id IN (${dead})`).bind(now, bound),
+        db
+          .prepare(
+            'UPDATE refresh_tokens SET grace_ciphertext = NULL WHERE grace_ciphertext IS NOT NULL AND rotated_at < ?1',
+          )
+          .bind(now - MAX_GRACE_SECONDS),
+      ])
+      return (tokens?.meta.changes ?? 0) + (families?.meta.changes ?? 0)
+    },
+  }
+}

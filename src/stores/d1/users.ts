@@ -1,0 +1,103 @@
+/**
+ * Accounts in D1 (issue 4). SQL lives here; `users` rows map through `toUser` only. Emails are normalized before
+ * every read and write, and the unique index is `COLLATE NOCASE` as a second line (migrations/0002).
+ */
+import type { CreateUserResult, User, UserStore } from '../types'
+
+const MAX_EMAIL_BYTES = 254
+
+/** C0, DEL, C1 and the Unicode line/paragraph separators: never part of an address, often part of an injection. */
+function hasControlChar(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code <= 0x1f || (code >= 0x7f && code <= 0x9f) || code === 0x2028 || code === 0x2029) return true
+  }
+  return false
+}
+const WHITESPACE = /\s/u
+
+/**
+ * The canonical form of an email: Unicode NFC, trimmed, lower-cased. Null for an empty address, one with
+ * control characters, or one longer than 254 UTF-8 bytes (RFC 5321 §4.5.3.1.3). No further syntax check:
+ * the route's schema owns that.
+ * @example normalizeEmail('  Alice@Example.COM ') // 'alice@example.com'
+ */
+export function normalizeEmail(raw: string): string | null {
+  const email = raw.normalize('NFC').trim().toLowerCase()
+  if (email.length === 0 || hasControlChar(email)) return null
+  if (new TextEncoder().encode(email).byteLength > MAX_EMAIL_BYTES) return null
+  return email
+}
+
+interface UserRow {
+  id: string
+  email: string
+  password_hash: string
+  scopes: string
+  created_at: number
+  updated_at: number
+  disabled_at: number | null
+}
+
+function toUser(row: UserRow): User {
+  return {
+    id: row.id,
+    email: row.email,
+    passwordHash: row.password_hash,
+    scopes: row.scopes === '' ? [] : row.scopes.split(' '),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    disabledAt: row.disabled_at,
+  }
+}
+
+const COLUMNS = 'id, email, password_hash, scopes, created_at, updated_at, disabled_at'
+
+/**
+ * @param clock epoch milliseconds; tests pass a fixed instant.
+ * @example const users = createD1UserStore(env.DB)
+ */
+export function createD1UserStore(db: D1Database, options: { clock?: () => number } = {}): UserStore {
+  const clock = options.clock ?? Date.now
+  return {
+    async create({ email, passwordHash, scopes = [] }): Promise<CreateUserResult> {
+      const normalized = normalizeEmail(email)
+      if (normalized === null) throw new RangeError('unacceptable email')
+      if (scopes.some((scope) => scope === '' || WHITESPACE.test(scope))) {
+        throw new RangeError('a scope is empty or contains whitespace')
+      }
+      const now = Math.floor(clock() / 1000)
+      // ON CONFLICT DO NOTHING: a duplicate is an empty result, not a constraint error carrying SQL text.
+      const row = await db
+        .prepare(
+          `INSERT INTO users (id, email, password_hash, scopes, created_at, updated_at)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+           ON CONFLICT DO NOTHING
+           RETURNING ${COLUMNS}`,
+        )
+        .bind(crypto.randomUUID(), normalized, passwordHash, scopes.join(' '), now)
+        .first<UserRow>()
+      return row === null ? { created: false } : { created: true, user: toUser(row) }
+    },
+
+    async findByEmail(email) {
+      const normalized = normalizeEmail(email)
+      if (normalized === null) return null
+      const row = await db.prepare(`SELECT ${COLUMNS} FROM users WHERE email = ?1`).bind(normalized).first<UserRow>()
+      return row === null ? null : toUser(row)
+    },
+
+    async findById(id) {
+      const row = await db.prepare(`SELECT ${COLUMNS} FROM users WHERE id = ?1`).bind(id).first<UserRow>()
+      return row === null ? null : toUser(row)
+    },
+
+    async setPasswordHash(id, passwordHash) {
+      const result = await db
+        .prepare('UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1')
+        .bind(id, passwordHash, Math.floor(clock() / 1000))
+        .run()
+      return result.meta.changes === 1
+    },
+  }
+}
