@@ -8,6 +8,7 @@ import { cors as honoCors } from 'hono/cors'
 import { createMiddleware } from 'hono/factory'
 import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
+import { createLogThrottle } from '../../lib/throttle'
 import { logRequest } from '../../log/logger'
 
 /** `Access-Control-Allow-Methods` on preflights: explicit, never `*` (R-CORS-5). */
@@ -78,45 +79,18 @@ function policyFor(settings: Config['cors']): CorsPolicy {
 }
 
 /**
- * Remembers which rejected origins were logged recently, so one origin is logged at most once per `intervalMs`
- * and the memory stays bounded. When `maxOrigins` distinct origins were all logged within the interval, a new one
- * is not logged either: the next record carries the count of rejections left unlogged (`suppressed`).
+ * Remembers which rejected origins were logged recently (lib/throttle.ts), keyed on the truncated origin so long
+ * random tails cannot grow memory past the bound.
  */
 export function createRejectedOriginThrottle({
   intervalMs = REJECTED_ORIGIN_LOG_INTERVAL_MS,
   maxOrigins = REJECTED_ORIGIN_LOG_MAX_ORIGINS,
 } = {}) {
-  // Insertion order is last-logged order (an entry is re-inserted when logged), so expired entries come first.
-  const lastLogged = new Map<string, number>()
-  let suppressed = 0
+  const throttle = createLogThrottle({ intervalMs, maxKeys: maxOrigins })
   return {
-    /** Whether to log a rejection of `origin` at `nowMs`; if so, how many rejections went unlogged before it. */
-    admit(origin: string, nowMs: number): { suppressed: number } | undefined {
-      const key = truncate(origin)
-      const last = lastLogged.get(key)
-      if (last !== undefined && nowMs >= last && nowMs - last < intervalMs) {
-        suppressed++
-        return undefined
-      }
-      if (last === undefined && lastLogged.size >= maxOrigins) {
-        for (const [stale, at] of lastLogged) {
-          if (nowMs - at < intervalMs) break
-          lastLogged.delete(stale)
-        }
-        if (lastLogged.size >= maxOrigins) {
-          suppressed++
-          return undefined
-        }
-      }
-      lastLogged.delete(key)
-      lastLogged.set(key, nowMs)
-      const unlogged = suppressed
-      suppressed = 0
-      return { suppressed: unlogged }
-    },
-    /** How many origins are remembered (for tests: it never exceeds `maxOrigins`). */
+    admit: (origin: string, nowMs: number) => throttle.admit(truncate(origin), nowMs),
     get size() {
-      return lastLogged.size
+      return throttle.size
     },
   }
 }

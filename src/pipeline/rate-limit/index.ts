@@ -9,7 +9,7 @@ import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
-import { createThrottle } from '../../lib/throttle'
+import { createLogThrottle } from '../../lib/throttle'
 import { logRequest } from '../../log/logger'
 import { prefetchAuthentication } from '../authenticate'
 import { clientIdentity } from '../client-ip/identity'
@@ -20,7 +20,7 @@ export const RATE_LIMIT_EXEMPT_PATHS: ReadonlySet<string> = new Set(['/health', 
 /** Paths under the auth policy (S-RL-3), matched case-insensitively and without a trailing slash. */
 export const AUTH_LIMITED_PATHS: ReadonlySet<string> = new Set(['/auth/login', '/auth/register', '/auth/refresh'])
 
-const limitLogs = createThrottle({ intervalMs: 60_000, maxKeys: 1_000 })
+const limitLogs = createLogThrottle({ intervalMs: 60_000, maxKeys: 1_000 })
 
 /** Seconds until `resetMs`, as the draft's delta-seconds `t`: never negative, never more than the window. */
 function secondsUntil(resetMs: number, nowMs: number, windowSeconds: number): number {
@@ -83,14 +83,15 @@ export const rateLimit = () =>
     if (denied.length > 0) {
       const retryAfterSeconds = Math.max(1, ...denied.map((d) => Math.ceil((d.resetMs - nowMs) / 1_000)))
       const throttleKey = `${denied.map((d) => d.policy).join(',')}:${client.key}`
-      if (limitLogs.allow(throttleKey, nowMs)) {
+      const logged = limitLogs.admit(throttleKey, nowMs)
+      if (logged) {
         logRequest(c, {
           event: 'excess_rate_limit_exceeded',
           level: 'warn',
           policies: denied.map((d) => d.policy),
           degraded: denied.some((d) => d.degraded),
           client_kind: client.kind,
-          suppressed: limitLogs.takeSuppressed(),
+          suppressed: logged.suppressed,
         })
       }
       throw new GatewayError('rate_limited', {
