@@ -45,7 +45,7 @@ export default defineConfig(async () => {
             name: 'workers',
             include: ['src/**/*.test.ts', 'test/workers/**/*.test.ts'],
             globalSetup: ['./test/global-setup.ts'],
-            setupFiles: ['./test/workers/apply-migrations.ts'],
+            setupFiles: ['./test/workers/production-limits.ts', './test/workers/apply-migrations.ts'],
           },
         },
       ],

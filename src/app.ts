@@ -14,7 +14,11 @@ import { cors } from './pipeline/cors'
 import { rateLimit } from './pipeline/rate-limit'
 import { requestId } from './pipeline/request-id'
 import { noStore, securityHeaders } from './pipeline/security-headers'
-import { logout, me } from './routes/auth/session'
+import { jsonBody } from './pipeline/validate'
+import { login, register, registrationOpen } from './routes/auth/account'
+import { refresh } from './routes/auth/refresh'
+import { LoginBody, RefreshBody, RegisterBody } from './routes/auth/schemas'
+import { bearerIfPresent, logout, logoutAll, me } from './routes/auth/session'
 import { health } from './routes/health'
 import { jwks } from './routes/jwks'
 
@@ -43,7 +47,11 @@ export function createApp(): Hono<AppEnv> {
   app.get('/metrics', metricsRoute)
   app.get('/.well-known/jwks.json', jwks)
   app.get('/auth/me', authenticate(), me)
-  app.post('/auth/logout', authenticate(), logout)
+  app.post('/auth/register', registrationOpen(), ...jsonBody(RegisterBody), (c) => register(c, c.req.valid('json')))
+  app.post('/auth/login', ...jsonBody(LoginBody), (c) => login(c, c.req.valid('json')))
+  app.post('/auth/refresh', ...jsonBody(RefreshBody), (c) => refresh(c, c.req.valid('json')))
+  app.post('/auth/logout', bearerIfPresent(), logout)
+  app.post('/auth/logout-all', authenticate(), logoutAll)
 
   app.notFound((c) => toProblemResponse(new GatewayError('not_found'), c))
   app.onError(toProblemResponse)

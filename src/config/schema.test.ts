@@ -407,4 +407,47 @@ describe('config schema: passwords', () => {
       expect(found[0]?.message).toMatch(/^PASSWORD_MIN_LENGTH must be/)
     }
   })
+
+  it('opens registration by default in development only', () => {
+    const local = parseConfig(dev)
+    expect(local.ok && local.config.accounts.registration).toBe('open')
+    const deployed = parseConfig(prod)
+    expect(deployed.ok && deployed.config.accounts.registration).toBe('closed')
+    const opened = parseConfig({ ...prod, REGISTRATION: 'open' })
+    expect(opened.ok && opened.config.accounts.registration).toBe('open')
+    const found = issues(parseConfig({ ...prod, REGISTRATION: 'yes' }))
+    expect(found).toEqual([{ variable: 'REGISTRATION', message: 'REGISTRATION must be open or closed' }])
+  })
+
+  it('reads the account defaults: lockout 5 per 15 min, grace 10 s, idle 7 d, absolute 30 d, no scopes', () => {
+    const result = parseConfig(prod)
+    expect(result.ok && result.config.accounts).toEqual({
+      registration: 'closed',
+      defaultScopes: [],
+      lockout: { threshold: 5, lockSeconds: 900, hourlyCeiling: 100 },
+      refresh: { graceSeconds: 10, idleSeconds: 604_800, absoluteSeconds: 2_592_000 },
+    })
+    const scoped = parseConfig({ ...prod, DEFAULT_USER_SCOPES: ' read:items  write:items ' })
+    expect(scoped.ok && scoped.config.accounts.defaultScopes).toEqual(['read:items', 'write:items'])
+  })
+
+  it.each([
+    ['REFRESH_GRACE_SECONDS', '61'],
+    ['REFRESH_GRACE_SECONDS', '-1'],
+    ['LOCKOUT_THRESHOLD', '2'],
+    ['LOCKOUT_THRESHOLD', '21'],
+    ['LOCKOUT_SECONDS', '59'],
+    ['REFRESH_IDLE_SECONDS', '10'],
+    ['DEFAULT_USER_SCOPES', 'read "admin"'],
+  ])('refuses %s=%s with a message naming the variable', (variable, value) => {
+    const found = issues(parseConfig({ ...prod, [variable]: value }))
+    expect(found.map((i) => i.variable)).toEqual([variable])
+    expect(found[0]?.message.startsWith(variable)).toBe(true)
+    expect(found[0]?.message).not.toContain(value)
+  })
+
+  it('refuses an idle timeout longer than the absolute lifetime', () => {
+    const found = issues(parseConfig({ ...prod, REFRESH_IDLE_SECONDS: '86400', REFRESH_ABSOLUTE_SECONDS: '3600' }))
+    expect(found.map((i) => i.variable)).toEqual(['REFRESH_IDLE_SECONDS'])
+  })
 })

@@ -211,6 +211,21 @@ const VarsSchema = z.object({
   RATE_LIMIT_BREAKER_COOLDOWN_SECONDS: integer('RATE_LIMIT_BREAKER_COOLDOWN_SECONDS', 1, 600, 30),
   PASSWORD_PEPPER: z.optional(z.string()),
   PASSWORD_MIN_LENGTH: integer('PASSWORD_MIN_LENGTH', 8, 64, 8),
+  REGISTRATION: z.optional(z.enum(['open', 'closed'], { error: 'REGISTRATION must be open or closed' })),
+  DEFAULT_USER_SCOPES: z._default(
+    z.string().check(
+      z.maxLength(1_024, { error: 'DEFAULT_USER_SCOPES must be at most 1024 characters' }),
+      z.regex(/^[\x21\x23-\x5B\x5D-\x7E ]*$/, {
+        error: 'DEFAULT_USER_SCOPES must be space-separated scope tokens (RFC 6749 §3.3 characters), e.g. "read:items"',
+      }),
+    ),
+    '',
+  ),
+  LOCKOUT_THRESHOLD: integer('LOCKOUT_THRESHOLD', 3, 20, 5),
+  LOCKOUT_SECONDS: integer('LOCKOUT_SECONDS', 60, 86_400, 900),
+  REFRESH_GRACE_SECONDS: integer('REFRESH_GRACE_SECONDS', 0, 60, 10),
+  REFRESH_IDLE_SECONDS: integer('REFRESH_IDLE_SECONDS', 300, 90 * 86_400, 7 * 86_400),
+  REFRESH_ABSOLUTE_SECONDS: integer('REFRESH_ABSOLUTE_SECONDS', 3_600, 365 * 86_400, 30 * 86_400),
   UPSTREAM_URL: z.optional(
     httpUrl('UPSTREAM_URL', 'the base URL of the API edgeward protects, e.g. https://api.internal.example.com'),
   ),
@@ -245,6 +260,12 @@ function checkPolicy(vars: Vars, issue: (variable: keyof Vars, message: string) 
     issue(
       'RATE_LIMIT_AUTH',
       `RATE_LIMIT_AUTH=off is refused in ${env}: the auth limit protects accounts; set N/<window>, e.g. 5/15m`,
+    )
+  }
+  if (vars.REFRESH_IDLE_SECONDS > vars.REFRESH_ABSOLUTE_SECONDS) {
+    issue(
+      'REFRESH_IDLE_SECONDS',
+      'REFRESH_IDLE_SECONDS must not exceed REFRESH_ABSOLUTE_SECONDS: the idle timeout ends a session that is not used; the absolute lifetime ends every session',
     )
   }
   if (vars.METRICS_TOKEN !== undefined && strict) {
@@ -408,6 +429,23 @@ function toConfig(vars: Vars) {
     passwords: {
       pepper: vars.PASSWORD_PEPPER ?? DEVELOPMENT_PASSWORD_PEPPER,
       minLength: vars.PASSWORD_MIN_LENGTH,
+    },
+    /** Accounts and sessions (src/routes/auth): registration, lockout (S-LO-1/2, R-BF-1) and refresh families. */
+    accounts: {
+      /** Open by default in development only: a deployed gateway creates accounts only if told to. */
+      registration: vars.REGISTRATION ?? (vars.ENVIRONMENT === 'development' ? 'open' : 'closed'),
+      defaultScopes: vars.DEFAULT_USER_SCOPES.split(' ').filter((s) => s.length > 0),
+      lockout: {
+        threshold: vars.LOCKOUT_THRESHOLD,
+        lockSeconds: vars.LOCKOUT_SECONDS,
+        /** NIST SP 800-63B §3.2.2: never more than 100 failed attempts per account per hour. */
+        hourlyCeiling: 100,
+      },
+      refresh: {
+        graceSeconds: vars.REFRESH_GRACE_SECONDS,
+        idleSeconds: vars.REFRESH_IDLE_SECONDS,
+        absoluteSeconds: vars.REFRESH_ABSOLUTE_SECONDS,
+      },
     },
   }
 }

@@ -11,6 +11,10 @@ export type ErrorCode =
   | 'unauthenticated'
   | 'invalid_token'
   | 'insufficient_scope'
+  | 'invalid_credentials'
+  | 'invalid_refresh_token'
+  | 'account_locked'
+  | 'registration_disabled'
   | 'not_found'
   | 'method_not_allowed'
   | 'payload_too_large'
@@ -19,6 +23,9 @@ export type ErrorCode =
   | 'revocation_unavailable'
   | 'rate_limited'
   | 'rate_limit_unavailable'
+  | 'upstream_timeout'
+  | 'upstream_unavailable'
+  | 'bad_gateway'
   | 'internal_error'
 
 interface ProblemType {
@@ -61,6 +68,29 @@ export const PROBLEM_TYPES = {
     title: 'Forbidden',
     detail: 'The access token does not carry the scope this resource requires.',
   },
+  invalid_credentials: {
+    status: 401,
+    title: 'Unauthorized',
+    // One text for unknown user, wrong password and disabled account (R-BF-4).
+    detail: 'The email address or password is not correct.',
+  },
+  invalid_refresh_token: {
+    status: 401,
+    title: 'Unauthorized',
+    // One text for unknown, expired, revoked and reused tokens (R-RT-8): no detection oracle.
+    detail: 'The refresh token is not valid. Sign in again.',
+  },
+  account_locked: {
+    status: 429,
+    title: 'Too Many Requests',
+    // Answered for any identifier with too many recent failures, whether or not an account exists.
+    detail: 'Too many failed sign-in attempts for this account. Try again after Retry-After seconds.',
+  },
+  registration_disabled: {
+    status: 403,
+    title: 'Forbidden',
+    detail: 'Registration is turned off on this gateway.',
+  },
   not_found: { status: 404, title: 'Not Found', detail: 'No resource exists at this path.' },
   method_not_allowed: {
     status: 405,
@@ -97,6 +127,21 @@ export const PROBLEM_TYPES = {
     status: 503,
     title: 'Service Unavailable',
     detail: 'The gateway cannot check token revocation right now. Try again shortly.',
+  },
+  upstream_timeout: {
+    status: 504,
+    title: 'Gateway Timeout',
+    detail: 'The upstream service did not answer in time.',
+  },
+  upstream_unavailable: {
+    status: 503,
+    title: 'Service Unavailable',
+    detail: 'The upstream service is unavailable. Try again after Retry-After seconds.',
+  },
+  bad_gateway: {
+    status: 502,
+    title: 'Bad Gateway',
+    detail: 'The gateway could not reach the upstream service.',
   },
   internal_error: {
     status: 500,

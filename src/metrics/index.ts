@@ -30,8 +30,22 @@ export const AUTH_EVENTS = [
   'revocation_skipped',
   /** A valid token without a required scope (`authz_fail`). */
   'scope_denied',
-  /** A successful logout (`session_logout`). */
+  /** A successful logout or logout-all (`session_logout`). */
   'logout',
+  /** POST /auth/login: tokens issued (`authn_login_success`). */
+  'login_success',
+  /** POST /auth/login: unknown address, wrong password or disabled account (`authn_login_fail`). */
+  'login_failed',
+  /** POST /auth/login refused because the identifier is locked (`authn_login_lock`). */
+  'login_locked',
+  /** POST /auth/login refused with 503: the lockout counter could not be reached (fail closed). */
+  'login_unavailable',
+  /** POST /auth/refresh: a new pair (`session_renewed`). */
+  'refreshed',
+  /** POST /auth/refresh: unknown, expired or revoked refresh token. */
+  'refresh_invalid',
+  /** POST /auth/refresh: a rotated token replayed outside the grace window (`authn_token_reuse`). */
+  'refresh_reuse',
 ] as const
 export type AuthEvent = (typeof AUTH_EVENTS)[number]
 

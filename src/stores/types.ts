@@ -25,6 +25,11 @@ export interface RevocationStore {
    */
   revoke(entry: { jti: string; exp: number; sid?: string }, nowSeconds: number): Promise<void>
   /**
+   * Revokes every access token of one session (a refresh family: refresh-token reuse, logout by refresh token).
+   * The entry lives as long as the longest access-token lifetime plus skew. Throws if the write fails.
+   */
+  revokeSession(sid: string): Promise<void>
+  /**
    * Revokes every access token of `sub` whose `iat` is before `cutoffSeconds` (logout-all, password change).
    * `iat` has one-second resolution: to cover tokens minted earlier in the current second, pass
    * `Math.floor(now / 1000) + 1` (a token minted later in that same second is then refused too: fail safe).
@@ -101,6 +106,11 @@ export interface RefreshTokenStore {
    * current child back; `client`, when given, must match the family's (R-RT-12) or the result is `invalid`.
    */
   rotate(rawToken: string, options: { graceSeconds: number; client?: string }): Promise<RotateResult>
+  /**
+   * The family and user of a presented token, whatever its state (logout by refresh token). Null for anything
+   * that is not a stored token.
+   */
+  findFamily(rawToken: string): Promise<{ familyId: string; userId: string } | null>
   /** Revokes the family and its active tokens. False if it was unknown or already revoked. */
   revokeFamily(familyId: string, reason: string): Promise<boolean>
   /** Revokes every live family of the user (logout-all, password change, disable). Returns the families revoked. */
@@ -110,4 +120,27 @@ export interface RefreshTokenStore {
    * ciphertexts older than the longest grace window. Returns the rows deleted (tokens + families).
    */
   purgeExpired(nowSeconds: number, limit?: number): Promise<number>
+}
+
+/** What `LockoutStore.begin` decided for one login attempt. */
+export type LockoutDecision =
+  /**
+   * The attempt may check the password; it has already been counted as a failure (`failures` includes it).
+   * `lastAttempt`: if this one fails too, the identifier is locked from now on.
+   */
+  | { status: 'allowed'; failures: number; lastAttempt: boolean }
+  /** Refused without checking the password, whether or not the account exists or the password is right. */
+  | { status: 'locked'; retryAfterSeconds: number; by: 'consecutive_failures' | 'hourly_ceiling' }
+
+/**
+ * Per-identifier login failure counting (S-LO-1/2, R-BF-1). Every method throws when the store cannot be
+ * reached: login then fails closed (503), because a lockout that silently stopped counting protects nobody.
+ */
+export interface LockoutStore {
+  /** Checks the lock and, if not locked, reserves this attempt by counting it as a failure (one atomic step). */
+  begin(identifier: string): Promise<LockoutDecision>
+  /** The password was right: resets the consecutive count and returns the reserved hourly slot. */
+  succeeded(identifier: string): Promise<void>
+  /** The attempt was never decided (the user store failed): returns both reservations. */
+  release(identifier: string): Promise<void>
 }

@@ -201,7 +201,7 @@ describe('CORS in Chromium', () => {
         return results
       }, gatewayUrl)
       // No login route exists yet: 404 means the rate limit admitted the request.
-      expect(seen.map((r) => r.status)).toEqual([404, 404, 429])
+      expect(seen.map((r) => r.status)).toEqual([400, 400, 429])
       expect(seen[2]?.retryAfter).toMatch(/^\d+$/)
       expect(seen[2]?.rateLimit).toMatch(/"auth";r=0;t=\d+/)
       expect(seen[2]?.remaining).toBe('0')

@@ -4,6 +4,7 @@
  * schema that must be strict at every level (400 `validation_failed`). Errors list `{pointer, code}` per issue and
  * never echo a submitted value; `input_validation_fail` is logged with the same pointers and codes.
  */
+import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import { validator } from 'hono/validator'
 import type * as z from 'zod/mini'
@@ -29,20 +30,42 @@ function fail(
   throw new GatewayError(code, code === 'validation_failed' ? { extensions: { errors } } : {})
 }
 
-/** Reads the body as text once (hono caches it for the validator) and refuses what JSON.parse would let by. */
-const jsonSyntax = createMiddleware<AppEnv>(async function jsonSyntax(c, next) {
+/** Checks media type, JSON syntax and keys; returns the parsed value. The body text is cached by hono. */
+async function readJsonValue(c: Context<AppEnv>): Promise<unknown> {
   const contentType = c.req.header('content-type') ?? ''
   if (!JSON_MEDIA_TYPE.test(contentType)) throw new GatewayError('unsupported_media_type')
   const text = await c.req.text()
+  let value: unknown
   try {
-    JSON.parse(text)
+    value = JSON.parse(text)
   } catch {
     fail(c, 'invalid_json', [{ pointer: '', code: 'invalid_json' }])
   }
   const problem = findKeyProblem(text)
   if (problem) fail(c, 'validation_failed', [{ pointer: problem.pointer, code: problem.problem }])
+  return value
+}
+
+/** Reads the body as text once (hono caches it for the validator) and refuses what JSON.parse would let by. */
+const jsonSyntax = createMiddleware<AppEnv>(async function jsonSyntax(c, next) {
+  await readJsonValue(c)
   await next()
 })
+
+/**
+ * For a route whose body is optional (`POST /auth/logout`): no body at all (no Content-Type, no bytes) is
+ * `undefined`; anything else goes through the same checks as {@link jsonBody}.
+ * @example const body = await optionalJsonBody(c, LogoutBody)
+ */
+export async function optionalJsonBody<T extends z.ZodMiniType>(
+  c: Context<AppEnv>,
+  schema: T,
+): Promise<z.output<T> | undefined> {
+  if (c.req.header('content-type') === undefined && (await c.req.text()).length === 0) return undefined
+  const result = schema.safeParse(await readJsonValue(c))
+  if (!result.success) fail(c, 'validation_failed', toFieldErrors(result.error.issues))
+  return result.data as z.output<T>
+}
 
 /** zod issues as `{pointer, code}`; an unknown key points at itself, so the client sees which one. */
 export function toFieldErrors(issues: readonly z.core.$ZodIssue[]): FieldError[] {

@@ -1,15 +1,18 @@
 /**
- * `GET /auth/me` and `POST /auth/logout` (Bearer). Logout revokes the presented access token and its session in
- * one Upstash write; if that write fails the client is told (503), because a logout that silently did nothing
- * would leave a token the user believes dead.
+ * `GET /auth/me`, `POST /auth/logout` and `POST /auth/logout-all`. A logout whose writes fail tells the client
+ * (503) rather than pretending: a logout that silently did nothing would leave a session the user believes dead.
  */
 import type { Context } from 'hono'
+import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
 import { logRequest } from '../../log/logger'
 import { countAuthEvent } from '../../metrics'
-import { REVOCATION_RETRY_AFTER_SECONDS } from '../../pipeline/authenticate'
-import { getServices } from '../../services'
+import { authenticate, REVOCATION_RETRY_AFTER_SECONDS } from '../../pipeline/authenticate'
+import { optionalJsonBody } from '../../pipeline/validate'
+import { getAccountStores, getServices } from '../../services'
+import { ACCOUNT_RETRY_AFTER_SECONDS } from './account'
+import { LogoutBody } from './schemas'
 
 function principalOf(c: Context<AppEnv>) {
   const principal = c.get('principal')
@@ -24,27 +27,115 @@ export function me(c: Context<AppEnv>): Response {
   return c.json({ sub, sid, scopes, expires_at: new Date(exp * 1000).toISOString() })
 }
 
+/**
+ * Optional bearer for `POST /auth/logout`: with an Authorization header the token must be valid (401 otherwise);
+ * without one the handler needs a refresh token in the body.
+ */
+export const bearerIfPresent = () => {
+  const required = authenticate()
+  return createMiddleware<AppEnv>(async function bearerIfPresent(c, next) {
+    if (c.req.header('authorization') !== undefined) return required(c, next)
+    await next()
+  })
+}
+
+function unavailableD1(reason: string, cause: unknown, userid?: string): GatewayError {
+  return new GatewayError('dependency_unavailable', {
+    retryAfterSeconds: ACCOUNT_RETRY_AFTER_SECONDS,
+    internal: { reason, cause, ...(userid !== undefined ? { userid } : {}) },
+  })
+}
+
+function unavailableRedis(reason: string, cause: unknown, userid?: string): GatewayError {
+  return new GatewayError('revocation_unavailable', {
+    retryAfterSeconds: REVOCATION_RETRY_AFTER_SECONDS,
+    internal: { reason, cause, ...(userid !== undefined ? { userid } : {}) },
+  })
+}
+
+/**
+ * Ends a session: the presented access token, its session (`sid`, the refresh family) in Upstash, and the family
+ * in D1; plus the family of `refresh_token` from the body when given (it must belong to the same user). With only a
+ * refresh token (an app whose access token expired), that token's family and session are ended. 204 whether or
+ * not the refresh token was known: logout is no oracle.
+ *
+ * D1 is written before Upstash: if Upstash then fails (503), a retry with the same access token still
+ * authenticates and finishes the job. The other order would revoke the token first and make the retry a 401.
+ */
 export async function logout(c: Context<AppEnv>): Promise<Response> {
-  const principal = principalOf(c)
+  const body = await optionalJsonBody(c, LogoutBody)
+  const principal = c.get('principal')
+  if (principal === undefined && body?.refresh_token === undefined) {
+    logRequest(c, { event: 'authn_token_invalid', level: 'warn', reason: 'token_missing', outcome: 'denied' })
+    throw new GatewayError('unauthenticated')
+  }
   const { revocation } = getServices(c.get('config'))
+  const { refreshTokens } = getAccountStores(c.env.DB)
+  const userid = principal?.sub
+
+  const families = new Set<string>()
+  if (principal !== undefined) families.add(principal.sid)
   try {
-    await revocation.revoke(
-      { jti: principal.jti, exp: principal.exp, sid: principal.sid },
-      Math.floor(Date.now() / 1000),
+    if (body?.refresh_token !== undefined) {
+      const family = await refreshTokens.findFamily(body.refresh_token)
+      if (family !== null && (principal === undefined || family.userId === principal.sub)) families.add(family.familyId)
+    }
+    for (const familyId of families) await refreshTokens.revokeFamily(familyId, 'logout')
+  } catch (cause) {
+    throw unavailableD1('logout_family_revoke_failed', cause, userid)
+  }
+  try {
+    await Promise.all(
+      [...families].map((sid) =>
+        principal !== undefined && sid === principal.sid
+          ? revocation.revoke({ jti: principal.jti, exp: principal.exp, sid }, Math.floor(Date.now() / 1000))
+          : revocation.revokeSession(sid),
+      ),
     )
   } catch (cause) {
-    throw new GatewayError('revocation_unavailable', {
-      retryAfterSeconds: REVOCATION_RETRY_AFTER_SECONDS,
-      internal: { reason: 'logout_write_failed', cause, userid: principal.sub, jti: principal.jti },
-    })
+    throw unavailableRedis('logout_write_failed', cause, userid)
   }
   logRequest(c, {
     event: 'session_logout',
     level: 'info',
-    description: 'The access token and its session were revoked.',
+    description: 'The session was ended: access token, session and refresh family revoked.',
+    ...(principal !== undefined ? { userid: principal.sub, jti: principal.jti } : {}),
+    sessions: families.size,
+    outcome: 'success',
+  })
+  countAuthEvent('logout')
+  c.header('cache-control', 'no-store')
+  return c.body(null, 204)
+}
+
+/**
+ * Ends every session of the user (R-RT-11): every refresh family in D1, then every access token issued up to now
+ * (`revokeUserBefore(sub, floor(now)+1)`; a token minted later in this same second is refused too: fail safe).
+ * D1 first, for the same retry reason as logout.
+ */
+export async function logoutAll(c: Context<AppEnv>): Promise<Response> {
+  const principal = principalOf(c)
+  const { revocation } = getServices(c.get('config'))
+  const { refreshTokens } = getAccountStores(c.env.DB)
+  let families: number
+  try {
+    families = await refreshTokens.revokeAllForUser(principal.sub, 'logout_all')
+  } catch (cause) {
+    throw unavailableD1('logout_all_families_failed', cause, principal.sub)
+  }
+  try {
+    await revocation.revokeUserBefore(principal.sub, Math.floor(Date.now() / 1000) + 1)
+  } catch (cause) {
+    throw unavailableRedis('logout_all_write_failed', cause, principal.sub)
+  }
+  logRequest(c, {
+    event: 'session_logout',
+    level: 'info',
+    description: 'Every session of the user was ended (logout-all).',
     userid: principal.sub,
     jti: principal.jti,
-    sid: principal.sid,
+    sessions: families,
+    scope: 'all',
     outcome: 'success',
   })
   countAuthEvent('logout')

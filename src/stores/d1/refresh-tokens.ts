@@ -264,6 +264,15 @@ export function createD1RefreshTokenStore(db: D1Database, options: { clock?: () 
       return INVALID
     },
 
+    async findFamily(rawToken) {
+      if (typeof rawToken !== 'string' || !TOKEN_SHAPE.test(rawToken)) return null
+      const row = await db
+        .prepare('SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = ?1')
+        .bind(await sha256Hex(rawToken))
+        .first<{ family_id: string; user_id: string }>()
+      return row === null ? null : { familyId: row.family_id, userId: row.user_id }
+    },
+
     revokeFamily(familyId, reason) {
       return revokeFamily(familyId, reason, nowSeconds())
     },

@@ -27,7 +27,7 @@ export async function revocationKey(kind: 'jti' | 'sid' | 'sub', id: string): Pr
 }
 
 export function createRedisRevocationStore(
-  redis: Pick<Redis, 'mget' | 'pipeline' | 'eval'>,
+  redis: Pick<Redis, 'mget' | 'pipeline' | 'eval' | 'set'>,
   timings: RevocationTimings,
 ): RevocationStore {
   const boundedTtl = timings.accessTtlSeconds + timings.clockSkewSeconds
@@ -60,6 +60,10 @@ export function createRedisRevocationStore(
       pipeline.set(await revocationKey('jti', entry.jti), '1', { ex: ttl })
       if (entry.sid !== undefined) pipeline.set(await revocationKey('sid', entry.sid), '1', { ex: boundedTtl })
       await pipeline.exec()
+    },
+
+    async revokeSession(sid) {
+      await redis.set(await revocationKey('sid', sid), '1', { ex: boundedTtl })
     },
 
     async revokeUserBefore(sub, cutoffSeconds) {

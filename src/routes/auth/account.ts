@@ -1,0 +1,218 @@
+/**
+ * `POST /auth/register` and `POST /auth/login` (issue 4; S-LO-1/2, R-BF-1…5, R-PWD-*).
+ *
+ * Login, in order: the per-IP auth rate limit (pipeline, before any of this), body validation, the lockout
+ * reservation in Upstash (fails closed: 503), the D1 user lookup, exactly one KDF (a dummy one for an unknown
+ * address), then the tokens. Unknown address, wrong password and disabled account are the same 401
+ * `invalid_credentials`, byte for byte; a locked identifier is 429 `account_locked` whether or not the account
+ * exists and whether or not the password is right. The logs say which case it was; the client never learns it.
+ */
+import type { Context } from 'hono'
+import { createMiddleware } from 'hono/factory'
+import { checkPasswordPolicy, hashPassword, needsRehash, verifyPasswordOrDummy } from '../../auth/password'
+import type { AppEnv } from '../../env'
+import { GatewayError } from '../../errors/gateway-error'
+import { createLogThrottle } from '../../lib/throttle'
+import { logRequest, maskEmail } from '../../log/logger'
+import { countAuthEvent } from '../../metrics'
+import { getAccountStores, getServices } from '../../services'
+import { normalizeEmail } from '../../stores/d1/users'
+import type { LockoutDecision } from '../../stores/types'
+import { tokenPairResponse } from './token-pair'
+
+/** Seconds a client should wait after a 503 from an unavailable Upstash or D1. */
+export const ACCOUNT_RETRY_AFTER_SECONDS = 2
+
+/** The body of every 202 from /auth/register: the same whether or not the address was new (R-BF-4). */
+export const REGISTER_ACCEPTED = {
+  status: 'accepted',
+  detail: 'If this address can be registered, its account is ready: sign in with POST /auth/login.',
+} as const
+
+/** One `authn_login_lock` record per identifier per minute: a locked account under attack must not flood the log. */
+const lockLogs = createLogThrottle({ intervalMs: 60_000, maxKeys: 1_000 })
+
+function unavailable(reason: string, cause: unknown): GatewayError {
+  return new GatewayError('dependency_unavailable', {
+    retryAfterSeconds: ACCOUNT_RETRY_AFTER_SECONDS,
+    internal: { reason, cause },
+  })
+}
+
+/** The canonical identifier; the body schema already refused anything normalizeEmail would. */
+function identifierOf(email: string): string {
+  const identifier = normalizeEmail(email)
+  if (identifier === null) {
+    throw new GatewayError('validation_failed', {
+      extensions: { errors: [{ pointer: '/email', code: 'invalid_format' }] },
+    })
+  }
+  return identifier
+}
+
+export async function register(c: Context<AppEnv>, body: { email: string; password: string }): Promise<Response> {
+  const config = c.get('config')
+  const identifier = identifierOf(body.email)
+  const policy = checkPasswordPolicy(body.password, { minLength: config.passwords.minLength, email: identifier })
+  if (!policy.ok) {
+    // The policy is public (README); saying which rule failed reveals nothing about any account.
+    logRequest(c, {
+      event: 'input_validation_fail',
+      level: 'info',
+      errors: [{ pointer: '/password', code: policy.reason }],
+    })
+    throw new GatewayError('validation_failed', {
+      extensions: {
+        errors: [{ pointer: '/password', code: policy.reason }],
+        password_policy: { min_length: policy.minLength, max_length: policy.maxLength },
+      },
+    })
+  }
+  // The hash and the insert run on both paths, so a taken address answers in the same time as a new one.
+  const passwordHash = await hashPassword(body.password, config.passwords.pepper)
+  const { users } = getAccountStores(c.env.DB)
+  let created: Awaited<ReturnType<typeof users.create>>
+  try {
+    created = await users.create({ email: identifier, passwordHash, scopes: config.accounts.defaultScopes })
+  } catch (cause) {
+    throw unavailable('user_store_failed', cause)
+  }
+  logRequest(c, {
+    event: 'user_created',
+    level: 'info',
+    email: maskEmail(identifier),
+    ...(created.created
+      ? { userid: created.user.id, outcome: 'success' }
+      : {
+          description: 'Registration for an address that already has an account: nothing was written.',
+          outcome: 'failure',
+        }),
+  })
+  c.header('cache-control', 'no-store')
+  return c.json(REGISTER_ACCEPTED, 202)
+}
+
+async function reserveAttempt(
+  c: Context<AppEnv>,
+  identifier: string,
+): Promise<LockoutDecision & { status: 'allowed' }> {
+  const { lockout } = getServices(c.get('config'))
+  let decision: LockoutDecision
+  try {
+    decision = await lockout.begin(identifier)
+  } catch (cause) {
+    // Fail closed (S-LO-1): without the counter, nothing would stop a password-guessing run on this account.
+    countAuthEvent('login_unavailable')
+    throw unavailable('lockout_unavailable', cause)
+  }
+  if (decision.status === 'locked') {
+    countAuthEvent('login_locked')
+    const logged = lockLogs.admit(identifier, Date.now())
+    if (logged) {
+      logRequest(c, {
+        event: 'authn_login_lock',
+        level: 'warn',
+        description: 'A login was refused without checking the password: the identifier is locked.',
+        email: maskEmail(identifier),
+        by: decision.by,
+        suppressed: logged.suppressed,
+        outcome: 'denied',
+      })
+    }
+    throw new GatewayError('account_locked', { retryAfterSeconds: decision.retryAfterSeconds })
+  }
+  return decision
+}
+
+export async function login(c: Context<AppEnv>, body: { email: string; password: string }): Promise<Response> {
+  const config = c.get('config')
+  const identifier = identifierOf(body.email)
+  const attempt = await reserveAttempt(c, identifier)
+  const { lockout } = getServices(config)
+  const { users, refreshTokens } = getAccountStores(c.env.DB)
+
+  let user: Awaited<ReturnType<typeof users.findByEmail>>
+  try {
+    user = await users.findByEmail(identifier)
+  } catch (cause) {
+    // Not the client's failure: give the reservation back (best effort) so a D1 outage cannot lock accounts.
+    c.executionCtx.waitUntil(lockout.release(identifier).catch(() => {}))
+    throw unavailable('user_store_failed', cause)
+  }
+  // Exactly one KDF on every path: a dummy hash when there is no user (R-BF-5); a disabled account is checked too.
+  const verified = await verifyPasswordOrDummy(body.password, user?.passwordHash, config.passwords.pepper)
+  if (!verified.ok || user === null || user.disabledAt !== null) {
+    const reason =
+      user === null
+        ? 'unknown_user'
+        : user.disabledAt !== null
+          ? 'account_disabled'
+          : verified.ok
+            ? 'ok'
+            : verified.reason
+    countAuthEvent('login_failed')
+    logRequest(c, {
+      event: attempt.lastAttempt ? 'authn_login_fail_max' : 'authn_login_fail',
+      level: 'warn',
+      email: maskEmail(identifier),
+      ...(user !== null ? { userid: user.id } : {}),
+      reason,
+      failures: attempt.failures,
+      outcome: 'failure',
+    })
+    if (attempt.lastAttempt) {
+      logRequest(c, {
+        event: 'authn_login_lock',
+        level: 'warn',
+        description: `The identifier is now locked for ${config.accounts.lockout.lockSeconds} s (maxretries).`,
+        email: maskEmail(identifier),
+        ...(user !== null ? { userid: user.id } : {}),
+        by: 'consecutive_failures',
+        outcome: 'denied',
+      })
+    }
+    throw new GatewayError('invalid_credentials')
+  }
+
+  const { refresh: refreshPolicy } = config.accounts
+  const [issued, reset] = await Promise.allSettled([
+    refreshTokens.issue(user.id, {
+      client: config.jwt.audience,
+      absoluteTtlSeconds: refreshPolicy.absoluteSeconds,
+      idleTtlSeconds: refreshPolicy.idleSeconds,
+    }),
+    lockout.succeeded(identifier),
+  ])
+  if (issued.status === 'rejected') throw unavailable('refresh_store_failed', issued.reason)
+  if (reset.status === 'rejected') {
+    // The password was right; a counter that stays up for 15 minutes is not worth refusing the login for.
+    logRequest(c, { event: 'lockout_reset_failed', level: 'error', userid: user.id, cause: reset.reason })
+  }
+  if (verified.needsRehash || needsRehash(user.passwordHash)) {
+    const userId = user.id
+    c.executionCtx.waitUntil(
+      hashPassword(body.password, config.passwords.pepper)
+        .then((hash) => users.setPasswordHash(userId, hash))
+        .catch((error: unknown) =>
+          logRequest(c, { event: 'password_rehash_failed', level: 'error', userid: userId, error }),
+        ),
+    )
+  }
+  const { response, jti } = await tokenPairResponse(c, user, issued.value)
+  countAuthEvent('login_success')
+  logRequest(c, {
+    event: attempt.failures > 1 ? 'authn_login_successafterfail' : 'authn_login_success',
+    level: 'info',
+    userid: user.id,
+    outcome: 'success',
+  })
+  logRequest(c, { event: 'session_created', level: 'info', userid: user.id, sid: issued.value.familyId, jti })
+  return response
+}
+
+/** Refuses /auth/register before the body is read when REGISTRATION=closed (403 `registration_disabled`). */
+export const registrationOpen = () =>
+  createMiddleware<AppEnv>(async function registrationOpen(c, next) {
+    if (c.get('config').accounts.registration !== 'open') throw new GatewayError('registration_disabled')
+    await next()
+  })

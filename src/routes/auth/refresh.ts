@@ -1,0 +1,90 @@
+/**
+ * `POST /auth/refresh` (R-RT-1…14): rotates a refresh token and answers a new pair. Every failure — unknown,
+ * expired, revoked, reused, another audience's, a disabled user's — is the same 401 `invalid_refresh_token`, so
+ * a stolen token's holder cannot tell "reused" from "never existed" (R-RT-8). Reuse outside the grace window has
+ * already revoked the family in D1 (the store did it); here its session is revoked in Upstash too, so the
+ * family's live access tokens die with it (R-RT-9), and `authn_token_reuse` is logged at CRITICAL (R-RT-14).
+ */
+import type { Context } from 'hono'
+import type { AppEnv } from '../../env'
+import { GatewayError } from '../../errors/gateway-error'
+import { logRequest } from '../../log/logger'
+import { countAuthEvent } from '../../metrics'
+import { getAccountStores, getServices } from '../../services'
+import type { RotateResult } from '../../stores/types'
+import { ACCOUNT_RETRY_AFTER_SECONDS } from './account'
+import { tokenPairResponse } from './token-pair'
+
+function unavailable(reason: string, cause: unknown): GatewayError {
+  return new GatewayError('dependency_unavailable', {
+    retryAfterSeconds: ACCOUNT_RETRY_AFTER_SECONDS,
+    internal: { reason, cause },
+  })
+}
+
+function invalid(c: Context<AppEnv>, reason: string): never {
+  countAuthEvent('refresh_invalid')
+  logRequest(c, { event: 'authn_token_invalid', level: 'info', token_kind: 'refresh', reason, outcome: 'denied' })
+  throw new GatewayError('invalid_refresh_token')
+}
+
+export async function refresh(c: Context<AppEnv>, body: { refresh_token: string }): Promise<Response> {
+  const config = c.get('config')
+  const { users, refreshTokens } = getAccountStores(c.env.DB)
+  let result: RotateResult
+  try {
+    result = await refreshTokens.rotate(body.refresh_token, {
+      graceSeconds: config.accounts.refresh.graceSeconds,
+      client: config.jwt.audience,
+    })
+  } catch (cause) {
+    // Never "invalid" on a store error: the client would throw away a good session.
+    throw unavailable('refresh_store_failed', cause)
+  }
+
+  if (result.kind === 'invalid') invalid(c, 'unknown_expired_or_revoked')
+  if (result.kind === 'reuse') {
+    let sessionRevoked = true
+    try {
+      await getServices(config).revocation.revokeSession(result.familyId)
+    } catch (cause) {
+      // The family is already dead in D1 (no refresh can succeed); its access tokens live at most
+      // ACCESS_TOKEN_TTL_SECONDS more. Said loudly, in the same CRITICAL record.
+      sessionRevoked = false
+      logRequest(c, { event: 'revocation_write_failed', level: 'error', sid: result.familyId, cause })
+    }
+    countAuthEvent('refresh_reuse')
+    logRequest(c, {
+      event: 'authn_token_reuse',
+      level: 'critical',
+      description: `authn_token_reuse:${result.userId},${result.familyId}: a rotated refresh token was presented outside the grace window; the family was revoked.`,
+      userid: result.userId,
+      family_id: result.familyId,
+      session_revoked: sessionRevoked,
+      outcome: 'denied',
+    })
+    throw new GatewayError('invalid_refresh_token')
+  }
+
+  let user: Awaited<ReturnType<typeof users.findById>>
+  try {
+    user = await users.findById(result.userId)
+  } catch (cause) {
+    throw unavailable('user_store_failed', cause)
+  }
+  // rotate() already refuses a disabled user's family; a user deleted in between is just as dead.
+  if (user === null || user.disabledAt !== null) invalid(c, 'user_gone')
+
+  const { response, jti } = await tokenPairResponse(c, user, result)
+  countAuthEvent('refreshed')
+  logRequest(c, {
+    event: 'session_renewed',
+    level: 'info',
+    userid: user.id,
+    sid: result.familyId,
+    jti,
+    grace: result.kind === 'grace',
+    outcome: 'success',
+  })
+  return response
+}

@@ -1,0 +1,25 @@
+/**
+ * Request bodies of the gateway's auth routes. Strict at every level: an unknown field (`role`, `scopes`,
+ * `is_admin`…) is a 400, never silently dropped (S-IN-2).
+ */
+import { z } from 'zod/mini'
+import { MAX_PASSWORD_INPUT_BYTES } from '../../auth/password'
+
+/** Syntax only: one `@`, no whitespace, a dot in the domain. Normalization (`normalizeEmail`) happens in the store. */
+const EMAIL = /^[^\s@]{1,64}@[^\s@]+\.[^\s@]+$/u
+
+const email = z.string().check(z.trim(), z.minLength(3), z.maxLength(254), z.regex(EMAIL))
+/** Length policy is checked on registration only (checkPasswordPolicy); a login just needs a bounded string. */
+const password = z.string().check(
+  z.minLength(1),
+  z.refine((value) => new TextEncoder().encode(value).byteLength <= MAX_PASSWORD_INPUT_BYTES, {
+    error: 'too_big',
+  }),
+)
+/** An opaque refresh token: bounded here, its exact shape is checked by the store. */
+const refreshToken = z.string().check(z.minLength(1), z.maxLength(512))
+
+export const RegisterBody = z.strictObject({ email, password })
+export const LoginBody = z.strictObject({ email, password })
+export const RefreshBody = z.strictObject({ refresh_token: refreshToken })
+export const LogoutBody = z.strictObject({ refresh_token: z.optional(refreshToken) })

@@ -1,0 +1,42 @@
+/**
+ * The token response of login and refresh (RFC 6749 §5.1 field names): a fresh access token bound to the refresh
+ * family by `sid`, and the refresh token. `Cache-Control: no-store` (R-RT-13).
+ */
+import type { Context } from 'hono'
+import type { AppEnv } from '../../env'
+import { getServices } from '../../services'
+import type { IssuedRefreshToken } from '../../stores/types'
+import { mintAccessToken } from '../../tokens/mint'
+
+export interface TokenPairBody {
+  access_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  refresh_token: string
+  refresh_expires_in: number
+}
+
+/** Mints the access token for `user` in the refresh token's family and answers 200 with both. */
+export async function tokenPairResponse(
+  c: Context<AppEnv>,
+  user: { id: string; scopes: readonly string[] },
+  refresh: IssuedRefreshToken,
+): Promise<{ response: Response; jti: string }> {
+  const config = c.get('config')
+  const nowMs = Date.now()
+  const access = await mintAccessToken(
+    await getServices(config).keyRing(),
+    { sub: user.id, sid: refresh.familyId, scopes: user.scopes },
+    { issuer: config.jwt.issuer, audience: config.jwt.audience, accessTtlSeconds: config.jwt.accessTtlSeconds, nowMs },
+  )
+  const body: TokenPairBody = {
+    access_token: access.token,
+    token_type: 'Bearer',
+    expires_in: access.expiresIn,
+    refresh_token: refresh.token,
+    refresh_expires_in: Math.max(0, refresh.expiresAt - Math.floor(nowMs / 1000)),
+  }
+  c.header('cache-control', 'no-store')
+  c.header('pragma', 'no-cache')
+  return { response: c.json(body, 200), jti: access.jti }
+}
