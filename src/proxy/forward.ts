@@ -1,0 +1,253 @@
+/**
+ * The one call to the origin: streamed bodies, a timeout up to the response head, at most one retry for
+ * idempotent reads, and a per-isolate circuit breaker. Only the gateway's own failures become problems
+ * (413, 502, 503, 504); every response the origin gives, errors included, passes through with its status and body.
+ *
+ * Built on hono's `proxy()` helper (hono/proxy): it rebuilds the request from an init, drops hop-by-hop headers
+ * both ways, lets the runtime choose Accept-Encoding, and removes Content-Encoding/-Length from decoded responses,
+ * so the body the client gets matches its headers. It has no timeout, retry or breaker and strips neither
+ * Proxy-Connection nor identity headers, so those live here and in `headers.ts`. Its `strictConnectionProcessing`
+ * stays off: `upstreamRequestHeaders` already removed Connection-listed fields before the gateway set its own, so
+ * a client's `Connection: X-Forwarded-For` cannot remove what the gateway adds.
+ */
+import { proxy } from 'hono/proxy'
+import { GatewayError } from '../errors/gateway-error'
+import type { CircuitBreaker } from '../ratelimit/breaker'
+import { clientResponseHeaders } from './headers'
+import { limitBodyStream } from './limit-body'
+
+/** Until the origin's response head arrives. */
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 10_000
+export const DEFAULT_RETRY_BASE_DELAY_MS = 100
+/** Retry-After while the breaker is open; pass `Math.ceil(cooldownMs / 1000)` of the breaker you built. */
+export const DEFAULT_OPEN_RETRY_AFTER_SECONDS = 30
+
+export interface Fetcher {
+  fetch(request: Request): Promise<Response>
+}
+
+export interface ForwardOptions {
+  /** The origin's base URL (`https://api.internal.example.com`, optionally with a base path). No query or hash. */
+  baseUrl: string
+  /** A service binding to call instead of the public fetch (the URL host is then ignored by the runtime). */
+  fetcher?: Fetcher
+  /** How long to wait for the response head, in ms; the body may stream for longer. @default 10000 */
+  timeoutMs?: number
+  /** Retries for GET/HEAD on a connection error or a 502/503: 0 or 1. @default 1 */
+  retries?: 0 | 1
+  /** The single retry waits `base/2 + random() * base/2` ms. @default 100 */
+  retryBaseDelayMs?: number
+  /** The upstream breaker, one per isolate (`createCircuitBreaker`), created by the caller. */
+  breaker: CircuitBreaker
+  /** @default 30 */
+  openRetryAfterSeconds?: number
+  /** @default Date.now */
+  nowMs?: () => number
+  /** @default Math.random */
+  random?: () => number
+}
+
+export interface ForwardRequest {
+  method: string
+  /** From `upstreamPath()`: starts with `/`, appended to the base URL's path. */
+  pathAndQuery: string
+  /** From `upstreamRequestHeaders()`. Any `x-gateway-*` left in them is removed before `sign` adds its own. */
+  headers: Headers
+  /** Streamed as it arrives, never buffered. Ignored for GET and HEAD. */
+  body?: ReadableStream<Uint8Array> | string | null
+  /** A larger Content-Length is refused before any call; a longer stream is cut and refused (413). */
+  maxBodyBytes?: number
+  /** Signs each attempt (see `signIdentity`); gets the path and query exactly as the request line will carry it. */
+  sign?: (target: { method: string; pathAndQuery: string }) => Promise<Record<string, string>>
+}
+
+type Outcome =
+  | { kind: 'response'; response: Response }
+  | { kind: 'timeout' }
+  | { kind: 'too_large' }
+  | { kind: 'connection_error'; cause: unknown }
+
+/**
+ * Builds the forwarder for one origin. Per call:
+ * - breaker open (or its one half-open probe taken): 503 `upstream_unavailable` with Retry-After, origin not called;
+ * - no response head within `timeoutMs`: 504 `upstream_timeout` (never retried);
+ * - connection error: 502 `bad_gateway` (for GET/HEAD after one retry);
+ * - body over `maxBodyBytes`: 413 `payload_too_large`;
+ * - upstream 502/503 on GET/HEAD: the failed body is discarded and the request retried once, unless the breaker
+ *   just opened; the last response is returned as is.
+ * Connection errors, timeouts and 502/503/504 count as breaker failures; any other response as a success.
+ *
+ * @example
+ * const breaker = createCircuitBreaker({ failureThreshold: 5, cooldownMs: 30_000 }) // module scope: per isolate
+ * const forward = createForwarder({ baseUrl: config.upstream.url, breaker, openRetryAfterSeconds: 30 })
+ * return forward({ method: c.req.method, pathAndQuery, headers, body: c.req.raw.body, sign })
+ */
+export function createForwarder({
+  baseUrl,
+  fetcher,
+  timeoutMs = DEFAULT_UPSTREAM_TIMEOUT_MS,
+  retries = 1,
+  retryBaseDelayMs = DEFAULT_RETRY_BASE_DELAY_MS,
+  breaker,
+  openRetryAfterSeconds = DEFAULT_OPEN_RETRY_AFTER_SECONDS,
+  nowMs = Date.now,
+  random = Math.random,
+}: ForwardOptions): (request: ForwardRequest) => Promise<Response> {
+  const base = parseBaseUrl(baseUrl)
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError('createForwarder: timeoutMs must be > 0')
+  if (!Number.isFinite(retryBaseDelayMs) || retryBaseDelayMs < 0) {
+    throw new TypeError('createForwarder: retryBaseDelayMs must be >= 0')
+  }
+  const customFetch = fetcher === undefined ? undefined : (request: Request) => fetcher.fetch(request)
+
+  async function attemptOnce(request: ForwardRequest, target: URL, idempotent: boolean): Promise<Outcome> {
+    const headers = new Headers(request.headers)
+    for (const name of [...headers.keys()]) if (name.startsWith('x-gateway-')) headers.delete(name)
+    const pathAndQuery = target.pathname + target.search
+    for (const [name, value] of Object.entries(
+      (await request.sign?.({ method: request.method, pathAndQuery })) ?? {},
+    )) {
+      headers.set(name, value)
+    }
+
+    const controller = new AbortController()
+    let body: ReadableStream<Uint8Array> | string | null = idempotent ? null : (request.body ?? null)
+    let exceeded = () => false
+    if (body instanceof ReadableStream && request.maxBodyBytes !== undefined) {
+      // Abort before the stream errors: otherwise workerd ends the chunked upload cleanly and the origin
+      // would get a truncated body as a complete request (see limit-body.ts).
+      const limited = limitBodyStream(body, request.maxBodyBytes, () => controller.abort())
+      body = limited.stream
+      exceeded = limited.exceeded
+    } else if (typeof body === 'string' && request.maxBodyBytes !== undefined) {
+      if (new TextEncoder().encode(body).byteLength > request.maxBodyBytes) return { kind: 'too_large' }
+    }
+
+    let timer: ReturnType<typeof setTimeout> | null = null
+    // The race also covers a fetcher that ignores the signal; the abort cancels the upstream request.
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => {
+        controller.abort()
+        resolve('timeout')
+      }, timeoutMs)
+    })
+    try {
+      const call = proxy(target, {
+        method: request.method,
+        headers,
+        body,
+        ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
+        signal: controller.signal,
+        ...(customFetch === undefined ? {} : { customFetch }),
+      })
+      call.catch(() => {}) // settled below, or abandoned after a timeout
+      const result = await Promise.race([call, timedOut])
+      if (result === 'timeout') return { kind: 'timeout' }
+      if (exceeded()) {
+        // The origin answered before the whole body arrived, and the rest was over the limit.
+        await result.body?.cancel().catch(() => {})
+        return { kind: 'too_large' }
+      }
+      return { kind: 'response', response: result }
+    } catch (cause) {
+      if (exceeded()) return { kind: 'too_large' }
+      if (controller.signal.aborted) return { kind: 'timeout' }
+      return { kind: 'connection_error', cause }
+    } finally {
+      if (timer !== null) clearTimeout(timer) // the head has arrived (or failed): a long download is not cut off
+    }
+  }
+
+  return async function forward(request: ForwardRequest): Promise<Response> {
+    const target = joinTarget(base, request.pathAndQuery)
+    const method = request.method.toUpperCase()
+    const idempotent = method === 'GET' || method === 'HEAD'
+    const declared = Number(request.headers.get('content-length') ?? Number.NaN)
+    if (!idempotent && request.maxBodyBytes !== undefined && declared > request.maxBodyBytes) {
+      throw tooLarge(request.maxBodyBytes, 'content_length')
+    }
+    if (breaker.attempt(nowMs()) === 'skip') {
+      throw new GatewayError('upstream_unavailable', {
+        retryAfterSeconds: openRetryAfterSeconds,
+        internal: { reason: 'upstream_breaker_open', breaker: breaker.state() },
+      })
+    }
+
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await attemptOnce(request, target, idempotent)
+      const mayRetry = () => idempotent && attempt <= retries && breaker.attempt(nowMs()) !== 'skip'
+      switch (outcome.kind) {
+        case 'too_large':
+          // Not the origin's doing: no breaker report (a probe left unreported simply expires, see breaker.ts).
+          throw tooLarge(request.maxBodyBytes ?? 0, 'stream')
+        case 'timeout':
+          breaker.failure(nowMs())
+          throw new GatewayError('upstream_timeout', {
+            internal: { reason: 'upstream_timeout', timeout_ms: timeoutMs, attempt },
+          })
+        case 'connection_error':
+          breaker.failure(nowMs())
+          if (mayRetry()) {
+            await sleep(jitter(retryBaseDelayMs, random))
+            continue
+          }
+          throw new GatewayError('bad_gateway', {
+            internal: { reason: 'upstream_connection_failed', cause: outcome.cause, attempt },
+          })
+        case 'response': {
+          const { response } = outcome
+          const failed = response.status === 502 || response.status === 503 || response.status === 504
+          if (failed) breaker.failure(nowMs())
+          else breaker.success(nowMs())
+          if (response.status !== 504 && failed && mayRetry()) {
+            await response.body?.cancel().catch(() => {})
+            await sleep(jitter(retryBaseDelayMs, random))
+            continue
+          }
+          return new Response(response.body, {
+            status: response.status,
+            statusText: response.statusText,
+            headers: clientResponseHeaders(response.headers),
+          })
+        }
+      }
+    }
+  }
+}
+
+function tooLarge(limit: number, source: 'content_length' | 'stream'): GatewayError {
+  return new GatewayError('payload_too_large', {
+    internal: { reason: 'proxy_body_too_large', limit_bytes: limit, source },
+  })
+}
+
+function jitter(baseMs: number, random: () => number): number {
+  return baseMs / 2 + random() * (baseMs / 2)
+}
+
+function sleep(ms: number): Promise<void> {
+  return ms <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+function parseBaseUrl(baseUrl: string): URL {
+  let url: URL
+  try {
+    url = new URL(baseUrl)
+  } catch {
+    throw new TypeError('createForwarder: baseUrl must be an absolute http(s) URL')
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new TypeError('createForwarder: baseUrl must use http: or https:')
+  }
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new TypeError('createForwarder: baseUrl must not carry a query, fragment or credentials')
+  }
+  return url
+}
+
+function joinTarget(base: URL, pathAndQuery: string): URL {
+  if (!pathAndQuery.startsWith('/') || pathAndQuery.startsWith('//')) {
+    throw new TypeError('forward: pathAndQuery must start with a single "/" (use upstreamPath())')
+  }
+  return new URL(`${base.origin}${base.pathname.replace(/\/+$/, '')}${pathAndQuery}`)
+}

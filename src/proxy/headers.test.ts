@@ -1,0 +1,173 @@
+import { describe, expect, it } from 'vitest'
+import { clientResponseHeaders, upstreamRequestHeaders } from './headers'
+
+const CONTEXT = {
+  clientIp: '203.0.113.7',
+  proto: 'https',
+  host: 'gw.example.com',
+  requestId: 'req-0123456789',
+} as const
+
+const toRequest = (init: Record<string, string>) => upstreamRequestHeaders(new Headers(init), CONTEXT)
+
+describe('upstreamRequestHeaders', () => {
+  it.each([
+    ['connection', 'keep-alive'],
+    ['keep-alive', 'timeout=5'],
+    ['proxy-connection', 'keep-alive'],
+    ['te', 'trailers'],
+    ['trailer', 'x-checksum'],
+    ['transfer-encoding', 'chunked'],
+    ['upgrade', 'websocket'],
+    ['proxy-authorization', 'Basic Zm9vOmJhcg=='],
+    ['proxy-authenticate', 'Basic'],
+    ['authorization', 'Bearer eyJhbGciOi.client.token'],
+    ['host', 'evil.test'],
+    ['forwarded', 'for=1.2.3.4;proto=http'],
+    ['x-forwarded-for', '1.2.3.4'],
+    ['x-forwarded-server', 'evil'],
+    ['x-forwarded-prefix', '/admin'],
+    ['x-real-ip', '1.2.3.4'],
+    ['true-client-ip', '1.2.3.4'],
+    ['cf-connecting-ip', '1.2.3.4'],
+    ['x-original-url', '/admin'],
+    ['x-rewrite-url', '/admin'],
+    ['x-http-method-override', 'DELETE'],
+    ['x-method-override', 'DELETE'],
+    ['x-gateway-user', 'admin'],
+    ['X-Gateway-Scopes', 'admin'],
+    ['X-GATEWAY-SIGNATURE', 'v1=forged'],
+    ['x-gateway-anything-new', '1'],
+  ])('drops the client %s header', (name, value) => {
+    const headers = toRequest({ [name]: value, accept: 'application/json' })
+    // Only what the gateway sets itself may carry the name.
+    const own: Record<string, string> = {
+      'x-forwarded-for': CONTEXT.clientIp,
+      'x-forwarded-proto': CONTEXT.proto,
+      'x-forwarded-host': CONTEXT.host,
+    }
+    expect(headers.get(name)).toBe(own[name.toLowerCase()] ?? null)
+    expect(headers.get('accept')).toBe('application/json')
+  })
+
+  it('drops every header the Connection header names, case-insensitively, and ignores junk options', () => {
+    const headers = toRequest({
+      connection: 'close, X-Secret-Hop , x-other, bad option',
+      'x-secret-hop': '1',
+      'X-Other': '2',
+      'x-kept': '3',
+    })
+    expect([...headers.keys()].filter((k) => !k.startsWith('x-forwarded-') && k !== 'x-request-id')).toEqual(['x-kept'])
+  })
+
+  it('cannot be made to drop the headers the gateway sets (hop-by-hop injection)', () => {
+    const headers = toRequest({ connection: 'x-forwarded-for, x-request-id, x-forwarded-proto, x-forwarded-host' })
+    expect(Object.fromEntries(headers)).toEqual({
+      'x-forwarded-for': '203.0.113.7',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'gw.example.com',
+      'x-request-id': 'req-0123456789',
+    })
+  })
+
+  it('sets the trusted forwarding headers and keeps the ordinary ones', () => {
+    const headers = toRequest({
+      'content-type': 'application/json',
+      'content-length': '17',
+      accept: '*/*',
+      'user-agent': 'curl/8',
+      'x-request-id': 'client-chosen-id',
+      'if-none-match': '"abc"',
+    })
+    expect(Object.fromEntries(headers)).toEqual({
+      accept: '*/*',
+      'content-length': '17',
+      'content-type': 'application/json',
+      'if-none-match': '"abc"',
+      'user-agent': 'curl/8',
+      'x-forwarded-for': '203.0.113.7',
+      'x-forwarded-host': 'gw.example.com',
+      'x-forwarded-proto': 'https',
+      'x-request-id': 'req-0123456789',
+    })
+  })
+
+  it.each([undefined, '', 'unknown', '1.2.3.4, 5.6.7.8', '1.2.3.4\tx'])(
+    'sends no X-Forwarded-For for client IP %j',
+    (clientIp) => {
+      const headers = upstreamRequestHeaders(new Headers({ 'x-forwarded-for': '9.9.9.9' }), { ...CONTEXT, clientIp })
+      expect(headers.get('x-forwarded-for')).toBeNull()
+    },
+  )
+
+  it('forwards an IPv6 client address', () => {
+    expect(upstreamRequestHeaders(new Headers(), { ...CONTEXT, clientIp: '2001:db8::1' }).get('x-forwarded-for')).toBe(
+      '2001:db8::1',
+    )
+  })
+
+  it.each([
+    ['a=1; __Host-rt=secret-refresh; b=2', 'a=1; b=2'],
+    ['__Host-rt=secret-refresh', null],
+    ['a=1', 'a=1'],
+    ['__host-rt=other-case; a=1', '__host-rt=other-case; a=1'],
+  ])('keeps cookies but not the gateway refresh cookie: %s', (cookie, expected) => {
+    expect(toRequest({ cookie }).get('cookie')).toBe(expected)
+  })
+})
+
+describe('clientResponseHeaders', () => {
+  it.each([
+    'connection',
+    'keep-alive',
+    'proxy-connection',
+    'transfer-encoding',
+    'upgrade',
+    'trailer',
+    'proxy-authenticate',
+    'server',
+    'x-powered-by',
+    'access-control-allow-origin',
+    'Access-Control-Allow-Credentials',
+    'access-control-expose-headers',
+    'access-control-max-age',
+  ])('drops the upstream %s header', (name) => {
+    const headers = clientResponseHeaders(new Headers({ [name]: 'x', etag: '"1"' }))
+    expect(headers.has(name)).toBe(false)
+    expect(headers.get('etag')).toBe('"1"')
+  })
+
+  it('drops the headers the upstream Connection header names', () => {
+    const headers = clientResponseHeaders(
+      new Headers({ connection: 'x-internal-trace', 'x-internal-trace': 't', vary: 'Accept' }),
+    )
+    expect(Object.fromEntries(headers)).toEqual({ vary: 'Accept' })
+  })
+
+  it('keeps every Set-Cookie as its own field, except one that would set the gateway cookie', () => {
+    const upstream = new Headers()
+    upstream.append('set-cookie', 'a=1; Path=/; HttpOnly')
+    upstream.append('set-cookie', 'b=2, with comma; Expires=Wed, 21 Oct 2037 07:28:00 GMT')
+    upstream.append('set-cookie', '__Host-rt=overwrite; Path=/; Secure')
+    upstream.set('content-type', 'application/json')
+    const headers = clientResponseHeaders(upstream)
+    expect(headers.getSetCookie()).toEqual([
+      'a=1; Path=/; HttpOnly',
+      'b=2, with comma; Expires=Wed, 21 Oct 2037 07:28:00 GMT',
+    ])
+    expect(headers.get('content-type')).toBe('application/json')
+  })
+
+  it('keeps everything else', () => {
+    const init = {
+      'cache-control': 'private, max-age=60',
+      'content-type': 'text/plain',
+      'content-length': '5',
+      etag: 'W/"x"',
+      'x-ratelimit-origin': '1',
+      location: '/api/items/1',
+      'www-authenticate': 'Basic realm="origin"',
+    }
+    expect(Object.fromEntries(clientResponseHeaders(new Headers(init)))).toEqual(init)
+  })
+})

@@ -1,0 +1,70 @@
+/** A byte limit on a streamed body, enforced as it flows: nothing is buffered, and Content-Length is not trusted. */
+
+/** Error the limited stream fails with; `forward()` turns it into a 413 `payload_too_large`. */
+export class BodyLimitExceededError extends RangeError {
+  constructor(readonly maxBytes: number) {
+    super(`request body exceeds ${maxBytes} bytes`)
+    this.name = 'BodyLimitExceededError'
+  }
+}
+
+export interface LimitedBody {
+  /** Yields the same bytes as the source; errors (and cancels the source) once more than `maxBytes` arrive. */
+  stream: ReadableStream<Uint8Array>
+  /** True once more than `maxBytes` have arrived. */
+  exceeded(): boolean
+}
+
+/**
+ * Passes `stream` through byte for byte and errors with {@link BodyLimitExceededError} on the chunk that takes it
+ * past `maxBytes` (that chunk is not delivered). Pull-based: it reads the source only as fast as the consumer.
+ *
+ * `onExceeded` runs just before the stream errors. Give it the AbortController of the upload that consumes the
+ * stream: workerd's fetch ends a chunked request body *cleanly* when its source stream errors, so without an
+ * abort the origin receives the first `maxBytes` as a complete, truncated request (seen with workerd 1.2026-11).
+ * Aborting first drops the connection, and the origin never sees a finished request.
+ *
+ * @example
+ * const upload = new AbortController()
+ * const limited = limitBodyStream(c.req.raw.body, 1024 * 1024, () => upload.abort())
+ * await fetch(url, { method: 'POST', body: limited.stream, signal: upload.signal, duplex: 'half' }).catch((e) => {
+ *   if (limited.exceeded()) throw new GatewayError('payload_too_large'); throw e
+ * })
+ */
+export function limitBodyStream(
+  stream: ReadableStream<Uint8Array>,
+  maxBytes: number,
+  onExceeded?: () => void,
+): LimitedBody {
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) {
+    throw new TypeError(`limitBodyStream: maxBytes must be a non-negative integer, got ${maxBytes}`)
+  }
+  let total = 0
+  let exceeded = false
+  // A ReadableStream over the source's reader rather than pipeThrough(TransformStream): the same flow, but no
+  // internal pipe promise that workerd would log as an uncaught rejection when the limit trips.
+  const reader = stream.getReader()
+  const limited = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const { done, value } = await reader.read()
+        if (done) return controller.close()
+        total += value.byteLength
+        if (total > maxBytes) {
+          exceeded = true
+          const error = new BodyLimitExceededError(maxBytes)
+          onExceeded?.()
+          controller.error(error)
+          reader.cancel(error).catch(() => {})
+          return
+        }
+        controller.enqueue(value)
+      },
+      cancel(reason) {
+        return reader.cancel(reason)
+      },
+    },
+    { highWaterMark: 0 },
+  )
+  return { stream: limited, exceeded: () => exceeded }
+}

@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest'
+import { MAX_PATH_BYTES, normalizePath } from './path'
+import { compileRoutes, matchRoute, type RoutePolicy } from './routes'
+
+/** What the request line would give the gateway: `new URL(...).pathname`, still percent-encoded. */
+const pathnameOf = (raw: string) => new URL(`https://gw.example${raw}`).pathname
+
+describe('normalizePath', () => {
+  it.each([
+    ['/', '/', '/'],
+    ['/api/items', '/api/items', '/api/items'],
+    ['/AUTH/login', '/AUTH/login', '/auth/login'],
+    ['/auth/login/', '/auth/login/', '/auth/login'],
+    ['/auth/%6Cogin', '/auth/login', '/auth/login'],
+    ['/auth/%6cogin', '/auth/login', '/auth/login'],
+    ['//auth/login', '/auth/login', '/auth/login'],
+    ['/auth//login', '/auth/login', '/auth/login'],
+    ['/public/../admin', '/admin', '/admin'],
+    ['/public/%2e%2e/admin', '/admin', '/admin'],
+    ['/public/%2E%2E/admin', '/admin', '/admin'],
+    ['/public/.%2e/admin', '/admin', '/admin'],
+    ['/./admin', '/admin', '/admin'],
+    ['/%2e/admin', '/admin', '/admin'],
+    ['/a/b/..', '/a/', '/a'],
+    ['/a/b/.', '/a/b/', '/a/b'],
+    ['/a/..', '/', '/'],
+    ['/Api/Items/%7e', '/Api/Items/~', '/api/items/~'],
+    ['/a/%3a', '/a/%3A', '/a/%3a'],
+    ['/a/%c3%a9', '/a/%C3%A9', '/a/%c3%a9'],
+    ['/a/b%20c', '/a/b%20c', '/a/b%20c'],
+    ['/a/...', '/a/...', '/a/...'],
+    ['/admin;x', '/admin;x', '/admin'],
+    ['/api/admin;jsessionid=1/users', '/api/admin;jsessionid=1/users', '/api/admin/users'],
+    ['/a/%25', '/a/%25', '/a/%25'],
+  ])('%s → path %s, key %s', (raw, path, key) => {
+    expect(normalizePath(raw)).toEqual({ ok: true, path, key })
+  })
+
+  it('escapes raw characters outside pchar and non-ASCII text', () => {
+    expect(normalizePath('/a b/é|^[x]')).toEqual({
+      ok: true,
+      path: '/a%20b/%C3%A9%7C%5E%5Bx%5D',
+      key: '/a%20b/%c3%a9%7c%5e%5bx%5d',
+    })
+  })
+
+  it.each([
+    ['/public/%2E%2E%2Fadmin', 'encoded_slash'],
+    ['/a%2fb', 'encoded_slash'],
+    ['/a%5cb', 'backslash'],
+    ['/a\\b', 'backslash'],
+    ['/a%00b', 'control_character'],
+    ['/a%0Ab', 'control_character'],
+    ['/a%0d', 'control_character'],
+    ['/a%7F', 'control_character'],
+    ['/a\u0000b', 'control_character'],
+    ['/a\tb', 'control_character'],
+    ['/a%', 'invalid_percent_encoding'],
+    ['/a%2', 'invalid_percent_encoding'],
+    ['/a%zz', 'invalid_percent_encoding'],
+    ['/a%%41', 'invalid_percent_encoding'],
+    ['/..', 'above_root'],
+    ['/%2e%2e/etc/passwd', 'above_root'],
+    ['/public/../../admin', 'above_root'],
+    ['/a/%252e%252e/admin', 'double_encoding'],
+    ['/public/..;/admin', 'dot_segment_with_parameters'],
+    ['/public/.;x/admin', 'dot_segment_with_parameters'],
+    ['/a?b', 'invalid_character'],
+    ['/a#b', 'invalid_character'],
+    ['api/items', 'not_absolute'],
+    ['', 'not_absolute'],
+    [`/${'a'.repeat(MAX_PATH_BYTES)}`, 'too_long'],
+  ])('refuses %j (%s)', (raw, reason) => {
+    expect(normalizePath(raw)).toEqual({ ok: false, reason })
+  })
+
+  it('accepts a path of exactly MAX_PATH_BYTES and refuses one that grows past it when escaped', () => {
+    expect(normalizePath(`/${'a'.repeat(MAX_PATH_BYTES - 1)}`).ok).toBe(true)
+    expect(normalizePath(`/${'|'.repeat(MAX_PATH_BYTES - 1)}`)).toEqual({ ok: false, reason: 'too_long' })
+  })
+
+  it('is idempotent: normalizing a normalized path changes nothing', () => {
+    for (const raw of ['//A/./b/../C%7e/', '/x/%c3%a9;p=1/y', '/a%20b/%3A']) {
+      const once = normalizePath(raw)
+      if (!once.ok) throw new Error(`expected ${raw} to normalize`)
+      expect(normalizePath(once.path)).toEqual(once)
+    }
+  })
+
+  it('agrees with what the URL parser hands the gateway (dot segments pre-resolved, escapes kept)', () => {
+    expect(pathnameOf('/public/%2e%2e/admin')).toBe('/admin') // WHATWG resolves encoded dots itself
+    expect(normalizePath(pathnameOf('/AUTH/%6Cogin/'))).toEqual({ ok: true, path: '/AUTH/login/', key: '/auth/login' })
+    expect(normalizePath(pathnameOf('/a\\..\\admin'))).toEqual({ ok: true, path: '/admin', key: '/admin' })
+  })
+})
+
+describe('bypass spellings cannot reach a weaker policy', () => {
+  const table: RoutePolicy[] = [
+    { pattern: '/api/public/*', auth: 'public' },
+    { pattern: '/admin', scopes: ['admin'] },
+    { pattern: '/api/admin/*', scopes: ['admin'] },
+  ]
+  const compiled = compileRoutes(table)
+  const policyOf = (raw: string) => {
+    const normalized = normalizePath(raw)
+    if (!normalized.ok) return `400 ${normalized.reason}`
+    const match = matchRoute(compiled, normalized.key, 'GET')
+    return match.kind === 'route' ? match.policy.pattern : match.kind
+  }
+
+  it.each([
+    ['/AUTH/login', 'gateway_owned'],
+    ['/auth/login/', 'gateway_owned'],
+    ['/auth/%6Cogin', 'gateway_owned'],
+    ['//auth/login', 'gateway_owned'],
+    ['/Health', 'gateway_owned'],
+    ['/.WELL-KNOWN/jwks.json', 'gateway_owned'],
+    ['/api/public/../admin', '/api/admin/*'],
+    ['/api/public/../other', '(default)'],
+    ['/api/public/../../admin', '/admin'],
+    ['/api/public/%2e%2e/%2e%2e/admin', '/admin'],
+    ['/api/public/%2E%2E%2Fadmin', '400 encoded_slash'],
+    ['/api/public/..;/..;/admin', '400 dot_segment_with_parameters'],
+    ['/./admin', '/admin'],
+    ['/ADMIN/', '/admin'],
+    ['/admin;x', '/admin'],
+    ['/Admin;x=1/', '/admin'],
+    ['/api/admin;x/users', '/api/admin/*'],
+    ['/api/;x/admin/users', '/api/admin/*'],
+    ['/api/public%2F..%2Fadmin', '400 encoded_slash'],
+    ['/api/public/%252e%252e/admin', '400 double_encoding'],
+  ])('%s → %s', (raw, expected) => {
+    expect(policyOf(raw)).toBe(expected)
+  })
+})

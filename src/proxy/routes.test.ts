@@ -1,0 +1,271 @@
+import { describe, expect, it } from 'vitest'
+import { z } from 'zod/mini'
+import { CreateItemBody, ROUTES } from '../policies'
+import {
+  compileRoutes,
+  DEFAULT_POLICY,
+  matchRoute,
+  type RouteMatch,
+  type RoutePolicy,
+  RouteTableError,
+  upstreamPath,
+} from './routes'
+
+function problemsOf(table: readonly unknown[]): readonly string[] {
+  try {
+    compileRoutes(table as RoutePolicy[])
+  } catch (error) {
+    if (error instanceof RouteTableError) return error.problems
+    throw error
+  }
+  throw new Error('expected compileRoutes to throw')
+}
+
+const patternOf = (m: RouteMatch) => (m.kind === 'route' ? m.policy.pattern : m.kind)
+
+describe('compileRoutes', () => {
+  it('compiles the real table in src/policies.ts', () => {
+    const compiled = compileRoutes(ROUTES)
+    expect(matchRoute(compiled, '/api/public/catalogue', 'GET')).toMatchObject({
+      kind: 'route',
+      policy: { auth: 'public' },
+    })
+    expect(matchRoute(compiled, '/api/public/catalogue', 'POST')).toEqual({
+      kind: 'method_not_allowed',
+      allow: ['GET', 'HEAD'],
+    })
+    expect(matchRoute(compiled, '/api/admin/users', 'DELETE')).toMatchObject({
+      kind: 'route',
+      policy: { auth: 'required', scopes: ['admin'], rateLimit: 'strict' },
+    })
+    expect(matchRoute(compiled, '/api/items', 'POST')).toMatchObject({
+      kind: 'route',
+      policy: { scopes: ['items:write'], schema: CreateItemBody, bodyLimitBytes: 16384 },
+    })
+    expect(matchRoute(compiled, '/api/items', 'GET')).toMatchObject({ kind: 'route', policy: { scopes: [] } })
+    expect(matchRoute(compiled, '/api/elsewhere', 'GET')).toEqual({
+      kind: 'route',
+      policy: DEFAULT_POLICY,
+      via: 'default',
+    })
+  })
+
+  it('fills deny-by-default values: auth required, no scopes, default rate limit', () => {
+    const m = matchRoute(compileRoutes([{ pattern: '/x' }]), '/x', 'GET')
+    expect(m).toMatchObject({
+      kind: 'route',
+      via: 'exact',
+      policy: { auth: 'required', scopes: [], rateLimit: 'default' },
+    })
+    expect(DEFAULT_POLICY).toMatchObject({ auth: 'required', scopes: [], rateLimit: 'default' })
+  })
+
+  it('lists every problem at once, each with the entry and a fix', () => {
+    const problems = problemsOf([
+      { pattern: 'api/x' },
+      { pattern: '/api/x/' },
+      { pattern: '/api//x' },
+      { pattern: '/api/*/x' },
+      { pattern: '/api/x*' },
+      { pattern: '/api/%41' },
+      { pattern: '/api/../x' },
+      { pattern: '/api/:id/:id' },
+      { pattern: '/a', scopes: ['has space'] },
+      { pattern: '/b', scopes: [''] },
+      { pattern: '/c', scopes: [] },
+      { pattern: '/d', scopes: ['x', 'x'] },
+      { pattern: '/e', auth: 'public', scopes: ['admin'] },
+      { pattern: '/f', bodyLimitBytes: 0 },
+      { pattern: '/g', bodyLimitBytes: 100 * 1024 * 1024 + 1 },
+      { pattern: '/h', bodyLimitBytes: 1.5 },
+      { pattern: '/i/*', rewrite: { stripPrefix: 'i' } },
+      { pattern: '/j/*', rewrite: { addPrefix: 'v2/' } },
+      { pattern: '/k/*', rewrite: { stripPrefix: '/other' } },
+      { pattern: '/auth/login' },
+      { pattern: '/Health' },
+      { pattern: '/metrics/*' },
+      { pattern: '/.well-known/x' },
+      { pattern: '/l', methods: [] },
+      { pattern: '/m', methods: ['FETCH'] },
+      { pattern: '/n', auth: 'optional' },
+      { pattern: '/o', scope: ['admin'] },
+      { pattern: '/p', methods: ['GET'], schema: z.strictObject({}) },
+      { pattern: '/q', rateLimit: 'none' },
+      { pattern: '/r', rewrite: { strip: '/r' } },
+    ])
+    expect(problems).toEqual([
+      expect.stringMatching(/^routes\[0\] \("api\/x"\): pattern must be a string starting with "\/"/),
+      expect.stringMatching(/^routes\[1\] .*bad segment ""/),
+      expect.stringMatching(/^routes\[2\] .*bad segment ""/),
+      expect.stringMatching(/^routes\[3\] .*bad segment "\*"/),
+      expect.stringMatching(/^routes\[4\] .*bad segment "x\*"/),
+      expect.stringMatching(/^routes\[5\] .*bad segment "%41"/),
+      expect.stringMatching(/^routes\[6\] .*bad segment "\.\."/),
+      expect.stringMatching(/^routes\[7\] .*param :id appears twice/),
+      expect.stringMatching(/^routes\[8\] .*scopes\[0\] must be a non-empty scope name without whitespace/),
+      expect.stringMatching(/^routes\[9\] .*scopes\[0\] must be a non-empty scope name/),
+      expect.stringMatching(/^routes\[10\] .*scopes is empty/),
+      expect.stringMatching(/^routes\[11\] .*scopes\[1\] repeats an earlier scope/),
+      expect.stringMatching(/^routes\[12\] .*a public route cannot require scopes/),
+      expect.stringMatching(/^routes\[13\] .*bodyLimitBytes must be an integer from 1 to 104857600/),
+      expect.stringMatching(/^routes\[14\] .*bodyLimitBytes must be an integer/),
+      expect.stringMatching(/^routes\[15\] .*bodyLimitBytes must be an integer/),
+      expect.stringMatching(/^routes\[16\] .*rewrite.stripPrefix must start with "\/"/),
+      expect.stringMatching(/^routes\[17\] .*rewrite.addPrefix must start with "\/"/),
+      expect.stringMatching(/^routes\[18\] .*rewrite.stripPrefix must be a literal prefix of the pattern/),
+      expect.stringMatching(/^routes\[19\] .*\/auth belongs to the gateway/),
+      expect.stringMatching(/^routes\[20\] .*\/health belongs to the gateway/),
+      expect.stringMatching(/^routes\[21\] .*\/metrics belongs to the gateway/),
+      expect.stringMatching(/^routes\[22\] .*\/\.well-known belongs to the gateway/),
+      expect.stringMatching(/^routes\[23\] .*methods must be a non-empty array/),
+      expect.stringMatching(/^routes\[24\] .*unknown method "FETCH"/),
+      expect.stringMatching(/^routes\[25\] .*auth must be "required" or "public"/),
+      expect.stringMatching(/^routes\[26\] .*unknown field "scope"/),
+      expect.stringMatching(/^routes\[27\] .*schema validates a request body, but methods lists none/),
+      expect.stringMatching(/^routes\[28\] .*rateLimit must be "default" or "strict"/),
+      expect.stringMatching(/^routes\[29\] .*rewrite has unknown field "strip"/),
+    ])
+  })
+
+  it('throws a RouteTableError whose message carries every problem', () => {
+    expect(() => compileRoutes([{ pattern: '/auth' }, { pattern: '/x', bodyLimitBytes: -1 }])).toThrow(
+      /the route table has 2 problem\(s\):\n- routes\[0\].*\n- routes\[1\]/,
+    )
+  })
+
+  it.each<[string, RoutePolicy[], RegExp]>([
+    ['the same pattern twice', [{ pattern: '/x' }, { pattern: '/x' }], /routes\[1\].*covers every method/],
+    ['the same pattern in another case', [{ pattern: '/X' }, { pattern: '/x' }], /routes\[1\].*duplicate/],
+    ['params with other names', [{ pattern: '/u/:id' }, { pattern: '/u/:userId' }], /routes\[1\].*duplicate/],
+    [
+      'overlapping methods',
+      [
+        { pattern: '/x', methods: ['GET', 'POST'] },
+        { pattern: '/x', methods: ['POST'] },
+      ],
+      /routes\[1\].*covers POST/,
+    ],
+    [
+      'all methods vs some',
+      [{ pattern: '/x', methods: ['PUT'] }, { pattern: '/x' }],
+      /routes\[1\].*covers some methods/,
+    ],
+    [
+      'HEAD vs GET (GET covers HEAD)',
+      [
+        { pattern: '/x', methods: ['GET'] },
+        { pattern: '/x', methods: ['HEAD'] },
+      ],
+      /covers HEAD/,
+    ],
+  ])('refuses a duplicate pattern+method: %s', (_name, table, message) => {
+    const problems = problemsOf(table)
+    expect(problems).toHaveLength(1)
+    expect(problems[0]).toMatch(message)
+  })
+
+  it('accepts one pattern split over disjoint methods', () => {
+    expect(() =>
+      compileRoutes([
+        { pattern: '/x', methods: ['GET'] },
+        { pattern: '/x', methods: ['POST', 'PUT'] },
+      ]),
+    ).not.toThrow()
+  })
+
+  it('names no field value other than the pattern in its messages', () => {
+    const problems = problemsOf([
+      { pattern: '/x', scopes: ['sk_live_SECRETISH VALUE'], rewrite: { addPrefix: 'sk_live_2' } },
+    ])
+    expect(problems.join('\n')).not.toMatch(/sk_live/)
+  })
+})
+
+describe('matchRoute', () => {
+  const compiled = compileRoutes([
+    { pattern: '/api/*', auth: 'public' },
+    { pattern: '/api/users/*', scopes: ['users'] },
+    { pattern: '/api/users/:id', scopes: ['users:read'] },
+    { pattern: '/api/users/me', scopes: ['self'] },
+    { pattern: '/api/:kind/:id', scopes: ['generic'] },
+    { pattern: '/api/users/:id/avatar', scopes: ['avatar'] },
+    { pattern: '/api/:kind/settings', scopes: ['settings'] },
+    { pattern: '/api/orders/:id', methods: ['GET'], scopes: ['orders:read'] },
+    { pattern: '/api/orders/:id', methods: ['DELETE'], scopes: ['orders:admin'] },
+    { pattern: '/files/:bucket/*', scopes: ['files'] },
+    { pattern: '/', auth: 'public' },
+  ])
+
+  it.each([
+    ['/api/users/me', 'GET', '/api/users/me'],
+    ['/api/users/42', 'GET', '/api/users/:id'],
+    ['/api/teams/42', 'GET', '/api/:kind/:id'],
+    ['/api/users/settings', 'GET', '/api/users/:id'],
+    ['/api/teams/settings', 'GET', '/api/:kind/settings'],
+    ['/api/users/42/avatar', 'GET', '/api/users/:id/avatar'],
+    ['/api/users/42/posts', 'GET', '/api/users/*'],
+    ['/api/users', 'GET', '/api/users/*'],
+    ['/api', 'GET', '/api/*'],
+    ['/api/anything/at/all', 'GET', '/api/*'],
+    ['/files/b1/a/b/c', 'GET', '/files/:bucket/*'],
+    ['/files', 'GET', '(default)'],
+    ['/', 'GET', '/'],
+    ['/apix', 'GET', '(default)'],
+    ['/other', 'POST', '(default)'],
+  ])('%s %s → %s (exact > param, literal before param, longer wildcard prefix)', (key, method, pattern) => {
+    expect(patternOf(matchRoute(compiled, key, method))).toBe(pattern)
+  })
+
+  it('reports how it matched', () => {
+    expect(matchRoute(compiled, '/api/users/me', 'GET')).toMatchObject({ via: 'exact' })
+    expect(matchRoute(compiled, '/api/users/1', 'GET')).toMatchObject({ via: 'param' })
+    expect(matchRoute(compiled, '/api/x/y/z', 'GET')).toMatchObject({ via: 'wildcard' })
+    expect(matchRoute(compiled, '/nowhere', 'GET')).toMatchObject({ via: 'default' })
+  })
+
+  it('picks the entry for the method on a split pattern, HEAD riding on GET', () => {
+    expect(matchRoute(compiled, '/api/orders/7', 'GET')).toMatchObject({ policy: { scopes: ['orders:read'] } })
+    expect(matchRoute(compiled, '/api/orders/7', 'head')).toMatchObject({ policy: { scopes: ['orders:read'] } })
+    expect(matchRoute(compiled, '/api/orders/7', 'DELETE')).toMatchObject({ policy: { scopes: ['orders:admin'] } })
+  })
+
+  it('answers method_not_allowed instead of falling through to a weaker pattern or the default', () => {
+    // /api/:kind/:id and the public /api/* would both match the path: neither may take over.
+    expect(matchRoute(compiled, '/api/orders/7', 'POST')).toEqual({
+      kind: 'method_not_allowed',
+      allow: ['GET', 'HEAD', 'DELETE'],
+    })
+  })
+
+  it.each(['/auth', '/auth/login', '/health', '/metrics', '/.well-known/jwks.json'])(
+    'never serves the gateway-owned %s, even under a catch-all',
+    (key) => {
+      const catchAll = compileRoutes([
+        { pattern: '/*', auth: 'public' },
+        { pattern: '/:first/x', auth: 'public' },
+      ])
+      expect(matchRoute(catchAll, key, 'GET')).toEqual({ kind: 'gateway_owned' })
+    },
+  )
+})
+
+describe('upstreamPath', () => {
+  it.each<[RoutePolicy['rewrite'], string, string, string]>([
+    [undefined, '/api/items', '', '/api/items'],
+    [undefined, '/api/items', '?a=1&b=%20', '/api/items?a=1&b=%20'],
+    [{ stripPrefix: '/api' }, '/api/items/7', '?x=1', '/items/7?x=1'],
+    [{ stripPrefix: '/api' }, '/API/items', '', '/items'],
+    [{ stripPrefix: '/api' }, '/api', '', '/'],
+    [{ stripPrefix: '/api' }, '/api/', '', '/'],
+    [{ stripPrefix: '/api' }, '/apix/items', '', '/apix/items'],
+    [{ addPrefix: '/v2' }, '/items', '', '/v2/items'],
+    [{ stripPrefix: '/api/admin', addPrefix: '/admin' }, '/api/admin/users', '?q', '/admin/users?q'],
+    [{ stripPrefix: '/api', addPrefix: '/v2' }, '/api', '', '/v2'],
+  ])('%o: %s%s → %s', (rewrite, path, search, expected) => {
+    expect(upstreamPath(rewrite === undefined ? {} : { rewrite }, path, search)).toBe(expected)
+  })
+
+  it('refuses a search that is not a query string', () => {
+    expect(() => upstreamPath({}, '/x', 'a=1')).toThrow(TypeError)
+  })
+})

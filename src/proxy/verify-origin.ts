@@ -1,0 +1,248 @@
+/**
+ * Verifies the signed identity edgeward attaches to every proxied request. For the ORIGIN: copy this file into
+ * the origin's code base as is. It imports nothing and uses only Web Crypto, so it runs on Node ≥ 20, Workers,
+ * Deno and Bun. The gateway's signer (`signature.ts`) imports its canonical form from here, so both stay in step.
+ *
+ * Canonical string, version v1: eight lines joined by "\n" (no trailing newline):
+ *
+ *     v1
+ *     <X-Gateway-Timestamp: unix seconds>
+ *     <request method, e.g. GET>
+ *     <path and query as sent to the origin: URL pathname + search, WHATWG serialization>
+ *     <X-Gateway-User value, or "" when absent>
+ *     <X-Gateway-Scopes value, or "" when absent>
+ *     <X-Gateway-Session value, or "" when absent>
+ *     <X-Request-Id value>
+ *
+ * User, session and each scope are percent-encoded (`encodeURIComponent`) in their headers and scopes are sorted
+ * and space-joined, so no field can hold a newline; the method is an HTTP token and the path is printable ASCII.
+ * `X-Gateway-Signature: v1=<base64url(HMAC-SHA256(secret, canonical))>`, unpadded.
+ *
+ * What it does not cover: the body (it is streamed) and the host. The signature proves that edgeward authenticated
+ * this user for this method and path within `maxAgeSeconds`; keep the gateway→origin hop on TLS (or a service
+ * binding) so a captured request cannot be replayed with another body inside that window.
+ */
+
+export const SIGNATURE_VERSION = 'v1'
+export const HEADER_USER = 'x-gateway-user'
+export const HEADER_SCOPES = 'x-gateway-scopes'
+export const HEADER_SESSION = 'x-gateway-session'
+export const HEADER_TIMESTAMP = 'x-gateway-timestamp'
+export const HEADER_SIGNATURE = 'x-gateway-signature'
+export const HEADER_REQUEST_ID = 'x-request-id'
+/** Headers the gateway may send under the `x-gateway-` prefix; any other one is refused (nothing unsigned). */
+const KNOWN_GATEWAY_HEADERS = new Set([HEADER_USER, HEADER_SCOPES, HEADER_SESSION, HEADER_TIMESTAMP, HEADER_SIGNATURE])
+/** Shortest accepted secret, in UTF-8 bytes (256 bits for HMAC-SHA256). */
+export const MIN_SECRET_BYTES = 32
+
+/** Field values exactly as they appear in (or are absent from) the headers. */
+export interface CanonicalFields {
+  timestamp: number
+  method: string
+  pathAndQuery: string
+  /** Encoded header value, '' when absent. */
+  user: string
+  scopes: string
+  session: string
+  requestId: string
+}
+
+const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+const PATH_AND_QUERY = /^\/[\x21-\x7E]*$/
+/** The characters `encodeURIComponent` produces. */
+const ENCODED = /^[A-Za-z0-9\-_.!~*'()%]*$/
+const SCOPES = /^[A-Za-z0-9\-_.!~*'()%]+( [A-Za-z0-9\-_.!~*'()%]+)*$/
+const REQUEST_ID = /^[\x21-\x7E]{1,200}$/
+const TIMESTAMP = /^\d{1,12}$/
+const SIGNATURE = /^v1=([A-Za-z0-9_-]{43})$/
+
+/**
+ * The v1 canonical string. Throws a TypeError if a field could make it ambiguous (a caller mistake).
+ * @example canonicalString({ timestamp: 1767225600, method: 'GET', pathAndQuery: '/a?b=1', user: 'alice', scopes: 'read', session: 's1', requestId: 'req-12345' })
+ */
+export function canonicalString(f: CanonicalFields): string {
+  if (!Number.isSafeInteger(f.timestamp) || f.timestamp < 0) throw new TypeError('timestamp must be unix seconds')
+  if (!METHOD.test(f.method)) throw new TypeError('method must be an HTTP token')
+  if (!PATH_AND_QUERY.test(f.pathAndQuery))
+    throw new TypeError('pathAndQuery must be printable ASCII starting with "/"')
+  if (!ENCODED.test(f.user) || !ENCODED.test(f.session)) throw new TypeError('user and session must be percent-encoded')
+  if (f.scopes !== '' && !SCOPES.test(f.scopes))
+    throw new TypeError('scopes must be encoded scopes joined by one space')
+  if (!REQUEST_ID.test(f.requestId)) throw new TypeError('requestId must be 1-200 printable ASCII characters')
+  return [
+    SIGNATURE_VERSION,
+    String(f.timestamp),
+    f.method,
+    f.pathAndQuery,
+    f.user,
+    f.scopes,
+    f.session,
+    f.requestId,
+  ].join('\n')
+}
+
+/** `v1=<base64url HMAC-SHA256>` over the canonical string. */
+export async function computeSignature(secret: string, fields: CanonicalFields): Promise<string> {
+  const mac = await crypto.subtle.sign('HMAC', await hmacKey(secret), new TextEncoder().encode(canonicalString(fields)))
+  return `${SIGNATURE_VERSION}=${base64url(new Uint8Array(mac))}`
+}
+
+export type VerifyFailure = 'missing_header' | 'bad_format' | 'unexpected_header' | 'stale' | 'future' | 'bad_signature'
+
+export type VerifyResult =
+  | {
+      ok: true
+      /** The authenticated user id, or null on a public route called without a token. */
+      user: string | null
+      scopes: string[]
+      session: string | null
+      requestId: string
+      timestamp: number
+    }
+  | { ok: false; reason: VerifyFailure }
+
+export interface GatewayRequestLike {
+  method: string
+  /** An absolute URL, or the request target as received (`/path?query`, e.g. Node's `req.url`). */
+  url: string
+  /** Fetch `Headers`, or Node's `req.headers` (lower-case names). */
+  headers: Headers | Record<string, string | string[] | undefined>
+}
+
+export interface VerifyOptions {
+  /** Accepted secrets, current first: during a rotation, list the new and the previous one. */
+  secrets: readonly string[]
+  /** Largest accepted clock difference, either way, in seconds. @default 60 */
+  maxAgeSeconds?: number
+  /** @default Math.floor(Date.now() / 1000) */
+  nowSeconds?: number
+}
+
+/**
+ * Checks that a request came through edgeward with this identity, method and path, recently.
+ * Refuse the request (401/403) on `ok: false`; log `reason`, do not send it.
+ *
+ * @example
+ * // Node origin
+ * const result = await verifyGatewayRequest(
+ *   { method: req.method, url: req.url, headers: req.headers },
+ *   { secrets: [process.env.UPSTREAM_SIGNING_SECRET] },
+ * )
+ * if (!result.ok) return res.writeHead(401).end()
+ * result.user // 'user-123', or null on a public route
+ */
+export async function verifyGatewayRequest(request: GatewayRequestLike, options: VerifyOptions): Promise<VerifyResult> {
+  const { secrets, maxAgeSeconds = 60, nowSeconds = Math.floor(Date.now() / 1000) } = options
+  if (!Array.isArray(secrets) || secrets.length === 0) throw new TypeError('verifyGatewayRequest: secrets is empty')
+  const header = headerReader(request.headers)
+  if (header === undefined) return { ok: false, reason: 'bad_format' }
+
+  for (const name of header.names()) {
+    if (name.startsWith('x-gateway-') && !KNOWN_GATEWAY_HEADERS.has(name))
+      return { ok: false, reason: 'unexpected_header' }
+  }
+  const timestampText = header.get(HEADER_TIMESTAMP)
+  const signatureText = header.get(HEADER_SIGNATURE)
+  const requestId = header.get(HEADER_REQUEST_ID)
+  if (timestampText === undefined || signatureText === undefined || requestId === undefined) {
+    return { ok: false, reason: 'missing_header' }
+  }
+  const user = header.get(HEADER_USER) ?? ''
+  const scopes = header.get(HEADER_SCOPES) ?? ''
+  const session = header.get(HEADER_SESSION) ?? ''
+  const pathAndQuery = targetOf(request.url)
+  const signature = SIGNATURE.exec(signatureText)?.[1]
+  if (
+    !TIMESTAMP.test(timestampText) ||
+    signature === undefined ||
+    pathAndQuery === undefined ||
+    !METHOD.test(request.method) ||
+    !PATH_AND_QUERY.test(pathAndQuery) ||
+    !ENCODED.test(user) ||
+    !ENCODED.test(session) ||
+    (scopes !== '' && !SCOPES.test(scopes)) ||
+    !REQUEST_ID.test(requestId)
+  ) {
+    return { ok: false, reason: 'bad_format' }
+  }
+  const timestamp = Number(timestampText)
+  if (nowSeconds - timestamp > maxAgeSeconds) return { ok: false, reason: 'stale' }
+  if (timestamp - nowSeconds > maxAgeSeconds) return { ok: false, reason: 'future' }
+
+  const fields: CanonicalFields = { timestamp, method: request.method, pathAndQuery, user, scopes, session, requestId }
+  const presented = `${SIGNATURE_VERSION}=${signature}`
+  let matched = false
+  for (const secret of secrets) {
+    if (constantTimeEqual(await computeSignature(secret, fields), presented)) matched = true
+  }
+  if (!matched) return { ok: false, reason: 'bad_signature' }
+
+  try {
+    return {
+      ok: true,
+      user: user === '' ? null : decodeURIComponent(user),
+      scopes: scopes === '' ? [] : scopes.split(' ').map(decodeURIComponent),
+      session: session === '' ? null : decodeURIComponent(session),
+      requestId,
+      timestamp,
+    }
+  } catch {
+    return { ok: false, reason: 'bad_format' }
+  }
+}
+
+/** Compares every character whatever the first difference, so timing does not reveal a matching prefix. */
+function constantTimeEqual(a: string, b: string): boolean {
+  if (a.length !== b.length) return false
+  let diff = 0
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i)
+  return diff === 0
+}
+
+/** pathname + search of the request target; undefined for `//host` targets, which a URL parser reads as a host. */
+function targetOf(url: string): string | undefined {
+  if (url.startsWith('//')) return undefined
+  try {
+    const parsed = url.startsWith('/') ? new URL(url, 'http://origin.invalid') : new URL(url)
+    return parsed.pathname + parsed.search
+  } catch {
+    return undefined
+  }
+}
+
+/** Undefined when a signed header is repeated (Node gives an array for some, joins others with ", "). */
+function headerReader(headers: GatewayRequestLike['headers']) {
+  if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).keys === 'function') {
+    const h = headers as Headers
+    return { get: (name: string) => h.get(name) ?? undefined, names: () => [...h.keys()] }
+  }
+  const record = headers as Record<string, string | string[] | undefined>
+  const lower = new Map<string, string>()
+  for (const [name, value] of Object.entries(record)) {
+    if (value === undefined) continue
+    if (Array.isArray(value) || lower.has(name.toLowerCase())) return undefined
+    lower.set(name.toLowerCase(), value)
+  }
+  return { get: (name: string) => lower.get(name), names: () => [...lower.keys()] }
+}
+
+const keys = new Map<string, Promise<CryptoKey>>()
+
+function hmacKey(secret: string): Promise<CryptoKey> {
+  const bytes = new TextEncoder().encode(secret)
+  if (bytes.length < MIN_SECRET_BYTES)
+    throw new TypeError(`the signing secret must be at least ${MIN_SECRET_BYTES} bytes`)
+  let key = keys.get(secret)
+  if (key === undefined) {
+    if (keys.size >= 16) keys.clear() // a few secrets during rotation; never an unbounded cache
+    key = crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
+    keys.set(secret, key)
+  }
+  return key
+}
+
+function base64url(bytes: Uint8Array): string {
+  let binary = ''
+  for (const byte of bytes) binary += String.fromCharCode(byte)
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+}
