@@ -6,9 +6,10 @@ import { generateEd25519Jwks } from './scripts/lib/keys.ts'
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, 'migrations'))
-  // Fresh per run (signing key, password pepper): nothing in the repository can mint tokens the tests accept.
+  // Fresh per run (signing key, password pepper, upstream signing secret): nothing in the repository can mint tokens the tests accept.
   const signingKey = generateEd25519Jwks()
   const passwordPepper = randomBytes(32).toString('base64url')
+  const upstreamSigningSecret = randomBytes(32).toString('base64url')
   return {
     test: {
       projects: [
@@ -32,6 +33,7 @@ export default defineConfig(async () => {
                   UPSTREAM_URL: inject('upstreamUrl'),
                   JWT_PRIVATE_KEY: JSON.stringify(signingKey.privateJwk),
                   PASSWORD_PEPPER: passwordPepper,
+                  UPSTREAM_SIGNING_SECRET: upstreamSigningSecret,
                   // Test files share one Redis and mostly send no CF-Connecting-IP (one shared bucket), so rate
                   // limiting is off by default; src/pipeline/rate-limit tests turn each policy on explicitly.
                   RATE_LIMIT_GLOBAL: 'off',

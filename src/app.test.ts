@@ -9,9 +9,16 @@ let logs: ReturnType<typeof captureLogs> | undefined
 afterEach(() => logs?.restore())
 
 describe('errors', () => {
-  it('answers an unknown path with a 404 problem', async () => {
+  it('answers an unknown path under a gateway segment with a 404 problem (never proxied)', async () => {
+    for (const path of ['/auth/nope', '/health/nope', '/.well-known/nope', '/AUTH/login', '/auth/login/']) {
+      const res = await exports.default.fetch(`https://gw.test${path}`, { method: 'POST' })
+      await expectProblem(res, 404, 'not_found')
+    }
+  })
+
+  it('sends every other unknown path to the proxy, which requires a token by default (deny by default)', async () => {
     const res = await exports.default.fetch('https://gw.test/nope')
-    await expectProblem(res, 404, 'not_found')
+    await expectProblem(res, 401, 'unauthenticated')
   })
 
   it('answers a wrong method with a 405 problem carrying Allow', async () => {

@@ -13,6 +13,7 @@ import { config } from './pipeline/config'
 import { cors } from './pipeline/cors'
 import { rateLimit } from './pipeline/rate-limit'
 import { requestId } from './pipeline/request-id'
+import { resolveRoute } from './pipeline/route'
 import { noStore, securityHeaders } from './pipeline/security-headers'
 import { jsonBody } from './pipeline/validate'
 import { login, register, registrationOpen } from './routes/auth/account'
@@ -21,6 +22,7 @@ import { LoginBody, RefreshBody, RegisterBody } from './routes/auth/schemas'
 import { bearerIfPresent, logout, logoutAll, me } from './routes/auth/session'
 import { health } from './routes/health'
 import { jwks } from './routes/jwks'
+import { proxy } from './routes/proxy'
 
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
@@ -32,6 +34,7 @@ export function createApp(): Hono<AppEnv> {
   app.use(securityHeaders())
   app.use(config())
   app.use(cors())
+  app.use(resolveRoute())
   app.use(bodyLimit())
   app.use(rateLimit())
   app.use('/auth/*', noStore())
@@ -53,7 +56,8 @@ export function createApp(): Hono<AppEnv> {
   app.post('/auth/logout', bearerIfPresent(), logout)
   app.post('/auth/logout-all', authenticate(), logoutAll)
 
-  app.notFound((c) => toProblemResponse(new GatewayError('not_found'), c))
+  // Everything else: the proxy to the origin, under the route's policy (or 404 for a gateway-owned spelling).
+  app.notFound(proxy)
   app.onError(toProblemResponse)
   return app
 }

@@ -56,7 +56,8 @@ describe('ensureDevVars', () => {
   })
 
   it('keeps hand-edited values, even empty ones', () => {
-    const original = 'UPSTASH_REDIS_REST_TOKEN=\nJWT_PRIVATE_KEY=mine\nPASSWORD_PEPPER=p\nMY_OWN="x y" # mine\n'
+    const original =
+      'UPSTASH_REDIS_REST_TOKEN=\nJWT_PRIVATE_KEY=mine\nPASSWORD_PEPPER=p\nUPSTREAM_SIGNING_SECRET=s\nMY_OWN="x y" # mine\n'
     writeFileSync(file, original)
     const result = ensureDevVars(file)
     expect(result).toMatchObject({ created: false, added: [], vars: { UPSTASH_REDIS_REST_TOKEN: '', MY_OWN: 'x y' } })
@@ -64,7 +65,7 @@ describe('ensureDevVars', () => {
   })
 
   it('does not add a row whose alternative the user chose (JWT_SECRET instead of JWT_PRIVATE_KEY)', () => {
-    const original = 'UPSTASH_REDIS_REST_TOKEN=t\nJWT_SECRET=s\nPASSWORD_PEPPER=p\n'
+    const original = 'UPSTASH_REDIS_REST_TOKEN=t\nJWT_SECRET=s\nPASSWORD_PEPPER=p\nUPSTREAM_SIGNING_SECRET=u\n'
     writeFileSync(file, original)
     expect(ensureDevVars(file)).toMatchObject({ created: false, added: [] })
     expect(readFileSync(file, 'utf8')).toBe(original)

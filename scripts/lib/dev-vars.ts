@@ -51,6 +51,12 @@ export const DEV_VARS: readonly DevVarRow[] = [
       'Secret HMAC key mixed into every password hash (never stored). Changing it invalidates all passwords.',
     generate: () => randomBytes(32).toString('base64url'),
   },
+  {
+    name: 'UPSTREAM_SIGNING_SECRET',
+    description:
+      'HMAC key of the X-Gateway-Signature header on proxied requests; the origin verifies with the same value.',
+    generate: () => randomBytes(32).toString('base64url'),
+  },
 ]
 
 /** The value `.dev.vars.example` shows instead of a secret. */

@@ -3,6 +3,7 @@ import {
   type ConfigResult,
   DEVELOPMENT_CORS_ORIGINS,
   DEVELOPMENT_PASSWORD_PEPPER,
+  DEVELOPMENT_UPSTREAM_SIGNING_SECRET,
   parseConfig,
   parseRateLimitSpec,
 } from './schema'
@@ -13,8 +14,10 @@ const PUBLIC_JWK = { kty: 'OKP', crv: 'Ed25519', x: 'Qm9iX3B1YmxpY19rZXlfMzJfYnl
 const PRIVATE_KEY = JSON.stringify({ ...PUBLIC_JWK, d: 'U2VjcmV0X3ByaXZhdGVfa2V5XzMyX2J5dGVzX2xvbmc' })
 const HMAC_SECRET = 'q7Vn2Lx9Kd4Rz8Wm3Ty6Hb1Pc5Jf0Gs-AeUiOoYr_Xw'
 const PEPPER = 'Hn4Wq8Zt2Lk6Vb0Xc3Mj7Rp1Sd5Gf9Ya-Ue_IoTy2Qw'
+const SIGNING_SECRET = 'Zs8Kq2Wn5Tv9Lm3Xb7Rc1Hd4Jf6Gp0Ya-Ue_IoTy2Qx'
 const prod = {
   PASSWORD_PEPPER: PEPPER,
+  UPSTREAM_SIGNING_SECRET: SIGNING_SECRET,
   JWT_PRIVATE_KEY: PRIVATE_KEY,
   ENVIRONMENT: 'production',
   UPSTASH_REDIS_REST_URL: 'https://eu1-fine-gecko-12345.upstash.io',
@@ -449,5 +452,38 @@ describe('config schema: passwords', () => {
   it('refuses an idle timeout longer than the absolute lifetime', () => {
     const found = issues(parseConfig({ ...prod, REFRESH_IDLE_SECONDS: '86400', REFRESH_ABSOLUTE_SECONDS: '3600' }))
     expect(found.map((i) => i.variable)).toEqual(['REFRESH_IDLE_SECONDS'])
+  })
+
+  it('reads the upstream settings: 10 s timeout, one retry, breaker 5 × 30 s', () => {
+    const result = parseConfig(prod)
+    expect(result.ok && result.config.upstream).toEqual({
+      url: 'https://api.internal.example.com',
+      signingSecret: SIGNING_SECRET,
+      timeoutMs: 10_000,
+      retries: 1,
+      breaker: { failureThreshold: 5, cooldownMs: 30_000 },
+    })
+  })
+
+  it('requires a strong UPSTREAM_SIGNING_SECRET outside development, without echoing it', () => {
+    const { UPSTREAM_SIGNING_SECRET: _, ...withoutSecret } = prod
+    expect(issues(parseConfig(withoutSecret)).map((i) => i.variable)).toEqual(['UPSTREAM_SIGNING_SECRET'])
+    for (const weak of ['short-secret', 'changeme-changeme-changeme-changeme-12']) {
+      const found = issues(parseConfig({ ...prod, UPSTREAM_SIGNING_SECRET: weak }))
+      expect(found.map((i) => i.variable)).toEqual(['UPSTREAM_SIGNING_SECRET'])
+      expect(found[0]?.message).not.toContain(weak)
+    }
+    const local = parseConfig(dev)
+    expect(local.ok && local.config.upstream.signingSecret).toBe(DEVELOPMENT_UPSTREAM_SIGNING_SECRET)
+  })
+
+  it.each([
+    ['UPSTREAM_TIMEOUT_MS', '99'],
+    ['UPSTREAM_TIMEOUT_MS', '60001'],
+    ['UPSTREAM_RETRIES', '2'],
+    ['UPSTREAM_BREAKER_THRESHOLD', '0'],
+    ['UPSTREAM_BREAKER_COOLDOWN_SECONDS', '601'],
+  ])('refuses %s=%s', (variable, value) => {
+    expect(issues(parseConfig({ ...prod, [variable]: value })).map((i) => i.variable)).toEqual([variable])
   })
 })

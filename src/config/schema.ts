@@ -130,6 +130,15 @@ const HOW_PEPPER = 'generate one with `npm run keys -- secret` and store it with
  */
 export const DEVELOPMENT_PASSWORD_PEPPER = 'edgeward-development-only-pepper'
 
+const HOW_SIGNING =
+  'generate one with `npm run keys -- secret` and store it with `wrangler secret put UPSTREAM_SIGNING_SECRET`; give the origin the same value'
+
+/**
+ * The upstream signing secret in development when UPSTREAM_SIGNING_SECRET is not set (`npm run dev` writes a
+ * random one to .dev.vars). Not a secret: staging and production refuse to start without their own.
+ */
+export const DEVELOPMENT_UPSTREAM_SIGNING_SECRET = 'edgeward-development-only-upstream-signing-secret'
+
 const HOW_KEYS = 'run `npm run keys -- generate` and store the private JWK with `wrangler secret put JWT_PRIVATE_KEY`'
 
 const VarsSchema = z.object({
@@ -229,6 +238,11 @@ const VarsSchema = z.object({
   UPSTREAM_URL: z.optional(
     httpUrl('UPSTREAM_URL', 'the base URL of the API edgeward protects, e.g. https://api.internal.example.com'),
   ),
+  UPSTREAM_SIGNING_SECRET: z.optional(z.string()),
+  UPSTREAM_TIMEOUT_MS: integer('UPSTREAM_TIMEOUT_MS', 100, 60_000, 10_000),
+  UPSTREAM_RETRIES: integer('UPSTREAM_RETRIES', 0, 1, 1),
+  UPSTREAM_BREAKER_THRESHOLD: integer('UPSTREAM_BREAKER_THRESHOLD', 1, 100, 5),
+  UPSTREAM_BREAKER_COOLDOWN_SECONDS: integer('UPSTREAM_BREAKER_COOLDOWN_SECONDS', 1, 600, 30),
 })
 
 type Vars = z.output<typeof VarsSchema>
@@ -262,6 +276,11 @@ function checkPolicy(vars: Vars, issue: (variable: keyof Vars, message: string) 
       `RATE_LIMIT_AUTH=off is refused in ${env}: the auth limit protects accounts; set N/<window>, e.g. 5/15m`,
     )
   }
+  if (vars.UPSTREAM_SIGNING_SECRET !== undefined) {
+    const secret = vars.UPSTREAM_SIGNING_SECRET
+    const weak = weakSecretReason(secret, MIN_HMAC_SECRET_BYTES, new TextEncoder().encode(secret).length)
+    if (weak) issue('UPSTREAM_SIGNING_SECRET', `UPSTREAM_SIGNING_SECRET ${weak}: ${HOW_SIGNING}`)
+  }
   if (vars.REFRESH_IDLE_SECONDS > vars.REFRESH_ABSOLUTE_SECONDS) {
     issue(
       'REFRESH_IDLE_SECONDS',
@@ -294,6 +313,9 @@ function checkPolicy(vars: Vars, issue: (variable: keyof Vars, message: string) 
     } else {
       const weakPepper = weakSecretReason(vars.PASSWORD_PEPPER)
       if (weakPepper) issue('PASSWORD_PEPPER', `PASSWORD_PEPPER ${weakPepper}: ${HOW_PEPPER} --env ${env}`)
+    }
+    if (vars.UPSTREAM_SIGNING_SECRET === undefined) {
+      issue('UPSTREAM_SIGNING_SECRET', `UPSTREAM_SIGNING_SECRET is required in ${env}: ${HOW_SIGNING} --env ${env}`)
     }
     if (vars.UPSTREAM_URL === undefined) {
       issue(
@@ -424,7 +446,17 @@ function toConfig(vars: Vars) {
         cooldownMs: vars.RATE_LIMIT_BREAKER_COOLDOWN_SECONDS * 1_000,
       },
     },
-    upstream: { url: vars.UPSTREAM_URL },
+    /** The origin (src/routes/proxy.ts). `url` is unset only in development, where proxied paths then get 502. */
+    upstream: {
+      url: vars.UPSTREAM_URL,
+      signingSecret: vars.UPSTREAM_SIGNING_SECRET ?? DEVELOPMENT_UPSTREAM_SIGNING_SECRET,
+      timeoutMs: vars.UPSTREAM_TIMEOUT_MS,
+      retries: vars.UPSTREAM_RETRIES,
+      breaker: {
+        failureThreshold: vars.UPSTREAM_BREAKER_THRESHOLD,
+        cooldownMs: vars.UPSTREAM_BREAKER_COOLDOWN_SECONDS * 1_000,
+      },
+    },
     /** Password hashing (src/auth/password.ts): the HMAC pepper (never stored) and the policy minimum. */
     passwords: {
       pepper: vars.PASSWORD_PEPPER ?? DEVELOPMENT_PASSWORD_PEPPER,

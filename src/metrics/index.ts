@@ -59,6 +59,20 @@ export type RateLimitDecision = (typeof RATE_LIMIT_DECISIONS)[number]
 export const UPSTASH_OPS = ['revocation_check', 'health_ping'] as const
 export type UpstashOp = (typeof UPSTASH_OPS)[number]
 
+/** What a proxied request got: the origin's status class, or the gateway's own failure code. */
+export const UPSTREAM_OUTCOMES = [
+  '1xx',
+  '2xx',
+  '3xx',
+  '4xx',
+  '5xx',
+  'upstream_timeout',
+  'upstream_unavailable',
+  'bad_gateway',
+  'payload_too_large',
+] as const
+export type UpstreamOutcome = (typeof UPSTREAM_OUTCOMES)[number]
+
 /** Upper bounds (ms) of the Upstash latency buckets: a REST round trip is ~1–50 ms, the timeout 1 s by default. */
 export const UPSTASH_BUCKETS_MS = [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000] as const
 
@@ -89,6 +103,12 @@ const upstashDuration = registry.histogram({
   labels: { op: UPSTASH_OPS },
   buckets: UPSTASH_BUCKETS_MS,
 })
+const upstreamDuration = registry.histogram({
+  name: 'edgeward_upstream_request_duration_ms',
+  help: 'Proxied requests in milliseconds until the origin answered (or the gateway gave up), by outcome.',
+  labels: { outcome: UPSTREAM_OUTCOMES },
+  buckets: UPSTASH_BUCKETS_MS,
+})
 const isolateStart = registry.gauge({
   name: 'edgeward_isolate_start_timestamp_seconds',
   help: 'Unix time of the first request this isolate served; a change means its counters restarted at 0.',
@@ -112,6 +132,13 @@ export function setDegradedMode(degraded: boolean): void {
 /** Records the duration of one Upstash operation, in ms. */
 export function observeUpstash(ms: number, op: UpstashOp): void {
   upstashDuration.observe({ op }, Math.max(0, ms))
+}
+
+/** Records one proxied request: its outcome and how long until the origin's response head, in ms. */
+export function countUpstream(outcome: string, ms: number): void {
+  if ((UPSTREAM_OUTCOMES as readonly string[]).includes(outcome)) {
+    upstreamDuration.observe({ outcome: outcome as UpstreamOutcome }, Math.max(0, ms))
+  }
 }
 
 /** The current metrics as Prometheus text (what `GET /metrics` serves). */

@@ -5,5 +5,6 @@ declare namespace Cloudflare {
     UPSTASH_REDIS_REST_TOKEN: string
     UPSTREAM_URL: string
     JWT_PRIVATE_KEY: string
+    UPSTREAM_SIGNING_SECRET: string
   }
 }

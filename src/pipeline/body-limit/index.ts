@@ -2,6 +2,11 @@
  * Body limits (R-ERR-3): a global limit and a tight one on `/auth/*`, checked before anything reads the body —
  * so before JSON parsing or password hashing. hono's bodyLimit trusts Content-Length when present and counts
  * the bytes of a chunked body as they arrive; either way an oversized body is a 413 problem, never text/plain.
+ *
+ * Proxied routes use their policy's `bodyLimitBytes` (else BODY_LIMIT_BYTES). A route with a JSON schema reads
+ * its body here, through hono's limiter, like the gateway's own routes. Any other proxied body is streamed to the
+ * origin, never buffered: an oversized Content-Length is refused here, and the stream itself is counted by the
+ * forwarder (`limitBodyStream`), which aborts the upstream call and answers 413 once it passes the limit.
  */
 import { bodyLimit as honoBodyLimit } from 'hono/body-limit'
 import { createMiddleware } from 'hono/factory'
@@ -12,6 +17,27 @@ import { GatewayError } from '../../errors/gateway-error'
 /** Path prefix that gets the tight limit: the gateway's own auth endpoints (small JSON bodies only). */
 export const AUTH_PATH_PREFIX = '/auth/'
 
+const routeLimiters = new Map<number, ReturnType<typeof honoBodyLimit>>()
+
+function limiter(maxSize: number) {
+  return honoBodyLimit({
+    maxSize,
+    onError: () => {
+      throw new GatewayError('payload_too_large', { internal: { reason: 'body_too_large', limit_bytes: maxSize } })
+    },
+  })
+}
+
+/** One buffering limiter per distinct route limit (the table is fixed, so this stays small). */
+function routeLimiter(maxSize: number) {
+  let found = routeLimiters.get(maxSize)
+  if (found === undefined) {
+    found = limiter(maxSize)
+    routeLimiters.set(maxSize, found)
+  }
+  return found
+}
+
 const limiters = new WeakMap<
   Config['bodyLimits'],
   { auth: ReturnType<typeof honoBodyLimit>; all: ReturnType<typeof honoBodyLimit> }
@@ -20,14 +46,7 @@ const limiters = new WeakMap<
 function limitersFor(limits: Config['bodyLimits']) {
   let pair = limiters.get(limits)
   if (pair === undefined) {
-    const limit = (maxSize: number) =>
-      honoBodyLimit({
-        maxSize,
-        onError: () => {
-          throw new GatewayError('payload_too_large', { internal: { reason: 'body_too_large', limit_bytes: maxSize } })
-        },
-      })
-    pair = { auth: limit(limits.authBytes), all: limit(limits.defaultBytes) }
+    pair = { auth: limiter(limits.authBytes), all: limiter(limits.defaultBytes) }
     limiters.set(limits, pair)
   }
   return pair
@@ -35,7 +54,20 @@ function limitersFor(limits: Config['bodyLimits']) {
 
 export const bodyLimit = () =>
   createMiddleware<AppEnv>(async function bodyLimit(c, next) {
-    const { auth, all } = limitersFor(c.get('config').bodyLimits)
+    const limits = c.get('config').bodyLimits
+    const route = c.get('route')
+    if (route !== undefined) {
+      const maxSize = route.policy.bodyLimitBytes ?? limits.defaultBytes
+      if (route.policy.schema !== undefined) return routeLimiter(maxSize)(c, next)
+      const declared = Number(c.req.header('content-length') ?? Number.NaN)
+      if (declared > maxSize) {
+        throw new GatewayError('payload_too_large', {
+          internal: { reason: 'body_too_large', limit_bytes: maxSize, source: 'content_length' },
+        })
+      }
+      return next()
+    }
+    const { auth, all } = limitersFor(limits)
     const limiter = c.req.path.toLowerCase().startsWith(AUTH_PATH_PREFIX) ? auth : all
     await limiter(c, next)
   })

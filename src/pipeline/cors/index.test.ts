@@ -97,7 +97,7 @@ describe('cors: allowed origins (R-CORS-1, R-CORS-2, R-CORS-4, R-CORS-7)', () =>
 
   const errors: [string, number, ErrorCode, string, RequestInit][] = [
     ['a 401 (/auth/me without a token)', 401, 'unauthenticated', '/auth/me', {}],
-    ['a 404', 404, 'not_found', '/no-such-route', {}],
+    ['a 404', 404, 'not_found', '/auth/no-such-route', {}],
     ['a 405 (POST /health)', 405, 'method_not_allowed', '/health', { method: 'POST' }],
     [
       'a 413 (9 KiB to /auth/logout; the auth limit is 8 KiB)',

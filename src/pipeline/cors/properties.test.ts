@@ -62,7 +62,7 @@ function bindingsFor({ origins, credentials, maxAge }: CorsSettings): Env {
 /** The actual request and the preflight a browser would send from `origin`. */
 function requestsFrom(origin: string): Request[] {
   return [
-    new Request('https://gw.test/no-such-route', { headers: { origin } }),
+    new Request('https://gw.test/auth/no-such-route', { headers: { origin } }),
     new Request('https://gw.test/auth/me', {
       method: 'OPTIONS',
       headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },

@@ -1,6 +1,7 @@
 /**
  * Rate limiting (S-RL-1…7, R-RL-1…8): the global policy per client IP on every route but /health and /metrics,
- * the auth policy per client IP on /auth/login, /auth/register and /auth/refresh, and the user policy per `sub`
+ * the auth policy per client IP on /auth/login, /auth/register, /auth/refresh and proxied routes whose policy
+ * says `rateLimit: 'strict'`, and the user policy per `sub`
  * (per `tenant` when the token carries one). All of a request's policies and its revocation check are issued
  * together: one Upstash round trip of latency. Headers: RateLimit-Policy / RateLimit (draft-10 structured fields)
  * and X-RateLimit-Limit / -Remaining for the most constrained policy — never from a degraded decision.
@@ -62,7 +63,9 @@ export const rateLimit = () =>
 
     const checks: Promise<PolicyDecision>[] = []
     if (settings.global !== 'off') checks.push(engine.decide('global', client.key, nowMs))
-    if (settings.auth !== 'off' && AUTH_LIMITED_PATHS.has(normalizedPath(c))) {
+    // The auth policy: the gateway's credential routes, and proxied routes whose policy asks for `strict`.
+    const strict = AUTH_LIMITED_PATHS.has(normalizedPath(c)) || c.get('route')?.policy.rateLimit === 'strict'
+    if (settings.auth !== 'off' && strict) {
       checks.push(engine.decide('auth', client.key, nowMs))
     }
     // A bearer token is verified here (no I/O) so the user policy and the revocation check go out with the IP

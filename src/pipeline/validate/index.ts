@@ -53,6 +53,17 @@ const jsonSyntax = createMiddleware<AppEnv>(async function jsonSyntax(c, next) {
 })
 
 /**
+ * The imperative form of {@link jsonBody}, for code that decides at run time whether a body needs checking (the
+ * proxy, per route policy). Same checks, same errors.
+ * @example const item = await parseJsonBody(c, CreateItemBody)
+ */
+export async function parseJsonBody<T extends z.ZodMiniType>(c: Context<AppEnv>, schema: T): Promise<z.output<T>> {
+  const result = schema.safeParse(await readJsonValue(c))
+  if (!result.success) fail(c, 'validation_failed', toFieldErrors(result.error.issues))
+  return result.data as z.output<T>
+}
+
+/**
  * For a route whose body is optional (`POST /auth/logout`): no body at all (no Content-Type, no bytes) is
  * `undefined`; anything else goes through the same checks as {@link jsonBody}.
  * @example const body = await optionalJsonBody(c, LogoutBody)
@@ -62,9 +73,7 @@ export async function optionalJsonBody<T extends z.ZodMiniType>(
   schema: T,
 ): Promise<z.output<T> | undefined> {
   if (c.req.header('content-type') === undefined && (await c.req.text()).length === 0) return undefined
-  const result = schema.safeParse(await readJsonValue(c))
-  if (!result.success) fail(c, 'validation_failed', toFieldErrors(result.error.issues))
-  return result.data as z.output<T>
+  return parseJsonBody(c, schema)
 }
 
 /** zod issues as `{pointer, code}`; an unknown key points at itself, so the client sees which one. */

@@ -1,0 +1,460 @@
+/**
+ * The proxy end to end: createApp() in workerd → the real echo upstream (scripts/echo-upstream.ts) over HTTP, with
+ * real Redis behind the revocation check. The echo's request log is the origin's view: what it received, and
+ * whether it was reached at all.
+ */
+import { env, exports } from 'cloudflare:workers'
+import { afterEach, describe, expect, it } from 'vitest'
+import { httpControl } from '../../test/conformance/upstash-cases'
+import { createApp } from '../app'
+import { verifyGatewayRequest } from '../proxy/verify-origin'
+import { testExecutionContext as ctx } from '../test-support/context'
+import { received } from '../test-support/echo'
+import { captureLogs } from '../test-support/logs'
+import { expectProblem } from '../test-support/problem'
+import { authHeader, mintTestToken } from '../test-support/tokens'
+
+let logs: ReturnType<typeof captureLogs> | undefined
+afterEach(() => logs?.restore())
+
+const unique = (prefix: string) => `${prefix}/${crypto.randomUUID()}`
+
+function gw(path: string, init: RequestInit = {}) {
+  return exports.default.fetch(`https://gw.test${path}`, init)
+}
+
+async function tokenWith(scopes: string[] = [], sub = `user-${crypto.randomUUID()}`) {
+  const minted = await mintTestToken({ sub, scopes, sid: `sid-${crypto.randomUUID()}` })
+  return { ...minted, sub }
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', bytes)
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+describe('proxy: forwarding with a signed identity', () => {
+  it('forwards method, path, query and body, with identity headers whose signature the origin verifies', async () => {
+    const { token, sub } = await tokenWith(['items:read', 'a'])
+    const path = unique('/api/things')
+    const res = await gw(`${path}?page=2&sort=name`, {
+      method: 'PATCH',
+      headers: {
+        ...authHeader(token),
+        'content-type': 'application/json',
+        'cf-connecting-ip': '203.0.113.9',
+        'x-request-id': 'req-proxy-000001',
+      },
+      body: '{"name":"x"}',
+    })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('x-request-id')).toBe('req-proxy-000001')
+    const [seen] = await received(path)
+    expect(seen).toMatchObject({ method: 'PATCH', path: `${path}?page=2&sort=name`, body: '{"name":"x"}' })
+    const headers = seen?.headers ?? {}
+    expect(headers['x-gateway-user']).toBe(sub)
+    expect(headers['x-gateway-scopes']).toBe('a items%3Aread')
+    expect(headers['x-request-id']).toBe('req-proxy-000001')
+    expect(headers['x-forwarded-for']).toBe('203.0.113.9')
+    expect(headers['x-forwarded-proto']).toBe('https')
+    expect(headers['x-forwarded-host']).toBe('gw.test')
+    expect(headers.authorization).toBeUndefined()
+    expect(JSON.stringify(seen)).not.toContain(token)
+
+    const verified = await verifyGatewayRequest(
+      { method: seen?.method ?? '', url: seen?.path ?? '', headers },
+      { secrets: [env.UPSTREAM_SIGNING_SECRET] },
+    )
+    expect(verified).toMatchObject({
+      ok: true,
+      user: sub,
+      scopes: ['a', 'items:read'],
+      session: expect.stringMatching(/^sid-/),
+      requestId: 'req-proxy-000001',
+    })
+    // The same headers do not verify for another path, another method, or with another secret.
+    for (const [request, secret] of [
+      [{ method: 'PATCH', url: `${path}?page=3&sort=name`, headers }, env.UPSTREAM_SIGNING_SECRET],
+      [{ method: 'DELETE', url: seen?.path ?? '', headers }, env.UPSTREAM_SIGNING_SECRET],
+      [{ method: 'PATCH', url: seen?.path ?? '', headers }, 'another-secret-of-at-least-32-bytes-123456'],
+    ] as const) {
+      expect((await verifyGatewayRequest(request, { secrets: [secret] })).ok).toBe(false)
+    }
+  })
+
+  it('never lets client-supplied X-Gateway-* or forwarding headers reach the origin', async () => {
+    const { token, sub } = await tokenWith()
+    const path = unique('/api/spoof')
+    const spoofed = {
+      'X-Gateway-User': 'admin',
+      'x-gateway-scopes': 'admin',
+      'X-Gateway-Session': 'forged',
+      'x-gateway-signature': 'v1=forged',
+      'x-gateway-timestamp': '1',
+      'x-gateway-extra': 'anything',
+      'x-forwarded-for': '10.0.0.1',
+      'x-forwarded-host': 'evil.example',
+      forwarded: 'for=10.0.0.1',
+      'x-real-ip': '10.0.0.1',
+      'x-http-method-override': 'DELETE',
+      connection: 'x-keep-me',
+      'x-keep-me': 'hop',
+    }
+    expect(
+      (await gw(path, { headers: { ...authHeader(token), ...spoofed, 'cf-connecting-ip': '198.51.100.7' } })).status,
+    ).toBe(200)
+    // A public route is signed too: the origin can tell "anonymous, through the gateway" from a forgery.
+    const publicPath = unique('/api/public/spoof')
+    expect((await gw(publicPath, { headers: spoofed })).status).toBe(200)
+
+    const [authed] = await received(path)
+    const [anonymous] = await received(publicPath)
+    expect(authed?.headers['x-gateway-user']).toBe(sub)
+    expect(authed?.headers['x-gateway-scopes']).toBeUndefined()
+    expect(authed?.headers['x-forwarded-for']).toBe('198.51.100.7')
+    expect(anonymous?.headers['x-gateway-user']).toBeUndefined()
+    expect(anonymous?.headers['x-gateway-session']).toBeUndefined()
+    for (const seen of [authed, anonymous]) {
+      const names = (seen?.rawHeaders ?? []).map(([name]) => name.toLowerCase())
+      expect(names.filter((n) => n === 'x-gateway-user')).toHaveLength(seen === authed ? 1 : 0)
+      expect(names).not.toContain('x-gateway-extra')
+      expect(names).not.toContain('forwarded')
+      expect(names).not.toContain('x-real-ip')
+      expect(names).not.toContain('x-http-method-override')
+      expect(names).not.toContain('x-keep-me')
+      expect(seen?.headers['x-forwarded-host']).toBe('gw.test')
+      expect(seen?.headers['x-gateway-signature']).not.toBe('v1=forged')
+      const verified = await verifyGatewayRequest(
+        { method: 'GET', url: seen?.path ?? '', headers: seen?.headers ?? {} },
+        { secrets: [env.UPSTREAM_SIGNING_SECRET] },
+      )
+      expect(verified.ok).toBe(true)
+    }
+  })
+
+  it("passes the origin's response through: status, body, every Set-Cookie; strips Server and X-Powered-By", async () => {
+    const { token } = await tokenWith()
+    const res = await gw(unique('/__echo/set-cookie'), {
+      headers: { ...authHeader(token), origin: 'http://localhost:3000' },
+    })
+    expect(res.status).toBe(200)
+    expect(res.headers.getSetCookie().length).toBeGreaterThanOrEqual(2)
+    expect(res.headers.get('server')).toBeNull()
+    expect(res.headers.get('x-powered-by')).toBeNull()
+    // The gateway's own headers apply to proxied responses too.
+    expect(res.headers.get('strict-transport-security')).toMatch(/max-age=31536000/)
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff')
+    expect(res.headers.get('access-control-allow-origin')).toBe('http://localhost:3000')
+  })
+
+  it("passes the origin's own errors through unchanged (not rewritten as problems)", async () => {
+    const { token } = await tokenWith()
+    for (const status of [404, 409, 500]) {
+      const res = await gw(unique(`/__echo/status/${status}`), { headers: authHeader(token) })
+      expect(res.status).toBe(status)
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/)
+      expect(((await res.json()) as { path: string }).path).toContain(`/__echo/status/${status}`)
+    }
+  })
+
+  it('streams a large body through intact (8 MiB, chunked, under a raised limit)', async () => {
+    const { token } = await tokenWith()
+    const path = unique('/api/upload')
+    const bytes = crypto.getRandomValues(new Uint8Array(64 * 1024))
+    const chunks = 128 // 8 MiB
+    const full = new Uint8Array(bytes.byteLength * chunks)
+    for (let i = 0; i < chunks; i++) full.set(bytes, i * bytes.byteLength)
+    let sent = 0
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent === chunks) return controller.close()
+        sent++
+        controller.enqueue(bytes)
+      },
+    })
+    const res = await createApp().fetch(
+      new Request(`https://gw.test${path}`, {
+        method: 'PUT',
+        headers: { ...authHeader(token), 'content-type': 'application/octet-stream' },
+        body: stream,
+        duplex: 'half',
+      } as RequestInit),
+      { ...env, BODY_LIMIT_BYTES: String(16 * 1024 * 1024) },
+      ctx,
+    )
+    expect(res.status).toBe(200)
+    const [seen] = await received(path)
+    expect(seen?.bodyBytes).toBe(full.byteLength)
+    expect(seen?.bodySha256).toBe(await sha256Hex(full))
+  })
+
+  it('refuses a chunked body over the limit with 413, and the origin never gets a request', async () => {
+    const { token } = await tokenWith()
+    const path = unique('/api/upload-too-big')
+    const chunk = new Uint8Array(64 * 1024)
+    let sent = 0
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent === 40) return controller.close() // 2.5 MiB against the 1 MiB default
+        sent++
+        controller.enqueue(chunk)
+      },
+    })
+    const res = await gw(path, {
+      method: 'POST',
+      headers: { ...authHeader(token), 'content-type': 'application/octet-stream' },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit)
+    await expectProblem(res, 413, 'payload_too_large')
+    expect(await received(path)).toEqual([])
+  })
+})
+
+describe('proxy: route policies', () => {
+  it('requires a token by default, and the origin is not reached without one', async () => {
+    const path = unique('/api/private')
+    const res = await gw(path)
+    await expectProblem(res, 401, 'unauthenticated')
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="edgeward"')
+    expect(await received(path)).toEqual([])
+  })
+
+  it('lets anyone through on a public route', async () => {
+    const path = unique('/api/public/catalogue')
+    expect((await gw(path)).status).toBe(200)
+    expect(await received(path)).toHaveLength(1)
+  })
+
+  it('answers 403 insufficient_scope when the route needs a scope the token lacks; the origin is not reached', async () => {
+    logs = captureLogs()
+    const { token } = await tokenWith(['items:write'])
+    const id = crypto.randomUUID()
+    const res = await gw(`/api/admin/reports/${id}`, { headers: authHeader(token) })
+    await expectProblem(res, 403, 'insufficient_scope')
+    expect(res.headers.get('www-authenticate')).toBe(
+      'Bearer realm="edgeward", error="insufficient_scope", scope="admin"',
+    )
+    expect(await received(`/admin/reports/${id}`)).toEqual([])
+    expect(await received(`/api/admin/reports/${id}`)).toEqual([])
+    expect(logs.events('authz_fail')).toHaveLength(1)
+    expect(logs.lines.join('\n')).not.toContain(token)
+  })
+
+  it('forwards a scoped route when the scope is there, with the path rewritten for the origin', async () => {
+    const { token } = await tokenWith(['admin'])
+    const id = crypto.randomUUID()
+    expect((await gw(`/api/admin/reports/${id}?full=1`, { headers: authHeader(token) })).status).toBe(200)
+    expect((await received(`/admin/reports/${id}`)).map((r) => r.path)).toEqual([`/admin/reports/${id}?full=1`])
+  })
+
+  it('answers 405 with Allow for a method the matching route does not list, without falling through', async () => {
+    const { token } = await tokenWith(['admin', 'items:write'])
+    const res = await gw('/api/public/x', { method: 'DELETE', headers: authHeader(token) })
+    await expectProblem(res, 405, 'method_not_allowed')
+    expect(res.headers.get('allow')).toBe('GET, HEAD')
+  })
+
+  it('validates the JSON body of a route with a schema before forwarding; the valid body is forwarded byte for byte', async () => {
+    const { token } = await tokenWith(['items:write'])
+    const headers = { ...authHeader(token), 'content-type': 'application/json' }
+    const before = (await received('/api/items')).length
+    for (const body of [
+      '{"name":"x","quantity":1,"role":"admin"}',
+      '{"name":"x"}',
+      '{"name":"x","quantity":1,"name":"y"}',
+      '{',
+    ]) {
+      const res = await gw('/api/items', { method: 'POST', headers, body })
+      expect([400]).toContain(res.status)
+      expect(((await res.json()) as { code: string }).code).toMatch(/^(validation_failed|invalid_json)$/)
+    }
+    expect(await gw('/api/items', { method: 'POST', headers: authHeader(token), body: '{}' })).toHaveProperty(
+      'status',
+      415,
+    )
+    expect((await received('/api/items')).length).toBe(before)
+
+    const body = `{"name":"widget ${crypto.randomUUID()}",  "quantity": 3}`
+    expect((await gw('/api/items', { method: 'POST', headers, body })).status).toBe(200)
+    const forwarded = (await received('/api/items')).filter((r) => r.body === body)
+    expect(forwarded).toHaveLength(1)
+  })
+
+  it('needs the route scope for the write and none for the read of the same path', async () => {
+    const { token } = await tokenWith()
+    expect((await gw('/api/items', { headers: authHeader(token) })).status).toBe(200)
+    const res = await gw('/api/items', {
+      method: 'POST',
+      headers: { ...authHeader(token), 'content-type': 'application/json' },
+      body: '{"name":"x","quantity":1}',
+    })
+    await expectProblem(res, 403, 'insufficient_scope')
+  })
+})
+
+describe('proxy: path normalization cannot reach a weaker policy', () => {
+  it.each([
+    '/API/ADMIN/reports/1',
+    '/api/admin/reports/1/',
+    '//api/admin/reports/1',
+    '/api//admin/reports/1',
+    '/api/public/../admin/reports/1',
+    '/api/public/%2e%2e/admin/reports/1',
+    '/api/public/%2E%2E/admin/reports/1',
+    '/api/./admin/reports/1',
+    '/api/%61dmin/reports/1',
+    '/api/admin;x/reports/1',
+    // WHATWG URL parsing turns `\` into `/` for https: URLs before the gateway sees the path; it still resolves
+    // to the admin route, never to the public one it started in.
+    '/api/public/..\\admin/reports/1',
+  ])('%s is the admin route: 403 for a token without the scope, origin not reached', async (path) => {
+    const { token } = await tokenWith()
+    const before = (await received('/admin/reports/1')).length + (await received('/api/public')).length
+    const res = await gw(path, { headers: authHeader(token) })
+    await expectProblem(res, 403, 'insufficient_scope')
+    expect((await received('/admin/reports/1')).length + (await received('/api/public')).length).toBe(before)
+  })
+
+  it.each([
+    ['/api/public/..%2fadmin/reports/1', 'an encoded slash'],
+    ['/api/public/%2E%2E%2Fadmin', 'an encoded dot-dot-slash'],
+    ['/api/public/%00/x', 'an encoded NUL'],
+    ['/api/public/%zz', 'broken percent-encoding'],
+    ['/api/public/%252e%252e/admin', 'double encoding'],
+  ])('%s (%s) is refused with 400 before anything else', async (path) => {
+    const before = (await received('/api/public')).length
+    const res = await gw(path)
+    await expectProblem(res, 400, 'bad_request')
+    expect((await received('/api/public')).length).toBe(before)
+  })
+
+  it.each(['/AUTH/login', '/auth/login/', '//auth/login', '/Auth/Me', '/.WELL-KNOWN/jwks.json', '/api/../auth/me'])(
+    '%s is a gateway path: never proxied',
+    async (path) => {
+      const before = (await received('/auth')).length + (await received('/.well-known')).length
+      const res = await gw(path, { method: 'POST' })
+      expect([404, 405]).toContain(res.status)
+      expect((await received('/auth')).length + (await received('/.well-known')).length).toBe(before)
+    },
+  )
+})
+
+describe('proxy: resilience', () => {
+  /** A gateway with its own configuration object (and so its own breaker), on a fresh Upstash lane. */
+  function gateway(vars: Record<string, string>) {
+    const app = createApp()
+    const bindings = { ...env, ...vars }
+    return (path: string, init: RequestInit = {}) =>
+      app.fetch(new Request(`https://gw.test${path}`, init), bindings, ctx)
+  }
+
+  it('answers 504 upstream_timeout when the origin does not answer in time', async () => {
+    const send = gateway({ UPSTREAM_TIMEOUT_MS: '300' })
+    const { token } = await tokenWith()
+    const started = Date.now()
+    const res = await send(unique('/__echo/slow/3000'), { headers: authHeader(token) })
+    await expectProblem(res, 504, 'upstream_timeout')
+    expect(Date.now() - started).toBeLessThan(2_000)
+  })
+
+  it('retries a GET once on a 503, never a POST, and passes the last 503 through', async () => {
+    const send = gateway({ UPSTREAM_BREAKER_THRESHOLD: '10' })
+    const { token } = await tokenWith()
+    const get = unique('/__echo/status/503')
+    const getRes = await send(get, { headers: authHeader(token) })
+    expect(getRes.status).toBe(503)
+    expect(await received(get)).toHaveLength(2)
+
+    const post = unique('/__echo/status/503')
+    const postRes = await send(post, { method: 'POST', headers: authHeader(token), body: 'x' })
+    expect(postRes.status).toBe(503)
+    expect(await received(post)).toHaveLength(1)
+
+    const noRetry = gateway({ UPSTREAM_RETRIES: '0', UPSTREAM_BREAKER_THRESHOLD: '10' })
+    const once = unique('/__echo/status/502')
+    expect((await noRetry(once, { headers: authHeader(token) })).status).toBe(502)
+    expect(await received(once)).toHaveLength(1)
+  })
+
+  it('opens the circuit after the threshold, fails fast without calling the origin, then recovers', async () => {
+    logs = captureLogs()
+    const send = gateway({
+      UPSTREAM_RETRIES: '0',
+      UPSTREAM_BREAKER_THRESHOLD: '2',
+      UPSTREAM_BREAKER_COOLDOWN_SECONDS: '1',
+    })
+    const { token } = await tokenWith()
+    for (let i = 0; i < 2; i++) {
+      expect((await send(unique('/__echo/status/502'), { headers: authHeader(token) })).status).toBe(502)
+    }
+    const blocked = unique('/api/blocked')
+    const started = Date.now()
+    const res = await send(blocked, { headers: authHeader(token) })
+    await expectProblem(res, 503, 'upstream_unavailable')
+    expect(res.headers.get('retry-after')).toBe('1')
+    expect(Date.now() - started).toBeLessThan(200)
+    expect(await received(blocked)).toEqual([])
+    expect(logs.events('upstream_circuit_opened')).toHaveLength(1)
+
+    await new Promise((resolve) => setTimeout(resolve, 1_100))
+    const probe = unique('/api/probe')
+    expect((await send(probe, { headers: authHeader(token) })).status).toBe(200)
+    expect(await received(probe)).toHaveLength(1)
+    expect(logs.events('upstream_circuit_closed')).toHaveLength(1)
+    expect((await send(unique('/api/after'), { headers: authHeader(token) })).status).toBe(200)
+  })
+
+  it('answers 502 bad_gateway when the origin cannot be reached', async () => {
+    const send = gateway({ UPSTREAM_URL: 'http://127.0.0.1:1', UPSTREAM_RETRIES: '0' })
+    const { token } = await tokenWith()
+    const res = await send('/api/anything', { headers: authHeader(token) })
+    const body = await expectProblem(res, 502, 'bad_gateway')
+    expect(JSON.stringify(body)).not.toContain('127.0.0.1')
+  })
+})
+
+describe('proxy: hot-path budget', () => {
+  it('an authenticated proxied request reads no D1 and sends its Upstash work together', async () => {
+    const lane = `lane-${crypto.randomUUID()}`
+    const control = httpControl(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN)
+    let d1Calls = 0
+    const db = new Proxy(env.DB, {
+      get(target, property, receiver) {
+        if (property === 'prepare' || property === 'batch' || property === 'exec') d1Calls++
+        const value = Reflect.get(target, property, receiver)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+    const bindings = {
+      ...env,
+      DB: db,
+      UPSTASH_REDIS_REST_URL: `${env.UPSTASH_REDIS_REST_URL}/${lane}`,
+      RATE_LIMIT_GLOBAL: '100/15m',
+      RATE_LIMIT_USER: '100/15m',
+    }
+    const app = createApp()
+    const { token } = await tokenWith()
+    const send = () =>
+      app.fetch(
+        new Request(`https://gw.test${unique('/api/hot')}`, {
+          headers: { ...authHeader(token), 'cf-connecting-ip': '192.0.2.44' },
+        }),
+        bindings,
+        ctx,
+      )
+    expect((await send()).status).toBe(200) // loads the rate-limit scripts
+    await control.setFault('slow', 10_000, lane) // every Upstash request answers 250 ms late
+    try {
+      const started = Date.now()
+      const res = await send()
+      const elapsed = Date.now() - started
+      expect(res.status).toBe(200)
+      expect(elapsed).toBeGreaterThanOrEqual(240)
+      expect(elapsed).toBeLessThan(480) // two sequential Upstash round trips would take ≥ 500 ms
+    } finally {
+      await control.setFault('none', undefined, lane)
+    }
+    expect(d1Calls).toBe(0)
+  })
+})

@@ -1,0 +1,163 @@
+/**
+ * The proxy (issue 7): every request the gateway does not answer itself goes to the origin, after the pipeline
+ * has passed and the route's policy (src/policies.ts, resolved by `resolveRoute()`) allows it: authentication
+ * unless the route is `public`, every required scope, the JSON schema when there is one. Then the request is
+ * forwarded with clean headers and a signed identity (`X-Gateway-*`, HMAC with UPSTREAM_SIGNING_SECRET), under a
+ * timeout, at most one retry for GET/HEAD, and a per-isolate circuit breaker (src/proxy/forward.ts).
+ *
+ * It runs as hono's not-found handler, so routes the gateway (or a test) registers always win, and it turns its
+ * own errors into problem responses itself: a returned 404 for a gateway-owned spelling (`/AUTH/login`,
+ * `/auth/login/`) still lets `methodNotAllowed` answer 405 where the path exists with another method.
+ */
+import type { Context } from 'hono'
+import type { Config } from '../config/schema'
+import type { AppEnv } from '../env'
+import { GatewayError } from '../errors/gateway-error'
+import { toProblemResponse } from '../errors/problem'
+import { log } from '../log/logger'
+import { countUpstream } from '../metrics'
+import { authenticate, requireScopes } from '../pipeline/authenticate'
+import type { ProxyRoute } from '../pipeline/route'
+import { parseJsonBody } from '../pipeline/validate'
+import { createForwarder, type Fetcher } from '../proxy/forward'
+import { upstreamRequestHeaders } from '../proxy/headers'
+import type { ResolvedPolicy } from '../proxy/routes'
+import { signIdentity } from '../proxy/signature'
+import { createCircuitBreaker } from '../ratelimit/breaker'
+
+type Forward = ReturnType<typeof createForwarder>
+
+/** One forwarder, and so one circuit breaker, per configuration: per isolate in practice. */
+const forwarders = new WeakMap<Config, Forward>()
+
+function forwarderFor(config: Config, env: AppEnv['Bindings']): Forward | undefined {
+  const url = config.upstream.url
+  if (url === undefined) return undefined
+  let forward = forwarders.get(config)
+  if (forward === undefined) {
+    const { breaker: settings } = config.upstream
+    const breaker = createCircuitBreaker({
+      ...settings,
+      onTransition: (from, to) =>
+        log({
+          event:
+            to === 'open'
+              ? 'upstream_circuit_opened'
+              : to === 'closed'
+                ? 'upstream_circuit_closed'
+                : 'upstream_circuit_probe',
+          level: to === 'open' ? 'error' : 'info',
+          description:
+            to === 'open'
+              ? `The origin failed ${settings.failureThreshold} times in a row: proxied requests fail fast for ${settings.cooldownMs / 1000} s.`
+              : to === 'closed'
+                ? 'The origin answers again: proxying resumed.'
+                : 'The cooldown passed: one request probes the origin.',
+          from,
+          to,
+        }),
+    })
+    // A service binding named UPSTREAM, when configured, carries the calls (no public Internet hop).
+    const binding = (env as { UPSTREAM?: Fetcher }).UPSTREAM
+    forward = createForwarder({
+      baseUrl: url,
+      ...(binding !== undefined && typeof binding.fetch === 'function' ? { fetcher: binding } : {}),
+      timeoutMs: config.upstream.timeoutMs,
+      retries: config.upstream.retries as 0 | 1,
+      breaker,
+      openRetryAfterSeconds: Math.ceil(settings.cooldownMs / 1_000),
+    })
+    forwarders.set(config, forward)
+  }
+  return forward
+}
+
+const requireToken = authenticate()
+const scopeChecks = new WeakMap<ResolvedPolicy, ReturnType<typeof requireScopes>>()
+
+/** `requireScopes` for a policy, built once per policy (it validates the scope tokens when built). */
+function scopeCheck(policy: ResolvedPolicy) {
+  let check = scopeChecks.get(policy)
+  if (check === undefined) {
+    check = requireScopes(...policy.scopes)
+    scopeChecks.set(policy, check)
+  }
+  return check
+}
+
+async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute): Promise<Response> {
+  const config = c.get('config')
+  const forward = forwarderFor(config, c.env)
+  if (forward === undefined) {
+    throw new GatewayError('bad_gateway', { internal: { reason: 'upstream_not_configured' } })
+  }
+  const { policy } = route
+  const method = c.req.method.toUpperCase()
+  // A schema means the body must be read and checked; it is then forwarded byte for byte as received.
+  let body: ReadableStream<Uint8Array> | string | null = c.req.raw.body
+  if (policy.schema !== undefined && method !== 'GET' && method !== 'HEAD') {
+    await parseJsonBody(c, policy.schema)
+    body = await c.req.text()
+  }
+  const url = new URL(c.req.url)
+  const requestId = c.get('requestId')
+  const headers = upstreamRequestHeaders(c.req.raw.headers, {
+    clientIp: c.req.header('cf-connecting-ip'),
+    proto: url.protocol === 'http:' ? 'http' : 'https',
+    host: url.host,
+    requestId,
+  })
+  const principal = c.get('principal')
+  const started = performance.now()
+  try {
+    const response = await forward({
+      method,
+      pathAndQuery: route.upstreamPathAndQuery,
+      headers,
+      body,
+      maxBodyBytes: policy.bodyLimitBytes ?? config.bodyLimits.defaultBytes,
+      sign: (target) =>
+        signIdentity(config.upstream.signingSecret, {
+          method: target.method,
+          pathAndQuery: target.pathAndQuery,
+          requestId,
+          ...(principal !== undefined ? { user: principal.sub, scopes: principal.scopes, session: principal.sid } : {}),
+        }),
+    })
+    countUpstream(`${Math.floor(response.status / 100)}xx`, performance.now() - started)
+    return response
+  } catch (error) {
+    if (error instanceof GatewayError) countUpstream(error.code, performance.now() - started)
+    throw error
+  }
+}
+
+/**
+ * The not-found handler: proxies a resolved route; anything else (a gateway-owned path the router did not
+ * match) is a 404 that never reaches the origin.
+ */
+export async function proxy(c: Context<AppEnv>): Promise<Response> {
+  try {
+    const route = c.get('route')
+    if (route === undefined) return toProblemResponse(new GatewayError('not_found'), c)
+    const { policy } = route
+    if (policy.auth === 'public') return await forwardRoute(c, route)
+    let response: Response | undefined
+    await requireToken(c, async () => {
+      if (policy.scopes.length > 0) {
+        await scopeCheck(policy)(c, async () => {
+          response = await forwardRoute(c, route)
+        })
+      } else {
+        response = await forwardRoute(c, route)
+      }
+    })
+    if (response === undefined) {
+      throw new GatewayError('internal_error', { internal: { reason: 'proxy_chain_without_response' } })
+    }
+    return response
+  } catch (error) {
+    // Rendered here (not thrown): a not-found handler's error would otherwise skip the stages after it.
+    return toProblemResponse(error, c)
+  }
+}
