@@ -11,6 +11,8 @@ import { httpControl } from '../../test/conformance/upstash-cases'
 import { createApp } from '../app'
 import { authenticate, requireScopes } from '../pipeline/authenticate'
 import { getServices } from '../services'
+import { getRedis } from '../stores/redis/client'
+import { lockoutKeys } from '../stores/redis/lockout'
 import { testExecutionContext as ctx } from '../test-support/context'
 import { captureLogs } from '../test-support/logs'
 import { authHeader, mintTestToken, segment, signWithTestKey, testConfig, validClaims } from '../test-support/tokens'
@@ -29,6 +31,8 @@ const down = { UPSTASH_REDIS_REST_URL: `${env.UPSTASH_REDIS_REST_URL}/${faultLan
 /** One bindings object per configuration: the configuration is parsed, cached and logged per bindings object. */
 const BINDINGS = {
   healthy: { ...env, METRICS_TOKEN },
+  noGrace: { ...env, METRICS_TOKEN, REFRESH_GRACE_SECONDS: '0' },
+  originDown: { ...env, METRICS_TOKEN, UPSTREAM_URL: 'http://127.0.0.1:1' },
   closedDown: { ...env, ...down },
   openDown: { ...env, ...down, REVOCATION_FAILURE_MODE: 'open' },
 }
@@ -59,6 +63,36 @@ let sent = { method: '', path: '' }
 const send = (path: string, headers: Record<string, string>, bindings: object, method = 'GET') => {
   sent = { method, path: path.replace(/\?.*$/, '') }
   return app.fetch(new Request(`https://gw.test${path}`, { method, headers }), bindings, ctx)
+}
+
+/** A POST with a JSON body (the account routes). */
+const sendJson = (path: string, headers: Record<string, string>, bindings: object, body: unknown) => {
+  sent = { method: 'POST', path }
+  return app.fetch(
+    new Request(`https://gw.test${path}`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    }),
+    bindings,
+    ctx,
+  )
+}
+
+const PASSWORD = 'amber-quarry-violin-77'
+
+/** Registers an account and returns its email and user id (setup: its records are cleared by the caller). */
+async function account(): Promise<{ email: string; userId: string }> {
+  const email = `log.${crypto.randomUUID().slice(0, 12)}@example.test`
+  await sendJson('/auth/register', {}, BINDINGS.healthy, { email, password: PASSWORD })
+  const row = await env.DB.prepare('SELECT id FROM users WHERE email = ?1').bind(email).first<{ id: string }>()
+  if (row === null) throw new Error('registration wrote no user')
+  return { email, userId: row.id }
+}
+
+/** Forgets what setup steps logged, so a scenario is judged on its last request only. */
+const clearSetupLogs = () => {
+  logs.lines.length = 0
 }
 
 /** A request to /auth/me with `authorization`, expected to be refused as an invalid token. */
@@ -206,6 +240,120 @@ const SCENARIOS: Scenario[] = [
       const invalid = { ...env, METRICS_TOKEN, UPSTASH_REDIS_REST_URL: 'ftp://upstash.invalid', JWT_SECRET: secret }
       const res = await send('/auth/me', headers, invalid)
       return { res, secrets: [secret] }
+    },
+  },
+  {
+    name: 'registration',
+    expected: [['user_created', 'info']],
+    status: 202,
+    async run(headers) {
+      const email = `reg.${crypto.randomUUID().slice(0, 12)}@example.test`
+      const res = await sendJson('/auth/register', headers, BINDINGS.healthy, { email, password: PASSWORD })
+      const row = await env.DB.prepare('SELECT id FROM users WHERE email = ?1').bind(email).first<{ id: string }>()
+      return { res, secrets: [PASSWORD, email], userid: row?.id ?? 'missing' }
+    },
+  },
+  {
+    name: 'login failure: unknown address',
+    expected: [['authn_login_fail', 'warn']],
+    status: 401,
+    async run(headers) {
+      const email = `ghost.${crypto.randomUUID().slice(0, 12)}@example.test`
+      const res = await sendJson('/auth/login', headers, BINDINGS.healthy, { email, password: PASSWORD })
+      return { res, secrets: [PASSWORD, email] }
+    },
+  },
+  {
+    name: 'login failure: wrong password',
+    expected: [['authn_login_fail', 'warn']],
+    status: 401,
+    async run(headers) {
+      const { email, userId } = await account()
+      clearSetupLogs()
+      const res = await sendJson('/auth/login', headers, BINDINGS.healthy, { email, password: 'wrong-but-long-9' })
+      return { res, secrets: [PASSWORD, 'wrong-but-long-9', email], userid: userId }
+    },
+  },
+  {
+    name: 'login success',
+    expected: [
+      ['authn_login_success', 'info'],
+      ['session_created', 'info'],
+    ],
+    status: 200,
+    async run(headers) {
+      const { email, userId } = await account()
+      clearSetupLogs()
+      const res = await sendJson('/auth/login', headers, BINDINGS.healthy, { email, password: PASSWORD })
+      const pair = (await res.clone().json()) as { access_token: string; refresh_token: string }
+      return { res, secrets: [PASSWORD, email, pair.access_token, pair.refresh_token], userid: userId }
+    },
+  },
+  {
+    name: 'login refused: the address is locked',
+    expected: [['authn_login_lock', 'warn']],
+    status: 429,
+    async run(headers) {
+      const email = `locked.${crypto.randomUUID().slice(0, 12)}@example.test`
+      const config = testConfig()
+      const [consecutive] = await lockoutKeys(config.passwords.pepper, email)
+      await getRedis(config.redis).set(consecutive, config.accounts.lockout.threshold, { ex: 60 })
+      const res = await sendJson('/auth/login', headers, BINDINGS.healthy, { email, password: PASSWORD })
+      return { res, secrets: [PASSWORD, email] }
+    },
+  },
+  {
+    name: 'refresh-token reuse',
+    expected: [['authn_token_reuse', 'critical']],
+    status: 401,
+    async run(headers) {
+      const { email, userId } = await account()
+      const login = await sendJson('/auth/login', {}, BINDINGS.noGrace, { email, password: PASSWORD })
+      const { refresh_token } = (await login.json()) as { refresh_token: string }
+      const rotated = await sendJson('/auth/refresh', {}, BINDINGS.noGrace, { refresh_token })
+      const { refresh_token: child } = (await rotated.json()) as { refresh_token: string }
+      clearSetupLogs()
+      const res = await sendJson('/auth/refresh', headers, BINDINGS.noGrace, { refresh_token })
+      return { res, secrets: [PASSWORD, refresh_token, child], userid: userId }
+    },
+  },
+  {
+    name: 'proxy: insufficient scope for the route',
+    expected: [['authz_fail', 'warn']],
+    status: 403,
+    async run(headers) {
+      const sub = `user-${crypto.randomUUID()}`
+      const { token } = await mintTestToken({ sub, scopes: ['read'] })
+      const res = await send('/api/admin/reports', { ...headers, ...authHeader(token) }, BINDINGS.healthy)
+      return { res, secrets: [token], userid: sub }
+    },
+  },
+  {
+    name: 'proxy: an unsafe path',
+    expected: [['input_validation_fail', 'info']],
+    status: 400,
+    run: async (headers) => ({ res: await send('/api/public/..%2fadmin', headers, BINDINGS.healthy), secrets: [] }),
+  },
+  {
+    name: 'proxy: the origin cannot be reached',
+    expected: [['request_failed', 'error']],
+    status: 502,
+    async run(headers) {
+      // A fresh bindings object per run: a fresh configuration, so a fresh circuit breaker (it would open).
+      const res = await send('/api/public/anything', headers, { ...BINDINGS.originDown })
+      return { res, secrets: [] }
+    },
+  },
+  {
+    name: 'proxy: a forwarded request (no security decision to record)',
+    expected: [],
+    status: 200,
+    async run(headers) {
+      const { token } = await mintTestToken()
+      return {
+        res: await send('/api/things', { ...headers, ...authHeader(token) }, BINDINGS.healthy),
+        secrets: [token],
+      }
     },
   },
   {
