@@ -10,7 +10,7 @@
  *
  * The demo entries suit the echo upstream (`scripts/echo-upstream.ts`), which answers any path.
  */
-import { z } from 'zod/mini'
+import * as z from 'zod/mini'
 import type { RoutePolicy } from './proxy/routes'
 
 /** Body of `POST /api/items`: strict at every level, so unknown fields are a 400, not silently forwarded. */

@@ -2,7 +2,7 @@
  * Request bodies of the gateway's auth routes. Strict at every level: an unknown field (`role`, `scopes`,
  * `is_admin`…) is a 400, never silently dropped (S-IN-2).
  */
-import { z } from 'zod/mini'
+import * as z from 'zod/mini'
 import { MAX_PASSWORD_INPUT_BYTES } from '../../auth/password'
 
 /** Syntax only: one `@`, no whitespace, a dot in the domain. Normalization (`normalizeEmail`) happens in the store. */
