@@ -248,6 +248,28 @@ describe('proxy: route policies', () => {
     expect((await received(`/admin/reports/${id}`)).map((r) => r.path)).toEqual([`/admin/reports/${id}?full=1`])
   })
 
+  it("puts a route marked rateLimit: 'strict' under the per-IP auth policy too", async () => {
+    const app = createApp()
+    const bindings = { ...env, RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_AUTH: '2/15m' }
+    const { token } = await tokenWith(['admin'])
+    const ip = `10.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.7`
+    const send = (path: string) =>
+      app.fetch(
+        new Request(`https://gw.test${path}`, { headers: { ...authHeader(token), 'cf-connecting-ip': ip } }),
+        bindings,
+        ctx,
+      )
+    const admin = unique('/api/admin/strict')
+    expect((await send(admin)).status).toBe(200)
+    expect((await send(admin)).status).toBe(200)
+    const limited = await send(admin)
+    const body = await expectProblem(limited, 429, 'rate_limited')
+    expect(body['violated-policies']).toEqual(['auth'])
+    expect(await received(admin.replace('/api/admin', '/admin'))).toHaveLength(2)
+    // A default route from the same IP is not under the auth policy.
+    expect((await send(unique('/api/things'))).status).toBe(200)
+  })
+
   it('answers 405 with Allow for a method the matching route does not list, without falling through', async () => {
     const { token } = await tokenWith(['admin', 'items:write'])
     const res = await gw('/api/public/x', { method: 'DELETE', headers: authHeader(token) })
