@@ -47,6 +47,8 @@ describe('normalizePath', () => {
   it.each([
     ['/public/%2E%2E%2Fadmin', 'encoded_slash'],
     ['/a%2fb', 'encoded_slash'],
+    ['/admin%3Bx/users', 'encoded_semicolon'],
+    ['/admin%3bx', 'encoded_semicolon'],
     ['/a%5cb', 'backslash'],
     ['/a\\b', 'backslash'],
     ['/a%00b', 'control_character'],

@@ -22,6 +22,7 @@ export type PathRejection =
   | 'too_long'
   | 'invalid_percent_encoding'
   | 'encoded_slash'
+  | 'encoded_semicolon'
   | 'backslash'
   | 'control_character'
   | 'invalid_character'
@@ -44,7 +45,7 @@ const percentEncode = (byte: number) => `%${byte.toString(16).toUpperCase().padS
  * - Escapes of unreserved characters are decoded (`%6C` → `l`), every other escape gets upper-case hex, raw
  *   characters outside RFC 3986 `pchar` are escaped, `.`/`..` segments are resolved (RFC 3986 §5.2.4), also when
  *   escaped (`%2e%2e`), and repeated slashes are collapsed. Case and a trailing slash are kept in `path`.
- * - Refused: malformed escapes, `%2F`, `%5C` and raw `\`, control characters raw or escaped, `?`/`#` in a
+ * - Refused: malformed escapes, `%2F`, `%3B`, `%5C` and raw `\`, control characters raw or escaped, `?`/`#` in a
  *   pathname, `..` above the root, paths over {@link MAX_PATH_BYTES} bytes, an escaped `%` that introduces another
  *   escape (`%252e`: defeats origins that decode twice), and dot segments carrying parameters (`..;x`, which
  *   Tomcat-style origins resolve as `..`).
@@ -106,6 +107,9 @@ function canonicalSegment(raw: string): string | { ok: false; reason: PathReject
       if (byte < 0x20 || byte === 0x7f) return { ok: false, reason: 'control_character' }
       if (byte === 0x2f) return { ok: false, reason: 'encoded_slash' }
       if (byte === 0x5c) return { ok: false, reason: 'backslash' }
+      // `%3B` is `;` to an origin that decodes before stripping path parameters, but not to the key above: it
+      // would let `/admin%3Bx` skip the policy of `/admin`. Ambiguous, so refused.
+      if (byte === 0x3b) return { ok: false, reason: 'encoded_semicolon' }
       if (byte === 0x25 && HEX.test(raw.slice(i + 3, i + 5))) return { ok: false, reason: 'double_encoding' }
       const decoded = String.fromCharCode(byte)
       out += UNRESERVED.test(decoded) ? decoded : percentEncode(byte)

@@ -344,6 +344,7 @@ describe('proxy: path normalization cannot reach a weaker policy', () => {
     ['/api/public/%00/x', 'an encoded NUL'],
     ['/api/public/%zz', 'broken percent-encoding'],
     ['/api/public/%252e%252e/admin', 'double encoding'],
+    ['/api/admin%3Bx/reports/1', 'an encoded semicolon (a path parameter the policy key would not see)'],
   ])('%s (%s) is refused with 400 before anything else', async (path) => {
     const before = (await received('/api/public')).length
     const res = await gw(path)
