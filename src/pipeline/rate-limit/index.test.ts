@@ -141,8 +141,11 @@ describe('rate limiting: the global policy per client IP', () => {
       statuses.push((await g.send('/public', { 'cf-connecting-ip': `${prefix}::${(i + 1).toString(16)}:abcd` })).status)
     }
     expect(statuses).toEqual([200, 200, 200, 429, 429])
-    // The neighbouring /64 is another subscriber.
-    expect((await g.send('/public', { 'cf-connecting-ip': `${prefix.slice(0, -1)}f::1` })).status).toBe(200)
+    // The neighbouring /64 (last group of the prefix with its low bit flipped) is another subscriber.
+    const groups = prefix.split(':')
+    const last = Number.parseInt(groups.pop() as string, 16)
+    const neighbour = [...groups, (last ^ 1).toString(16)].join(':')
+    expect((await g.send('/public', { 'cf-connecting-ip': `${neighbour}::1` })).status).toBe(200)
   })
 
   it('treats an IPv4-mapped IPv6 address as its IPv4 address', async () => {
