@@ -249,14 +249,15 @@ describe('POST /auth/login', () => {
     // for "unknown" and reset the known account's counter through Redis between rounds.
     const redis = getRedis(testConfig().redis)
     const keys = await lockoutKeys(testConfig().passwords.pepper, email)
-    for (let i = 0; i < 12; i++) {
+    for (let i = 0; i < 15; i++) {
       await redis.del(...keys)
       known.push(await time(email))
       unknown.push(await time(uniqueEmail('timing')))
     }
+    // R-BF-5: the medians differ by less than 15% (measured here: 1.00–1.07 on ~30 ms).
     const ratio = median(unknown) / median(known)
-    expect(ratio).toBeGreaterThan(0.7)
-    expect(ratio).toBeLessThan(1.4)
+    expect(ratio).toBeGreaterThan(0.85)
+    expect(ratio).toBeLessThan(1.15)
   })
 
   it('refuses an unknown field and a non-JSON body with 4xx before any KDF', async () => {
