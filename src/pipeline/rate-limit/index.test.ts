@@ -6,13 +6,8 @@ import { uniqueIpv4, uniqueIpv6Prefix } from '../../test-support/clients'
 import { testExecutionContext as ctx } from '../../test-support/context'
 import { captureLogs } from '../../test-support/logs'
 import { expectProblem } from '../../test-support/problem'
+import { LOGIN_ADMITTED } from '../../test-support/rate-limit'
 import { authHeader, mintTestToken, testConfig } from '../../test-support/tokens'
-
-/**
- * POST to an /auth/login spelling carries `{}`: the real route answers it 400 `validation_failed` once the rate-limit
- * stage has admitted it, with no KDF and no lockout count. So 400 on login = admitted and reached.
- */
-const LOGIN_ADMITTED = 400
 
 const control = httpControl(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN)
 let logs: ReturnType<typeof captureLogs> | undefined

@@ -14,12 +14,7 @@ import { describe, expect, it } from 'vitest'
 import { createApp } from '../../app'
 import { uniqueIpv4 } from '../../test-support/clients'
 import { testExecutionContext as ctx } from '../../test-support/context'
-
-/**
- * POST to an /auth/login spelling carries `{}`: the real route answers it 400 `validation_failed` once the rate-limit
- * stage has admitted it, with no KDF and no lockout count. So 400 on login = admitted and reached.
- */
-const LOGIN_ADMITTED = 400
+import { LOGIN_ADMITTED, limitProbe } from '../../test-support/rate-limit'
 
 const WINDOW_MS = 1_000
 
@@ -31,15 +26,7 @@ function gateway(vars: Record<string, string>) {
   app.get('/public', (c) => c.json({ ok: true }))
   return async (path: '/auth/login' | '/public', ip: string): Promise<Attempt> => {
     const sent = Date.now()
-    const res = await app.fetch(
-      new Request(`https://gw.test${path}`, {
-        method: path === '/auth/login' ? 'POST' : 'GET',
-        headers: { 'cf-connecting-ip': ip, ...(path === '/auth/login' ? { 'content-type': 'application/json' } : {}) },
-        ...(path === '/auth/login' ? { body: '{}' } : {}),
-      }),
-      bindings,
-      ctx,
-    )
+    const res = await app.fetch(limitProbe(path, ip), bindings, ctx)
     await res.arrayBuffer()
     const answered = Date.now()
     const admittedStatus = path === '/auth/login' ? LOGIN_ADMITTED : 200

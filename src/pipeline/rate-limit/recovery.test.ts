@@ -14,12 +14,7 @@ import { uniqueIpv4 } from '../../test-support/clients'
 import { testExecutionContext as ctx } from '../../test-support/context'
 import { captureLogs } from '../../test-support/logs'
 import { expectProblem } from '../../test-support/problem'
-
-/**
- * POST to an /auth/login spelling carries `{}`: the real route answers it 400 `validation_failed` once the rate-limit
- * stage has admitted it, with no KDF and no lockout count. So 400 on login = admitted and reached.
- */
-const LOGIN_ADMITTED = 400
+import { LOGIN_ADMITTED, limitProbe } from '../../test-support/rate-limit'
 
 const METRICS_TOKEN = 'mt_7Rk2Qw9Zp4Lx8Vn3Bc6Hd1Jf5Gs0Ta2Ye7Uo4Im9Nb3'
 const control = httpControl(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN)
@@ -45,15 +40,7 @@ function gateway() {
   app.get('/public', (c) => c.json({ ok: true }))
   const send = async (path: '/auth/login' | '/public', ip = uniqueIpv4()) => {
     const started = Date.now()
-    const res = await app.fetch(
-      new Request(`https://gw.test${path}`, {
-        method: path === '/auth/login' ? 'POST' : 'GET',
-        headers: { 'cf-connecting-ip': ip, ...(path === '/auth/login' ? { 'content-type': 'application/json' } : {}) },
-        ...(path === '/auth/login' ? { body: '{}' } : {}),
-      }),
-      bindings,
-      ctx,
-    )
+    const res = await app.fetch(limitProbe(path, ip), bindings, ctx)
     if (path === '/auth/login' && res.status === LOGIN_ADMITTED) reached++
     return { res, ms: Date.now() - started }
   }
