@@ -2,7 +2,7 @@ import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
 import { createApp } from '../../app'
-import { PBKDF2_ITERATIONS } from '../../auth/password'
+import { hashPassword, PBKDF2_ITERATIONS } from '../../auth/password'
 import { getRedis } from '../../stores/redis/client'
 import { lockoutKeys } from '../../stores/redis/lockout'
 import { loginUser, postJson, registerUser, STRONG_PASSWORD, uniqueEmail } from '../../test-support/accounts'
@@ -175,6 +175,38 @@ describe('POST /auth/login', () => {
       body.refresh_token as string,
       body.access_token as string,
     )
+  })
+
+  it('re-hashes a password stored with older parameters after a successful login, and only then', async () => {
+    const { email } = await registerUser()
+    const older = await hashPassword(STRONG_PASSWORD, testConfig().passwords.pepper, { iterations: 50_000 })
+    await env.DB.prepare('UPDATE users SET password_hash = ?2 WHERE email = ?1').bind(email, older).run()
+    const pending: Promise<unknown>[] = []
+    const collecting = { ...ctx, waitUntil: (p: Promise<unknown>) => void pending.push(p) } as ExecutionContext
+    const login = (password: string) =>
+      createApp().fetch(
+        new Request('https://gw.test/auth/login', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ email, password }),
+        }),
+        env,
+        collecting,
+      )
+    const stored = () =>
+      env.DB.prepare('SELECT password_hash FROM users WHERE email = ?1').bind(email).first<{ password_hash: string }>()
+
+    expect((await login(WRONG_PASSWORD)).status).toBe(401)
+    await Promise.all(pending)
+    expect((await stored())?.password_hash).toBe(older)
+
+    expect((await login(STRONG_PASSWORD)).status).toBe(200)
+    await Promise.all(pending)
+    const fresh = (await stored())?.password_hash
+    expect(fresh).toMatch(new RegExp(`^pbkdf2-sha256\\$i=${PBKDF2_ITERATIONS}\\$`))
+    expect((await login(STRONG_PASSWORD)).status).toBe(200)
+    await Promise.all(pending)
+    expect((await stored())?.password_hash).toBe(fresh)
   })
 
   it('stores only the SHA-256 of the refresh token: no D1 column holds the token (R-RT-1)', async () => {

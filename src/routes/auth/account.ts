@@ -9,7 +9,7 @@
  */
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
-import { checkPasswordPolicy, hashPassword, needsRehash, verifyPasswordOrDummy } from '../../auth/password'
+import { checkPasswordPolicy, hashPassword, verifyPasswordOrDummy } from '../../auth/password'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
 import { createLogThrottle } from '../../lib/throttle'
@@ -188,7 +188,7 @@ export async function login(c: Context<AppEnv>, body: { email: string; password:
     // The password was right; a counter that stays up for 15 minutes is not worth refusing the login for.
     logRequest(c, { event: 'lockout_reset_failed', level: 'error', userid: user.id, cause: reset.reason })
   }
-  if (verified.needsRehash || needsRehash(user.passwordHash)) {
+  if (verified.needsRehash) {
     const userId = user.id
     c.executionCtx.waitUntil(
       hashPassword(body.password, config.passwords.pepper)

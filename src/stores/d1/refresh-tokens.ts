@@ -130,25 +130,33 @@ export function createD1RefreshTokenStore(db: D1Database, options: { clock?: () 
   const clock = options.clock ?? Date.now
   const nowSeconds = () => Math.floor(clock() / 1000)
 
-  const revokeFamily = async (familyId: string, reason: string, now: number): Promise<boolean> => {
-    const [family] = await db.batch([
+  /**
+   * Revokes the live families matching `column = id` (one family, or all of a user's) and their active tokens, and
+   * clears grace ciphertexts, in one transaction. Returns how many families were revoked by this call.
+   */
+  const revokeWhere = async (column: 'id' | 'user_id', id: string, reason: string, now: number): Promise<number> => {
+    const tokenColumn = column === 'id' ? 'family_id' : 'user_id'
+    const [families] = await db.batch([
       db
         .prepare(
-          'UPDATE refresh_token_families SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL',
+          `UPDATE refresh_token_families SET revoked_at = ?2, revoked_reason = ?3
+           WHERE ${column} = ?1 AND revoked_at IS NULL`,
         )
-        .bind(familyId, now, reason),
+        .bind(id, now, reason),
       db
         .prepare(
           `UPDATE refresh_tokens
            SET status = CASE status WHEN 'active' THEN 'revoked' ELSE status END,
                revoked_at = CASE status WHEN 'active' THEN ?2 ELSE revoked_at END,
                grace_ciphertext = NULL
-           WHERE family_id = ?1 AND (status = 'active' OR grace_ciphertext IS NOT NULL)`,
+           WHERE ${tokenColumn} = ?1 AND (status = 'active' OR grace_ciphertext IS NOT NULL)`,
         )
-        .bind(familyId, now),
+        .bind(id, now),
     ])
-    return family?.meta.changes === 1
+    return families?.meta.changes ?? 0
   }
+  const revokeFamily = async (familyId: string, reason: string, now: number): Promise<boolean> =>
+    (await revokeWhere('id', familyId, reason, now)) === 1
 
   /** A rotated token presented again: the same current child inside the window, otherwise reuse (R-RT-3/4). */
   const presentRotated = async (raw: string, row: PresentedRow, graceSeconds: number, now: number) => {
@@ -277,26 +285,8 @@ export function createD1RefreshTokenStore(db: D1Database, options: { clock?: () 
       return revokeFamily(familyId, reason, nowSeconds())
     },
 
-    async revokeAllForUser(userId, reason) {
-      const now = nowSeconds()
-      const [, families] = await db.batch([
-        db
-          .prepare(
-            `UPDATE refresh_tokens
-             SET status = CASE status WHEN 'active' THEN 'revoked' ELSE status END,
-                 revoked_at = CASE status WHEN 'active' THEN ?2 ELSE revoked_at END,
-                 grace_ciphertext = NULL
-             WHERE user_id = ?1 AND (status = 'active' OR grace_ciphertext IS NOT NULL)`,
-          )
-          .bind(userId, now),
-        db
-          .prepare(
-            `UPDATE refresh_token_families SET revoked_at = ?2, revoked_reason = ?3
-             WHERE user_id = ?1 AND revoked_at IS NULL`,
-          )
-          .bind(userId, now, reason),
-      ])
-      return families?.meta.changes ?? 0
+    revokeAllForUser(userId, reason) {
+      return revokeWhere('user_id', userId, reason, nowSeconds())
     },
 
     async purgeExpired(now, limit = DEFAULT_PURGE_LIMIT) {
