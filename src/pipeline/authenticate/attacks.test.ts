@@ -387,41 +387,49 @@ describe('authenticate: cost of a request', () => {
 })
 
 describe('requireScopes', () => {
-  function scopedGateway() {
+  function scopedGateway(...required: string[]) {
     let reached = 0
     const app = createApp()
-    app.get('/scoped', authenticate(), requireScopes('admin'), (c) => {
+    app.get('/scoped', authenticate(), requireScopes(...required), (c) => {
       reached++
       return c.text('ok')
     })
     return { gw: laneGateway({}, app), reached: () => reached }
   }
 
+  // Two required scopes mean both: a token holding either one alone is refused, and the challenge names the pair.
   it.each([
-    ['no scope', []],
-    ['a longer scope that starts with it', ['admin:read']],
-    ['a scope that contains it', ['administrator']],
-    ['another casing', ['Admin']],
-    ['unrelated scopes', ['read', 'write']],
-  ])('refuses a token with %s: 403 insufficient_scope, handler not run', async (_, scopes) => {
-    const { gw, reached } = scopedGateway()
-    const { token, jti } = await mintTestToken({ scopes })
-    const res = await gw.request(['GET', '/scoped'], token)
-    expect(res.headers.get('www-authenticate')).toBe(
-      'Bearer realm="edgeward", error="insufficient_scope", scope="admin"',
-    )
-    await expectDenied(res, token, jti, 403, 'insufficient_scope')
-    expect(reached()).toBe(0)
-    expect(logs.events('authz_fail')).toMatchObject([
-      { level: 'warn', required: ['admin'], missing: ['admin'], outcome: 'denied' },
-    ])
-    // Authentication ran (one MGET) and nothing else touched Upstash.
-    expect(await gw.upstash()).toEqual({ requests: 1, commands: 1 })
-  })
+    ['no scope', ['admin'], [], ['admin']],
+    ['a longer scope that starts with it', ['admin'], ['admin:read'], ['admin']],
+    ['a scope that contains it', ['admin'], ['administrator'], ['admin']],
+    ['another casing', ['admin'], ['Admin'], ['admin']],
+    ['unrelated scopes', ['admin'], ['read', 'write'], ['admin']],
+    ['only the first of two required', ['items:read', 'items:write'], ['items:read'], ['items:write']],
+    ['only the second of two required', ['items:read', 'items:write'], ['items:write'], ['items:read']],
+  ] as const)(
+    'refuses a token with %s: 403 insufficient_scope, handler not run',
+    async (_, required, scopes, missing) => {
+      const { gw, reached } = scopedGateway(...required)
+      const { token, jti } = await mintTestToken({ scopes: [...scopes] })
+      const res = await gw.request(['GET', '/scoped'], token)
+      // RFC 6750 §3: the scope attribute is the space-delimited list of every scope the resource requires.
+      expect(res.headers.get('www-authenticate')).toBe(
+        `Bearer realm="edgeward", error="insufficient_scope", scope="${required.join(' ')}"`,
+      )
+      await expectDenied(res, token, jti, 403, 'insufficient_scope')
+      expect(reached()).toBe(0)
+      expect(logs.events('authz_fail')).toMatchObject([{ level: 'warn', required, missing, outcome: 'denied' }])
+      // Authentication ran (one MGET) and nothing else touched Upstash.
+      expect(await gw.upstash()).toEqual({ requests: 1, commands: 1 })
+    },
+  )
 
-  it('runs the handler for a token that carries the scope among others', async () => {
-    const { gw, reached } = scopedGateway()
-    const { token } = await mintTestToken({ scopes: ['read', 'admin'] })
+  it.each([
+    ['one required scope, among others', ['admin'], ['read', 'admin']],
+    ['both of two required scopes', ['items:read', 'items:write'], ['items:write', 'items:read']],
+  ] as const)('runs the handler for a token that carries %s', async (_, required, scopes) => {
+    const { gw, reached } = scopedGateway(...required)
+    const { token } = await mintTestToken({ scopes: [...scopes] })
     const res = await gw.request(['GET', '/scoped'], token)
     expect(res.status).toBe(200)
     expect(await res.text()).toBe('ok')
@@ -430,7 +438,7 @@ describe('requireScopes', () => {
   })
 
   it('authenticates first: a revoked admin token is a 401, not a 403', async () => {
-    const { gw, reached } = scopedGateway()
+    const { gw, reached } = scopedGateway('admin')
     const { token, jti } = await mintTestToken({ scopes: ['admin'] })
     expect((await gw.request(ROUTES[1], token)).status).toBe(204)
     const res = await gw.request(['GET', '/scoped'], token)
