@@ -13,7 +13,8 @@ import {
 } from '../test/conformance/upstash-cases.ts'
 import { freePort, waitForPort } from './lib/free-port.ts'
 import { REDIS_SERVER_MISSING_MESSAGE, startRedisServer } from './lib/redis-server.ts'
-import { startUpstashLocal, type UpstashLocal, withoutAllowKeyLocking } from './upstash-local.ts'
+import { withoutAllowKeyLocking } from './lib/upstash-commands.ts'
+import { startUpstashLocal, type UpstashLocal } from './upstash-local.ts'
 
 const SCRIPT_PATH = path.join(import.meta.dirname, 'upstash-local.ts')
 const REDIS_SERVER_PATH = path.join(import.meta.dirname, 'lib', 'redis-server.ts')

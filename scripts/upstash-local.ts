@@ -6,14 +6,42 @@ import http from 'node:http'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import ioredis, { type Redis as RedisConnection } from 'ioredis'
 import { redactUrl } from './lib/redact-url.ts'
 import { type RedisServer, startRedisServer } from './lib/redis-server.ts'
+import {
+  asCommand,
+  asCommandList,
+  type Executable,
+  prepareCommand,
+  type ScriptRegistry,
+} from './lib/upstash-commands.ts'
+import {
+  activeFault,
+  clearFault,
+  count,
+  FAULT_MODES,
+  type FaultMode,
+  type FaultState,
+  normalizePrefix,
+  type RequestStats,
+  readStats,
+  resetStats,
+  SLOW_FAULT_LATENCY_MS,
+  setFault,
+} from './lib/upstash-faults.ts'
+import {
+  connectOrExplain,
+  createConnection,
+  execute,
+  outcomeToJson,
+  type RedisConnection,
+  RedisUnavailableError,
+  runPipeline,
+  runTransaction,
+  toJson,
+} from './lib/upstash-redis.ts'
 
-export type FaultMode = 'none' | 'refuse' | 'hang' | 'error500' | 'slow'
-
-/** Latency the `slow` fault adds before a request is served normally: makes round trips countable by time. */
-export const SLOW_FAULT_LATENCY_MS = 250
+export { type FaultMode, type RequestStats, SLOW_FAULT_LATENCY_MS } from './lib/upstash-faults.ts'
 
 export interface UpstashLocalOptions {
   /** Redis to forward to. @default process.env.REDIS_URL, else a private redis-server stopped by close() */
@@ -28,11 +56,6 @@ export interface UpstashLocalOptions {
   faultControl?: boolean
   /** Lifecycle messages only; never tokens or command arguments. @default discard */
   log?: (line: string) => void
-}
-
-export interface RequestStats {
-  requests: number
-  commands: number
 }
 
 export interface UpstashLocal {
@@ -51,75 +74,20 @@ export interface UpstashLocal {
   close(): Promise<void>
 }
 
-type Scalar = string | number | boolean | null
-type Command = Scalar[]
 type Endpoint = 'single' | 'pipeline' | 'multi-exec'
 type Route = { kind: Endpoint | 'unknown'; lane: string } | { kind: 'control'; action: string }
-type Outcome = { result: unknown } | { error: string }
-type Executable = { name: string; args: string[]; finish?: (reply: unknown) => unknown }
-type Prepared = Executable | { rejected: string }
-type ScriptRegistry = Map<string, { serverSha: string; body: string }>
 type JsonBody = { ok: true; value: unknown } | { ok: false; status: number; error: string }
 
-interface Server {
+interface Server extends FaultState {
   scripts: ScriptRegistry
   shared: RedisConnection
   transactions: RedisConnection
   token: string
   faultControl: boolean
-  faults: Map<string, { mode: Exclude<FaultMode, 'none'>; timer?: NodeJS.Timeout }>
-  hung: Map<string, Set<http.ServerResponse>>
-  counters: Map<string, RequestStats>
-  total: RequestStats
-  log: (line: string) => void
 }
 
 const MAX_BODY_BYTES = 10 * 1024 * 1024
-const FAULT_MODES: readonly FaultMode[] = ['none', 'refuse', 'hang', 'error500', 'slow']
-const ALLOW_KEY_LOCKING = 'allow-key-locking'
 const CONTROL_ACTIONS = new Set(['fault', 'stats', 'stats/reset'])
-// They change connection state or block the connection that every request shares.
-const UNSUPPORTED_COMMANDS = new Set([
-  'MULTI',
-  'EXEC',
-  'DISCARD',
-  'WATCH',
-  'UNWATCH',
-  'SELECT',
-  'QUIT',
-  'RESET',
-  'HELLO',
-  'AUTH',
-  'CLIENT',
-  'MONITOR',
-  'SUBSCRIBE',
-  'PSUBSCRIBE',
-  'SSUBSCRIBE',
-  'UNSUBSCRIBE',
-  'PUNSUBSCRIBE',
-  'SUNSUBSCRIBE',
-  'SYNC',
-  'PSYNC',
-  'REPLCONF',
-  'SHUTDOWN',
-  'WAIT',
-  'WAITAOF',
-  'BLPOP',
-  'BRPOP',
-  'BRPOPLPUSH',
-  'BLMOVE',
-  'BLMPOP',
-  'BZPOPMIN',
-  'BZPOPMAX',
-  'BZMPOP',
-])
-// ioredis is CommonJS and its module.exports is the Redis class. The default import is that class both in Node and
-// in vite's module runner (the workers project's global setup), where the named `Redis` export comes out undefined.
-const IORedis = ioredis as unknown as typeof RedisConnection
-const { ReplyError } = ioredis as unknown as { ReplyError: new (message: string) => Error }
-const rawJSON = (JSON as unknown as { rawJSON?: (text: string) => unknown }).rawJSON
-
-class RedisUnavailableError extends Error {}
 
 /**
  * Starts an Upstash-REST-compatible HTTP server (`POST /`, `/pipeline`, `/multi-exec`) over Redis.
@@ -322,210 +290,7 @@ async function runBatch(
   )
 }
 
-// Every command is written in this tick, so they reach Redis in request order.
-function runPipeline(conn: RedisConnection, prepared: Prepared[]): Promise<Outcome[]> {
-  return Promise.all(prepared.map((p) => ('rejected' in p ? { error: p.rejected } : execute(conn, p))))
-}
-
-// MULTI, the commands and EXEC are written in one tick on a connection used for nothing else, so no other
-// request can interleave; a queue-time error makes EXEC answer EXECABORT and nothing is applied.
-async function runTransaction(conn: RedisConnection, prepared: Executable[]): Promise<Outcome[] | { error: string }> {
-  const queued = [
-    execute(conn, { name: 'MULTI', args: [] }),
-    ...prepared.map((p) => execute(conn, { name: p.name, args: p.args })),
-  ]
-  const [, exec] = await Promise.all([Promise.all(queued), execute(conn, { name: 'EXEC', args: [] })])
-  if ('error' in exec) return exec
-  if (!Array.isArray(exec.result)) return { error: 'EXECABORT Transaction discarded' }
-  return exec.result.map((reply: unknown, i) => {
-    if (isReplyError(reply)) return { error: reply.message }
-    const finish = prepared[i]?.finish
-    return { result: finish ? finish(reply) : reply }
-  })
-}
-
-async function execute(conn: RedisConnection, prepared: Executable): Promise<Outcome> {
-  try {
-    const reply = await conn.callBuffer(prepared.name, prepared.args)
-    return { result: prepared.finish ? prepared.finish(reply) : reply }
-  } catch (err) {
-    if (isReplyError(err)) return { error: err.message }
-    throw new RedisUnavailableError(err instanceof Error ? err.message : String(err))
-  }
-}
-
-function asCommand(value: unknown): Command | string {
-  if (!Array.isArray(value)) return 'ERR the request body must be a JSON array: ["command", ...args]'
-  if (value.length === 0) return 'ERR empty command'
-  if (typeof value[0] !== 'string' || value[0] === '') return 'ERR the command name must be a non-empty string'
-  if (!value.every(isScalar)) return 'ERR command arguments must be strings, numbers, booleans or null'
-  return value
-}
-
-function asCommandList(value: unknown): Command[] | string {
-  if (!Array.isArray(value) || value.length === 0)
-    return 'ERR the request body must be a non-empty JSON array of commands'
-  const commands: Command[] = []
-  for (const item of value) {
-    const command = asCommand(item)
-    if (typeof command === 'string') return command
-    commands.push(command)
-  }
-  return commands
-}
-
-function isScalar(value: unknown): value is Scalar {
-  return value === null || ['string', 'number', 'boolean'].includes(typeof value)
-}
-
-// Upstash REST argument conversion: numbers in decimal, booleans as words, JSON null as "".
-function toRedisArg(value: Scalar): string {
-  return value === null ? '' : String(value)
-}
-
-function prepareCommand(command: Command, scripts: ScriptRegistry): Prepared {
-  const name = String(command[0]).toUpperCase()
-  const args = command.slice(1).map(toRedisArg)
-  if (isUnsupported(name, args))
-    return { rejected: `ERR command '${name.toLowerCase()}' is not supported by upstash-local` }
-  if (name === 'EVAL' || name === 'EVAL_RO') return prepareEval(name, args, scripts)
-  if (name === 'EVALSHA' || name === 'EVALSHA_RO') return prepareEvalsha(name, args, scripts)
-  if (name === 'SCRIPT') return prepareScript(args, scripts)
-  // Upper case also keeps ioredis's reply transformers (keyed by lower-case names, e.g. hgetall) out of the way.
-  return { name, args }
-}
-
-function isUnsupported(name: string, args: string[]): boolean {
-  const blockingRead = (name === 'XREAD' || name === 'XREADGROUP') && args.some((a) => a.toUpperCase() === 'BLOCK')
-  return UNSUPPORTED_COMMANDS.has(name) || blockingRead
-}
-
-// ---------------------------------------------------------------- Lua scripts
-
-function prepareEval(name: string, args: string[], scripts: ScriptRegistry): Prepared {
-  const [script, ...rest] = args
-  const rewritten = script === undefined ? undefined : registerScript(script, scripts)
-  return { name, args: rewritten === undefined ? args : [rewritten, ...rest] }
-}
-
-// A known client SHA becomes EVAL of the stored body, which also survives SCRIPT FLUSH and Redis restarts.
-function prepareEvalsha(name: string, args: string[], scripts: ScriptRegistry): Prepared {
-  const [sha, ...rest] = args
-  const known = sha === undefined ? undefined : scripts.get(sha.toLowerCase())
-  if (!known) return { name, args }
-  return { name: name === 'EVALSHA' ? 'EVAL' : 'EVAL_RO', args: [known.body, ...rest] }
-}
-
-function prepareScript(args: string[], scripts: ScriptRegistry): Prepared {
-  const [subcommand = '', original, ...others] = args
-  if (subcommand.toUpperCase() === 'LOAD' && original !== undefined && others.length === 0) {
-    const rewritten = registerScript(original, scripts)
-    if (rewritten === undefined) return { name: 'SCRIPT', args }
-    const clientSha = sha1(original)
-    const finish = (reply: unknown) => (Buffer.isBuffer(reply) ? Buffer.from(clientSha) : reply)
-    return { name: 'SCRIPT', args: ['LOAD', rewritten], finish }
-  }
-  if (subcommand.toUpperCase() === 'EXISTS') {
-    const shas = args.slice(1).map((sha) => scripts.get(sha.toLowerCase())?.serverSha ?? sha)
-    return { name: 'SCRIPT', args: [subcommand, ...shas] }
-  }
-  return { name: 'SCRIPT', args }
-}
-
-/** Returns the script Redis will accept, remembering it under the client's SHA, or undefined if unchanged. */
-function registerScript(script: string, scripts: ScriptRegistry): string | undefined {
-  const rewritten = withoutAllowKeyLocking(script)
-  if (rewritten === undefined) return undefined
-  scripts.set(sha1(script), { serverSha: sha1(rewritten), body: rewritten })
-  return rewritten
-}
-
-// `allow-key-locking` exists only on Upstash; redis-server 7 rejects the whole script because of it.
-// Only the flag is removed, so line numbers and the rest of the body stay byte-for-byte the same.
-export function withoutAllowKeyLocking(script: string): string | undefined {
-  if (!script.startsWith('#!lua')) return undefined
-  const end = script.indexOf('\n')
-  const firstLine = end === -1 ? script : script.slice(0, end)
-  const rewrittenLine = firstLine.replace(/([ \t]+)flags=(\S*)/, (_match, space: string, list: string) => {
-    const kept = list.split(',').filter((flag) => flag !== ALLOW_KEY_LOCKING)
-    return kept.length > 0 ? `${space}flags=${kept.join(',')}` : ''
-  })
-  if (rewrittenLine === firstLine) return undefined
-  return rewrittenLine + (end === -1 ? '' : script.slice(end))
-}
-
-function sha1(text: string): string {
-  return createHash('sha1').update(text, 'utf8').digest('hex')
-}
-
-// ---------------------------------------------------------------- reply conversion
-
-function outcomeToJson(outcome: Outcome, base64: boolean): Outcome {
-  return 'error' in outcome ? outcome : { result: toJson(outcome.result, base64) }
-}
-
-// Base64 mode encodes every string at every depth, status replies included; integers and nil stay as they are.
-function toJson(reply: unknown, base64: boolean): unknown {
-  if (reply === null || reply === undefined) return null
-  if (Buffer.isBuffer(reply)) return base64 ? reply.toString('base64') : reply.toString('utf8')
-  if (typeof reply === 'string') return integerToJson(reply)
-  if (Array.isArray(reply)) return reply.map((item: unknown) => toJson(item, base64))
-  // An error element inside a Lua table has no REST form; its text is the most useful rendering.
-  if (isReplyError(reply)) return toJson(Buffer.from(reply.message), base64)
-  return reply
-}
-
-// With stringNumbers, integer replies arrive as decimal text; keep digits beyond 2^53 exact in the JSON.
-function integerToJson(digits: string): unknown {
-  const value = Number(digits)
-  return Number.isSafeInteger(value) || !rawJSON ? value : rawJSON(digits)
-}
-
-function isReplyError(value: unknown): value is Error {
-  return value instanceof ReplyError
-}
-
-// ---------------------------------------------------------------- faults and stats
-
-function normalizePrefix(prefix: string | undefined): string {
-  const trimmed = (prefix ?? '').replace(/^\/+|\/+$/g, '')
-  if (trimmed.includes('/'))
-    throw new TypeError(`upstash-local: a fault/stats prefix is one path segment, got ${prefix}`)
-  return trimmed === '' ? '' : `/${trimmed}`
-}
-
-function setFault(state: Server, mode: FaultMode, durationMs?: number, prefix?: string): void {
-  if (!FAULT_MODES.includes(mode)) throw new TypeError(`upstash-local: unknown fault mode ${String(mode)}`)
-  if (durationMs !== undefined && !(Number.isFinite(durationMs) && durationMs >= 0)) {
-    throw new TypeError('upstash-local: durationMs must be a non-negative number')
-  }
-  const scope = normalizePrefix(prefix)
-  clearFault(state, scope)
-  if (mode === 'none') return
-  const timer = durationMs === undefined ? undefined : setTimeout(() => clearFault(state, scope), durationMs)
-  timer?.unref()
-  state.faults.set(scope, timer ? { mode, timer } : { mode })
-  state.log(
-    `upstash-local: fault ${mode}${scope ? ` on ${scope}` : ''}${durationMs === undefined ? '' : ` for ${durationMs} ms`}`,
-  )
-}
-
-// Hung requests are dropped when their hang ends, so no socket outlives the fault.
-function clearFault(state: Server, scope: string): void {
-  const fault = state.faults.get(scope)
-  if (!fault) return
-  clearTimeout(fault.timer)
-  state.faults.delete(scope)
-  for (const res of state.hung.get(scope) ?? []) res.destroy()
-  state.hung.delete(scope)
-}
-
-function activeFault(state: Server, lane: string): { mode: Exclude<FaultMode, 'none'>; scope: string } | undefined {
-  const global = state.faults.get('')
-  if (global) return { mode: global.mode, scope: '' }
-  const scoped = lane ? state.faults.get(lane) : undefined
-  return scoped ? { mode: scoped.mode, scope: lane } : undefined
-}
+// ---------------------------------------------------------------- faults and control endpoints
 
 function applyFault(
   state: Server,
@@ -543,24 +308,6 @@ function applyFault(
     hung.add(res)
     res.once('close', () => hung.delete(res))
   }
-}
-
-function count(state: Server, lane: string, field: keyof RequestStats, n: number): void {
-  const counter = state.counters.get(lane) ?? { requests: 0, commands: 0 }
-  state.counters.set(lane, counter)
-  counter[field] += n
-  state.total[field] += n
-}
-
-function readStats(state: Server, prefix?: string): RequestStats {
-  const counter = prefix === undefined ? state.total : state.counters.get(normalizePrefix(prefix))
-  return { requests: counter?.requests ?? 0, commands: counter?.commands ?? 0 }
-}
-
-function resetStats(state: Server, prefix?: string): void {
-  if (prefix !== undefined) return void state.counters.delete(normalizePrefix(prefix))
-  state.counters.clear()
-  state.total = { requests: 0, commands: 0 }
 }
 
 async function handleControl(
@@ -600,40 +347,6 @@ async function controlFault(state: Server, req: http.IncomingMessage, res: http.
     return sendJson(res, 400, { error: 'ERR prefix must be a string' })
   setFault(state, mode as FaultMode, durationMs, prefix)
   return sendJson(res, 200, { mode, durationMs: durationMs ?? null, prefix: normalizePrefix(prefix) })
-}
-
-// ---------------------------------------------------------------- Redis connections
-
-function createConnection(redisUrl: string, name: string, log: (line: string) => void): RedisConnection {
-  const conn = new IORedis(redisUrl, {
-    lazyConnect: true,
-    connectionName: name,
-    // Fail fast instead of queueing: a request during an outage gets 503, not a hang.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    autoResendUnfulfilledCommands: false,
-    stringNumbers: true,
-    retryStrategy: (attempt) => Math.min(attempt * 50, 1000),
-  })
-  let wasReady = false
-  conn.on('ready', () => {
-    if (wasReady) log(`upstash-local: ${name} reconnected to ${redactUrl(redisUrl)}`)
-    wasReady = true
-  })
-  conn.on('close', () => {
-    if (wasReady && conn.status !== 'end') log(`upstash-local: ${name} lost its connection to Redis`)
-  })
-  conn.on('error', () => {}) // reported through 'close' and the 503 answers; ioredis would print each retry otherwise
-  return conn
-}
-
-async function connectOrExplain(conn: RedisConnection, redisUrl: string): Promise<void> {
-  try {
-    await conn.connect()
-  } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err)
-    throw new Error(`upstash-local: cannot reach Redis at ${redactUrl(redisUrl)} (${reason})`)
-  }
 }
 
 // ---------------------------------------------------------------- CLI

@@ -1,0 +1,150 @@
+// What a REST request may ask of Redis: the JSON body checked and turned into one Redis command, with the Lua
+// script rewrite that lets @upstash/ratelimit's Upstash-only script flag run on a stock redis-server.
+import { createHash } from 'node:crypto'
+
+export type Scalar = string | number | boolean | null
+export type Command = Scalar[]
+export type Executable = { name: string; args: string[]; finish?: (reply: unknown) => unknown }
+export type Prepared = Executable | { rejected: string }
+/** Client SHA-1 of a script as sent → the body Redis accepts and its SHA-1. */
+export type ScriptRegistry = Map<string, { serverSha: string; body: string }>
+
+const ALLOW_KEY_LOCKING = 'allow-key-locking'
+// They change connection state or block the connection that every request shares.
+const UNSUPPORTED_COMMANDS = new Set([
+  'MULTI',
+  'EXEC',
+  'DISCARD',
+  'WATCH',
+  'UNWATCH',
+  'SELECT',
+  'QUIT',
+  'RESET',
+  'HELLO',
+  'AUTH',
+  'CLIENT',
+  'MONITOR',
+  'SUBSCRIBE',
+  'PSUBSCRIBE',
+  'SSUBSCRIBE',
+  'UNSUBSCRIBE',
+  'PUNSUBSCRIBE',
+  'SUNSUBSCRIBE',
+  'SYNC',
+  'PSYNC',
+  'REPLCONF',
+  'SHUTDOWN',
+  'WAIT',
+  'WAITAOF',
+  'BLPOP',
+  'BRPOP',
+  'BRPOPLPUSH',
+  'BLMOVE',
+  'BLMPOP',
+  'BZPOPMIN',
+  'BZPOPMAX',
+  'BZMPOP',
+])
+
+export function asCommand(value: unknown): Command | string {
+  if (!Array.isArray(value)) return 'ERR the request body must be a JSON array: ["command", ...args]'
+  if (value.length === 0) return 'ERR empty command'
+  if (typeof value[0] !== 'string' || value[0] === '') return 'ERR the command name must be a non-empty string'
+  if (!value.every(isScalar)) return 'ERR command arguments must be strings, numbers, booleans or null'
+  return value
+}
+
+export function asCommandList(value: unknown): Command[] | string {
+  if (!Array.isArray(value) || value.length === 0)
+    return 'ERR the request body must be a non-empty JSON array of commands'
+  const commands: Command[] = []
+  for (const item of value) {
+    const command = asCommand(item)
+    if (typeof command === 'string') return command
+    commands.push(command)
+  }
+  return commands
+}
+
+function isScalar(value: unknown): value is Scalar {
+  return value === null || ['string', 'number', 'boolean'].includes(typeof value)
+}
+
+// Upstash REST argument conversion: numbers in decimal, booleans as words, JSON null as "".
+function toRedisArg(value: Scalar): string {
+  return value === null ? '' : String(value)
+}
+
+export function prepareCommand(command: Command, scripts: ScriptRegistry): Prepared {
+  const name = String(command[0]).toUpperCase()
+  const args = command.slice(1).map(toRedisArg)
+  if (isUnsupported(name, args))
+    return { rejected: `ERR command '${name.toLowerCase()}' is not supported by upstash-local` }
+  if (name === 'EVAL' || name === 'EVAL_RO') return prepareEval(name, args, scripts)
+  if (name === 'EVALSHA' || name === 'EVALSHA_RO') return prepareEvalsha(name, args, scripts)
+  if (name === 'SCRIPT') return prepareScript(args, scripts)
+  // Upper case also keeps ioredis's reply transformers (keyed by lower-case names, e.g. hgetall) out of the way.
+  return { name, args }
+}
+
+function isUnsupported(name: string, args: string[]): boolean {
+  const blockingRead = (name === 'XREAD' || name === 'XREADGROUP') && args.some((a) => a.toUpperCase() === 'BLOCK')
+  return UNSUPPORTED_COMMANDS.has(name) || blockingRead
+}
+// ---------------------------------------------------------------- Lua scripts
+
+function prepareEval(name: string, args: string[], scripts: ScriptRegistry): Prepared {
+  const [script, ...rest] = args
+  const rewritten = script === undefined ? undefined : registerScript(script, scripts)
+  return { name, args: rewritten === undefined ? args : [rewritten, ...rest] }
+}
+
+// A known client SHA becomes EVAL of the stored body, which also survives SCRIPT FLUSH and Redis restarts.
+function prepareEvalsha(name: string, args: string[], scripts: ScriptRegistry): Prepared {
+  const [sha, ...rest] = args
+  const known = sha === undefined ? undefined : scripts.get(sha.toLowerCase())
+  if (!known) return { name, args }
+  return { name: name === 'EVALSHA' ? 'EVAL' : 'EVAL_RO', args: [known.body, ...rest] }
+}
+
+function prepareScript(args: string[], scripts: ScriptRegistry): Prepared {
+  const [subcommand = '', original, ...others] = args
+  if (subcommand.toUpperCase() === 'LOAD' && original !== undefined && others.length === 0) {
+    const rewritten = registerScript(original, scripts)
+    if (rewritten === undefined) return { name: 'SCRIPT', args }
+    const clientSha = sha1(original)
+    const finish = (reply: unknown) => (Buffer.isBuffer(reply) ? Buffer.from(clientSha) : reply)
+    return { name: 'SCRIPT', args: ['LOAD', rewritten], finish }
+  }
+  if (subcommand.toUpperCase() === 'EXISTS') {
+    const shas = args.slice(1).map((sha) => scripts.get(sha.toLowerCase())?.serverSha ?? sha)
+    return { name: 'SCRIPT', args: [subcommand, ...shas] }
+  }
+  return { name: 'SCRIPT', args }
+}
+
+/** Returns the script Redis will accept, remembering it under the client's SHA, or undefined if unchanged. */
+function registerScript(script: string, scripts: ScriptRegistry): string | undefined {
+  const rewritten = withoutAllowKeyLocking(script)
+  if (rewritten === undefined) return undefined
+  scripts.set(sha1(script), { serverSha: sha1(rewritten), body: rewritten })
+  return rewritten
+}
+
+// `allow-key-locking` exists only on Upstash; redis-server 7 rejects the whole script because of it.
+// Only the flag is removed, so line numbers and the rest of the body stay byte-for-byte the same.
+export function withoutAllowKeyLocking(script: string): string | undefined {
+  if (!script.startsWith('#!lua')) return undefined
+  const end = script.indexOf('\n')
+  const firstLine = end === -1 ? script : script.slice(0, end)
+  const rewrittenLine = firstLine.replace(/([ \t]+)flags=(\S*)/, (_match, space: string, list: string) => {
+    const kept = list.split(',').filter((flag) => flag !== ALLOW_KEY_LOCKING)
+    return kept.length > 0 ? `${space}flags=${kept.join(',')}` : ''
+  })
+  if (rewrittenLine === firstLine) return undefined
+  return rewrittenLine + (end === -1 ? '' : script.slice(end))
+}
+
+function sha1(text: string): string {
+  return createHash('sha1').update(text, 'utf8').digest('hex')
+}
