@@ -20,7 +20,7 @@ import { login, register, registrationOpen } from './routes/auth/account'
 import { refresh } from './routes/auth/refresh'
 import { LoginBody, RefreshBody, RegisterBody } from './routes/auth/schemas'
 import { bearerIfPresent, logout, logoutAll, me } from './routes/auth/session'
-import { health } from './routes/health'
+import { liveness, readiness } from './routes/health'
 import { jwks } from './routes/jwks'
 import { proxy } from './routes/proxy'
 
@@ -46,7 +46,8 @@ export function createApp(): Hono<AppEnv> {
     }),
   )
 
-  app.get('/health', health)
+  app.get('/health/live', liveness)
+  app.on('GET', ['/health', '/health/ready'], readiness())
   app.get('/metrics', metricsRoute)
   app.get('/.well-known/jwks.json', jwks)
   app.get('/auth/me', authenticate(), me)

@@ -2,10 +2,13 @@ import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../test/conformance/upstash-cases'
 import { createApp } from '../app'
+import { uniqueIpv4 } from '../test-support/clients'
 import { testExecutionContext as ctx } from '../test-support/context'
 import { captureLogs } from '../test-support/logs'
 import { expectProblem } from '../test-support/problem'
+import { READINESS_CACHE_MS, readiness } from './health'
 
+const control = httpControl(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN)
 let logs: ReturnType<typeof captureLogs> | undefined
 afterEach(() => logs?.restore())
 
@@ -48,7 +51,6 @@ describe('GET /health', () => {
   it('answers 503 within UPSTASH_TIMEOUT_MS when Upstash hangs', async () => {
     logs = captureLogs()
     const lane = `lane-${crypto.randomUUID()}`
-    const control = httpControl(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN)
     const hanging = {
       ...env,
       UPSTASH_REDIS_REST_URL: `${env.UPSTASH_REDIS_REST_URL}/${lane}`,
@@ -77,6 +79,138 @@ describe('GET /health', () => {
       expect(JSON.stringify(body)).not.toMatch(/gateway_meta|SQL/i)
     } finally {
       await env.DB.exec('ALTER TABLE gateway_meta_moved RENAME TO gateway_meta')
+    }
+  })
+})
+
+/**
+ * A gateway with bindings of its own (so a readiness cache of its own) on a fresh Upstash lane, counting what its
+ * probes cost: D1 statements through a Proxy over `env.DB`, Upstash HTTP requests and commands from the local
+ * server's per-lane stats.
+ */
+function countedGateway(vars: Record<string, string> = {}) {
+  const lane = `lane-${crypto.randomUUID()}`
+  let d1Calls = 0
+  const db = new Proxy(env.DB, {
+    get(target, property, receiver) {
+      if (property === 'prepare' || property === 'batch' || property === 'exec') d1Calls++
+      const value = Reflect.get(target, property, receiver)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
+  const bindings = { ...env, DB: db, UPSTASH_REDIS_REST_URL: `${env.UPSTASH_REDIS_REST_URL}/${lane}`, ...vars }
+  const app = createApp()
+  return {
+    app,
+    lane,
+    send: (path: string, headers: Record<string, string> = {}) =>
+      app.fetch(new Request(`https://gw.test${path}`, { headers }), bindings, ctx),
+    d1Calls: () => d1Calls,
+    upstash: () => control.stats(lane),
+  }
+}
+
+describe('GET /health: readiness is cached per isolate', () => {
+  it('answers a burst of 20 concurrent and 10 sequential probes with one Upstash call and one D1 read', async () => {
+    const g = countedGateway()
+    const burst = await Promise.all(Array.from({ length: 20 }, () => g.send('/health')))
+    const sequential: Response[] = []
+    for (let i = 0; i < 10; i++) sequential.push(await g.send('/health'))
+    expect({ upstash: await g.upstash(), d1: g.d1Calls() }).toEqual({ upstash: { requests: 1, commands: 1 }, d1: 1 })
+    for (const res of [...burst, ...sequential]) {
+      expect(res.status).toBe(200)
+      expect(res.headers.get('cache-control')).toBe('no-store')
+      expect(await res.json()).toMatchObject({ status: 'ok', checks: { redis: { ok: true }, d1: { ok: true } } })
+    }
+  })
+
+  it('serves /health/ready from the same check as /health', async () => {
+    const g = countedGateway()
+    const first = await g.send('/health')
+    const ready = await g.send('/health/ready')
+    expect(ready.status).toBe(200)
+    expect(ready.headers.get('cache-control')).toBe('no-store')
+    expect(await ready.json()).toEqual(await first.json())
+    expect({ upstash: await g.upstash(), d1: g.d1Calls() }).toEqual({ upstash: { requests: 1, commands: 1 }, d1: 1 })
+  })
+
+  it('caches a failure too, and logs it once: a dead Upstash is not hammered by probes', async () => {
+    logs = captureLogs()
+    const g = countedGateway({ UPSTASH_TIMEOUT_MS: '300' })
+    await control.setFault('error500', 10_000, g.lane)
+    try {
+      const responses = await Promise.all(Array.from({ length: 5 }, () => g.send('/health')))
+      for (let i = 0; i < 5; i++) responses.push(await g.send('/health'))
+      for (const res of responses) {
+        const body = await expectProblem(res, 503, 'dependency_unavailable')
+        expect(res.headers.get('retry-after')).toBe('5')
+        expect(body.checks).toMatchObject({ redis: { ok: false }, d1: { ok: true } })
+      }
+      expect((await g.upstash()).requests).toBe(1)
+      expect(g.d1Calls()).toBe(1)
+      expect(logs.events('health_check_failed')).toHaveLength(1)
+    } finally {
+      await control.setFault('none', undefined, g.lane)
+    }
+  })
+
+  it(`checks again once the result is ${READINESS_CACHE_MS} ms old`, async () => {
+    let now = 1_000_000
+    const g = countedGateway()
+    // The real handler on the real pipeline, with a clock the test moves.
+    g.app.get('/health/clocked', readiness({ now: () => now }))
+    expect((await g.send('/health/clocked')).status).toBe(200)
+    now += READINESS_CACHE_MS - 1
+    expect((await g.send('/health/clocked')).status).toBe(200)
+    expect(g.d1Calls()).toBe(1)
+    now += 1
+    expect((await g.send('/health/clocked')).status).toBe(200)
+    expect({ upstash: (await g.upstash()).requests, d1: g.d1Calls() }).toEqual({ upstash: 2, d1: 2 })
+  })
+
+  it('starts a new check when the one in flight has been abandoned', async () => {
+    logs = captureLogs()
+    let now = 1_000_000
+    const g = countedGateway({ UPSTASH_TIMEOUT_MS: '300' })
+    const ready = readiness({ now: () => now })
+    g.app.get('/health/clocked', ready)
+    // A check whose request context went away never settles; it is not awaited forever.
+    await control.setFault('hang', 10_000, g.lane)
+    const stuck = g.send('/health/clocked')
+    now += 60_000
+    await control.setFault('none', undefined, g.lane)
+    expect((await g.send('/health/clocked')).status).toBe(200)
+    await stuck
+  })
+})
+
+describe('GET /health/live', () => {
+  it('answers 200 without touching Upstash or D1, even while Upstash is down', async () => {
+    logs = captureLogs()
+    const g = countedGateway({ UPSTASH_TIMEOUT_MS: '300' })
+    await control.setFault('refuse', 10_000, g.lane)
+    try {
+      const res = await g.send('/health/live')
+      expect(res.status).toBe(200)
+      expect(res.headers.get('cache-control')).toBe('no-store')
+      expect(await res.json()).toEqual({ status: 'ok' })
+      expect({ upstash: await g.upstash(), d1: g.d1Calls() }).toEqual({ upstash: { requests: 0, commands: 0 }, d1: 0 })
+      // The same gateway's readiness does see the outage.
+      await expectProblem(await g.send('/health'), 503, 'dependency_unavailable')
+    } finally {
+      await control.setFault('none', undefined, g.lane)
+    }
+  })
+
+  it('is never rate limited, nor is /health/ready', async () => {
+    const g = countedGateway({ RATE_LIMIT_GLOBAL: '1/15m' })
+    const ip = uniqueIpv4()
+    for (let i = 0; i < 3; i++) {
+      for (const path of ['/health/live', '/health/ready', '/health']) {
+        const res = await g.send(path, { 'cf-connecting-ip': ip })
+        expect(res.status, path).toBe(200)
+        expect(res.headers.get('ratelimit'), path).toBeNull()
+      }
     }
   })
 })

@@ -1,13 +1,20 @@
 /**
- * `GET /health`: Redis (PING with latency) and D1 (the migrated schema is readable), checked concurrently.
- * 200 when both answer, 503 problem+json otherwise. Never rate limited; reveals no configuration.
+ * Health probes, never rate limited, revealing no configuration.
+ * - `GET /health/live`: liveness. Touches no backend: the isolate answers, so it is alive.
+ * - `GET /health` and `GET /health/ready`: readiness. Redis (PING with latency) and D1 (the migrated schema is
+ *   readable), checked concurrently; 200 when both answer, 503 problem+json otherwise. The result, failures
+ *   included, is shared for READINESS_CACHE_MS per isolate and bindings, and probes that arrive while a check is
+ *   running wait for it: however many probes arrive, they cost at most one PING and one D1 read per interval.
  */
 import type { Context } from 'hono'
 import type { AppEnv } from '../env'
 import { GatewayError } from '../errors/gateway-error'
 import { logRequest } from '../log/logger'
 import { observeUpstash } from '../metrics'
-import { getRedis, probeRedis } from '../stores/redis/client'
+import { getRedis, probeRedis, type RedisProbe } from '../stores/redis/client'
+
+/** How long a readiness result (healthy or not) is served before the backends are checked again. */
+export const READINESS_CACHE_MS = 5_000
 
 /** Upper bound on the D1 check; D1 queries have no timeout of their own. */
 export const D1_HEALTH_TIMEOUT_MS = 2_000
@@ -42,22 +49,78 @@ async function probeD1(db: D1Database): Promise<D1Probe> {
   }
 }
 
-export async function health(c: Context<AppEnv>): Promise<Response> {
-  const [redis, d1] = await Promise.all([probeRedis(getRedis(c.get('config').redis)), probeD1(c.env.DB)])
-  observeUpstash(redis.latency_ms, 'health_ping')
-  const checks = {
-    redis: { ok: redis.ok, latency_ms: redis.latency_ms },
-    d1: { ok: d1.ok, latency_ms: d1.latency_ms },
-  }
+interface Readiness {
+  redis: RedisProbe
+  d1: D1Probe
+}
+
+interface SharedCheck {
+  readiness: Promise<Readiness>
+  startedAt: number
+  /** When the settled result stops being served; unset while the check is running. */
+  expiresAt?: number
+}
+
+export interface ReadinessOptions {
+  /** The clock the cache runs on, in ms (tests move it instead of sleeping). */
+  now?: () => number
+}
+
+/** `GET /health/live`. */
+export function liveness(c: Context<AppEnv>): Response {
   c.header('cache-control', 'no-store')
-  if (redis.ok && d1.ok) return c.json({ status: 'ok', checks })
-  logRequest(c, {
-    event: 'health_check_failed',
-    level: 'error',
-    checks,
-    redis_error: redis.error,
-    d1_error: d1.error,
-    outcome: 'failure',
-  })
-  throw new GatewayError('dependency_unavailable', { retryAfterSeconds: 5, extensions: { checks } })
+  return c.json({ status: 'ok' })
+}
+
+/** The `GET /health` and `GET /health/ready` handler, with a readiness cache of its own. */
+export function readiness({ now = Date.now }: ReadinessOptions = {}) {
+  // Keyed on the bindings (one object per isolate in a deployed worker): a test's own bindings, with their
+  // own Upstash URL or D1, get their own cache, and the cache goes when the bindings do.
+  const cache = new WeakMap<object, SharedCheck>()
+
+  return async function ready(c: Context<AppEnv>): Promise<Response> {
+    const config = c.get('config')
+    const startedAt = now()
+    let check = cache.get(c.env)
+    let fresh = false
+    if (check === undefined || !usable(check, startedAt, config.redis.timeoutMs)) {
+      fresh = true
+      const probes = Promise.all([probeRedis(getRedis(config.redis)), probeD1(c.env.DB)])
+      check = { startedAt, readiness: probes.then(([redis, d1]) => ({ redis, d1 })) }
+      cache.set(c.env, check)
+    }
+    const { redis, d1 } = await check.readiness
+    if (fresh) {
+      check.expiresAt = now() + READINESS_CACHE_MS
+      observeUpstash(redis.latency_ms, 'health_ping')
+    }
+    const checks = {
+      redis: { ok: redis.ok, latency_ms: redis.latency_ms },
+      d1: { ok: d1.ok, latency_ms: d1.latency_ms },
+    }
+    c.header('cache-control', 'no-store')
+    if (redis.ok && d1.ok) return c.json({ status: 'ok', checks })
+    // Only the probe that ran the check logs it: a cached failure is the same failure, not a new one.
+    if (fresh) {
+      logRequest(c, {
+        event: 'health_check_failed',
+        level: 'error',
+        checks,
+        redis_error: redis.error,
+        d1_error: d1.error,
+        outcome: 'failure',
+      })
+    }
+    throw new GatewayError('dependency_unavailable', { retryAfterSeconds: 5, extensions: { checks } })
+  }
+}
+
+/**
+ * Whether probes at `nowMs` may share this check. A settled one, until it expires. A running one, while it can
+ * still settle: both probes are bounded by their timeouts, so a check still running well past them belongs to a
+ * request the runtime cancelled (its I/O with it), and waiting for it would hang every later probe.
+ */
+function usable(check: SharedCheck, nowMs: number, redisTimeoutMs: number): boolean {
+  if (check.expiresAt !== undefined) return nowMs < check.expiresAt
+  return nowMs - check.startedAt < Math.max(redisTimeoutMs, D1_HEALTH_TIMEOUT_MS) + READINESS_CACHE_MS
 }

@@ -2,8 +2,10 @@ import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
 import { createApp } from '../../app'
+import { loginUser, registerUser, STRONG_PASSWORD, uniqueEmail } from '../../test-support/accounts'
 import { uniqueIpv4, uniqueIpv6Prefix } from '../../test-support/clients'
 import { testExecutionContext as ctx } from '../../test-support/context'
+import { pbkdf2Calls } from '../../test-support/kdf'
 import { captureLogs } from '../../test-support/logs'
 import { expectProblem } from '../../test-support/problem'
 import { LOGIN_ADMITTED } from '../../test-support/rate-limit'
@@ -34,14 +36,24 @@ function gateway(vars: Record<string, string> = {}) {
     path: string,
     headers: Record<string, string> = {},
     method = path === '/auth/login' ? 'POST' : 'GET',
+    body = '{}',
   ) => {
-    const json =
-      method === 'POST' ? { headers: { 'content-type': 'application/json', ...headers }, body: '{}' } : { headers }
+    const json = method === 'POST' ? { headers: { 'content-type': 'application/json', ...headers }, body } : { headers }
     const res = await app.fetch(new Request(`https://gw.test${path}`, { method, ...json }), bindings, ctx)
     if (method === 'POST' && res.status === LOGIN_ADMITTED) reached++
     return res
   }
   return { lane, bindings, send, reached: () => reached, control }
+}
+
+/** The auth policy's refusal, whole: a 429 problem naming only `auth`, Retry-After, and both policies' headers. */
+async function expectAuthLimited(res: Response) {
+  const body = await expectProblem(res, 429, 'rate_limited')
+  expect(body['violated-policies']).toEqual(['auth'])
+  expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+  expect(parsePolicies(res.headers.get('ratelimit-policy')).map((p) => p.name)).toEqual(['global', 'auth'])
+  expect(parsePolicies(res.headers.get('ratelimit')).find((p) => p.name === 'auth')?.r).toBe(0)
+  expect(res.headers.get('x-ratelimit-remaining')).toBe('0')
 }
 
 /** Parses a draft-10 RateLimit / RateLimit-Policy list: `"name";k=v;k=v, …` (integer parameters). */
@@ -188,13 +200,47 @@ describe('rate limiting: the auth policy', () => {
       statuses.push(last.status)
     }
     expect(statuses).toEqual([400, 400, 400, 429])
-    const body = await expectProblem(last as Response, 429, 'rate_limited')
-    expect(body['violated-policies']).toEqual(['auth'])
-    expect(parsePolicies((last as Response).headers.get('ratelimit-policy')).map((p) => p.name)).toEqual([
-      'global',
-      'auth',
-    ])
+    await expectAuthLimited(last as Response)
     expect((await g.send('/auth/login', { 'cf-connecting-ip': uniqueIpv4() })).status).toBe(LOGIN_ADMITTED)
+  })
+
+  // Registration and refresh are credential routes too: each one spends a KDF or rotates a session, so an
+  // unlimited one would be a cheap way to burn the gateway's CPU or probe tokens from one address.
+  // `{}` is refused 400 by the route's own validation: admitted and reached, with no KDF and nothing written.
+  it('allows 3 registrations per IP, then 429 names the auth policy before the route: no KDF, no account', async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m' })
+    const ip = uniqueIpv4()
+    for (let i = 0; i < 3; i++)
+      expect((await g.send('/auth/register', { 'cf-connecting-ip': ip }, 'POST')).status).toBe(400)
+    const email = uniqueEmail('limited')
+    const kdfBefore = pbkdf2Calls()
+    const res = await g.send(
+      '/auth/register',
+      { 'cf-connecting-ip': ip },
+      'POST',
+      JSON.stringify({ email, password: STRONG_PASSWORD }),
+    )
+    await expectAuthLimited(res)
+    expect(pbkdf2Calls()).toBe(kdfBefore)
+    expect(await env.DB.prepare('SELECT id FROM users WHERE email = ?1').bind(email).first()).toBeNull()
+  })
+
+  it('allows 3 refreshes per IP, then 429 names the auth policy before the route: the token is not rotated', async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m' })
+    const { email } = await registerUser()
+    const { refresh_token } = await loginUser(email)
+    const ip = uniqueIpv4()
+    for (let i = 0; i < 3; i++)
+      expect((await g.send('/auth/refresh', { 'cf-connecting-ip': ip }, 'POST')).status).toBe(400)
+    const res = await g.send('/auth/refresh', { 'cf-connecting-ip': ip }, 'POST', JSON.stringify({ refresh_token }))
+    await expectAuthLimited(res)
+    // Login stored one active token; a rotation would have marked it rotated and stored its successor.
+    const tokens = await env.DB.prepare(
+      'SELECT t.status FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE u.email = ?1',
+    )
+      .bind(email)
+      .all<{ status: string }>()
+    expect(tokens.results).toEqual([{ status: 'active' }])
   })
 
   it.each(['/AUTH/login', '/auth/login/', '/auth/LOGIN'])('applies to the %s spelling too', async (path) => {

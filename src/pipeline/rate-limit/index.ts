@@ -17,7 +17,12 @@ import { clientIdentity } from '../client-ip/identity'
 import { getRateLimitEngine, type PolicyDecision } from './engine'
 
 /** Never rate limited (S-RL-5): monitoring must work while clients are being throttled. */
-export const RATE_LIMIT_EXEMPT_PATHS: ReadonlySet<string> = new Set(['/health', '/metrics'])
+export const RATE_LIMIT_EXEMPT_PATHS: ReadonlySet<string> = new Set([
+  '/health',
+  '/health/live',
+  '/health/ready',
+  '/metrics',
+])
 /** Paths under the auth policy (S-RL-3), matched case-insensitively and without a trailing slash. */
 export const AUTH_LIMITED_PATHS: ReadonlySet<string> = new Set(['/auth/login', '/auth/register', '/auth/refresh'])
 
