@@ -86,14 +86,20 @@ export function readiness({ now = Date.now }: ReadinessOptions = {}) {
     if (check === undefined || !usable(check, startedAt, config.redis.timeoutMs)) {
       fresh = true
       const probes = Promise.all([probeRedis(getRedis(config.redis)), probeD1(c.env.DB)])
-      check = { startedAt, readiness: probes.then(([redis, d1]) => ({ redis, d1 })) }
-      cache.set(c.env, check)
+      const started: SharedCheck = {
+        startedAt,
+        readiness: probes.then(([redis, d1]) => {
+          started.expiresAt = now() + READINESS_CACHE_MS
+          return { redis, d1 }
+        }),
+      }
+      // Other probes wait for this check: it must outlive this request if its client goes away.
+      c.executionCtx.waitUntil(started.readiness)
+      cache.set(c.env, started)
+      check = started
     }
     const { redis, d1 } = await check.readiness
-    if (fresh) {
-      check.expiresAt = now() + READINESS_CACHE_MS
-      observeUpstash(redis.latency_ms, 'health_ping')
-    }
+    if (fresh) observeUpstash(redis.latency_ms, 'health_ping')
     const checks = {
       redis: { ok: redis.ok, latency_ms: redis.latency_ms },
       d1: { ok: d1.ok, latency_ms: d1.latency_ms },
@@ -111,14 +117,18 @@ export function readiness({ now = Date.now }: ReadinessOptions = {}) {
         outcome: 'failure',
       })
     }
-    throw new GatewayError('dependency_unavailable', { retryAfterSeconds: 5, extensions: { checks } })
+    // Retrying sooner than the cache interval would only get this answer again.
+    throw new GatewayError('dependency_unavailable', {
+      retryAfterSeconds: READINESS_CACHE_MS / 1_000,
+      extensions: { checks },
+    })
   }
 }
 
 /**
  * Whether probes at `nowMs` may share this check. A settled one, until it expires. A running one, while it can
- * still settle: both probes are bounded by their timeouts, so a check still running well past them belongs to a
- * request the runtime cancelled (its I/O with it), and waiting for it would hang every later probe.
+ * still settle: both probes are bounded by their timeouts, so a check still running well past them was cancelled
+ * with its request by the runtime, and waiting for it would hang every later probe.
  */
 function usable(check: SharedCheck, nowMs: number, redisTimeoutMs: number): boolean {
   if (check.expiresAt !== undefined) return nowMs < check.expiresAt
