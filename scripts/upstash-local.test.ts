@@ -4,7 +4,7 @@ import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { Ratelimit } from '@upstash/ratelimit'
 import { Redis } from '@upstash/redis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import {
   type ClientOptions,
   type ConformanceControl,
@@ -39,6 +39,7 @@ function directControl(server: UpstashLocal): ConformanceControl {
     setFault: async (mode, durationMs, prefix) => server.setFault(mode, durationMs, prefix),
     stats: async (prefix) => server.stats(prefix),
     resetStats: async (prefix) => server.resetStats(prefix),
+    flushScripts: () => server.flushScripts(),
   }
 }
 
@@ -87,7 +88,7 @@ describe('upstash-local (Node only)', () => {
     it('case 13: on a fresh server the first limit() costs evalsha + eval, later ones evalsha only', async () => {
       const server = await startUpstashLocal({ redisUrl: local.redisUrl })
       try {
-        await client(server).scriptFlush()
+        await server.flushScripts()
         const limiter = new Ratelimit({
           redis: client(server),
           limiter: Ratelimit.slidingWindow(5, '1 h'),
@@ -270,6 +271,13 @@ describe('upstash-local (Node only)', () => {
       }
     })
 
+    it('flush the script cache over HTTP, which clients may not do themselves', async () => {
+      const sha = await client(local).scriptLoad(`return '${crypto.randomUUID()}'`)
+      expect(await client(local).scriptExists(sha)).toEqual([1])
+      await httpControl(local.url, local.token).flushScripts()
+      expect(await client(local).scriptExists(sha)).toEqual([0])
+    })
+
     it('are 404 when faultControl is off', async () => {
       const server = await startUpstashLocal({ redisUrl: local.redisUrl })
       try {
@@ -356,13 +364,76 @@ describe('upstash-local (Node only)', () => {
         expect((await post(local, pathname, JSON.stringify([['evalsha_ro', sha, 0]]))).json).toEqual([{ result: 7 }])
       }
     })
+  })
 
-    it('refuses commands that would change or block the shared connection', async () => {
-      for (const command of [['select', 1], ['blpop', 'k', 0], ['subscribe', 'c'], ['multi']]) {
-        const res = await post(local, '/', JSON.stringify(command))
-        expect([res.status, res.json]).toEqual([400, { error: expect.stringMatching(/not supported/) }])
+  describe('command allow-list', () => {
+    // Each would be harmful or useless here: wipe or reconfigure Redis, stop it, block or re-state the shared
+    // connection, or read what the gateway never reads. Mixed case on purpose: the check ignores case.
+    const refused: [string, (string | number)[]][] = [
+      ["'flushall'", ['flushall']],
+      ["'flushdb'", ['FlushDB']],
+      ["'config'", ['config', 'set', 'maxmemory', '1mb']],
+      ["'debug'", ['DEBUG', 'sleep', '0']],
+      ["'shutdown'", ['shutdown', 'nosave']],
+      ["'module'", ['module', 'list']],
+      ["'client'", ['client', 'list']],
+      ["'script flush'", ['script', 'flush']],
+      ["'script kill'", ['Script', 'Kill']],
+      ["'script'", ['script']],
+      ["'function'", ['function', 'flush']],
+      ["'subscribe'", ['subscribe', 'c']],
+      ["'select'", ['select', 1]],
+      ["'blpop'", ['blpop', 'k', 0]],
+      ["'multi'", ['multi']],
+      ["'hgetall'", ['hgetall', 'k']],
+    ]
+    const refusal = (what: string) => ({ error: `ERR command ${what} is not supported by upstash-local` })
+    let server: UpstashLocal
+    let key: string
+
+    // A private redis-server, so a command that slips through cannot disturb the other tests.
+    beforeAll(async () => {
+      server = await startUpstashLocal()
+    })
+    afterAll(async () => {
+      await server?.close()
+    })
+    beforeEach(async () => {
+      key = `node:allow-list:${crypto.randomUUID()}`
+      expect((await post(server, '/', JSON.stringify(['set', key, 'kept']))).json).toEqual({ result: 'OK' })
+    })
+
+    it('refuses every other command and subcommand at /, naming it, and runs nothing', async () => {
+      for (const [what, command] of refused) {
+        const res = await post(server, '/', JSON.stringify(command))
+        expect([what, res.status, res.json]).toEqual([what, 400, refusal(what)])
       }
-      expect(await client(local).ping()).toBe('PONG')
+      expect((await post(server, '/', JSON.stringify(['get', key]))).json).toEqual({ result: 'kept' })
+    })
+
+    it('refuses them per item inside /pipeline and runs the rest', async () => {
+      const commands = [['set', key, 'piped'], ...refused.map(([, command]) => command), ['get', key]]
+      const res = await post(server, '/pipeline', JSON.stringify(commands))
+      expect(res.status).toBe(200)
+      expect(res.json).toEqual([{ result: 'OK' }, ...refused.map(([what]) => refusal(what)), { result: 'piped' }])
+    })
+
+    it('refuses a /multi-exec block that holds one, before anything in it runs', async () => {
+      for (const [what, command] of refused) {
+        const res = await post(server, '/multi-exec', JSON.stringify([['set', key, 'changed'], command]))
+        expect([what, res.status, res.json]).toEqual([what, 400, refusal(what)])
+      }
+      expect((await post(server, '/', JSON.stringify(['get', key]))).json).toEqual({ result: 'kept' })
+    })
+
+    it('accepts the allowed commands and subcommands in any case', async () => {
+      expect((await post(server, '/', '["PiNg"]')).json).toEqual({ result: 'PONG' })
+      expect((await post(server, '/', JSON.stringify(['Get', key]))).json).toEqual({ result: 'kept' })
+      const loaded = await post(server, '/', '["SCRIPT","Load","return 1"]')
+      expect(loaded.json).toEqual({ result: 'e0e1f9fabfc9d4800c877a703b823ac0578ff8db' })
+      expect((await post(server, '/', '["script","EXISTS","e0e1f9fabfc9d4800c877a703b823ac0578ff8db"]')).json).toEqual({
+        result: [1],
+      })
     })
   })
 

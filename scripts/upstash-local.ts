@@ -71,6 +71,11 @@ export interface UpstashLocal {
   /** Totals since the last reset; with `prefix`, only requests under that path prefix ('' = no prefix). */
   stats(prefix?: string): RequestStats
   resetStats(prefix?: string): void
+  /**
+   * Empties Redis's script cache (SCRIPT FLUSH, which clients may not send), as a Redis restart would; the server
+   * still knows the bodies of the scripts it has seen, so their EVALSHA keeps working.
+   */
+  flushScripts(): Promise<void>
   close(): Promise<void>
 }
 
@@ -87,7 +92,7 @@ interface Server extends FaultState {
 }
 
 const MAX_BODY_BYTES = 10 * 1024 * 1024
-const CONTROL_ACTIONS = new Set(['fault', 'stats', 'stats/reset'])
+const CONTROL_ACTIONS = new Set(['fault', 'stats', 'stats/reset', 'scripts/flush'])
 
 /**
  * Starts an Upstash-REST-compatible HTTP server (`POST /`, `/pipeline`, `/multi-exec`) over Redis.
@@ -147,6 +152,7 @@ export async function startUpstashLocal(opts: UpstashLocalOptions = {}): Promise
     setFault: (mode, durationMs, prefix) => setFault(state, mode, durationMs, prefix),
     stats: (prefix) => readStats(state, prefix),
     resetStats: (prefix) => resetStats(state, prefix),
+    flushScripts: () => flushScripts(state),
     close: () => (closing ??= shutdown()),
   }
 }
@@ -327,11 +333,20 @@ async function handleControl(
       return sendJson(res, 200, readStats(state, prefix))
     }
     if (action === 'fault' && req.method === 'POST') return await controlFault(state, req, res)
+    if (action === 'scripts/flush' && req.method === 'POST') {
+      await flushScripts(state)
+      return sendJson(res, 200, { flushed: true })
+    }
   } catch (err) {
     if (err instanceof TypeError) return sendJson(res, 400, { error: `ERR ${err.message}` })
     throw err
   }
   return sendJson(res, 405, { error: 'ERR method not allowed' }, { allow: action === 'stats' ? 'GET' : 'POST' })
+}
+
+async function flushScripts(state: Server): Promise<void> {
+  const outcome = await execute(state.shared, { name: 'SCRIPT', args: ['FLUSH'] })
+  if ('error' in outcome) throw new Error(`upstash-local: SCRIPT FLUSH failed: ${outcome.error}`)
 }
 
 async function controlFault(state: Server, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -10,40 +10,18 @@ export type Prepared = Executable | { rejected: string }
 export type ScriptRegistry = Map<string, { serverSha: string; body: string }>
 
 const ALLOW_KEY_LOCKING = 'allow-key-locking'
-// They change connection state or block the connection that every request shares.
-const UNSUPPORTED_COMMANDS = new Set([
-  'MULTI',
-  'EXEC',
-  'DISCARD',
-  'WATCH',
-  'UNWATCH',
-  'SELECT',
-  'QUIT',
-  'RESET',
-  'HELLO',
-  'AUTH',
-  'CLIENT',
-  'MONITOR',
-  'SUBSCRIBE',
-  'PSUBSCRIBE',
-  'SSUBSCRIBE',
-  'UNSUBSCRIBE',
-  'PUNSUBSCRIBE',
-  'SUNSUBSCRIBE',
-  'SYNC',
-  'PSYNC',
-  'REPLCONF',
-  'SHUTDOWN',
-  'WAIT',
-  'WAITAOF',
-  'BLPOP',
-  'BRPOP',
-  'BRPOPLPUSH',
-  'BLMOVE',
-  'BLMPOP',
-  'BZPOPMIN',
-  'BZPOPMAX',
-  'BZMPOP',
+// The only commands forwarded, as `NAME` (any form) or `NAME SUBCOMMAND` (that one only): whatever the gateway, its
+// libraries and its tests send. Anything else could wipe, reconfigure, stop or block the Redis behind every test and
+// dev session, so it is refused before it reaches Redis. Lua scripts still call what they like: this is no sandbox.
+const ALLOWED_COMMANDS = allowList([
+  // The gateway: health probe, revocation check and writes, lockout/revocation/exact-window scripts, limit reset.
+  ['PING', 'MGET', 'SET', 'DEL', 'EVAL', 'EVALSHA'],
+  // @upstash/ratelimit as the gateway configures it (one region, no deny list, analytics or dynamic limits).
+  ['EVALSHA', 'EVAL'],
+  // @upstash/redis script helpers (scriptLoad, scriptExists, evalRo, evalshaRo) that the conformance suite checks.
+  ['SCRIPT LOAD', 'SCRIPT EXISTS', 'EVAL_RO', 'EVALSHA_RO'],
+  // Tests that seed or inspect Redis behind the gateway's back.
+  ['GET', 'EXISTS', 'TTL', 'PTTL', 'ZCARD', 'KEYS', 'INCR', 'INCRBY', 'EXPIRE', 'STRLEN'],
 ])
 
 export function asCommand(value: unknown): Command | string {
@@ -78,8 +56,8 @@ function toRedisArg(value: Scalar): string {
 export function prepareCommand(command: Command, scripts: ScriptRegistry): Prepared {
   const name = String(command[0]).toUpperCase()
   const args = command.slice(1).map(toRedisArg)
-  if (isUnsupported(name, args))
-    return { rejected: `ERR command '${name.toLowerCase()}' is not supported by upstash-local` }
+  const refused = refusal(name, args)
+  if (refused !== undefined) return { rejected: refused }
   if (name === 'EVAL' || name === 'EVAL_RO') return prepareEval(name, args, scripts)
   if (name === 'EVALSHA' || name === 'EVALSHA_RO') return prepareEvalsha(name, args, scripts)
   if (name === 'SCRIPT') return prepareScript(args, scripts)
@@ -87,10 +65,25 @@ export function prepareCommand(command: Command, scripts: ScriptRegistry): Prepa
   return { name, args }
 }
 
-function isUnsupported(name: string, args: string[]): boolean {
-  const blockingRead = (name === 'XREAD' || name === 'XREADGROUP') && args.some((a) => a.toUpperCase() === 'BLOCK')
-  return UNSUPPORTED_COMMANDS.has(name) || blockingRead
+/** The error for a command outside the allow-list (`name` upper case), or undefined if it may run. */
+function refusal(name: string, args: string[]): string | undefined {
+  const allowed = ALLOWED_COMMANDS.get(name)
+  const subcommand = args[0]?.toUpperCase()
+  if (allowed === 'any' || (subcommand !== undefined && allowed?.has(subcommand))) return undefined
+  const refused = allowed === undefined || subcommand === undefined ? name : `${name} ${subcommand}`
+  return `ERR command '${refused.toLowerCase()}' is not supported by upstash-local`
 }
+
+function allowList(groups: string[][]): ReadonlyMap<string, 'any' | ReadonlySet<string>> {
+  const allowed = new Map<string, 'any' | Set<string>>()
+  for (const [name = '', subcommand] of groups.flat().map((entry) => entry.split(' '))) {
+    const known = allowed.get(name)
+    if (subcommand === undefined) allowed.set(name, 'any')
+    else if (known !== 'any') allowed.set(name, (known ?? new Set()).add(subcommand))
+  }
+  return allowed
+}
+
 // ---------------------------------------------------------------- Lua scripts
 
 function prepareEval(name: string, args: string[], scripts: ScriptRegistry): Prepared {
