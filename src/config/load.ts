@@ -1,11 +1,17 @@
 /**
  * Parses the configuration once per isolate (per bindings object) and logs the outcome once:
  * `config_invalid` naming the offending variables (never their values), or the plaintext-Redis warning.
+ * A development configuration asked for a host that is not local is refused, and logged once per host.
  */
+import { createLogThrottle } from '../lib/throttle'
 import { log } from '../log/logger'
-import { type ConfigResult, parseConfig } from './schema'
+import { type Config, type ConfigIssue, type ConfigResult, parseConfig, servingHostIssue } from './schema'
 
 const cache = new WeakMap<object, ConfigResult>()
+
+// Never forgets a host, so each is logged once per isolate; the Host header is the client's to choose, so the
+// number of hosts remembered (and logged) is bounded.
+const refusedHosts = createLogThrottle({ intervalMs: Number.POSITIVE_INFINITY, maxKeys: 100 })
 
 /** The parsed configuration for these bindings; parsed and logged on first use only. */
 export function loadConfig(env: object): ConfigResult {
@@ -18,15 +24,37 @@ export function loadConfig(env: object): ConfigResult {
   return result
 }
 
+/**
+ * Whether `config` may answer a request for `url`. A refusal (a development configuration on a host that is not
+ * local) is logged as `config_invalid` the first time this isolate sees that host.
+ */
+export function admitServingHost(config: Config, url: string): boolean {
+  if (config.environment !== 'development') return true // no URL parsing on a deployed worker's requests
+  const { hostname } = new URL(url)
+  const issue = servingHostIssue(config, hostname)
+  if (issue === undefined) return true
+  if (refusedHosts.admit(hostname, Date.now())) {
+    logInvalid([issue], 'A development configuration was asked for a host that is not local; it answers 500 there.')
+  }
+  return false
+}
+
+function logInvalid(issues: ConfigIssue[], description: string): void {
+  log({
+    event: 'config_invalid',
+    level: 'critical',
+    description,
+    variables: [...new Set(issues.map((i) => i.variable))],
+    problems: issues.map((i) => i.message),
+  })
+}
+
 function report(result: ConfigResult): void {
   if (!result.ok) {
-    log({
-      event: 'config_invalid',
-      level: 'critical',
-      description: 'The gateway configuration is invalid; every request is answered with 500 until it is fixed.',
-      variables: [...new Set(result.issues.map((i) => i.variable))],
-      problems: result.issues.map((i) => i.message),
-    })
+    logInvalid(
+      result.issues,
+      'The gateway configuration is invalid; every request is answered with 500 until it is fixed.',
+    )
     return
   }
   if (result.config.redis.allowPlaintextOverride) {

@@ -4,8 +4,10 @@ import {
   DEVELOPMENT_CORS_ORIGINS,
   DEVELOPMENT_PASSWORD_PEPPER,
   DEVELOPMENT_UPSTREAM_SIGNING_SECRET,
+  isDevelopmentHost,
   parseConfig,
   parseRateLimitSpec,
+  servingHostIssue,
 } from './schema'
 
 const STRONG_TOKEN = 'AX3kQ9vLm2Zp8Rt5Wn7Yb4Hc6Jd1Ff0GsEaUiOqTyMr'
@@ -485,5 +487,42 @@ describe('config schema: passwords', () => {
     ['UPSTREAM_BREAKER_COOLDOWN_SECONDS', '601'],
   ])('refuses %s=%s', (variable, value) => {
     expect(issues(parseConfig({ ...prod, [variable]: value })).map((i) => i.variable)).toEqual([variable])
+  })
+})
+
+describe('config schema: the hosts a development configuration may serve', () => {
+  it.each(['localhost', 'LOCALHOST', 'localhost.', 'app.localhost', '127.0.0.1', '127.255.0.9', '[::1]', 'gw.test'])(
+    'allows %s',
+    (host) => {
+      expect(isDevelopmentHost(host)).toBe(true)
+    },
+  )
+
+  it.each([
+    'api.example.com',
+    '192.168.1.20',
+    '10.0.0.1',
+    '0.0.0.0',
+    '[::2]',
+    '[::ffff:7f00:1]',
+    'localhost.example.com',
+    'gw.test.example.com',
+    '127.0.0.1.nip.io',
+    'mytest',
+  ])('refuses %s', (host) => {
+    expect(isDevelopmentHost(host)).toBe(false)
+  })
+
+  it('refuses a public host in development only, naming the host and the fix', () => {
+    const local = parseConfig(dev)
+    const deployed = parseConfig(prod)
+    if (!local.ok || !deployed.ok) throw new Error('expected both configurations to be valid')
+    expect(servingHostIssue(deployed.config, 'api.example.com')).toBeUndefined()
+    expect(servingHostIssue(local.config, '127.0.0.1')).toBeUndefined()
+    expect(servingHostIssue(local.config, 'api.example.com')).toEqual({
+      variable: 'ENVIRONMENT',
+      message:
+        'ENVIRONMENT=development is served on host api.example.com, which is not a loopback address: use ENVIRONMENT=staging or production for a deployed worker, or reach the dev server through localhost or 127.0.0.1',
+    })
   })
 })

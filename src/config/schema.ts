@@ -505,6 +505,27 @@ function toConfigIssue(i: z.core.$ZodIssue): ConfigIssue {
   return { variable, message: `${variable} is invalid${where ? ` at ${where}` : ''} (${i.code})${hint}` }
 }
 
+/**
+ * Hosts a development configuration may answer: loopback (`localhost`, 127.0.0.0/8, `[::1]`) and the names
+ * reserved for local use and testing that never resolve publicly (`*.localhost`, `*.test`: RFC 6761, RFC 2606).
+ */
+export function isDevelopmentHost(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/\.$/, '')
+  return isLoopbackHost(host) || host.endsWith('.localhost') || host.endsWith('.test')
+}
+
+/**
+ * Why `config` must not answer a request for `hostname`, or undefined when it may. Development settings (weak
+ * default secrets, open registration, local CORS origins) are only for a worker reachable from this machine.
+ */
+export function servingHostIssue(config: Config, hostname: string): ConfigIssue | undefined {
+  if (config.environment !== 'development' || isDevelopmentHost(hostname)) return undefined
+  return {
+    variable: 'ENVIRONMENT',
+    message: `ENVIRONMENT=development is served on host ${hostname}, which is not a loopback address: use ENVIRONMENT=staging or production for a deployed worker, or reach the dev server through localhost or 127.0.0.1`,
+  }
+}
+
 /** Parses raw worker bindings. Pure: no logging, no caching (see load.ts). */
 export function parseConfig(env: Record<string, unknown>): ConfigResult {
   const raw: Record<string, unknown> = {}
