@@ -14,6 +14,8 @@ import { cors } from './pipeline/cors'
 import { rateLimit } from './pipeline/rate-limit'
 import { requestId } from './pipeline/request-id'
 import { resolveRoute } from './pipeline/route'
+import { DEFAULT_ROUTE, ROUTES } from './policies'
+import { type CompiledRoutes, compileRoutes } from './proxy/routes'
 import { noStore, securityHeaders } from './pipeline/security-headers'
 import { jsonBody } from './pipeline/validate'
 import { login, register, registrationOpen } from './routes/auth/account'
@@ -24,7 +26,14 @@ import { liveness, readiness } from './routes/health'
 import { jwks } from './routes/jwks'
 import { proxy } from './routes/proxy'
 
-export function createApp(): Hono<AppEnv> {
+export interface AppOptions {
+  /** The compiled route table. @default the table in `src/policies.ts` */
+  routes?: CompiledRoutes
+}
+
+export function createApp({
+  routes = compileRoutes(ROUTES, { default: DEFAULT_ROUTE }),
+}: AppOptions = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
 
   // In request order. CORS comes before anything that can refuse a request, so 401, 413 and 429 carry its
@@ -34,7 +43,7 @@ export function createApp(): Hono<AppEnv> {
   app.use(securityHeaders())
   app.use(config())
   app.use(cors())
-  app.use(resolveRoute())
+  app.use(resolveRoute(routes))
   app.use(bodyLimit())
   app.use(rateLimit())
   app.use('/auth/*', noStore())

@@ -2,16 +2,26 @@
  * The route-policy table: which proxied paths are public, which need scopes, which get a strict rate limit, a
  * body limit, a JSON schema or a path rewrite. This is the one file to edit when the origin's API changes.
  *
- * Deny by default: an entry without `auth` requires a valid access token, and any path listed nowhere gets the
- * default policy (access token required, no scope). `/auth`, `/health`, `/metrics` and `/.well-known` belong to the
- * gateway and cannot be listed. The table is checked when the isolate starts (`compileRoutes`); a mistake fails
- * the deploy's first request with a list of fixes, never a silently weaker route. Precedence: exact > `:param` >
- * wildcard (longer prefix first); see `matchRoute` in `src/proxy/routes.ts`.
- *
- * The demo entries suit the echo upstream (`scripts/echo-upstream.ts`), which answers any path.
+ * Rules the compiler (`compileRoutes` in `src/proxy/routes.ts`) enforces when the isolate starts; a mistake fails
+ * the deploy's first request with a list of fixes, never a silently weaker route:
+ * - Deny by default: an entry without `auth` requires a valid access token. `/auth`, `/health`, `/metrics` and
+ *   `/.well-known` belong to the gateway and cannot be listed.
+ * - Precedence: exact > `:param` > wildcard (longer prefix first). The most specific pattern decides alone: a
+ *   method it does not list is a 405, never a weaker entry.
+ * - A rewrite target belongs to its entry: `/api/admin/*` rewritten to `/admin` reserves the origin's `/admin/*`.
+ *   A request that would reach it another way (a direct `/admin/users/1` under the default route, or an entry
+ *   with another policy) is a 404 that never touches the origin, and a table in which two entries could forward
+ *   to the same origin path under different policies is refused.
  */
 import * as z from 'zod/mini'
-import type { RoutePolicy } from './proxy/routes'
+import type { DefaultRoute, RoutePolicy } from './proxy/routes'
+
+/**
+ * What a path listed nowhere gets. `authenticated`: any valid access token, no scope; the origin decides which of
+ * its paths exist. `deny`: 404 at the edge, never forwarded; list every path the origin serves. The demo uses
+ * `authenticated` because its echo upstream answers any path; for a real API, prefer `deny`.
+ */
+export const DEFAULT_ROUTE: DefaultRoute = 'authenticated'
 
 /** Body of `POST /api/items`: strict at every level, so unknown fields are a 400, not silently forwarded. */
 export const CreateItemBody = z.strictObject({

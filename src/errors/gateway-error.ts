@@ -6,6 +6,7 @@
 /** Stable, snake_case public error codes. Clients may switch on them; never rename one. */
 export type ErrorCode =
   | 'bad_request'
+  | 'invalid_path'
   | 'invalid_json'
   | 'validation_failed'
   | 'unauthenticated'
@@ -44,6 +45,12 @@ export const QUOTA_EXCEEDED_TYPE = 'https://iana.org/assignments/http-problem-ty
 
 export const PROBLEM_TYPES = {
   bad_request: { status: 400, title: 'Bad Request', detail: 'The request is malformed.' },
+  invalid_path: {
+    status: 400,
+    title: 'Bad Request',
+    // One text for every reason (the reason is logged): a spelling of a path that servers read in different ways.
+    detail: 'The request path is not acceptable: it uses an encoding or spelling that servers interpret differently.',
+  },
   invalid_json: { status: 400, title: 'Bad Request', detail: 'The request body is not valid JSON.' },
   validation_failed: {
     status: 400,

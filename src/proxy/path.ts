@@ -1,7 +1,8 @@
 /**
  * Request-path normalization for the proxy: one canonical form for forwarding (`path`) and one for route matching
- * (`key`), so that no spelling of a path (case, escapes, dot segments, slashes) reaches the origin under a weaker
- * policy than its canonical form. Pure. Anything ambiguous is refused, and the caller answers 400 `bad_request`.
+ * (`key`), so that no spelling of a path reaches the origin under a weaker policy than its canonical form. Pure.
+ * A spelling that some origin would read as another path is refused (400 `invalid_path`), never guessed at: the
+ * refusals are the table {@link PATH_REFUSALS}, one row per spelling with the origins that read it differently.
  */
 
 /** Longest accepted path, in bytes, both as received and after normalization. */
@@ -12,30 +13,85 @@ export type NormalizedPath =
       ok: true
       /** Forwarded to the origin: canonical escapes, dot segments resolved, single slashes, case kept. */
       path: string
-      /** Matched against route patterns: `path` lower-cased, `;params` dropped, no trailing slash (except `/`). */
+      /** Matched against route patterns: `path` lower-cased, without a trailing slash (except `/`). */
       key: string
     }
   | { ok: false; reason: PathRejection }
 
-export type PathRejection =
-  | 'not_absolute'
-  | 'too_long'
-  | 'invalid_percent_encoding'
-  | 'encoded_slash'
-  | 'encoded_semicolon'
-  | 'backslash'
-  | 'control_character'
-  | 'invalid_character'
-  | 'double_encoding'
-  | 'dot_segment_with_parameters'
-  | 'above_root'
+/** One path segment as received: its raw text, its bytes after percent-decoding, and which bytes were escaped. */
+interface Segment {
+  readonly raw: string
+  readonly bytes: readonly number[]
+  readonly escaped: readonly boolean[]
+  /** The bytes as UTF-8 text; undefined when they are not valid UTF-8 (overlong forms included). */
+  readonly text: string | undefined
+}
 
-const HEX = /^[0-9A-Fa-f]{2}$/
-/** RFC 3986 §2.3 unreserved: decoded when escaped (§6.2.2.2). */
-const UNRESERVED = /^[A-Za-z0-9\-._~]$/
-/** Kept as-is when raw: unreserved, sub-delims, ':' and '@' (RFC 3986 `pchar`). Other printable ASCII is escaped. */
+const isControl = (byte: number) => byte < 0x20 || byte === 0x7f
+const escapedByte = (s: Segment, byte: number) => s.bytes.some((b, i) => b === byte && s.escaped[i])
+const anyByte = (s: Segment, byte: number) => s.bytes.includes(byte)
+/** Unicode white space, which `String.prototype.trim` (and the trims of Java, .NET and Python) removes. */
+const WHITESPACE = /^\s|\s$/u
+
+/**
+ * Every refused spelling, checked in this order on each segment (after the whole-path rows). The comment on each
+ * row names the origins that would read the spelling as a different path than the route table does.
+ */
+export const PATH_REFUSALS = [
+  // Every origin: a request line must carry an absolute path.
+  { reason: 'not_absolute' },
+  // Every origin: bounds the work per request and the size of what is logged and signed.
+  { reason: 'too_long' },
+  // Every origin: `%zz` or a lone `%` is decoded differently (kept, dropped, or an error) by each server.
+  { reason: 'invalid_percent_encoding' },
+  // Servers that decode before splitting on `/` (many Java, PHP and Node routers): `/public%2F..%2Fadmin`.
+  { reason: 'encoded_slash', refuses: (s: Segment) => escapedByte(s, 0x2f) },
+  // Windows servers (IIS, Kestrel) and some Node routers treat `\` as `/`, raw or escaped.
+  { reason: 'backslash', refuses: (s: Segment) => anyByte(s, 0x5c) },
+  // Servers that cut at NUL (C-based CGI) or split on CR/LF; a control byte is never part of a real API path.
+  { reason: 'control_character', refuses: (s: Segment) => s.bytes.some(isControl) },
+  // Servers that decode twice (some proxies chained to a framework): `%252e` becomes `%2e`, then `.`.
+  {
+    reason: 'double_encoding',
+    refuses: (s: Segment) => s.bytes.some((b, i) => b === 0x25 && s.escaped[i] && isHexPair(s, i + 1)),
+  },
+  // Servers that resolve `%2e%2e` as `..` after routing (older Tomcat, Jetty, many Node static servers).
+  { reason: 'encoded_dot', refuses: (s: Segment) => escapedByte(s, 0x2e) },
+  // Tomcat, Jetty and Spring strip `;params` from each segment (`/admin;x` is `/admin`, `/..;/` is `/../`),
+  // others keep them: refused raw or escaped, as Spring Security's strict firewall does.
+  { reason: 'path_parameter', refuses: (s: Segment) => anyByte(s, 0x3b) },
+  // A `?` or `#` inside a pathname means a broken client or a smuggling attempt; no origin reads it one way.
+  { reason: 'invalid_character', refuses: (s: Segment) => anyByte(s, 0x3f) || anyByte(s, 0x23) },
+  // Overlong UTF-8 (`%C0%AE` for `.`) and other invalid sequences, which lenient decoders (old IIS, Java's
+  // modified UTF-8) turn into ASCII.
+  { reason: 'invalid_utf8', refuses: (s: Segment) => s.text === undefined },
+  // IIS and Windows file systems trim trailing dots: `/admin./x` and `/admin../x` are `/admin/x` there.
+  {
+    reason: 'trailing_dot',
+    refuses: (s: Segment) => s.raw !== '.' && s.raw !== '..' && s.text?.endsWith('.') === true,
+  },
+  // IIS trims trailing spaces, and frameworks that trim (Java's `strip`, .NET) read `/admin%20/x` as `/admin/x`.
+  { reason: 'edge_whitespace', refuses: (s: Segment) => s.text !== undefined && WHITESPACE.test(s.text) },
+  // Characters that fold to ASCII under Unicode compatibility mapping or case mapping: IIS "best fit"
+  // (`%EF%BC%8F` fullwidth solidus), NFKC in Python and .NET, Java's `equalsIgnoreCase` (dotless `ı` = `i`).
+  { reason: 'ascii_lookalike', refuses: (s: Segment) => s.text !== undefined && foldsToAscii(s.text) },
+  // Every origin: `..` above the root has no meaning, and some servers then serve files outside the web root.
+  { reason: 'above_root' },
+] as const
+
+export type PathRejection = (typeof PATH_REFUSALS)[number]['reason']
+
+const SEGMENT_RULES = PATH_REFUSALS.filter(
+  (row): row is Extract<(typeof PATH_REFUSALS)[number], { refuses: unknown }> => 'refuses' in row,
+)
+
+const HEX_DIGIT = /^[0-9A-Fa-f]$/
+/** RFC 3986 §2.3 unreserved, except `.`: decoded when escaped (§6.2.2.2). An escaped `.` is refused instead. */
+const UNRESERVED_BYTE = /^[A-Za-z0-9\-_~]$/
+/** Kept as-is when raw: unreserved, sub-delims, ':' and '@' (RFC 3986 `pchar`). Other bytes are escaped. */
 const PCHAR = /^[A-Za-z0-9\-._~!$&'()*+,;=:@]$/
 const encoder = new TextEncoder()
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 const percentEncode = (byte: number) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
 
@@ -43,20 +99,13 @@ const percentEncode = (byte: number) => `%${byte.toString(16).toUpperCase().padS
  * Normalizes the raw (still percent-encoded) pathname of a request URL.
  *
  * - Escapes of unreserved characters are decoded (`%6C` → `l`), every other escape gets upper-case hex, raw
- *   characters outside RFC 3986 `pchar` are escaped, `.`/`..` segments are resolved (RFC 3986 §5.2.4), also when
- *   escaped (`%2e%2e`), and repeated slashes are collapsed. Case and a trailing slash are kept in `path`.
- * - Refused: malformed escapes, `%2F`, `%3B`, `%5C` and raw `\`, control characters raw or escaped, `?`/`#` in a
- *   pathname, `..` above the root, paths over {@link MAX_PATH_BYTES} bytes, an escaped `%` that introduces another
- *   escape (`%252e`: defeats origins that decode twice), and dot segments carrying parameters (`..;x`, which
- *   Tomcat-style origins resolve as `..`).
- * - `;` (matrix parameters): kept in `path`, so the origin sees what the client sent. The `key` drops each
- *   segment's `;…` part, so `/admin;x` matches exactly the policy of `/admin`, as an origin that strips path
- *   parameters (Tomcat, Spring, Jetty) would serve it; an origin that treats `;` literally then sees a path that
- *   was authorized under the policy of its parameter-free spelling.
+ *   characters outside RFC 3986 `pchar` are escaped, `.`/`..` segments are resolved (RFC 3986 §5.2.4) and
+ *   repeated slashes are collapsed. Case and a trailing slash are kept in `path`.
+ * - Refused: every row of {@link PATH_REFUSALS}.
  *
  * @example
  * normalizePath('//API/./Users/%6cist/') // { ok: true, path: '/API/Users/list/', key: '/api/users/list' }
- * normalizePath('/public/%2e%2e/%2e%2e/x') // { ok: false, reason: 'above_root' }
+ * normalizePath('/api/admin./x') // { ok: false, reason: 'trailing_dot' }
  */
 export function normalizePath(rawPathname: string): NormalizedPath {
   if (!rawPathname.startsWith('/')) return { ok: false, reason: 'not_absolute' }
@@ -64,70 +113,80 @@ export function normalizePath(rawPathname: string): NormalizedPath {
 
   const segments: string[] = []
   let trailingSlash = false
-  for (const rawSegment of rawPathname.slice(1).split('/')) {
-    const segment = canonicalSegment(rawSegment)
-    if (typeof segment !== 'string') return segment
-    trailingSlash = false
-    const dot = dotSegment(segment)
-    if (dot === 'parameters') return { ok: false, reason: 'dot_segment_with_parameters' }
-    if (dot === '.') {
-      trailingSlash = true
-    } else if (dot === '..') {
+  for (const raw of rawPathname.slice(1).split('/')) {
+    const segment = scanSegment(raw)
+    if (segment === undefined) return { ok: false, reason: 'invalid_percent_encoding' }
+    for (const rule of SEGMENT_RULES) if (rule.refuses(segment)) return { ok: false, reason: rule.reason }
+    trailingSlash = true
+    if (raw === '..') {
       if (segments.pop() === undefined) return { ok: false, reason: 'above_root' }
-      trailingSlash = true
-    } else if (segment === '') {
-      trailingSlash = true // a repeated slash collapses; a final one is kept
-    } else {
-      segments.push(segment)
+    } else if (raw !== '.' && raw !== '') {
+      segments.push(canonical(segment))
+      trailingSlash = false
     }
   }
 
   const path = segments.length === 0 ? '/' : `/${segments.join('/')}${trailingSlash ? '/' : ''}`
   if (path.length > MAX_PATH_BYTES) return { ok: false, reason: 'too_long' }
-  const keySegments = segments.map((s) => s.split(';', 1)[0] ?? '').filter((s) => s !== '')
-  return { ok: true, path, key: `/${keySegments.join('/')}`.toLowerCase() }
+  return { ok: true, path, key: `/${segments.join('/')}`.toLowerCase() }
 }
 
-/** '.', '..', 'parameters' for `.;x`/`..;x`, or undefined for an ordinary segment (already canonical). */
-function dotSegment(segment: string): '.' | '..' | 'parameters' | undefined {
-  if (segment === '.' || segment === '..') return segment
-  const bare = segment.split(';', 1)[0]
-  return bare === '.' || bare === '..' ? 'parameters' : undefined
-}
-
-function canonicalSegment(raw: string): string | { ok: false; reason: PathRejection } {
-  let out = ''
+/** Decodes one raw segment into bytes; undefined for a malformed escape. */
+function scanSegment(raw: string): Segment | undefined {
+  const bytes: number[] = []
+  const escaped: boolean[] = []
   for (let i = 0; i < raw.length; i++) {
-    const char = raw[i] as string
-    const code = char.charCodeAt(0)
-    if (char === '%') {
-      const hex = raw.slice(i + 1, i + 3)
-      if (!HEX.test(hex)) return { ok: false, reason: 'invalid_percent_encoding' }
-      const byte = Number.parseInt(hex, 16)
-      if (byte < 0x20 || byte === 0x7f) return { ok: false, reason: 'control_character' }
-      if (byte === 0x2f) return { ok: false, reason: 'encoded_slash' }
-      if (byte === 0x5c) return { ok: false, reason: 'backslash' }
-      // `%3B` is `;` to an origin that decodes before stripping path parameters, but not to the key above: it
-      // would let `/admin%3Bx` skip the policy of `/admin`. Ambiguous, so refused.
-      if (byte === 0x3b) return { ok: false, reason: 'encoded_semicolon' }
-      if (byte === 0x25 && HEX.test(raw.slice(i + 3, i + 5))) return { ok: false, reason: 'double_encoding' }
-      const decoded = String.fromCharCode(byte)
-      out += UNRESERVED.test(decoded) ? decoded : percentEncode(byte)
+    if (raw[i] === '%') {
+      if (!HEX_DIGIT.test(raw[i + 1] ?? '') || !HEX_DIGIT.test(raw[i + 2] ?? '')) return undefined
+      bytes.push(Number.parseInt(raw.slice(i + 1, i + 3), 16))
+      escaped.push(true)
       i += 2
-    } else if (code < 0x20 || code === 0x7f) {
-      return { ok: false, reason: 'control_character' }
-    } else if (char === '\\') {
-      return { ok: false, reason: 'backslash' }
-    } else if (char === '?' || char === '#') {
-      return { ok: false, reason: 'invalid_character' }
-    } else if (PCHAR.test(char)) {
-      out += char
+      continue
+    }
+    const point = raw.codePointAt(i) as number
+    if (point > 0xffff) i++
+    if (point < 0x80) {
+      bytes.push(point)
+      escaped.push(false)
     } else {
-      // Printable ASCII outside pchar (space, " < > ` { } | ^ [ ]) and non-ASCII: escape their UTF-8 bytes.
-      const point = raw.codePointAt(i) as number
-      if (point > 0xffff) i++
-      for (const byte of encoder.encode(String.fromCodePoint(point))) out += percentEncode(byte)
+      for (const byte of encoder.encode(String.fromCodePoint(point))) {
+        bytes.push(byte)
+        escaped.push(false)
+      }
     }
   }
+  let text: string | undefined
+  try {
+    text = utf8.decode(new Uint8Array(bytes))
+  } catch {
+    text = undefined
+  }
+  return { raw, bytes, escaped, text }
+}
+
+/** The segment with canonical escapes: unreserved bytes decoded, `pchar` kept when raw, everything else escaped. */
+function canonical(segment: Segment): string {
+  let out = ''
+  segment.bytes.forEach((byte, i) => {
+    const char = String.fromCharCode(byte)
+    const plain = byte < 0x80 && (segment.escaped[i] ? UNRESERVED_BYTE.test(char) : PCHAR.test(char))
+    out += plain ? char : percentEncode(byte)
+  })
   return out
+}
+
+function isHexPair(segment: Segment, at: number): boolean {
+  const pair = segment.bytes.slice(at, at + 2)
+  return pair.length === 2 && pair.every((b) => HEX_DIGIT.test(String.fromCharCode(b)))
+}
+
+/** True when a non-ASCII character maps to ASCII under NFKC or under upper- or lower-casing. */
+function foldsToAscii(text: string): boolean {
+  for (const char of text) {
+    if (char.charCodeAt(0) < 0x80) continue
+    for (const folded of [char.normalize('NFKC'), char.toUpperCase(), char.toLowerCase()]) {
+      for (let i = 0; i < folded.length; i++) if (folded.charCodeAt(i) < 0x80) return true
+    }
+  }
+  return false
 }

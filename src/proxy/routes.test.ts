@@ -269,3 +269,125 @@ describe('upstreamPath', () => {
     expect(() => upstreamPath({}, '/x', 'a=1')).toThrow(TypeError)
   })
 })
+
+describe('rewrite targets belong to their entry', () => {
+  const admin: RoutePolicy = {
+    pattern: '/api/admin/*',
+    scopes: ['admin'],
+    rewrite: { stripPrefix: '/api/admin', addPrefix: '/admin' },
+  }
+
+  it.each([
+    ['/admin/users/1', 'GET'],
+    ['/admin/users/1', 'DELETE'],
+    ['/admin', 'GET'],
+    ['/admin/x/y/z', 'POST'],
+  ])(
+    'the real table reserves the origin path %s (%s) for /api/admin/*: 404, never the default policy',
+    (key, method) => {
+      expect(matchRoute(compileRoutes(ROUTES), key, method)).toEqual({ kind: 'not_found', reason: 'rewrite_target' })
+    },
+  )
+
+  it('still serves the rewriting entry itself and paths beside its target', () => {
+    const compiled = compileRoutes([admin])
+    expect(matchRoute(compiled, '/api/admin/users/1', 'DELETE')).toMatchObject({ kind: 'route', via: 'wildcard' })
+    expect(patternOf(matchRoute(compiled, '/administrator', 'GET'))).toBe('(default)')
+    expect(patternOf(matchRoute(compiled, '/api/adminx/1', 'GET'))).toBe('(default)')
+  })
+
+  it('reserves the target from a listed entry with another policy (refused) and serves it under the same policy', () => {
+    expect(problemsOf([admin, { pattern: '/admin/status', auth: 'public' }])).toEqual([
+      expect.stringMatching(
+        /^routes\[0\] \("\/api\/admin\/\*"\) and routes\[1\] \("\/admin\/status"\) can both forward to the origin path \/admin\/status .*different policies/,
+      ),
+    ])
+    // The same checks on both spellings: the origin's /admin/status is reachable either way, under one policy.
+    const same = compileRoutes([admin, { pattern: '/admin/status', methods: ['GET'], scopes: ['admin'] }])
+    expect(patternOf(matchRoute(same, '/admin/status', 'GET'))).toBe('/admin/status')
+    // A method the direct entry does not list is 405 by precedence, never the default.
+    expect(matchRoute(same, '/admin/status', 'DELETE')).toMatchObject({ kind: 'method_not_allowed' })
+    expect(matchRoute(same, '/admin/other', 'GET')).toEqual({ kind: 'not_found', reason: 'rewrite_target' })
+  })
+
+  it.each<[string, RoutePolicy[]]>([
+    [
+      'two rewrites onto one target',
+      [admin, { pattern: '/internal/*', rewrite: { stripPrefix: '/internal', addPrefix: '/admin' } }],
+    ],
+    ['a rewrite onto the root that covers the target', [admin, { pattern: '/v1/*', rewrite: { stripPrefix: '/v1' } }]],
+    [
+      'a param entry whose rewrite lands in the target',
+      [admin, { pattern: '/u/:id', auth: 'public', rewrite: { stripPrefix: '/u', addPrefix: '/admin' } }],
+    ],
+    ['a wildcard entry over the target', [admin, { pattern: '/*', auth: 'public' }]],
+    [
+      'the same target with a different body limit',
+      [
+        admin,
+        {
+          ...admin,
+          pattern: '/api/root/*',
+          rewrite: { stripPrefix: '/api/root', addPrefix: '/admin' },
+          bodyLimitBytes: 5,
+        },
+      ],
+    ],
+  ])('refuses %s under another policy', (_name, table) => {
+    const problems = problemsOf(table)
+    expect(problems).toHaveLength(1)
+    expect(problems[0]).toMatch(/can both forward to the origin path .* under different policies/)
+  })
+
+  it('accepts one pattern split by method onto one target, each method under its own policy', () => {
+    const compiled = compileRoutes([
+      { ...admin, methods: ['GET'], scopes: ['admin:read'] },
+      { ...admin, methods: ['DELETE'], scopes: ['admin:write'] },
+    ])
+    expect(matchRoute(compiled, '/api/admin/u', 'GET')).toMatchObject({ policy: { scopes: ['admin:read'] } })
+    expect(matchRoute(compiled, '/api/admin/u', 'DELETE')).toMatchObject({ policy: { scopes: ['admin:write'] } })
+    // The target stays reserved for every method, also those no entry rewrites.
+    for (const method of ['GET', 'DELETE', 'PUT']) {
+      expect(matchRoute(compiled, '/admin/u', method)).toEqual({ kind: 'not_found', reason: 'rewrite_target' })
+    }
+  })
+
+  it('accepts two entries onto one target under the same policy, scopes in any order', () => {
+    const compiled = compileRoutes([
+      { ...admin, scopes: ['a', 'b'] },
+      { pattern: '/legacy/*', scopes: ['b', 'a'], rewrite: { stripPrefix: '/legacy', addPrefix: '/admin' } },
+    ])
+    expect(matchRoute(compiled, '/legacy/x', 'GET')).toMatchObject({ kind: 'route' })
+  })
+
+  it('reserves the whole origin for a rewrite onto the root, while listed identity entries with its policy stay', () => {
+    const compiled = compileRoutes([{ pattern: '/v1/*', scopes: ['api'], rewrite: { stripPrefix: '/v1' } }])
+    expect(matchRoute(compiled, '/v1/items', 'GET')).toMatchObject({ kind: 'route' })
+    expect(matchRoute(compiled, '/items', 'GET')).toEqual({ kind: 'not_found', reason: 'rewrite_target' })
+    expect(matchRoute(compiled, '/', 'GET')).toEqual({ kind: 'not_found', reason: 'rewrite_target' })
+  })
+})
+
+describe("default: 'deny'", () => {
+  const compiled = compileRoutes(
+    [
+      { pattern: '/api/items', methods: ['GET'] },
+      { pattern: '/api/public/*', auth: 'public' },
+    ],
+    {
+      default: 'deny',
+    },
+  )
+
+  it('answers not_found for a path in no entry, and routes listed ones as before', () => {
+    expect(matchRoute(compiled, '/api/other', 'GET')).toEqual({ kind: 'not_found', reason: 'unlisted' })
+    expect(matchRoute(compiled, '/', 'GET')).toEqual({ kind: 'not_found', reason: 'unlisted' })
+    expect(patternOf(matchRoute(compiled, '/api/items', 'GET'))).toBe('/api/items')
+    expect(matchRoute(compiled, '/api/items', 'POST')).toMatchObject({ kind: 'method_not_allowed' })
+    expect(matchRoute(compiled, '/auth/login', 'POST')).toEqual({ kind: 'gateway_owned' })
+  })
+
+  it('refuses an unknown default', () => {
+    expect(() => compileRoutes([], { default: 'allow' as 'deny' })).toThrow(/default must be "authenticated" or "deny"/)
+  })
+})

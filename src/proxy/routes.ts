@@ -1,76 +1,74 @@
 /**
  * The route-policy table's compiler and matcher. `src/policies.ts` holds the table; this module checks it once at
  * isolate start (every problem reported at once, with a fix) and answers "which policy governs this request?".
- * Deny by default: a policy without `auth` requires authentication, and a path in no pattern gets DEFAULT_POLICY.
+ * Deny by default: a policy without `auth` requires authentication; a path in no pattern gets DEFAULT_POLICY or,
+ * with `default: 'deny'`, a 404. The origin paths an entry rewrites to are reserved for that entry's policy.
  */
-import type * as z from 'zod/mini'
+import {
+  comparePatterns,
+  coversPrefix,
+  isGatewayOwned,
+  type Pattern,
+  parsePattern,
+  patternMatches,
+  patternsOverlap,
+  rewriteImage,
+  type Specificity,
+} from './route-patterns'
+import {
+  checkMethods,
+  checkPolicy,
+  DEFAULT_POLICY,
+  HTTP_METHODS,
+  isPrefix,
+  isRewriteValid,
+  KNOWN_FIELDS,
+  type ResolvedPolicy,
+  type RoutePolicy,
+} from './route-policy'
 
-export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
-export type HttpMethod = (typeof HTTP_METHODS)[number]
+export { GATEWAY_OWNED_SEGMENTS } from './route-patterns'
+export {
+  DEFAULT_POLICY,
+  HTTP_METHODS,
+  type HttpMethod,
+  MAX_ROUTE_BODY_BYTES,
+  type ResolvedPolicy,
+  type RoutePolicy,
+} from './route-policy'
 
-/** Largest `bodyLimitBytes` a route may declare: 100 MiB (the Workers request-body limit on the Free/Pro plans). */
-export const MAX_ROUTE_BODY_BYTES = 100 * 1024 * 1024
-
-/** First path segments the gateway answers itself. The proxy never serves them, whatever the table says. */
-export const GATEWAY_OWNED_SEGMENTS = ['auth', 'health', 'metrics', '.well-known'] as const
-
-/** One entry of the route table, as written in `src/policies.ts`. */
-export interface RoutePolicy {
-  /**
-   * Matched case-insensitively against the normalized path key (see `normalizePath`):
-   * `/api/items` exact; `/api/users/:id` one segment per `:param`; `/api/public/*` that path and everything below.
-   */
-  readonly pattern: string
-  /** Methods this entry covers; omitted = all. Listing GET also covers HEAD. */
-  readonly methods?: readonly HttpMethod[]
-  /** @default 'required' (deny by default) */
-  readonly auth?: 'required' | 'public'
-  /** Every one of these scopes is required. Not allowed on a public route. */
-  readonly scopes?: readonly string[]
-  /** `strict` adds the per-IP auth rate-limit policy on top of the default one. @default 'default' */
-  readonly rateLimit?: 'default' | 'strict'
-  /** Body limit for this route in bytes (1 … 100 MiB); omitted = the gateway-wide limit. */
-  readonly bodyLimitBytes?: number
-  /** zod/mini schema for the JSON body (use `z.strictObject` at every level); validated before forwarding. */
-  readonly schema?: z.ZodMiniType
-  /** Upstream path rewrite: `stripPrefix` is removed (it must be a prefix of `pattern`), then `addPrefix` added. */
-  readonly rewrite?: { readonly stripPrefix?: string; readonly addPrefix?: string }
+interface CompiledEntry {
+  readonly methods: ReadonlySet<string> | undefined
+  readonly policy: ResolvedPolicy
+  /** The origin paths this entry forwards to: its pattern, moved by its rewrite. */
+  readonly image: Pattern
+  readonly rewrites: boolean
+  /** Entries with equal signatures enforce the same checks on a request. */
+  readonly signature: string
 }
 
-/** A policy with its defaults filled in: what the pipeline reads. */
-export interface ResolvedPolicy {
-  readonly pattern: string
-  readonly methods?: readonly HttpMethod[]
-  readonly auth: 'required' | 'public'
-  readonly scopes: readonly string[]
-  readonly rateLimit: 'default' | 'strict'
-  readonly bodyLimitBytes?: number
-  readonly schema?: z.ZodMiniType
-  readonly rewrite?: { readonly stripPrefix?: string; readonly addPrefix?: string }
+interface PatternGroup extends Pattern {
+  readonly entries: readonly CompiledEntry[]
 }
 
-/** What a path in no pattern gets: authentication required, no scope, the default rate limit, no rewrite. */
-export const DEFAULT_POLICY: ResolvedPolicy = Object.freeze({
-  pattern: '(default)',
-  auth: 'required',
-  scopes: Object.freeze([]) as readonly string[],
-  rateLimit: 'default',
-})
+/**
+ * What a path in no pattern gets. `authenticated`: {@link DEFAULT_POLICY} (a valid token, no scope), and the
+ * origin decides which of its paths exist. `deny`: 404 at the edge, never forwarded, as schema-validating
+ * gateways do; every path the origin serves must then be listed.
+ */
+export type DefaultRoute = 'authenticated' | 'deny'
 
-type Segment = { literal: string } | { param: string }
-type Specificity = 'exact' | 'param' | 'wildcard'
-
-interface PatternGroup {
-  readonly shape: string
-  readonly specificity: Specificity
-  /** Without the trailing `*` for wildcards. */
-  readonly segments: readonly Segment[]
-  readonly entries: readonly { methods: ReadonlySet<string> | undefined; policy: ResolvedPolicy }[]
+export interface CompileOptions {
+  /** @default 'authenticated' */
+  default?: DefaultRoute
 }
 
 /** The checked table, in match order. Build it once per isolate with {@link compileRoutes}. */
 export interface CompiledRoutes {
   readonly groups: readonly PatternGroup[]
+  /** Entries with a rewrite: the origin paths they forward to are reserved for them. */
+  readonly rewriting: readonly CompiledEntry[]
+  readonly default: DefaultRoute
 }
 
 export type RouteMatch =
@@ -80,6 +78,11 @@ export type RouteMatch =
   | { kind: 'method_not_allowed'; allow: readonly string[] }
   /** A gateway-owned path (`/auth`, `/health`, `/metrics`, `/.well-known`): answer 404, never forward. */
   | { kind: 'gateway_owned' }
+  /**
+   * 404 at the edge: `unlisted` under `default: 'deny'`; `rewrite_target` when the path would reach an origin path
+   * that a rewriting entry owns, under a policy other than that entry's.
+   */
+  | { kind: 'not_found'; reason: 'unlisted' | 'rewrite_target' }
 
 /** Thrown by {@link compileRoutes}; `problems` holds one fix-it line per problem. */
 export class RouteTableError extends Error {
@@ -90,41 +93,29 @@ export class RouteTableError extends Error {
     this.problems = problems
   }
 }
-
-const KNOWN_FIELDS = new Set([
-  'pattern',
-  'methods',
-  'auth',
-  'scopes',
-  'rateLimit',
-  'bodyLimitBytes',
-  'schema',
-  'rewrite',
-])
-const LITERAL_SEGMENT = /^[A-Za-z0-9._~-]+$/
-const PARAM_SEGMENT = /^:[A-Za-z_][A-Za-z0-9_]*$/
-/** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. */
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
-
 /**
  * Checks the route table and compiles it into match order. Throws one {@link RouteTableError} listing every
  * problem (pattern syntax, duplicate pattern+method, bad scopes, `public` with scopes, body limits, rewrite
- * prefixes, patterns under gateway-owned paths, unknown fields). Messages name fields and patterns, never values
- * that could be secret.
+ * prefixes, patterns under gateway-owned paths, unknown fields, and two entries that could forward the same origin
+ * path under different policies). Messages name fields and patterns, never values that could be secret.
  *
  * @example
- * const compiled = compileRoutes(ROUTES) // at module scope: once per isolate
+ * const compiled = compileRoutes(ROUTES, { default: 'deny' }) // at module scope: once per isolate
  */
-export function compileRoutes(table: readonly RoutePolicy[]): CompiledRoutes {
+export function compileRoutes(table: readonly RoutePolicy[], options: CompileOptions = {}): CompiledRoutes {
   const problems: string[] = []
-  const groups = new Map<
-    string,
-    { specificity: Specificity; segments: Segment[]; entries: PatternGroup['entries'][number][] }
-  >()
+  const defaultRoute = options.default ?? 'authenticated'
+  if (defaultRoute !== 'authenticated' && defaultRoute !== 'deny') {
+    problems.push('default must be "authenticated" or "deny"')
+  }
+  const groups = new Map<string, { pattern: Pattern; entries: CompiledEntry[] }>()
+  const all: { entry: CompiledEntry; where: string }[] = []
+  const signatures = new Signatures()
 
   table.forEach((entry, index) => {
     const where = `routes[${index}]${typeof entry?.pattern === 'string' ? ` (${JSON.stringify(entry.pattern)})` : ''}`
     const issue = (message: string) => problems.push(`${where}: ${message}`)
+    const before = problems.length
     if (typeof entry !== 'object' || entry === null) {
       issue('must be an object like { pattern: "/api/x" }')
       return
@@ -133,11 +124,14 @@ export function compileRoutes(table: readonly RoutePolicy[]): CompiledRoutes {
     for (const field of Object.keys(entry)) {
       if (!KNOWN_FIELDS.has(field)) issue(`unknown field "${field}"; known fields: ${[...KNOWN_FIELDS].join(', ')}`)
     }
-    const parsed = parsePattern(entry.pattern, issue)
+    const pattern = parsePattern(entry.pattern, issue)
     const methods = checkMethods(entry, issue)
     checkPolicy(entry, issue)
-    if (parsed === undefined) return
-    if (entry.rewrite?.stripPrefix !== undefined) checkStripPrefix(entry.rewrite.stripPrefix, parsed.segments, issue)
+    if (pattern === undefined) return
+    const strip = entry.rewrite?.stripPrefix
+    if (isPrefix(strip) && !coversPrefix(pattern, strip)) {
+      issue('rewrite.stripPrefix must be a literal prefix of the pattern (whole segments), or it never applies')
+    }
 
     const policy: ResolvedPolicy = Object.freeze({
       ...entry,
@@ -145,10 +139,18 @@ export function compileRoutes(table: readonly RoutePolicy[]): CompiledRoutes {
       scopes: Object.freeze([...(entry.scopes ?? [])]),
       rateLimit: entry.rateLimit ?? 'default',
     })
-    let group = groups.get(parsed.shape)
+    const rewrites = entry.rewrite !== undefined && isRewriteValid(entry.rewrite)
+    const compiled: CompiledEntry = {
+      methods,
+      policy,
+      image: rewrites ? rewriteImage(pattern, entry.rewrite ?? {}) : pattern,
+      rewrites,
+      signature: signatures.of(policy),
+    }
+    let group = groups.get(pattern.shape)
     if (group === undefined) {
-      group = { specificity: parsed.specificity, segments: parsed.segments, entries: [] }
-      groups.set(parsed.shape, group)
+      group = { pattern, entries: [] }
+      groups.set(pattern.shape, group)
     }
     for (const other of group.entries) {
       const overlap = overlapping(methods, other.methods)
@@ -159,12 +161,68 @@ export function compileRoutes(table: readonly RoutePolicy[]): CompiledRoutes {
         )
       }
     }
-    group.entries.push({ methods, policy })
+    group.entries.push(compiled)
+    // Only entries that are sound on their own take part in the checks across entries: a broken rewrite's image
+    // would only add confusing follow-up problems.
+    if (problems.length === before) all.push({ entry: compiled, where })
   })
 
+  checkRewriteTargets(all, problems)
   if (problems.length > 0) throw new RouteTableError(problems)
-  const ordered = [...groups.entries()].map(([shape, g]) => ({ shape, ...g })).sort(compareGroups)
-  return Object.freeze({ groups: ordered })
+  const ordered = [...groups.values()].map(({ pattern, entries }) => ({ ...pattern, entries })).sort(comparePatterns)
+  return Object.freeze({
+    groups: ordered,
+    rewriting: all.map((a) => a.entry).filter((e) => e.rewrites),
+    default: defaultRoute,
+  })
+}
+
+/**
+ * A rewrite target belongs to the entry that rewrites to it: no other entry may forward to the same origin path
+ * (for a shared method) under a different policy, or the origin's `/admin` tree could be reached around the
+ * `/api/admin/*` entry that guards it.
+ */
+function checkRewriteTargets(all: readonly { entry: CompiledEntry; where: string }[], problems: string[]): void {
+  for (let i = 0; i < all.length; i++) {
+    for (let j = i + 1; j < all.length; j++) {
+      const a = all[i] as (typeof all)[number]
+      const b = all[j] as (typeof all)[number]
+      if (!a.entry.rewrites && !b.entry.rewrites) continue // identity entries: one client path per origin path
+      if (a.entry.signature === b.entry.signature) continue
+      // One pattern split by method (GET for readers, DELETE for admins) onto the same target is fine: the
+      // duplicate check has made its methods disjoint, so each request still meets exactly one policy.
+      const split = a.entry.policy.pattern === b.entry.policy.pattern && a.entry.image.shape === b.entry.image.shape
+      if (split) continue
+      if (!patternsOverlap(a.entry.image, b.entry.image)) continue
+      problems.push(
+        `${a.where} and ${b.where} can both forward to the origin path ${b.entry.image.shape} ` +
+          '(after rewrites) under different policies; give them the same policy, or rewrite to separate origin paths',
+      )
+    }
+  }
+}
+
+/** A stable id per distinct policy: equal ids mean the same checks (auth, scopes, limits, schema, options). */
+class Signatures {
+  readonly #objects = new Map<unknown, number>()
+
+  of(policy: ResolvedPolicy): string {
+    const { pattern: _pattern, methods: _methods, rewrite: _rewrite, ...checks } = policy
+    return JSON.stringify(checks, (key, value) => {
+      if (key === 'scopes' && Array.isArray(value)) return [...value].sort()
+      if (key === 'schema') return this.#id(value)
+      return value
+    })
+  }
+
+  #id(value: unknown): number {
+    let id = this.#objects.get(value)
+    if (id === undefined) {
+      id = this.#objects.size
+      this.#objects.set(value, id)
+    }
+    return id
+  }
 }
 
 /**
@@ -176,31 +234,67 @@ export function compileRoutes(table: readonly RoutePolicy[]): CompiledRoutes {
  * literal-before-param rule. The most specific matching pattern decides alone: if it does not list `method`, the
  * answer is `method_not_allowed`, never a less specific (possibly weaker) pattern.
  *
- * Unmatched paths get DEFAULT_POLICY (authenticated, no scope) rather than a 404: the origin stays the authority on
- * which of its paths exist, the table lists only exceptions (public, scoped, validated routes) and a forgotten entry
- * costs nothing in safety, since it still requires a valid access token; a 404 default would turn every omission
- * into an outage and push operators towards broad public wildcards. Give the origin its own authorization for data
- * that needs a scope, and list scoped prefixes as wildcards (`/api/admin/*`).
+ * A path in no pattern gets DEFAULT_POLICY (`default: 'authenticated'`) or `not_found` (`default: 'deny'`). Either
+ * way, a request whose origin path lies in the rewrite target of an entry (the origin's `/admin/*` for
+ * `/api/admin/*` rewritten to `/admin`) is `not_found` unless it came through an entry with that entry's policy.
  *
  * @example
  * const m = matchRoute(compiled, normalized.key, c.req.method)
- * if (m.kind === 'gateway_owned') throw new GatewayError('not_found')
+ * if (m.kind === 'gateway_owned' || m.kind === 'not_found') throw new GatewayError('not_found')
  * if (m.kind === 'method_not_allowed') throw new GatewayError('method_not_allowed', { headers: { allow: m.allow.join(', ') } })
  */
 export function matchRoute(compiled: CompiledRoutes, key: string, method: string): RouteMatch {
-  const parts = key === '/' ? [] : key.slice(1).split('/')
-  if ((GATEWAY_OWNED_SEGMENTS as readonly string[]).includes(parts[0] ?? '')) return { kind: 'gateway_owned' }
+  const parts = splitKey(key)
+  if (isGatewayOwned(parts[0])) return { kind: 'gateway_owned' }
   const upper = method.toUpperCase()
   for (const group of compiled.groups) {
-    if (!groupMatches(group, parts)) continue
+    if (!patternMatches(group, parts)) continue
     const entry = group.entries.find((e) => allows(e.methods, upper))
-    if (entry !== undefined) return { kind: 'route', policy: entry.policy, via: group.specificity }
-    const allow = new Set<string>()
-    for (const e of group.entries) for (const m of e.methods ?? []) allow.add(m)
-    return { kind: 'method_not_allowed', allow: HTTP_METHODS.filter((m) => allow.has(m)) }
+    if (entry === undefined) {
+      const allow = new Set<string>()
+      for (const e of group.entries) for (const m of e.methods ?? []) allow.add(m)
+      return { kind: 'method_not_allowed', allow: HTTP_METHODS.filter((m) => allow.has(m)) }
+    }
+    if (reserved(compiled, originParts(entry, parts), upper, entry.signature)) {
+      return { kind: 'not_found', reason: 'rewrite_target' }
+    }
+    return { kind: 'route', policy: entry.policy, via: group.specificity }
   }
+  if (compiled.default === 'deny') return { kind: 'not_found', reason: 'unlisted' }
+  if (reserved(compiled, parts, upper, undefined)) return { kind: 'not_found', reason: 'rewrite_target' }
   return { kind: 'route', policy: DEFAULT_POLICY, via: 'default' }
 }
+
+/**
+ * Whether the origin path `origin` lies in a rewrite target that the request's policy (`signature`; undefined for
+ * the default route, which equals no listed policy) does not own: no rewriting entry whose target holds the path
+ * covers this method with the same policy. A target is reserved for every method, also ones no rewrite covers.
+ */
+function reserved(
+  compiled: CompiledRoutes,
+  origin: readonly string[],
+  method: string,
+  signature: string | undefined,
+): boolean {
+  let held = false
+  for (const owner of compiled.rewriting) {
+    if (!patternMatches(owner.image, origin)) continue
+    if (allows(owner.methods, method) && owner.signature === signature) return false
+    held = true
+  }
+  return held
+}
+
+/** The lower-cased origin path segments the entry forwards the request path `parts` to. */
+function originParts(entry: CompiledEntry, parts: readonly string[]): readonly string[] {
+  const rewrite = entry.policy.rewrite
+  if (!entry.rewrites || rewrite === undefined) return parts
+  const strip = rewrite.stripPrefix === undefined ? 0 : rewrite.stripPrefix.split('/').length - 1
+  const add = rewrite.addPrefix === undefined ? [] : rewrite.addPrefix.toLowerCase().slice(1).split('/')
+  return [...add, ...parts.slice(strip)]
+}
+
+const splitKey = (key: string) => (key === '/' ? [] : key.slice(1).split('/'))
 
 /**
  * The path and query to request from the origin: the normalized `path` rewritten by the policy's `rewrite`
@@ -223,135 +317,6 @@ export function upstreamPath(policy: Pick<ResolvedPolicy, 'rewrite'>, path: stri
   if (search !== '' && !search.startsWith('?')) throw new TypeError('upstreamPath: search must be "" or start with "?"')
   return `${rewritten}${search}`
 }
-
-function parsePattern(
-  pattern: unknown,
-  issue: (message: string) => void,
-): { shape: string; specificity: Specificity; segments: Segment[] } | undefined {
-  if (typeof pattern !== 'string' || !pattern.startsWith('/')) {
-    issue('pattern must be a string starting with "/", e.g. "/api/items"')
-    return undefined
-  }
-  if (pattern === '/') return { shape: '/', specificity: 'exact', segments: [] }
-  const raw = pattern.slice(1).split('/')
-  const wildcard = raw.at(-1) === '*'
-  if (wildcard) raw.pop()
-  const segments: Segment[] = []
-  const params = new Set<string>()
-  let ok = true
-  for (const part of raw) {
-    if (PARAM_SEGMENT.test(part)) {
-      if (params.has(part)) issue(`param ${part} appears twice; give each param its own name`)
-      params.add(part)
-      segments.push({ param: part.slice(1) })
-    } else if (LITERAL_SEGMENT.test(part) && part !== '.' && part !== '..') {
-      segments.push({ literal: part.toLowerCase() })
-    } else {
-      ok = false
-      issue(
-        `bad segment ${JSON.stringify(part)}: use letters, digits, "-", ".", "_", "~" (not "." or ".."), ` +
-          'a ":param", or "*" as the last segment only; no empty segments, trailing "/", "?" or "%"',
-      )
-    }
-  }
-  if (!ok) return undefined
-  const first = segments[0]
-  if (
-    first !== undefined &&
-    'literal' in first &&
-    (GATEWAY_OWNED_SEGMENTS as readonly string[]).includes(first.literal)
-  ) {
-    issue(
-      `/${first.literal} belongs to the gateway (${GATEWAY_OWNED_SEGMENTS.map((s) => `/${s}`).join(', ')}); the proxy never serves it`,
-    )
-    return undefined
-  }
-  const shape = `/${segments.map((s) => ('literal' in s ? s.literal : ':')).join('/')}${wildcard ? '/*' : ''}`
-  const specificity = wildcard ? 'wildcard' : params.size > 0 ? 'param' : 'exact'
-  return { shape, specificity, segments }
-}
-
-function checkMethods(entry: RoutePolicy, issue: (message: string) => void): ReadonlySet<string> | undefined {
-  if (entry.methods === undefined) return undefined
-  if (!Array.isArray(entry.methods) || entry.methods.length === 0) {
-    issue('methods must be a non-empty array such as ["GET", "POST"]; omit it to cover every method')
-    return undefined
-  }
-  const methods = new Set<string>()
-  for (const m of entry.methods) {
-    if (!(HTTP_METHODS as readonly string[]).includes(m))
-      issue(`unknown method ${JSON.stringify(m)}; use one of ${HTTP_METHODS.join(', ')}`)
-    else if (methods.has(m)) issue(`method ${m} is listed twice`)
-    methods.add(m)
-  }
-  if (methods.has('GET')) methods.add('HEAD')
-  return methods
-}
-
-function checkPolicy(entry: RoutePolicy, issue: (message: string) => void): void {
-  if (entry.auth !== undefined && entry.auth !== 'required' && entry.auth !== 'public') {
-    issue('auth must be "required" or "public" (omit it for "required")')
-  }
-  if (entry.scopes !== undefined) {
-    if (!Array.isArray(entry.scopes)) issue('scopes must be an array of scope names, e.g. ["admin"]')
-    else {
-      if (entry.scopes.length === 0) issue('scopes is empty; omit it, or list the required scopes')
-      entry.scopes.forEach((scope, i) => {
-        if (typeof scope !== 'string' || !SCOPE_TOKEN.test(scope)) {
-          issue(`scopes[${i}] must be a non-empty scope name without whitespace, quotes or backslashes`)
-        } else if (entry.scopes?.indexOf(scope) !== i) issue(`scopes[${i}] repeats an earlier scope`)
-      })
-      if (entry.auth === 'public') issue('a public route cannot require scopes; remove `scopes` or `auth: "public"`')
-    }
-  }
-  if (entry.rateLimit !== undefined && entry.rateLimit !== 'default' && entry.rateLimit !== 'strict') {
-    issue('rateLimit must be "default" or "strict"')
-  }
-  const limit = entry.bodyLimitBytes
-  if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_ROUTE_BODY_BYTES)) {
-    issue(`bodyLimitBytes must be an integer from 1 to ${MAX_ROUTE_BODY_BYTES} (100 MiB), e.g. 64 * 1024`)
-  }
-  if (entry.schema !== undefined) {
-    if (typeof (entry.schema as { safeParse?: unknown }).safeParse !== 'function') {
-      issue('schema must be a zod/mini schema, e.g. z.strictObject({ name: z.string() })')
-    }
-    if (entry.methods?.every((m) => m === 'GET' || m === 'HEAD' || m === 'OPTIONS')) {
-      issue('schema validates a request body, but methods lists none that carries one; add POST/PUT/PATCH')
-    }
-  }
-  if (entry.rewrite !== undefined) {
-    const { stripPrefix, addPrefix, ...rest } = entry.rewrite
-    for (const field of Object.keys(rest)) issue(`rewrite has unknown field "${field}"; known: stripPrefix, addPrefix`)
-    for (const [name, prefix] of [
-      ['stripPrefix', stripPrefix],
-      ['addPrefix', addPrefix],
-    ] as const) {
-      if (prefix !== undefined && !isPrefix(prefix)) {
-        issue(`rewrite.${name} must start with "/" and be literal segments without a trailing "/", e.g. "/api"`)
-      }
-    }
-  }
-}
-
-function checkStripPrefix(prefix: string, segments: readonly Segment[], issue: (message: string) => void): void {
-  if (!isPrefix(prefix)) return
-  const parts = prefix.slice(1).split('/')
-  const covered = parts.every((part, i) => {
-    const s = segments[i]
-    return s !== undefined && 'literal' in s && s.literal === part.toLowerCase()
-  })
-  if (!covered)
-    issue('rewrite.stripPrefix must be a literal prefix of the pattern (whole segments), or it never applies')
-}
-
-function isPrefix(prefix: unknown): prefix is string {
-  if (typeof prefix !== 'string' || !prefix.startsWith('/') || prefix === '/') return false
-  return prefix
-    .slice(1)
-    .split('/')
-    .every((part) => LITERAL_SEGMENT.test(part) && part !== '.' && part !== '..')
-}
-
 function overlapping(a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | undefined): string | undefined {
   if (a === undefined || b === undefined) return a === undefined && b === undefined ? 'every method' : 'some methods'
   const shared = [...a].filter((m) => b.has(m) && m !== 'HEAD')
@@ -361,28 +326,4 @@ function overlapping(a: ReadonlySet<string> | undefined, b: ReadonlySet<string> 
 
 function allows(methods: ReadonlySet<string> | undefined, method: string): boolean {
   return methods === undefined || methods.has(method)
-}
-
-function groupMatches(group: PatternGroup, parts: readonly string[]): boolean {
-  if (
-    group.specificity === 'wildcard' ? parts.length < group.segments.length : parts.length !== group.segments.length
-  ) {
-    return false
-  }
-  return group.segments.every((s, i) => !('literal' in s) || s.literal === parts[i])
-}
-
-const RANK: Record<Specificity, number> = { exact: 0, param: 1, wildcard: 2 }
-
-function compareGroups(a: PatternGroup, b: PatternGroup): number {
-  if (a.specificity !== b.specificity) return RANK[a.specificity] - RANK[b.specificity]
-  if (a.specificity === 'wildcard' && a.segments.length !== b.segments.length) {
-    return b.segments.length - a.segments.length
-  }
-  for (let i = 0; i < Math.min(a.segments.length, b.segments.length); i++) {
-    const aLiteral = 'literal' in (a.segments[i] as Segment)
-    const bLiteral = 'literal' in (b.segments[i] as Segment)
-    if (aLiteral !== bLiteral) return aLiteral ? -1 : 1
-  }
-  return 0
 }

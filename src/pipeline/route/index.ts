@@ -1,9 +1,10 @@
 /**
- * Route policy resolution for proxied paths (issue 7), before body limits and rate limits so both can follow the
- * route's policy. The raw path (still percent-encoded) is normalized first — case, duplicate slashes, dot
- * segments, encoded characters, trailing slash — and the policy is matched on that normalized key, so no
- * spelling of a path reaches a weaker policy than the canonical one. A path that cannot be normalized safely is a
- * 400; a method the matching pattern does not list is a 405, never a fall-through.
+ * Route policy resolution for proxied paths, before body limits and rate limits so both can follow the route's
+ * policy. The raw path (still percent-encoded) is normalized first — case, duplicate slashes, dot segments,
+ * encoded characters, trailing slash — and the policy is matched on that normalized key, so no spelling of a path
+ * reaches a weaker policy than the canonical one. A path that cannot be normalized safely is a 400
+ * `invalid_path`; a method the matching pattern does not list is a 405, never a fall-through; an unlisted path
+ * under `default: 'deny'` and a rewrite target addressed directly are 404s that never reach the origin.
  *
  * Paths under the gateway's own segments (`/auth`, `/health`, `/metrics`, `/.well-known`) are left to the
  * gateway's routes: any spelling of them that the router does not match exactly ends in a 404 and is never
@@ -14,15 +15,8 @@ import { matchedRoutes } from 'hono/route'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
 import { logRequest } from '../../log/logger'
-import { ROUTES } from '../../policies'
 import { normalizePath } from '../../proxy/path'
-import { compileRoutes, matchRoute, type ResolvedPolicy, upstreamPath } from '../../proxy/routes'
-
-/**
- * Compiled when the isolate loads this module: an invalid table (src/policies.ts) throws here, so the worker
- * fails to start — in the test suite and at the deploy's startup check — rather than serve a weaker route.
- */
-const COMPILED_ROUTES = compileRoutes(ROUTES)
+import { type CompiledRoutes, matchRoute, type ResolvedPolicy, upstreamPath } from '../../proxy/routes'
 
 /** A proxied request's resolved route: the policy and the exact path and query the origin will get. */
 export interface ProxyRoute {
@@ -38,7 +32,8 @@ export interface RouteVariables {
   route: ProxyRoute
 }
 
-export const resolveRoute = () =>
+/** `routes`: the compiled table (`compileRoutes`), built once per isolate by the caller. */
+export const resolveRoute = (routes: CompiledRoutes) =>
   createMiddleware<AppEnv>(async function resolveRoute(c, next) {
     // A request a registered route answers (not a middleware, which is registered for ALL) is the gateway's own.
     if (matchedRoutes(c).some((r) => r.method !== 'ALL')) return next()
@@ -51,10 +46,24 @@ export const resolveRoute = () =>
         reason: `path_${normalized.reason}`,
         outcome: 'denied',
       })
-      throw new GatewayError('bad_request', { detail: 'The request path is not acceptable.' })
+      throw new GatewayError('invalid_path')
     }
-    const match = matchRoute(COMPILED_ROUTES, normalized.key, c.req.method)
+    const match = matchRoute(routes, normalized.key, c.req.method)
     if (match.kind === 'gateway_owned') return next()
+    if (match.kind === 'not_found') {
+      // Never forwarded. Reaching a rewrite target around the entry that guards it is an authorization attempt and
+      // is logged; an unlisted path under `default: 'deny'` is ordinary scanner noise and is not.
+      if (match.reason === 'rewrite_target') {
+        logRequest(c, {
+          event: 'authz_fail',
+          level: 'warn',
+          description: 'A request addressed an origin path reserved for a rewriting route, around that route.',
+          reason: 'rewrite_target',
+          outcome: 'denied',
+        })
+      }
+      throw new GatewayError('not_found')
+    }
     if (match.kind === 'method_not_allowed') {
       throw new GatewayError('method_not_allowed', { headers: { allow: match.allow.join(', ') } })
     }
