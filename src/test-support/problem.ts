@@ -1,8 +1,22 @@
 import { expect } from 'vitest'
-import type { ErrorCode } from '../errors/gateway-error'
+import { type ErrorCode, PROBLEM_TYPES } from '../errors/gateway-error'
+
+export interface ProblemExpectations {
+  /**
+   * The public `detail` the gateway deliberately gives this error instead of the registry's text. Without it, the
+   * detail must be the registry's text exactly: anything else (an exception message, a dependency's answer) is a
+   * leak.
+   */
+  detail?: string | RegExp
+}
 
 /** Asserts a response is an RFC 9457 problem with this status and code, and returns its body. */
-export async function expectProblem(res: Response, status: number, code: ErrorCode) {
+export async function expectProblem(
+  res: Response,
+  status: number,
+  code: ErrorCode,
+  expected: ProblemExpectations = {},
+) {
   expect(res.status).toBe(status)
   expect(res.headers.get('content-type')).toBe('application/problem+json')
   expect(res.headers.get('cache-control')).toBe('no-store')
@@ -21,5 +35,8 @@ export async function expectProblem(res: Response, status: number, code: ErrorCo
   })
   expect(typeof body.title).toBe('string')
   expect(typeof body.detail).toBe('string')
+  const { detail = PROBLEM_TYPES[code].detail } = expected
+  if (typeof detail === 'string') expect(body.detail).toBe(detail)
+  else expect(body.detail).toMatch(detail)
   return body
 }
