@@ -233,6 +233,41 @@ describe('upstash-local (Node only)', () => {
       expect(await client(local).ping()).toBe('PONG') // the unauthenticated fault request changed nothing
     })
 
+    it('check the token before anything else: an unauthenticated call gets 401 and learns or changes nothing', async () => {
+      const attempts = [
+        ['POST', 'fault', '{"mode":"error500"}'],
+        ['POST', 'stats/reset', ''],
+        ['POST', 'scripts/flush', ''],
+        ['GET', 'stats', undefined],
+        ['DELETE', 'fault', undefined],
+        ['GET', 'no-such-action', undefined],
+        ['POST', '', ''],
+      ] as const
+      for (const faultControl of [true, false]) {
+        const server = await startUpstashLocal({ redisUrl: local.redisUrl, faultControl })
+        try {
+          const sha = await client(server).scriptLoad(`return '${crypto.randomUUID()}'`)
+          const before = server.stats()
+          for (const [method, action, body] of attempts) {
+            for (const authorization of [undefined, 'Bearer wrong', 'Bearer ']) {
+              const res = await fetch(`${server.url}/__control/${action}`, {
+                method,
+                headers: authorization ? { authorization } : {},
+                body,
+              })
+              expect([faultControl, method, action, res.status]).toEqual([faultControl, method, action, 401])
+              expect(await res.json()).toEqual({ error: expect.any(String) })
+            }
+          }
+          expect(server.stats()).toEqual(before)
+          expect(await client(server).ping()).toBe('PONG')
+          expect(await client(server).scriptExists(sha)).toEqual([1])
+        } finally {
+          await server.close()
+        }
+      }
+    })
+
     it('count only non-control requests, per prefix too, and reset', async () => {
       const server = await startUpstashLocal({ redisUrl: local.redisUrl, faultControl: true })
       const control = httpControl(server.url, server.token)

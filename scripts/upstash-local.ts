@@ -161,7 +161,7 @@ export async function startUpstashLocal(opts: UpstashLocalOptions = {}): Promise
 
 async function handleRequest(state: Server, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://upstash-local')
-  const route = parseRoute(url.pathname, state.faultControl)
+  const route = parseRoute(url.pathname)
   if (route.kind === 'control') return handleControl(state, route.action, url, req, res)
 
   count(state, route.lane, 'requests', 1)
@@ -184,11 +184,9 @@ async function handleRequest(state: Server, req: http.IncomingMessage, res: http
   }
 }
 
-function parseRoute(pathname: string, faultControl: boolean): Route {
+function parseRoute(pathname: string): Route {
   const segments = pathname.split('/').filter(Boolean)
-  if (segments[0] === '__control') {
-    return faultControl ? { kind: 'control', action: segments.slice(1).join('/') } : { kind: 'unknown', lane: '' }
-  }
+  if (segments[0] === '__control') return { kind: 'control', action: segments.slice(1).join('/') }
   const endpoint = (segment: string | undefined): Endpoint | undefined =>
     segment === 'pipeline' || segment === 'multi-exec' ? segment : undefined
   // A base URL may carry one path segment as a prefix (`http://host/prefix`); the client appends `/pipeline`.
@@ -323,8 +321,11 @@ async function handleControl(
   req: http.IncomingMessage,
   res: http.ServerResponse,
 ): Promise<void> {
-  if (!CONTROL_ACTIONS.has(action)) return sendJson(res, 404, { error: `ERR unknown control endpoint ${url.pathname}` })
+  // The token comes first, so a caller without it learns nothing, not even whether fault control is on.
   if (!isAuthorized(req, state.token)) return sendUnauthorized(res)
+  if (!state.faultControl || !CONTROL_ACTIONS.has(action)) {
+    return sendJson(res, 404, { error: `ERR unknown control endpoint ${url.pathname}` })
+  }
   const prefix = url.searchParams.get('prefix') ?? undefined
   try {
     if (action === 'stats' && req.method === 'GET') return sendJson(res, 200, readStats(state, prefix))
