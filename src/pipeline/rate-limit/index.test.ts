@@ -122,24 +122,6 @@ describe('rate limiting: the global policy per client IP', () => {
     expect((await g.send('/public', { 'cf-connecting-ip': ip })).status).toBe(429)
   })
 
-  it('ignores X-Forwarded-For, X-Real-IP, True-Client-IP and Forwarded', async () => {
-    const g = gateway({ RATE_LIMIT_GLOBAL: '3/15m' })
-    const ip = uniqueIpv4()
-    const statuses: number[] = []
-    for (let i = 0; i < 5; i++) {
-      const spoof = `198.51.100.${i + 1}`
-      const res = await g.send('/public', {
-        'cf-connecting-ip': ip,
-        'x-forwarded-for': spoof,
-        'x-real-ip': spoof,
-        'true-client-ip': spoof,
-        forwarded: `for=${spoof}`,
-      })
-      statuses.push(res.status)
-    }
-    expect(statuses).toEqual([200, 200, 200, 429, 429])
-  })
-
   it('keys IPv6 clients by /64: rotating inside one /64 does not evade the limit', async () => {
     const g = gateway({ RATE_LIMIT_GLOBAL: '3/15m' })
     const prefix = uniqueIpv6Prefix()
@@ -169,6 +151,51 @@ describe('rate limiting: the global policy per client IP', () => {
     const statuses: number[] = []
     for (let i = 0; i < 5; i++) statuses.push((await g.send('/public')).status)
     expect(statuses).toEqual([200, 200, 200, 429, 429])
+  })
+})
+
+/**
+ * Headers a client can set to name any address it likes. Behind Cloudflare only CF-Connecting-IP is set by the
+ * edge: keying on any of these would hand every caller a fresh bucket per request, or let it spend someone else's.
+ */
+const SPOOFABLE: [string, (address: string) => Record<string, string>][] = [
+  ['X-Forwarded-For', (address) => ({ 'x-forwarded-for': address })],
+  ['X-Real-IP', (address) => ({ 'x-real-ip': address })],
+  ['True-Client-IP', (address) => ({ 'true-client-ip': address })],
+  ['Forwarded', (address) => ({ forwarded: `for=${address};proto=https` })],
+]
+const SPOOF_CASES = [
+  ...SPOOFABLE,
+  ['every one of them', (address) => Object.assign({}, ...SPOOFABLE.map(([, spoof]) => spoof(address)))],
+] satisfies typeof SPOOFABLE
+
+describe('rate limiting: the client is CF-Connecting-IP alone', () => {
+  it.each(SPOOF_CASES)('varying %s per request gives no fresh bucket', async (_, spoof) => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '3/15m' })
+    const ip = uniqueIpv4()
+    const responses: Response[] = []
+    for (let i = 0; i < 5; i++) {
+      responses.push(await g.send('/public', { 'cf-connecting-ip': ip, ...spoof(uniqueIpv4()) }))
+    }
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 429, 429])
+    const body = await expectProblem(responses[4] as Response, 429, 'rate_limited')
+    expect(body['violated-policies']).toEqual(['global'])
+    expect(g.reached()).toBe(3)
+  })
+
+  it.each(SPOOF_CASES)("%s naming another client does not spend that client's bucket", async (_, spoof) => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '3/15m' })
+    const victim = uniqueIpv4()
+    const attacker = uniqueIpv4()
+    const statuses: number[] = []
+    for (let i = 0; i < 4; i++) {
+      statuses.push((await g.send('/public', { 'cf-connecting-ip': attacker, ...spoof(victim) })).status)
+    }
+    expect(statuses).toEqual([200, 200, 200, 429])
+    // The victim's first request finds its whole bucket: one spent, two left.
+    const res = await g.send('/public', { 'cf-connecting-ip': victim })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('x-ratelimit-remaining')).toBe('2')
   })
 })
 
