@@ -21,6 +21,7 @@ import { startEchoUpstream } from './echo-upstream.ts'
 import { ensureDevVars } from './lib/dev-vars.ts'
 import { freePort } from './lib/free-port.ts'
 import { redactUrl } from './lib/redact-url.ts'
+import { wranglerConfigProblems } from './lib/wrangler-config.ts'
 import { startUpstashLocal } from './upstash-local.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
@@ -296,6 +297,12 @@ function checkUrl(name: string, value: string): void {
   if (!scheme.test(protocol)) throw new DevError(`${name} must be a URL like ${example}; got ${redactUrl(value)}`)
 }
 
+/** Refuses what `npm run build` would refuse in wrangler.toml, so it surfaces on the first `npm run dev`. */
+function checkWranglerConfig(): void {
+  const problems = wranglerConfigProblems(readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8'))
+  if (problems.length > 0) throw new DevError(`wrangler.toml: ${problems.join('\n      ')}`)
+}
+
 /** One TCP connect to `url`'s host and port; true if something accepted it. */
 function answers(url: string): Promise<boolean> {
   const { hostname, port } = new URL(url)
@@ -353,8 +360,9 @@ async function main(): Promise<void> {
   if (process.env.UPSTREAM_URL) checkUrl('UPSTREAM_URL', process.env.UPSTREAM_URL)
   if (process.env.REDIS_URL) checkUrl('REDIS_URL', process.env.REDIS_URL)
 
-  step(1, 'checking Node and the gateway port')
+  step(1, 'checking Node, wrangler.toml and the gateway port')
   const node = checkNode()
+  checkWranglerConfig()
   await assertPortFree(port)
   say(`    Node v${node}; port ${port} is free`)
 
