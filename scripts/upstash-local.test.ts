@@ -76,6 +76,52 @@ async function eventually<T>(fn: () => Promise<T>, timeoutMs = 5000): Promise<T>
   }
 }
 
+/**
+ * A TCP server that speaks just enough RESP to pass for a Redis of `version`: INFO answers with that
+ * redis_version, every other command with +OK. Tracks its sockets, so a test can see that they were closed.
+ */
+async function startFakeRedis(version: string) {
+  const sockets = new Set<net.Socket>()
+  const info = `# Server\r\nredis_version:${version}\r\nredis_mode:standalone\r\n`
+  const server = net.createServer((socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+    let pending = ''
+    socket.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('latin1')
+      for (let command = takeCommand(pending); command; command = takeCommand(pending)) {
+        pending = command.rest
+        const isInfo = command.args[0]?.toUpperCase() === 'INFO'
+        socket.write(isInfo ? `$${Buffer.byteLength(info)}\r\n${info}\r\n` : '+OK\r\n')
+      }
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as net.AddressInfo
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    sockets,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+}
+
+/** One complete RESP command (an array of bulk strings) at the start of `text`, or undefined if not all there yet. */
+function takeCommand(text: string): { args: string[]; rest: string } | undefined {
+  const header = /^\*(\d+)\r\n/.exec(text)
+  if (!header) return undefined
+  const args: string[] = []
+  let offset = header[0].length
+  for (let i = 0; i < Number(header[1]); i++) {
+    const bulk = /^\$(\d+)\r\n/.exec(text.slice(offset))
+    if (!bulk) return undefined
+    const start = offset + bulk[0].length
+    offset = start + Number(bulk[1]) + 2
+    if (text.length < offset) return undefined
+    args.push(text.slice(start, offset - 2))
+  }
+  return { args, rest: text.slice(offset) }
+}
+
 upstashConformanceSuite(() => ({
   url: local.url,
   token: local.token,
@@ -504,6 +550,21 @@ describe('upstash-local (Node only)', () => {
       } finally {
         process.env.PATH = saved.PATH
         if (saved.REDIS_URL !== undefined) process.env.REDIS_URL = saved.REDIS_URL
+      }
+    })
+
+    it('refuses to start on a Redis older than 7, naming the version it found', async () => {
+      const fake = await startFakeRedis('6.2.0')
+      const started = startUpstashLocal({ redisUrl: fake.url })
+      try {
+        await expect(started).rejects.toThrow(/Redis at redis:\/\/127\.0\.0\.1:\d+ is version 6\.2\.0.*Redis >= 7/)
+        await eventually(async () => expect(fake.sockets.size).toBe(0), 2000) // both connections were closed
+      } finally {
+        await started.then(
+          (server) => server.close(),
+          () => {},
+        )
+        await fake.close()
       }
     })
 

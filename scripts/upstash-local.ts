@@ -36,6 +36,7 @@ import {
   outcomeToJson,
   type RedisConnection,
   RedisUnavailableError,
+  requireRedis7,
   runPipeline,
   runTransaction,
   toJson,
@@ -139,6 +140,7 @@ export async function startUpstashLocal(opts: UpstashLocalOptions = {}): Promise
   let address: { host: string; port: number }
   try {
     await Promise.all([connectOrExplain(state.shared, redisUrl), connectOrExplain(state.transactions, redisUrl)])
+    await requireRedis7(state.shared, redisUrl)
     address = await listen(server, opts.host ?? '127.0.0.1', opts.port ?? 0)
   } catch (err) {
     await shutdown()

@@ -107,3 +107,30 @@ export async function connectOrExplain(conn: RedisConnection, redisUrl: string):
     throw new Error(`upstash-local: cannot reach Redis at ${redactUrl(redisUrl)} (${reason})`)
   }
 }
+
+// Redis 7 brought the `#!lua flags=...` script shebang that the gateway's and @upstash/ratelimit's Lua scripts begin
+// with. An older Redis would start fine and then fail every rate-limit call with a script error, so refuse it up front.
+const MIN_REDIS_MAJOR = 7
+
+/** Reads `INFO server` and throws, naming the version found, unless Redis is 7 or newer. */
+export async function requireRedis7(conn: RedisConnection, redisUrl: string): Promise<void> {
+  let info: string
+  try {
+    info = await conn.info('server')
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err)
+    throw new Error(`upstash-local: cannot read the version of Redis at ${redactUrl(redisUrl)} (${reason})`)
+  }
+  checkRedisVersion(info, redisUrl)
+}
+
+/** Throws unless the `INFO server` text reports redis_version 7 or newer. */
+export function checkRedisVersion(info: string, redisUrl: string): void {
+  const version = /^redis_version:(\S+)/m.exec(info)?.[1]
+  if (version !== undefined && Number.parseInt(version, 10) >= MIN_REDIS_MAJOR) return
+  const found = version === undefined ? 'does not report its version' : `is version ${version}`
+  throw new Error(
+    `upstash-local: Redis at ${redactUrl(redisUrl)} ${found}; upstash-local needs Redis >= ${MIN_REDIS_MAJOR}, ` +
+      'because the Lua scripts it runs start with "#!lua flags=..." shebangs, which Redis 7 introduced',
+  )
+}
