@@ -63,6 +63,8 @@ export const MAX_SLOW_MS = 120_000
 const STATUS_PATH = /^\/__echo\/status\/(\d{3})(?:\/|$)/
 const SLOW_PATH = /^\/__echo\/slow\/(\d{1,9})(?:\/|$)/
 const SET_COOKIE_PATH = /^\/__echo\/set-cookie(?:\/|$)/
+// Anywhere in the path, so a test can reach it under any route prefix (`/api/public/__echo/redirect/302`).
+const REDIRECT_PATH = /\/__echo\/redirect\/(30[1-8])(?:\/|$)/
 
 /**
  * Starts the echo upstream. Every request gets `200 application/json` with an
@@ -70,6 +72,7 @@ const SET_COOKIE_PATH = /^\/__echo\/set-cookie(?:\/|$)/
  * - `/__echo/status/:code` answers with that status (200–599; others get 400);
  * - `/__echo/slow/:ms` reads the body, then waits `ms` (≤ {@link MAX_SLOW_MS}) before answering;
  * - `/__echo/set-cookie` adds `Set-Cookie`, `Server` and `X-Powered-By` (headers a gateway should strip or vet);
+ * - `/__echo/redirect/:code?to=URL` answers that 3xx with `Location: URL` (an open redirect, as origins have);
  * - `GET /__echo/log` returns the request log, `POST /__echo/log/reset` empties it (neither is logged).
  *
  * @example
@@ -131,7 +134,13 @@ export async function startEchoUpstream({
     const extra: Record<string, string | string[]> = {}
     const statusMatch = STATUS_PATH.exec(pathname)
     const slowMatch = SLOW_PATH.exec(pathname)
-    if (statusMatch) {
+    const redirectMatch = REDIRECT_PATH.exec(pathname)
+    if (redirectMatch) {
+      const to = new URLSearchParams(rawPath.slice(pathname.length)).get('to')
+      if (to === null) return sendJson(res, 400, { error: 'missing_to', message: 'add ?to=<location>' })
+      status = Number(redirectMatch[1])
+      extra.location = to
+    } else if (statusMatch) {
       status = Number(statusMatch[1])
       if (status < 200 || status > 599) {
         return sendJson(res, 400, { error: 'bad_status', message: 'use a status from 200 to 599' })

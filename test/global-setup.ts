@@ -1,6 +1,7 @@
 /**
  * Vitest global setup for the `workers` project (runs in Node): an ephemeral redis-server (or REDIS_URL),
- * the project's local Upstash REST server in front of it (fault control on), and the echo upstream,
+ * the project's local Upstash REST server in front of it (fault control on), the echo upstream and a second
+ * echo server that stands for a third party,
  * all on free loopback ports. Their URLs reach the worker as bindings through `inject()`.
  */
 import type { TestProject } from 'vitest/node'
@@ -21,9 +22,13 @@ export default async function setup(project: TestProject) {
     stops.push(() => upstash.close())
     const echo = await startEchoUpstream()
     stops.push(() => echo.close())
+    // A server that is not the origin: anything the gateway sends it (after a redirect, say) is a leak.
+    const thirdParty = await startEchoUpstream()
+    stops.push(() => thirdParty.close())
     project.provide('upstashUrl', upstash.url)
     project.provide('upstashToken', upstash.token)
     project.provide('upstreamUrl', echo.url)
+    project.provide('thirdPartyUrl', thirdParty.url)
   } catch (error) {
     await teardown()
     throw error
@@ -36,5 +41,6 @@ declare module 'vitest' {
     upstashUrl: string
     upstashToken: string
     upstreamUrl: string
+    thirdPartyUrl: string
   }
 }

@@ -11,6 +11,7 @@ declare module 'vitest' {
   // Provided by test/global-setup.ts (outside this tsconfig's include, so repeated here).
   interface ProvidedContext {
     upstreamUrl: string
+    thirdPartyUrl: string
   }
 }
 
@@ -284,6 +285,19 @@ describe('forward: to the echo upstream', () => {
     const error = await rejection(forward(request('/x')))
     expect(error).toMatchObject({ code: 'bad_gateway', status: 502 })
     expect(error.options.internal).toMatchObject({ reason: 'upstream_connection_failed', attempt: 2 })
+  })
+})
+
+describe('forward: redirects', () => {
+  it('asks a service binding not to follow, and returns its 3xx with the Location unchanged', async () => {
+    const location = 'https://elsewhere.example/steal?x=1'
+    const { fetcher, requests } = stubFetcher(() => new Response('moved', { status: 302, headers: { location } }))
+    const { forward } = setup({ fetcher })
+    const res = await forward(request('/r'))
+    expect(requests.map((r) => r.redirect)).toEqual(['manual'])
+    expect(res.status).toBe(302)
+    expect(res.headers.get('location')).toBe(location)
+    expect(await res.text()).toBe('moved')
   })
 })
 

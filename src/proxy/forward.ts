@@ -1,7 +1,8 @@
 /**
  * The one call to the origin: streamed bodies, a timeout up to the response head, at most one retry for
  * idempotent reads, and a per-isolate circuit breaker. Only the gateway's own failures become problems
- * (413, 502, 503, 504); every response the origin gives, errors included, passes through with its status and body.
+ * (413, 502, 503, 504); every response the origin gives, errors and redirects included, passes through with its
+ * status and body. Redirects are never followed.
  *
  * Built on hono's `proxy()` helper (hono/proxy): it rebuilds the request from an init, drops hop-by-hop headers
  * both ways, lets the runtime choose Accept-Encoding, and removes Content-Encoding/-Length from decoded responses,
@@ -138,6 +139,10 @@ export function createForwarder({
         body,
         ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
         signal: controller.signal,
+        // A 3xx goes back to the client as it is. Following it would send the client's cookies, the signed
+        // identity and X-Forwarded-For to whatever host the origin names (an open redirect becomes a leak)
+        // and serve that host's body under the gateway's origin.
+        redirect: 'manual',
         ...(customFetch === undefined ? {} : { customFetch }),
       })
       call.catch(() => {}) // settled below, or abandoned after a timeout

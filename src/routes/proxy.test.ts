@@ -9,7 +9,7 @@ import { httpControl } from '../../test/conformance/upstash-cases'
 import { createApp } from '../app'
 import { verifyGatewayRequest } from '../proxy/verify-origin'
 import { testExecutionContext as ctx } from '../test-support/context'
-import { received } from '../test-support/echo'
+import { received, THIRD_PARTY_URL } from '../test-support/echo'
 import { captureLogs } from '../test-support/logs'
 import { expectProblem } from '../test-support/problem'
 import { authHeader, mintTestToken } from '../test-support/tokens'
@@ -208,6 +208,58 @@ describe('proxy: forwarding with a signed identity', () => {
     } as RequestInit)
     await expectProblem(res, 413, 'payload_too_large')
     expect(await received(path)).toEqual([])
+  })
+})
+
+describe('proxy: origin redirects are never followed', () => {
+  it.each([301, 302, 303, 307, 308])(
+    'passes a %i to the client with its Location; the third party it names receives nothing',
+    async (status) => {
+      const { token } = await tokenWith(['admin'])
+      const marker = crypto.randomUUID()
+      const target = `${THIRD_PARTY_URL}/collect/${marker}?from=origin`
+      const path = unique(`/__echo/redirect/${status}`)
+      const res = await gw(`${path}?to=${encodeURIComponent(target)}`, {
+        redirect: 'manual', // the test's own client must not follow either: it would hide what the gateway did
+        method: status === 307 || status === 308 ? 'POST' : 'GET',
+        headers: {
+          ...authHeader(token),
+          cookie: 'session=client-cookie-value',
+          'cf-connecting-ip': '203.0.113.77',
+          'content-type': 'application/json',
+        },
+        ...(status === 307 || status === 308 ? { body: '{"card":"4111"}' } : {}),
+      })
+      expect(res.status).toBe(status)
+      expect(res.headers.get('location')).toBe(target)
+      // The origin's own 3xx body, not the third party's page served under the gateway's origin.
+      expect(((await res.json()) as { path: string }).path).toContain(path)
+      expect(await received(path)).toHaveLength(1)
+      expect(await received(`/collect/${marker}`, THIRD_PARTY_URL)).toEqual([])
+    },
+  )
+
+  it('does not follow on a public route either, nor a redirect back to another origin path', async () => {
+    const marker = crypto.randomUUID()
+    const external = `${THIRD_PARTY_URL}/public-leak/${marker}`
+    const path = unique('/api/public/__echo/redirect/302')
+    const res = await gw(`${path}?to=${encodeURIComponent(external)}`, {
+      redirect: 'manual',
+      headers: { cookie: 'a=b' },
+    })
+    expect(res.status).toBe(302)
+    expect(await received(`/public-leak/${marker}`, THIRD_PARTY_URL)).toEqual([])
+
+    const { token } = await tokenWith()
+    const internal = `/api/admin/${marker}`
+    const again = await gw(`${unique('/__echo/redirect/302')}?to=${encodeURIComponent(internal)}`, {
+      redirect: 'manual',
+      headers: authHeader(token),
+    })
+    expect(again.status).toBe(302)
+    expect(again.headers.get('location')).toBe(internal)
+    expect(await received(internal)).toEqual([])
+    expect(await received(`/admin/${marker}`)).toEqual([])
   })
 })
 

@@ -16,8 +16,11 @@ export interface Echo {
 /** The echo upstream's base URL (started by test/global-setup.ts). */
 export const ECHO_URL = inject('upstreamUrl')
 
-/** Every request the echo upstream logged whose path (query included) starts with `prefix`. */
-export async function received(prefix: string): Promise<Echo[]> {
-  const log = (await (await fetch(`${ECHO_URL}/__echo/log`)).json()) as Echo[]
+/** A second echo server that is not the origin: whatever reaches it through the gateway has leaked. */
+export const THIRD_PARTY_URL = inject('thirdPartyUrl')
+
+/** Every request the echo upstream (or `server`) logged whose path (query included) starts with `prefix`. */
+export async function received(prefix: string, server = ECHO_URL): Promise<Echo[]> {
+  const log = (await (await fetch(`${server}/__echo/log`)).json()) as Echo[]
   return log.filter((r) => r.path.startsWith(prefix))
 }
