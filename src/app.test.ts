@@ -29,11 +29,15 @@ describe('errors', () => {
     }
   })
 
-  it('turns an unknown error into a generic 500 and logs the cause under the request id', async () => {
+  // A route's exception stays in the log: its message can carry a connection string, a query or a credential.
+  const SECRET = 'secret-internal-detail db=postgres://u:p@h'
+
+  /** The generic 500 for `thrown`: no trace of it in the body or headers, the whole of it logged under the id. */
+  async function expectGeneric500(thrown: unknown) {
     logs = captureLogs()
     const app = createApp()
     app.get('/boom', () => {
-      throw new Error('D1_ERROR: no such table: users; password=hunter2')
+      throw thrown
     })
     const res = await app.fetch(
       new Request('https://gw.test/boom', { headers: { 'x-request-id': 'req-boom-0001' } }),
@@ -41,9 +45,12 @@ describe('errors', () => {
       ctx,
     )
     const text = await res.clone().text()
-    const body = await expectProblem(res, 500, 'internal_error')
-    expect(body.detail).toBe('The gateway could not complete the request.')
-    expect(text).not.toMatch(/D1_ERROR|hunter2|stack/)
+    await expectProblem(res, 500, 'internal_error')
+    for (const part of ['secret-internal-detail', 'postgres://', 'u:p@h']) {
+      expect(text).not.toContain(part)
+      for (const [name, value] of res.headers) expect(`${name}: ${value}`).not.toContain(part)
+    }
+    expect(text).not.toMatch(/stack|\bat /)
     const [record] = logs.events('request_failed')
     expect(record).toMatchObject({
       level: 'error',
@@ -51,7 +58,21 @@ describe('errors', () => {
       code: 'internal_error',
       reason: 'unhandled',
     })
-    expect(JSON.stringify(record)).toContain('no such table')
+    expect(JSON.stringify(record?.cause)).toContain(SECRET)
+  }
+
+  it('turns an Error thrown by a route into a generic 500 and logs it under the request id', async () => {
+    await expectGeneric500(new Error(SECRET))
+  })
+
+  // Known gap: Hono passes only Error instances to onError, so any other thrown value escapes app.fetch and the
+  // runtime answers with its own bare 500: no problem body, no request id, no log record. These rows are marked
+  // `fails` until the app wraps such a value in an Error before the error handler; then drop the marker.
+  it.fails.each([
+    ['a string', SECRET],
+    ['an object with a message', { message: SECRET }],
+  ])('turns %s thrown by a route into a generic 500 and logs it under the request id', async (_, thrown) => {
+    await expectGeneric500(thrown)
   })
 })
 
