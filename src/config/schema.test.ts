@@ -456,14 +456,14 @@ describe('config schema: passwords', () => {
     expect(found.map((i) => i.variable)).toEqual(['REFRESH_IDLE_SECONDS'])
   })
 
-  it('reads the upstream settings: 10 s timeout, one retry, breaker 5 × 30 s', () => {
+  it('reads the upstream settings: 10 s timeout, one retry, breaker 5 × 30 s from 3 clients', () => {
     const result = parseConfig(prod)
     expect(result.ok && result.config.upstream).toEqual({
       url: 'https://api.internal.example.com',
       signingSecret: SIGNING_SECRET,
       timeoutMs: 10_000,
       retries: 1,
-      breaker: { failureThreshold: 5, cooldownMs: 30_000 },
+      breaker: { failureThreshold: 5, cooldownMs: 30_000, minSources: 3 },
     })
   })
 
@@ -485,6 +485,8 @@ describe('config schema: passwords', () => {
     ['UPSTREAM_RETRIES', '2'],
     ['UPSTREAM_BREAKER_THRESHOLD', '0'],
     ['UPSTREAM_BREAKER_COOLDOWN_SECONDS', '601'],
+    ['UPSTREAM_BREAKER_MIN_CLIENTS', '0'],
+    ['UPSTREAM_BREAKER_MIN_CLIENTS', '101'],
   ])('refuses %s=%s', (variable, value) => {
     expect(issues(parseConfig({ ...prod, [variable]: value })).map((i) => i.variable)).toEqual([variable])
   })

@@ -243,6 +243,7 @@ const VarsSchema = z.object({
   UPSTREAM_RETRIES: integer('UPSTREAM_RETRIES', 0, 1, 1),
   UPSTREAM_BREAKER_THRESHOLD: integer('UPSTREAM_BREAKER_THRESHOLD', 1, 100, 5),
   UPSTREAM_BREAKER_COOLDOWN_SECONDS: integer('UPSTREAM_BREAKER_COOLDOWN_SECONDS', 1, 600, 30),
+  UPSTREAM_BREAKER_MIN_CLIENTS: integer('UPSTREAM_BREAKER_MIN_CLIENTS', 1, 100, 3),
 })
 
 type Vars = z.output<typeof VarsSchema>
@@ -455,6 +456,8 @@ function toConfig(vars: Vars) {
       breaker: {
         failureThreshold: vars.UPSTREAM_BREAKER_THRESHOLD,
         cooldownMs: vars.UPSTREAM_BREAKER_COOLDOWN_SECONDS * 1_000,
+        /** Distinct client identities among the failures before it opens (capped at the threshold). */
+        minSources: vars.UPSTREAM_BREAKER_MIN_CLIENTS,
       },
     },
     /** Password hashing (src/auth/password.ts): the HMAC pepper (never stored) and the policy minimum. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { GatewayError } from '../errors/gateway-error'
-import { type CircuitBreaker, createCircuitBreaker } from '../ratelimit/breaker'
+import { type CircuitBreaker, type CircuitBreakerOptions, createCircuitBreaker } from '../ratelimit/breaker'
 import { ECHO_URL, type Echo, received } from '../test-support/echo'
 import { createForwarder, type Fetcher, type ForwardOptions, type ForwardRequest } from './forward'
 import { upstreamRequestHeaders } from './headers'
@@ -25,17 +25,24 @@ async function echoCount(pathAndQuery: string): Promise<number> {
   return (await received(pathAndQuery)).filter((r) => r.path === pathAndQuery).length
 }
 
-function setup(overrides: Partial<ForwardOptions> = {}, breakerOptions = { failureThreshold: 3, cooldownMs: 1_000 }) {
+function setup(
+  overrides: Partial<ForwardOptions> = {},
+  breakerOptions: CircuitBreakerOptions = { failureThreshold: 3, cooldownMs: 1_000 },
+) {
   const clock = { now: 1_000_000 }
   const breaker = createCircuitBreaker(breakerOptions)
+  const keys: string[] = []
   const forward = createForwarder({
     baseUrl: UPSTREAM,
-    breaker,
+    breakerFor: (key) => {
+      keys.push(key)
+      return breaker
+    },
     retryBaseDelayMs: 0,
     nowMs: () => clock.now,
     ...overrides,
   })
-  return { forward, breaker, clock }
+  return { forward, breaker, clock, keys }
 }
 
 function request(pathAndQuery: string, init: Partial<ForwardRequest> = {}): ForwardRequest {
@@ -243,12 +250,12 @@ describe('forward: to the echo upstream', () => {
     expect(await echoCount(path)).toBe(1)
   })
 
-  it('does not retry an upstream 504, but counts it as a failure', async () => {
+  it('does not retry an upstream 504, and counts it as the live answer it is', async () => {
     const { forward, breaker } = setup({}, { failureThreshold: 1, cooldownMs: 1_000 })
     const path = unique('/__echo/status/504')
     expect((await forward(request(path))).status).toBe(504)
     expect(await echoCount(path)).toBe(1)
-    expect(breaker.state()).toBe('open')
+    expect(breaker.state()).toBe('closed')
   })
 
   it('answers 504 upstream_timeout when the head is late, without retrying the GET', async () => {
@@ -439,43 +446,81 @@ describe('forward: circuit breaker', () => {
     expect(requests).toHaveLength(2)
   })
 
-  it('counts upstream 502/503/504 and timeouts as failures, other statuses as successes', async () => {
-    const statuses = [503, 500, 504, 404, 502]
+  it('counts only connection failures and timeouts; any answer, 5xx included, keeps it closed', async () => {
+    const statuses = [503, 500, 504, 502, 503, 502]
     const { fetcher } = stubFetcher(...statuses.map((s) => () => new Response(null, { status: s })))
-    const { forward, breaker } = setup({ fetcher }, { failureThreshold: 2, cooldownMs: 1_000 })
-    for (const _ of statuses.slice(0, 4)) await forward(request('/x', { method: 'POST', body: 'x' }))
-    expect(breaker.state()).toBe('closed') // 503, 500 (resets), 504, 404 (resets)
-    await forward(request('/x', { method: 'POST', body: 'x' })) // 502: one failure
+    const { forward, breaker } = setup({ fetcher }, { failureThreshold: 1, cooldownMs: 1_000 })
+    for (const status of statuses) {
+      expect((await forward(request('/x', { method: 'POST', body: 'x' }))).status).toBe(status)
+    }
     expect(breaker.state()).toBe('closed')
     const timeouts = setup(
       { fetcher: stubFetcher(() => new Promise<Response>(() => {})).fetcher, timeoutMs: 20 },
-      {
-        failureThreshold: 2,
-        cooldownMs: 1_000,
-      },
+      { failureThreshold: 2, cooldownMs: 1_000 },
     )
     for (let i = 0; i < 2; i++) await rejection(timeouts.forward(request('/x')))
     expect(timeouts.breaker.state()).toBe('open')
   })
 
-  it('does not retry once the first failure opened the breaker', async () => {
-    const { fetcher, requests } = stubFetcher(refuse, () => new Response('second'))
-    const { forward, breaker } = setup({ fetcher }, { failureThreshold: 1, cooldownMs: 1_000 })
+  it('reports a retried request once: two refused attempts are one failure', async () => {
+    const { fetcher, requests } = stubFetcher(refuse)
+    const { forward, breaker } = setup({ fetcher }, { failureThreshold: 2, cooldownMs: 1_000 })
     expect(await rejection(forward(request('/x')))).toMatchObject({ code: 'bad_gateway' })
-    expect(requests).toHaveLength(1)
+    expect(requests).toHaveLength(2)
+    expect(breaker.state()).toBe('closed')
+    expect(await rejection(forward(request('/x')))).toMatchObject({ code: 'bad_gateway' })
     expect(breaker.state()).toBe('open')
   })
 
-  it('passes an upstream 503 through when the breaker opened on it instead of retrying', async () => {
+  it('does not retry once other requests opened the breaker meanwhile', async () => {
+    let fail: (e: Error) => void = () => {}
     const { fetcher, requests } = stubFetcher(
-      () => new Response('origin says 503', { status: 503 }),
-      () => new Response('second'),
+      () => new Promise<Response>((_, reject) => (fail = reject)),
+      refuse,
+      () => new Response('never'),
     )
-    const { forward } = setup({ fetcher }, { failureThreshold: 1, cooldownMs: 1_000 })
-    const res = await forward(request('/x'))
-    expect(res.status).toBe(503)
-    expect(await res.text()).toBe('origin says 503')
-    expect(requests).toHaveLength(1)
+    const { forward, breaker } = setup({ fetcher }, { failureThreshold: 1, cooldownMs: 1_000 })
+    const slow = forward(request('/x'))
+    await new Promise((r) => setTimeout(r, 0))
+    await rejection(forward(request('/y', { method: 'POST', body: 'x' }))) // opens it
+    expect(breaker.state()).toBe('open')
+    fail(new TypeError('Network connection lost.'))
+    expect(await rejection(slow)).toMatchObject({ code: 'bad_gateway' })
+    expect(requests).toHaveLength(2)
+  })
+
+  it('passes repeated 503s from one path through and never opens: no client controls the breaker', async () => {
+    const { fetcher, requests } = stubFetcher(() => new Response('origin says 503', { status: 503 }))
+    const { forward, breaker } = setup({ fetcher }, { failureThreshold: 1, cooldownMs: 1_000 })
+    for (let i = 0; i < 20; i++) {
+      const res = await forward(request('/x', { client: 'attacker' }))
+      expect(res.status).toBe(503)
+      expect(await res.text()).toBe('origin says 503')
+    }
+    expect(requests).toHaveLength(40) // each GET retried once, as before; none of it counted
+    expect(breaker.state()).toBe('closed')
+  })
+
+  it('needs timeouts from minSources distinct clients before it opens', async () => {
+    const { fetcher } = stubFetcher(() => new Promise<Response>(() => {}))
+    const { forward, breaker } = setup(
+      { fetcher, timeoutMs: 10 },
+      { failureThreshold: 2, cooldownMs: 1_000, minSources: 2 },
+    )
+    for (let i = 0; i < 5; i++) await rejection(forward(request('/slow', { client: 'attacker' })))
+    expect(breaker.state()).toBe('closed')
+    await rejection(forward(request('/slow', { client: '198.51.100.0/24' })))
+    expect(breaker.state()).toBe('open')
+  })
+
+  it('keeps one breaker per origin host and breaker group', async () => {
+    const { forward, keys } = setup({ fetcher: stubFetcher(() => new Response('ok')).fetcher })
+    await forward(request('/a'))
+    await forward(request('/b'))
+    await forward(request('/c', { breakerGroup: 'reports' }))
+    await forward(request('/d', { breakerGroup: 'reports' }))
+    const host = new URL(UPSTREAM).host
+    expect(keys).toEqual([host, `${host}#reports`])
   })
 
   it('lets exactly one probe through after the cooldown; its success closes the breaker', async () => {
@@ -511,7 +556,7 @@ describe('forward: circuit breaker', () => {
 })
 
 describe('createForwarder', () => {
-  const breaker = createCircuitBreaker({ failureThreshold: 1, cooldownMs: 1 })
+  const breakerFor = () => createCircuitBreaker({ failureThreshold: 1, cooldownMs: 1 })
   it.each([
     ['not a URL', { baseUrl: 'origin.internal' }],
     ['ftp', { baseUrl: 'ftp://origin.internal' }],
@@ -519,11 +564,11 @@ describe('createForwarder', () => {
     ['credentials', { baseUrl: 'https://user:pw@origin.internal' }],
     ['a zero timeout', { baseUrl: 'https://origin.internal', timeoutMs: 0 }],
   ])('refuses %s at factory time', (_name, options) => {
-    expect(() => createForwarder({ breaker, ...options })).toThrow(TypeError)
+    expect(() => createForwarder({ breakerFor, ...options })).toThrow(TypeError)
   })
 
   it('refuses a protocol-relative path (caller mistake)', async () => {
-    const forward = createForwarder({ baseUrl: 'https://origin.internal', breaker })
+    const forward = createForwarder({ baseUrl: 'https://origin.internal', breakerFor })
     await expect(forward(request('//evil.test/x'))).rejects.toThrow(TypeError)
   })
 })

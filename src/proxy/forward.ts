@@ -1,6 +1,7 @@
 /**
  * The one call to the origin: streamed bodies, a timeout up to the response head, at most one retry for
- * idempotent reads, and a per-isolate circuit breaker. Only the gateway's own failures become problems
+ * idempotent reads, and per-isolate circuit breakers (one per origin host and breaker group) that only count the
+ * origin being unreachable, never its answers. Only the gateway's own failures become problems
  * (413, 502, 503, 504); every response the origin gives, errors and redirects included, passes through with its
  * status and body. Redirects are never followed.
  *
@@ -38,8 +39,11 @@ export interface ForwardOptions {
   retries?: 0 | 1
   /** The single retry waits `base/2 + random() * base/2` ms. @default 100 */
   retryBaseDelayMs?: number
-  /** The upstream breaker, one per isolate (`createCircuitBreaker`), created by the caller. */
-  breaker: CircuitBreaker
+  /**
+   * The breaker for a key (`<origin host>` or `<origin host>#<group>`); called once per key, the forwarder keeps
+   * the result. Give it `minSources` above 1: requests report their client as the failure's source.
+   */
+  breakerFor: (key: string) => CircuitBreaker
   /** @default 30 */
   openRetryAfterSeconds?: number
   /** @default Date.now */
@@ -58,6 +62,10 @@ export interface ForwardRequest {
   body?: ReadableStream<Uint8Array> | string | null
   /** A larger Content-Length is refused before any call; a longer stream is cut and refused (413). */
   maxBodyBytes?: number
+  /** Who is asking (the rate-limit identity): the source of a breaker failure. */
+  client?: string
+  /** The route's breaker group: its failures open only its own breaker. */
+  breakerGroup?: string
   /** Signs each attempt (see `signIdentity`); gets the path and query exactly as the request line will carry it. */
   sign?: (target: { method: string; pathAndQuery: string }) => Promise<Record<string, string>>
 }
@@ -70,18 +78,23 @@ type Outcome =
 
 /**
  * Builds the forwarder for one origin. Per call:
- * - breaker open (or its one half-open probe taken): 503 `upstream_unavailable` with Retry-After, origin not called;
+ * - the breaker for the origin host (and the route's group) is open, or its half-open probes are taken: 503
+ *   `upstream_unavailable` with Retry-After, origin not called;
  * - no response head within `timeoutMs`: 504 `upstream_timeout` (never retried);
  * - connection error: 502 `bad_gateway` (for GET/HEAD after one retry);
  * - body over `maxBodyBytes`: 413 `payload_too_large`;
- * - upstream 502/503 on GET/HEAD: the failed body is discarded and the request retried once, unless the breaker
- *   just opened; the last response is returned as is.
- * Connection errors, timeouts and 502/503/504 count as breaker failures; any other response as a success.
+ * - upstream 502/503 on GET/HEAD: the failed body is discarded and the request retried once; the last response is
+ *   returned as is.
+ * Each request reports once, whatever its retries: a connection error or a timeout as a failure from its client;
+ * any response, 5xx included, as a success (a live origin that answers is healthy, and what it answers to a given
+ * path is the client's choice, so it must not open the breaker for everyone).
  *
  * @example
- * const breaker = createCircuitBreaker({ failureThreshold: 5, cooldownMs: 30_000 }) // module scope: per isolate
- * const forward = createForwarder({ baseUrl: config.upstream.url, breaker, openRetryAfterSeconds: 30 })
- * return forward({ method: c.req.method, pathAndQuery, headers, body: c.req.raw.body, sign })
+ * const forward = createForwarder({
+ *   baseUrl: config.upstream.url,
+ *   breakerFor: () => createCircuitBreaker({ failureThreshold: 5, cooldownMs: 30_000, minSources: 3 }),
+ * })
+ * return forward({ method: c.req.method, pathAndQuery, headers, body: c.req.raw.body, client, sign })
  */
 export function createForwarder({
   baseUrl,
@@ -89,7 +102,7 @@ export function createForwarder({
   timeoutMs = DEFAULT_UPSTREAM_TIMEOUT_MS,
   retries = 1,
   retryBaseDelayMs = DEFAULT_RETRY_BASE_DELAY_MS,
-  breaker,
+  breakerFor,
   openRetryAfterSeconds = DEFAULT_OPEN_RETRY_AFTER_SECONDS,
   nowMs = Date.now,
   random = Math.random,
@@ -100,6 +113,17 @@ export function createForwarder({
     throw new TypeError('createForwarder: retryBaseDelayMs must be >= 0')
   }
   const customFetch = fetcher === undefined ? undefined : (request: Request) => fetcher.fetch(request)
+  // Bounded: one per origin host and breaker group, both fixed by the configuration and the route table.
+  const breakers = new Map<string, CircuitBreaker>()
+  const breakerOf = (request: ForwardRequest) => {
+    const key = request.breakerGroup === undefined ? base.host : `${base.host}#${request.breakerGroup}`
+    let breaker = breakers.get(key)
+    if (breaker === undefined) {
+      breaker = breakerFor(key)
+      breakers.set(key, breaker)
+    }
+    return breaker
+  }
 
   async function attemptOnce(request: ForwardRequest, target: URL, idempotent: boolean): Promise<Outcome> {
     const headers = new Headers(request.headers)
@@ -171,7 +195,10 @@ export function createForwarder({
     if (!idempotent && request.maxBodyBytes !== undefined && declared > request.maxBodyBytes) {
       throw tooLarge(request.maxBodyBytes, 'content_length')
     }
-    if (breaker.attempt(nowMs()) === 'skip') {
+    const breaker = breakerOf(request)
+    const client = request.client ?? ''
+    const ticket = breaker.attempt(nowMs(), client)
+    if (ticket === 'skip') {
       throw new GatewayError('upstream_unavailable', {
         retryAfterSeconds: openRetryAfterSeconds,
         internal: { reason: 'upstream_breaker_open', breaker: breaker.state() },
@@ -180,35 +207,32 @@ export function createForwarder({
 
     for (let attempt = 1; ; attempt++) {
       const outcome = await attemptOnce(request, target, idempotent)
-      const mayRetry = () => idempotent && attempt <= retries && breaker.attempt(nowMs()) !== 'skip'
+      const retryable =
+        outcome.kind === 'connection_error' ||
+        (outcome.kind === 'response' && (outcome.response.status === 502 || outcome.response.status === 503))
+      // A half-open probe is never retried: its one answer is what the breaker waits for.
+      if (retryable && idempotent && attempt <= retries && ticket === 'call' && breaker.state() === 'closed') {
+        if (outcome.kind === 'response') await outcome.response.body?.cancel().catch(() => {})
+        await sleep(jitter(retryBaseDelayMs, random))
+        continue
+      }
       switch (outcome.kind) {
         case 'too_large':
           // Not the origin's doing: no breaker report (a probe left unreported simply expires, see breaker.ts).
           throw tooLarge(request.maxBodyBytes ?? 0, 'stream')
         case 'timeout':
-          breaker.failure(nowMs())
+          breaker.failure(nowMs(), client)
           throw new GatewayError('upstream_timeout', {
             internal: { reason: 'upstream_timeout', timeout_ms: timeoutMs, attempt },
           })
         case 'connection_error':
-          breaker.failure(nowMs())
-          if (mayRetry()) {
-            await sleep(jitter(retryBaseDelayMs, random))
-            continue
-          }
+          breaker.failure(nowMs(), client)
           throw new GatewayError('bad_gateway', {
             internal: { reason: 'upstream_connection_failed', cause: outcome.cause, attempt },
           })
         case 'response': {
+          breaker.success(nowMs())
           const { response } = outcome
-          const failed = response.status === 502 || response.status === 503 || response.status === 504
-          if (failed) breaker.failure(nowMs())
-          else breaker.success(nowMs())
-          if (response.status !== 504 && failed && mayRetry()) {
-            await response.body?.cancel().catch(() => {})
-            await sleep(jitter(retryBaseDelayMs, random))
-            continue
-          }
           return new Response(response.body, {
             status: response.status,
             statusText: response.statusText,

@@ -32,6 +32,12 @@ export interface RoutePolicy {
   readonly schema?: z.ZodMiniType
   /** Upstream path rewrite: `stripPrefix` is removed (it must be a prefix of `pattern`), then `addPrefix` added. */
   readonly rewrite?: { readonly stripPrefix?: string; readonly addPrefix?: string }
+  /**
+   * A circuit breaker of its own for this route (`[a-z0-9-]`, up to 32 characters): when the origin cannot be
+   * reached for these paths (a separate backend behind the same host), only they fail fast. Omitted: the origin
+   * host's breaker.
+   */
+  readonly breakerGroup?: string
 }
 
 /** A policy with its defaults filled in: what the pipeline reads. */
@@ -44,6 +50,7 @@ export interface ResolvedPolicy {
   readonly bodyLimitBytes?: number
   readonly schema?: z.ZodMiniType
   readonly rewrite?: { readonly stripPrefix?: string; readonly addPrefix?: string }
+  readonly breakerGroup?: string
 }
 
 /** What a path in no pattern gets: authentication required, no scope, the default rate limit, no rewrite. */
@@ -54,6 +61,8 @@ export const DEFAULT_POLICY: ResolvedPolicy = Object.freeze({
   rateLimit: 'default',
 })
 
+const BREAKER_GROUP = /^[a-z0-9-]{1,32}$/
+
 export const KNOWN_FIELDS = new Set([
   'pattern',
   'methods',
@@ -63,6 +72,7 @@ export const KNOWN_FIELDS = new Set([
   'bodyLimitBytes',
   'schema',
   'rewrite',
+  'breakerGroup',
 ])
 /** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
@@ -114,6 +124,9 @@ export function checkPolicy(entry: RoutePolicy, issue: (message: string) => void
     if (entry.methods?.every((m) => m === 'GET' || m === 'HEAD' || m === 'OPTIONS')) {
       issue('schema validates a request body, but methods lists none that carries one; add POST/PUT/PATCH')
     }
+  }
+  if (entry.breakerGroup !== undefined && !BREAKER_GROUP.test(entry.breakerGroup)) {
+    issue('breakerGroup must be 1 to 32 characters of a-z, 0-9 and "-", e.g. "reports"')
   }
   if (entry.rewrite !== undefined) {
     const { stripPrefix, addPrefix, ...rest } = entry.rewrite

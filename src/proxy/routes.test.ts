@@ -92,6 +92,7 @@ describe('compileRoutes', () => {
       { pattern: '/p', methods: ['GET'], schema: z.strictObject({}) },
       { pattern: '/q', rateLimit: 'none' },
       { pattern: '/r', rewrite: { strip: '/r' } },
+      { pattern: '/s', breakerGroup: 'Reports!' },
     ])
     expect(problems).toEqual([
       expect.stringMatching(/^routes\[0\] \("api\/x"\): pattern must be a string starting with "\/"/),
@@ -124,6 +125,7 @@ describe('compileRoutes', () => {
       expect.stringMatching(/^routes\[27\] .*schema validates a request body, but methods lists none/),
       expect.stringMatching(/^routes\[28\] .*rateLimit must be "default" or "strict"/),
       expect.stringMatching(/^routes\[29\] .*rewrite has unknown field "strip"/),
+      expect.stringMatching(/^routes\[30\] .*breakerGroup must be 1 to 32 characters/),
     ])
   })
 

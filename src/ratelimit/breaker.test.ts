@@ -201,3 +201,74 @@ describe('createCircuitBreaker', () => {
     )
   })
 })
+
+describe('createCircuitBreaker with minSources: no single source controls it', () => {
+  const multi = (minSources = 3, failureThreshold = 5) =>
+    createCircuitBreaker({ failureThreshold, cooldownMs: COOLDOWN, minSources })
+
+  it('stays closed under any number of failures from one source, and opens once enough sources fail', () => {
+    const b = multi()
+    for (let i = 0; i < 1_000; i++) b.failure(i, 'attacker')
+    expect(b.state()).toBe('closed')
+    b.failure(1_000, 'client-b')
+    expect(b.state()).toBe('closed')
+    b.failure(1_001, 'client-c')
+    expect(b.state()).toBe('open')
+  })
+
+  it('needs the threshold too: three sources failing once each are not five failures', () => {
+    const b = multi(3, 5)
+    for (const source of ['a', 'b', 'c']) b.failure(0, source)
+    expect(b.state()).toBe('closed')
+    b.failure(0, 'a')
+    b.failure(0, 'a')
+    expect(b.state()).toBe('open')
+  })
+
+  it('forgets the sources of a run on any success', () => {
+    const b = multi()
+    for (let i = 0; i < 10; i++) b.failure(0, 'a')
+    b.failure(0, 'b')
+    b.success(0)
+    b.failure(0, 'c')
+    expect(b.state()).toBe('closed')
+  })
+
+  it('caps the sources needed at the threshold', () => {
+    const b = multi(10, 2)
+    b.failure(0, 'a')
+    b.failure(0, 'b')
+    expect(b.state()).toBe('open')
+  })
+
+  it('hands one probe per source after the cooldown; one failed probe does not re-open it', () => {
+    const b = multi()
+    for (let i = 0; i < 5; i++) b.failure(0, `s${i % 3}`)
+    expect(b.state()).toBe('open')
+    expect(b.attempt(COOLDOWN - 1, 'attacker')).toBe('skip')
+    expect(b.attempt(COOLDOWN, 'attacker')).toBe('probe')
+    expect(b.attempt(COOLDOWN, 'attacker')).toBe('skip') // one probe per source
+    b.failure(COOLDOWN + 1, 'attacker')
+    expect(b.state()).toBe('half-open')
+    expect(b.attempt(COOLDOWN + 2, 'attacker')).toBe('skip') // its failed probe is spent
+    expect(b.attempt(COOLDOWN + 2, 'client-b')).toBe('probe')
+    b.success(COOLDOWN + 3)
+    expect(b.state()).toBe('closed')
+  })
+
+  it('re-opens when probes from enough sources fail, or hang for a cooldown', () => {
+    const b = multi()
+    for (let i = 0; i < 5; i++) b.failure(0, `s${i % 3}`)
+    for (const source of ['a', 'b', 'c']) expect(b.attempt(COOLDOWN, source)).toBe('probe')
+    expect(b.attempt(COOLDOWN, 'd')).toBe('skip') // three probes out at once at most
+    b.failure(COOLDOWN + 1, 'a')
+    b.failure(COOLDOWN + 1, 'b')
+    expect(b.state()).toBe('half-open')
+    expect(b.attempt(2 * COOLDOWN, 'd')).toBe('skip') // c's probe hung a cooldown long: counted as failed
+    expect(b.state()).toBe('open')
+  })
+
+  it('refuses a minSources that is not a positive integer', () => {
+    expect(() => createCircuitBreaker({ failureThreshold: 1, cooldownMs: 1, minSources: 0 })).toThrow(TypeError)
+  })
+})

@@ -493,32 +493,58 @@ describe('proxy: resilience', () => {
     expect(await received(once)).toHaveLength(1)
   })
 
-  it('opens the circuit after the threshold, fails fast without calling the origin, then recovers', async () => {
+  const from = (ip: string, token: string) => ({ headers: { ...authHeader(token), 'cf-connecting-ip': ip } })
+
+  it("one client's burst to a 503 path, or to a path that times out, leaves every other client served", async () => {
+    logs = captureLogs()
+    const send = gateway({ UPSTREAM_BREAKER_THRESHOLD: '2', UPSTREAM_TIMEOUT_MS: '150' })
+    const { token } = await tokenWith()
+    const attacker = '203.0.113.66'
+    for (let i = 0; i < 6; i++) {
+      const res = await send(unique('/__echo/status/503'), from(attacker, token))
+      expect(res.status).toBe(503)
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/) // the origin's own 503, unchanged
+    }
+    for (let i = 0; i < 4; i++) {
+      await expectProblem(await send(unique('/__echo/slow/2000'), from(attacker, token)), 504, 'upstream_timeout')
+    }
+    const victim = unique('/api/victim')
+    expect((await send(victim, from('198.51.100.20', token))).status).toBe(200)
+    expect(
+      (await send(unique('/api/public/anonymous'), { headers: { 'cf-connecting-ip': '192.0.2.99' } })).status,
+    ).toBe(200)
+    expect(await received(victim)).toHaveLength(1)
+    expect(logs.events('upstream_circuit_opened')).toEqual([])
+  })
+
+  it('opens when the origin times out for several clients, fails fast for everyone, then a probe closes it', async () => {
     logs = captureLogs()
     const send = gateway({
       UPSTREAM_RETRIES: '0',
-      UPSTREAM_BREAKER_THRESHOLD: '2',
+      UPSTREAM_TIMEOUT_MS: '150',
+      UPSTREAM_BREAKER_THRESHOLD: '3',
+      UPSTREAM_BREAKER_MIN_CLIENTS: '3',
       UPSTREAM_BREAKER_COOLDOWN_SECONDS: '1',
     })
     const { token } = await tokenWith()
-    for (let i = 0; i < 2; i++) {
-      expect((await send(unique('/__echo/status/502'), { headers: authHeader(token) })).status).toBe(502)
+    for (const ip of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) {
+      await expectProblem(await send(unique('/__echo/slow/2000'), from(ip, token)), 504, 'upstream_timeout')
     }
     const blocked = unique('/api/blocked')
     const started = Date.now()
-    const res = await send(blocked, { headers: authHeader(token) })
+    const res = await send(blocked, from('198.51.100.1', token))
     await expectProblem(res, 503, 'upstream_unavailable')
     expect(res.headers.get('retry-after')).toBe('1')
     expect(Date.now() - started).toBeLessThan(200)
     expect(await received(blocked)).toEqual([])
-    expect(logs.events('upstream_circuit_opened')).toHaveLength(1)
+    expect(logs.events('upstream_circuit_opened')).toMatchObject([{ breaker: new URL(env.UPSTREAM_URL).host }])
 
     await new Promise((resolve) => setTimeout(resolve, 1_100))
     const probe = unique('/api/probe')
-    expect((await send(probe, { headers: authHeader(token) })).status).toBe(200)
+    expect((await send(probe, from('198.51.100.1', token))).status).toBe(200)
     expect(await received(probe)).toHaveLength(1)
     expect(logs.events('upstream_circuit_closed')).toHaveLength(1)
-    expect((await send(unique('/api/after'), { headers: authHeader(token) })).status).toBe(200)
+    expect((await send(unique('/api/after'), from('198.51.100.2', token))).status).toBe(200)
   })
 
   it('answers 502 bad_gateway when the origin cannot be reached', async () => {

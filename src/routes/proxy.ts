@@ -1,9 +1,9 @@
 /**
- * The proxy (issue 7): every request the gateway does not answer itself goes to the origin, after the pipeline
+ * The proxy: every request the gateway does not answer itself goes to the origin, after the pipeline
  * has passed and the route's policy (src/policies.ts, resolved by `resolveRoute()`) allows it: authentication
  * unless the route is `public`, every required scope, the JSON schema when there is one. Then the request is
  * forwarded with clean headers and a signed identity (`X-Gateway-*`, HMAC with UPSTREAM_SIGNING_SECRET), under a
- * timeout, at most one retry for GET/HEAD, and a per-isolate circuit breaker (src/proxy/forward.ts).
+ * timeout, at most one retry for GET/HEAD, and per-isolate circuit breakers (src/proxy/forward.ts).
  *
  * It runs as hono's not-found handler, so routes the gateway (or a test) registers always win, and it turns its
  * own errors into problem responses itself: a returned 404 for a gateway-owned spelling (`/AUTH/login`,
@@ -17,6 +17,7 @@ import { toProblemResponse } from '../errors/problem'
 import { log } from '../log/logger'
 import { countUpstream } from '../metrics'
 import { authenticate, requireScopes } from '../pipeline/authenticate'
+import { clientIdentity } from '../pipeline/client-ip/identity'
 import type { ProxyRoute } from '../pipeline/route'
 import { parseJsonBody } from '../pipeline/validate'
 import { createForwarder, type Fetcher } from '../proxy/forward'
@@ -27,7 +28,7 @@ import { createCircuitBreaker } from '../ratelimit/breaker'
 
 type Forward = ReturnType<typeof createForwarder>
 
-/** One forwarder, and so one circuit breaker, per configuration: per isolate in practice. */
+/** One forwarder, and so one set of circuit breakers, per configuration: per isolate in practice. */
 const forwarders = new WeakMap<Config, Forward>()
 
 function forwarderFor(config: Config, env: AppEnv['Bindings']): Forward | undefined {
@@ -36,27 +37,29 @@ function forwarderFor(config: Config, env: AppEnv['Bindings']): Forward | undefi
   let forward = forwarders.get(config)
   if (forward === undefined) {
     const { breaker: settings } = config.upstream
-    const breaker = createCircuitBreaker({
-      ...settings,
-      onTransition: (from, to) =>
-        log({
-          event:
-            to === 'open'
-              ? 'upstream_circuit_opened'
-              : to === 'closed'
-                ? 'upstream_circuit_closed'
-                : 'upstream_circuit_probe',
-          level: to === 'open' ? 'error' : 'info',
-          description:
-            to === 'open'
-              ? `The origin failed ${settings.failureThreshold} times in a row: proxied requests fail fast for ${settings.cooldownMs / 1000} s.`
-              : to === 'closed'
-                ? 'The origin answers again: proxying resumed.'
-                : 'The cooldown passed: one request probes the origin.',
-          from,
-          to,
-        }),
-    })
+    const breakerFor = (key: string) =>
+      createCircuitBreaker({
+        ...settings,
+        onTransition: (from, to) =>
+          log({
+            event:
+              to === 'open'
+                ? 'upstream_circuit_opened'
+                : to === 'closed'
+                  ? 'upstream_circuit_closed'
+                  : 'upstream_circuit_probe',
+            level: to === 'open' ? 'error' : 'info',
+            description:
+              to === 'open'
+                ? `The origin could not be reached ${settings.failureThreshold} times in a row, from ${settings.minSources} or more clients: proxied requests fail fast for ${settings.cooldownMs / 1000} s.`
+                : to === 'closed'
+                  ? 'The origin answers again: proxying resumed.'
+                  : 'The cooldown passed: requests from a few clients probe the origin.',
+            breaker: key,
+            from,
+            to,
+          }),
+      })
     // A service binding named UPSTREAM, when configured, carries the calls (no public Internet hop).
     const binding = (env as { UPSTREAM?: Fetcher }).UPSTREAM
     forward = createForwarder({
@@ -64,7 +67,7 @@ function forwarderFor(config: Config, env: AppEnv['Bindings']): Forward | undefi
       ...(binding !== undefined && typeof binding.fetch === 'function' ? { fetcher: binding } : {}),
       timeoutMs: config.upstream.timeoutMs,
       retries: config.upstream.retries as 0 | 1,
-      breaker,
+      breakerFor,
       openRetryAfterSeconds: Math.ceil(settings.cooldownMs / 1_000),
     })
     forwarders.set(config, forward)
@@ -116,6 +119,8 @@ async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute): Promise<Resp
       headers,
       body,
       maxBodyBytes: policy.bodyLimitBytes ?? config.bodyLimits.defaultBytes,
+      client: clientIdentity(c.req.header('cf-connecting-ip')).key,
+      ...(policy.breakerGroup === undefined ? {} : { breakerGroup: policy.breakerGroup }),
       sign: (target) =>
         signIdentity(config.upstream.signingSecret, {
           method: target.method,
