@@ -55,6 +55,16 @@ export function createApp({
     }),
   )
 
+  // hono hands only Error instances to onError; anything else a handler throws (a string, a plain object)
+  // would escape as the runtime's bare 500, without a problem body, request id or log record.
+  app.use(async (_c, next) => {
+    try {
+      await next()
+    } catch (thrown) {
+      throw thrown instanceof Error ? thrown : new Error('A non-Error value was thrown.', { cause: thrown })
+    }
+  })
+
   app.get('/health/live', liveness)
   app.on('GET', ['/health', '/health/ready'], readiness())
   app.get('/metrics', metricsRoute)
