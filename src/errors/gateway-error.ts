@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'bad_request'
   | 'invalid_path'
   | 'invalid_json'
+  | 'invalid_compressed_body'
   | 'validation_failed'
   | 'unauthenticated'
   | 'invalid_token'
@@ -20,6 +21,7 @@ export type ErrorCode =
   | 'method_not_allowed'
   | 'payload_too_large'
   | 'unsupported_media_type'
+  | 'unsupported_content_encoding'
   | 'dependency_unavailable'
   | 'revocation_unavailable'
   | 'rate_limited'
@@ -52,6 +54,11 @@ export const PROBLEM_TYPES = {
     detail: 'The request path is not acceptable: it uses an encoding or spelling that servers interpret differently.',
   },
   invalid_json: { status: 400, title: 'Bad Request', detail: 'The request body is not valid JSON.' },
+  invalid_compressed_body: {
+    status: 400,
+    title: 'Bad Request',
+    detail: 'The request body is not valid data for its Content-Encoding.',
+  },
   validation_failed: {
     status: 400,
     title: 'Bad Request',
@@ -113,6 +120,11 @@ export const PROBLEM_TYPES = {
     status: 415,
     title: 'Unsupported Media Type',
     detail: 'This route accepts application/json only.',
+  },
+  unsupported_content_encoding: {
+    status: 415,
+    title: 'Unsupported Media Type',
+    detail: "This route does not accept the request body's Content-Encoding; see Accept-Encoding.",
   },
   dependency_unavailable: {
     status: 503,

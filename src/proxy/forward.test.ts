@@ -197,6 +197,23 @@ describe('forward: to the echo upstream', () => {
     expect(breaker.state()).toBe('closed')
   })
 
+  it('answers 400 when the client body fails mid-stream, and the origin never gets a complete request', async () => {
+    const { forward, breaker } = setup()
+    const path = unique()
+    let sent = 0
+    const failing = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ === 4) return controller.error(new TypeError('client went away'))
+        controller.enqueue(new Uint8Array(1024))
+      },
+    })
+    const error = await rejection(forward(request(path, { method: 'PUT', body: failing, maxBodyBytes: 1 << 20 })))
+    expect(error).toMatchObject({ code: 'bad_request', status: 400 })
+    expect(error.options.internal).toMatchObject({ reason: 'proxy_body_unreadable' })
+    expect(await echoCount(path)).toBe(0)
+    expect(breaker.state()).toBe('closed')
+  })
+
   it('refuses a declared Content-Length over the limit before calling the origin', async () => {
     const { fetcher, requests } = stubFetcher(() => new Response('never'))
     const { forward } = setup({ fetcher })

@@ -15,6 +15,7 @@
 import { proxy } from 'hono/proxy'
 import { GatewayError } from '../errors/gateway-error'
 import type { CircuitBreaker } from '../ratelimit/breaker'
+import { type InflateFormat, inflate } from './content-coding'
 import { clientResponseHeaders } from './headers'
 import { limitBodyStream } from './limit-body'
 
@@ -62,6 +63,8 @@ export interface ForwardRequest {
   body?: ReadableStream<Uint8Array> | string | null
   /** A larger Content-Length is refused before any call; a longer stream is cut and refused (413). */
   maxBodyBytes?: number
+  /** Inflate the streamed body with this format before counting and sending it (the route opted in). */
+  inflate?: InflateFormat
   /** Who is asking (the rate-limit identity): the source of a breaker failure. */
   client?: string
   /** The route's breaker group: its failures open only its own breaker. */
@@ -74,6 +77,7 @@ type Outcome =
   | { kind: 'response'; response: Response }
   | { kind: 'timeout' }
   | { kind: 'too_large' }
+  | { kind: 'body_failed' }
   | { kind: 'connection_error'; cause: unknown }
 
 /**
@@ -138,12 +142,15 @@ export function createForwarder({
     const controller = new AbortController()
     let body: ReadableStream<Uint8Array> | string | null = idempotent ? null : (request.body ?? null)
     let exceeded = () => false
-    if (body instanceof ReadableStream && request.maxBodyBytes !== undefined) {
+    let sourceFailed = () => false
+    if (body instanceof ReadableStream) {
+      if (request.inflate !== undefined) body = inflate(body, request.inflate)
       // Abort before the stream errors: otherwise workerd ends the chunked upload cleanly and the origin
       // would get a truncated body as a complete request (see limit-body.ts).
-      const limited = limitBodyStream(body, request.maxBodyBytes, () => controller.abort())
+      const limited = limitBodyStream(body, request.maxBodyBytes ?? Number.MAX_SAFE_INTEGER, () => controller.abort())
       body = limited.stream
       exceeded = limited.exceeded
+      sourceFailed = limited.sourceFailed
     } else if (typeof body === 'string' && request.maxBodyBytes !== undefined) {
       if (new TextEncoder().encode(body).byteLength > request.maxBodyBytes) return { kind: 'too_large' }
     }
@@ -172,14 +179,15 @@ export function createForwarder({
       call.catch(() => {}) // settled below, or abandoned after a timeout
       const result = await Promise.race([call, timedOut])
       if (result === 'timeout') return { kind: 'timeout' }
-      if (exceeded()) {
-        // The origin answered before the whole body arrived, and the rest was over the limit.
+      if (exceeded() || sourceFailed()) {
+        // The origin answered before the whole body arrived, and the rest was over the limit or unreadable.
         await result.body?.cancel().catch(() => {})
-        return { kind: 'too_large' }
+        return { kind: exceeded() ? 'too_large' : 'body_failed' }
       }
       return { kind: 'response', response: result }
     } catch (cause) {
       if (exceeded()) return { kind: 'too_large' }
+      if (sourceFailed()) return { kind: 'body_failed' }
       if (controller.signal.aborted) return { kind: 'timeout' }
       return { kind: 'connection_error', cause }
     } finally {
@@ -220,6 +228,12 @@ export function createForwarder({
         case 'too_large':
           // Not the origin's doing: no breaker report (a probe left unreported simply expires, see breaker.ts).
           throw tooLarge(request.maxBodyBytes ?? 0, 'stream')
+        case 'body_failed':
+          // The client's body could not be read (corrupt compressed data, or the client went away): not the
+          // origin's doing either, and the aborted upload never reached it as a complete request.
+          throw new GatewayError(request.inflate === undefined ? 'bad_request' : 'invalid_compressed_body', {
+            internal: { reason: 'proxy_body_unreadable', inflate: request.inflate ?? null },
+          })
         case 'timeout':
           breaker.failure(nowMs(), client)
           throw new GatewayError('upstream_timeout', {

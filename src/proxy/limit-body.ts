@@ -13,13 +13,16 @@ export interface LimitedBody {
   stream: ReadableStream<Uint8Array>
   /** True once more than `maxBytes` have arrived. */
   exceeded(): boolean
+  /** True once reading the source failed (a corrupt compressed body, a client that went away). */
+  sourceFailed(): boolean
 }
 
 /**
  * Passes `stream` through byte for byte and errors with {@link BodyLimitExceededError} on the chunk that takes it
  * past `maxBytes` (that chunk is not delivered). Pull-based: it reads the source only as fast as the consumer.
  *
- * `onExceeded` runs just before the stream errors. Give it the AbortController of the upload that consumes the
+ * `onExceeded` runs just before the stream errors, on the limit or on a failing source. Give it the AbortController
+ * of the upload that consumes the
  * stream: workerd's fetch ends a chunked request body *cleanly* when its source stream errors, so without an
  * abort the origin receives the first `maxBytes` as a complete, truncated request (seen with workerd 1.2026-11).
  * Aborting first drops the connection, and the origin never sees a finished request.
@@ -41,13 +44,23 @@ export function limitBodyStream(
   }
   let total = 0
   let exceeded = false
+  let sourceFailed = false
   // A ReadableStream over the source's reader rather than pipeThrough(TransformStream): the same flow, but no
   // internal pipe promise that workerd would log as an uncaught rejection when the limit trips.
   const reader = stream.getReader()
   const limited = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        const { done, value } = await reader.read()
+        let chunk: ReadableStreamReadResult<Uint8Array>
+        try {
+          chunk = await reader.read()
+        } catch (error) {
+          sourceFailed = true
+          onExceeded?.()
+          controller.error(error)
+          return
+        }
+        const { done, value } = chunk
         if (done) return controller.close()
         total += value.byteLength
         if (total > maxBytes) {
@@ -66,5 +79,5 @@ export function limitBodyStream(
     },
     { highWaterMark: 0 },
   )
-  return { stream: limited, exceeded: () => exceeded }
+  return { stream: limited, exceeded: () => exceeded, sourceFailed: () => sourceFailed }
 }

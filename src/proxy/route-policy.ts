@@ -38,6 +38,12 @@ export interface RoutePolicy {
    * host's breaker.
    */
   readonly breakerGroup?: string
+  /**
+   * Accept a gzip- or deflate-compressed request body: the gateway inflates it as it streams, refuses it (413)
+   * once the inflated bytes pass `maxBytes`, and forwards it uncompressed. Omitted: a request body with any
+   * Content-Encoding is refused with 415. Not with `schema` (send validated JSON uncompressed).
+   */
+  readonly decompress?: { readonly maxBytes: number }
 }
 
 /** A policy with its defaults filled in: what the pipeline reads. */
@@ -51,6 +57,7 @@ export interface ResolvedPolicy {
   readonly schema?: z.ZodMiniType
   readonly rewrite?: { readonly stripPrefix?: string; readonly addPrefix?: string }
   readonly breakerGroup?: string
+  readonly decompress?: { readonly maxBytes: number }
 }
 
 /** What a path in no pattern gets: authentication required, no scope, the default rate limit, no rewrite. */
@@ -73,6 +80,7 @@ export const KNOWN_FIELDS = new Set([
   'schema',
   'rewrite',
   'breakerGroup',
+  'decompress',
 ])
 /** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
@@ -124,6 +132,14 @@ export function checkPolicy(entry: RoutePolicy, issue: (message: string) => void
     if (entry.methods?.every((m) => m === 'GET' || m === 'HEAD' || m === 'OPTIONS')) {
       issue('schema validates a request body, but methods lists none that carries one; add POST/PUT/PATCH')
     }
+  }
+  if (entry.decompress !== undefined) {
+    const { maxBytes, ...rest } = entry.decompress
+    for (const field of Object.keys(rest)) issue(`decompress has unknown field "${field}"; known: maxBytes`)
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 1 || maxBytes > MAX_ROUTE_BODY_BYTES) {
+      issue(`decompress.maxBytes must be an integer from 1 to ${MAX_ROUTE_BODY_BYTES} (100 MiB), e.g. 1024 * 1024`)
+    }
+    if (entry.schema !== undefined) issue('decompress and schema do not go together: send validated JSON uncompressed')
   }
   if (entry.breakerGroup !== undefined && !BREAKER_GROUP.test(entry.breakerGroup)) {
     issue('breakerGroup must be 1 to 32 characters of a-z, 0-9 and "-", e.g. "reports"')

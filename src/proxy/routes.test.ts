@@ -393,3 +393,22 @@ describe("default: 'deny'", () => {
     expect(() => compileRoutes([], { default: 'allow' as 'deny' })).toThrow(/default must be "authenticated" or "deny"/)
   })
 })
+
+describe('decompress', () => {
+  it('accepts an inflated-size limit and refuses a bad one, or one next to a schema', () => {
+    expect(() => compileRoutes([{ pattern: '/up', decompress: { maxBytes: 1024 } }])).not.toThrow()
+    expect(
+      problemsOf([
+        { pattern: '/a', decompress: { maxBytes: 0 } },
+        { pattern: '/b', decompress: { maxBytes: 100 * 1024 * 1024 + 1 } },
+        { pattern: '/c', decompress: { maxBytes: 10, ratio: 5 } as unknown as { maxBytes: number } },
+        { pattern: '/d', methods: ['POST'], decompress: { maxBytes: 10 }, schema: z.strictObject({}) },
+      ]),
+    ).toEqual([
+      expect.stringMatching(/^routes\[0\] .*decompress.maxBytes must be an integer/),
+      expect.stringMatching(/^routes\[1\] .*decompress.maxBytes must be an integer/),
+      expect.stringMatching(/^routes\[2\] .*decompress has unknown field "ratio"/),
+      expect.stringMatching(/^routes\[3\] .*decompress and schema do not go together/),
+    ])
+  })
+})

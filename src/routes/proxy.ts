@@ -20,6 +20,7 @@ import { authenticate, requireScopes } from '../pipeline/authenticate'
 import { clientIdentity } from '../pipeline/client-ip/identity'
 import type { ProxyRoute } from '../pipeline/route'
 import { parseJsonBody } from '../pipeline/validate'
+import { type InflateFormat, requestCoding } from '../proxy/content-coding'
 import { createForwarder, type Fetcher } from '../proxy/forward'
 import { upstreamRequestHeaders } from '../proxy/headers'
 import type { ResolvedPolicy } from '../proxy/routes'
@@ -118,7 +119,7 @@ async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute): Promise<Resp
       pathAndQuery: route.upstreamPathAndQuery,
       headers,
       body,
-      maxBodyBytes: policy.bodyLimitBytes ?? config.bodyLimits.defaultBytes,
+      ...bodyOptions(c, policy, config, headers),
       client: clientIdentity(c.req.header('cf-connecting-ip')).key,
       ...(policy.breakerGroup === undefined ? {} : { breakerGroup: policy.breakerGroup }),
       sign: (target) =>
@@ -135,6 +136,26 @@ async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute): Promise<Resp
     if (error instanceof GatewayError) countUpstream(error.code, performance.now() - started)
     throw error
   }
+}
+
+/**
+ * The body limit and decoding for the origin call. A route with `decompress` gets its gzip or deflate body
+ * inflated on the way, counted in inflated bytes against `decompress.maxBytes`, and forwarded uncompressed (the
+ * body-limit stage has already refused any other coding, and any coding on other routes).
+ */
+function bodyOptions(
+  c: Context<AppEnv>,
+  policy: ResolvedPolicy,
+  config: Config,
+  headers: Headers,
+): { maxBodyBytes: number; inflate?: InflateFormat } {
+  const coding = requestCoding(c.req.header('content-encoding'))
+  if (policy.decompress === undefined || coding.kind !== 'inflatable') {
+    return { maxBodyBytes: policy.bodyLimitBytes ?? config.bodyLimits.defaultBytes }
+  }
+  headers.delete('content-encoding')
+  headers.delete('content-length')
+  return { maxBodyBytes: policy.decompress.maxBytes, inflate: coding.format }
 }
 
 /**

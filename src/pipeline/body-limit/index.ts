@@ -8,11 +8,15 @@
  * origin, never buffered: an oversized Content-Length is refused here, and the stream itself is counted by the
  * forwarder (`limitBodyStream`), which aborts the upstream call and answers 413 once it passes the limit.
  */
+
+import type { Context } from 'hono'
 import { bodyLimit as honoBodyLimit } from 'hono/body-limit'
 import { createMiddleware } from 'hono/factory'
 import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
+import { logRequest } from '../../log/logger'
+import { ACCEPTED_CODINGS, requestCoding } from '../../proxy/content-coding'
 
 /** Path prefix that gets the tight limit: the gateway's own auth endpoints (small JSON bodies only). */
 export const AUTH_PATH_PREFIX = '/auth/'
@@ -52,8 +56,30 @@ function limitersFor(limits: Config['bodyLimits']) {
   return pair
 }
 
+/**
+ * A compressed body would pass any limit on its compressed size and inflate behind it (a 4 KB gzip of 4 MiB), so
+ * a body with a Content-Encoding is refused with 415 unless its proxied route inflates it under a limit of its own
+ * (`decompress`). Requests without a body may carry the header: there is nothing to inflate.
+ */
+function refuseCompressedBody(c: Context<AppEnv>): void {
+  const coding = requestCoding(c.req.header('content-encoding'))
+  if (coding.kind === 'none' || !hasBody(c.req.raw)) return
+  const inflating = c.get('route')?.policy.decompress !== undefined
+  if (inflating && coding.kind === 'inflatable') return
+  logRequest(c, { event: 'input_validation_fail', level: 'info', reason: 'content_encoding', outcome: 'denied' })
+  throw new GatewayError('unsupported_content_encoding', {
+    headers: { 'accept-encoding': inflating ? ACCEPTED_CODINGS.inflating : ACCEPTED_CODINGS.plain },
+  })
+}
+
+function hasBody(request: Request): boolean {
+  const length = request.headers.get('content-length')
+  return length === null ? request.body !== null : Number(length) > 0
+}
+
 export const bodyLimit = () =>
   createMiddleware<AppEnv>(async function bodyLimit(c, next) {
+    refuseCompressedBody(c)
     const limits = c.get('config').bodyLimits
     const route = c.get('route')
     if (route !== undefined) {

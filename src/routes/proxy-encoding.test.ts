@@ -1,0 +1,138 @@
+/**
+ * Compressed request bodies through the proxy, end to end against the echo origin: refused unless the route
+ * inflates them, and then inflated as they stream, under the route's limit on inflated bytes.
+ */
+import { env } from 'cloudflare:workers'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createApp } from '../app'
+import { compileRoutes } from '../proxy/routes'
+import { testExecutionContext as ctx } from '../test-support/context'
+import { received } from '../test-support/echo'
+import { captureLogs } from '../test-support/logs'
+import { expectProblem } from '../test-support/problem'
+import { authHeader, mintTestToken } from '../test-support/tokens'
+
+let logs: ReturnType<typeof captureLogs> | undefined
+afterEach(() => logs?.restore())
+
+const INFLATED_LIMIT = 1024 * 1024
+const app = createApp({
+  routes: compileRoutes([
+    { pattern: '/api/uploads/*', methods: ['POST'], decompress: { maxBytes: INFLATED_LIMIT } },
+    { pattern: '/api/plain/*', methods: ['POST'] },
+  ]),
+})
+
+async function compress(bytes: Uint8Array, format: 'gzip' | 'deflate'): Promise<Uint8Array> {
+  const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream(format))
+  return new Uint8Array(await new Response(stream).arrayBuffer())
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', bytes)
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+async function post(path: string, body: Uint8Array, headers: Record<string, string>) {
+  const { token } = await mintTestToken({ sub: `user-${crypto.randomUUID()}`, scopes: [] })
+  return app.fetch(
+    new Request(`https://gw.test${path}`, {
+      method: 'POST',
+      headers: { ...authHeader(token), 'content-type': 'application/octet-stream', ...headers },
+      body,
+    }),
+    env,
+    ctx,
+  )
+}
+
+const unique = (prefix: string) => `${prefix}/${crypto.randomUUID()}`
+
+describe('proxy: compressed request bodies', () => {
+  // 4 MiB of zeros compresses to about 4 KiB: a limit on compressed bytes would let it through.
+  const bomb = new Uint8Array(4 * 1024 * 1024)
+
+  it.each([
+    ['gzip', 'gzip'],
+    ['deflate', 'deflate'],
+    ['x-gzip', 'gzip'],
+    ['br', 'gzip'],
+    ['gzip, gzip', 'gzip'],
+  ] as const)(
+    'refuses Content-Encoding: %s with 415 on a route that does not inflate; the origin is not reached',
+    async (coding, format) => {
+      logs = captureLogs()
+      const path = unique('/api/plain')
+      const body = await compress(bomb, format)
+      expect(body.byteLength).toBeLessThan(16 * 1024)
+      const res = await post(path, body, { 'content-encoding': coding })
+      await expectProblem(res, 415, 'unsupported_content_encoding')
+      expect(res.headers.get('accept-encoding')).toBe('identity')
+      expect(await received(path)).toEqual([])
+      expect(logs.events('input_validation_fail')).toMatchObject([{ reason: 'content_encoding' }])
+    },
+  )
+
+  it('refuses a compressed body on the default route and on the gateway routes alike', async () => {
+    const gzipped = await compress(new TextEncoder().encode('{"email":"a@b.c","password":"x"}'), 'gzip')
+    const path = unique('/api/anything')
+    await expectProblem(await post(path, gzipped, { 'content-encoding': 'gzip' }), 415, 'unsupported_content_encoding')
+    expect(await received(path)).toEqual([])
+    const login = await app.fetch(
+      new Request('https://gw.test/auth/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+        body: gzipped,
+      }),
+      env,
+      ctx,
+    )
+    await expectProblem(login, 415, 'unsupported_content_encoding')
+  })
+
+  it('lets Content-Encoding: identity and a header on a bodiless request through', async () => {
+    const path = unique('/api/plain')
+    expect((await post(path, new TextEncoder().encode('plain'), { 'content-encoding': 'identity' })).status).toBe(200)
+    const [seen] = await received(path)
+    expect(seen?.body).toBe('plain')
+  })
+
+  it.each(['gzip', 'deflate'] as const)(
+    'inflates %s on an opted-in route and forwards the plain bytes',
+    async (format) => {
+      const plain = crypto.getRandomValues(new Uint8Array(48 * 1024))
+      const path = unique('/api/uploads')
+      const res = await post(path, await compress(plain, format), { 'content-encoding': format })
+      expect(res.status).toBe(200)
+      const [seen] = await received(path)
+      expect(seen?.bodyBytes).toBe(plain.byteLength)
+      expect(seen?.bodySha256).toBe(await sha256Hex(plain))
+      expect(seen?.headers['content-encoding']).toBeUndefined()
+    },
+  )
+
+  it('refuses a body that inflates past the limit with 413, and the origin never gets a request', async () => {
+    const path = unique('/api/uploads')
+    const res = await post(path, await compress(bomb, 'gzip'), { 'content-encoding': 'gzip' })
+    await expectProblem(res, 413, 'payload_too_large')
+    expect(await received(path)).toEqual([])
+  })
+
+  it('answers a corrupt compressed body with 400, not 502, and the origin never gets a request', async () => {
+    const path = unique('/api/uploads')
+    const good = await compress(new Uint8Array(64 * 1024).fill(7), 'gzip')
+    const corrupt = good.slice()
+    corrupt.fill(0xff, 20, 40)
+    const res = await post(path, corrupt, { 'content-encoding': 'gzip' })
+    await expectProblem(res, 400, 'invalid_compressed_body')
+    expect(await received(path)).toEqual([])
+  })
+
+  it('refuses a coding it cannot inflate on an opted-in route, naming the ones it can', async () => {
+    const path = unique('/api/uploads')
+    const res = await post(path, new Uint8Array(10), { 'content-encoding': 'br' })
+    await expectProblem(res, 415, 'unsupported_content_encoding')
+    expect(res.headers.get('accept-encoding')).toBe('gzip, deflate, identity')
+    expect(await received(path)).toEqual([])
+  })
+})
