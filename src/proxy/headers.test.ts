@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { clientResponseHeaders, upstreamRequestHeaders } from './headers'
+import {
+  clientResponseHeaders,
+  FORWARDED_REQUEST_HEADERS,
+  isForwardableHeaderName,
+  upstreamRequestHeaders,
+} from './headers'
 
 const CONTEXT = {
   clientIp: '203.0.113.7',
@@ -38,6 +43,25 @@ describe('upstreamRequestHeaders', () => {
     ['X-Gateway-Scopes', 'admin'],
     ['X-GATEWAY-SIGNATURE', 'v1=forged'],
     ['x-gateway-anything-new', '1'],
+    ['X_Gateway_User', 'admin'],
+    ['x_gateway_scopes', 'admin'],
+    ['X_Forwarded_For', '10.0.0.1'],
+    ['X_Real_IP', '10.0.0.1'],
+    ['Client-IP', '10.0.0.1'],
+    ['X-Cluster-Client-IP', '10.0.0.1'],
+    ['X-Client-IP', '10.0.0.1'],
+    ['X-Original-Host', 'internal.example'],
+    ['X-Host', 'internal.example'],
+    ['X-Forwarded-Host', 'evil.example'],
+    ['X-Original-URI', '/admin'],
+    ['X-HTTP-Method', 'DELETE'],
+    ['X-Api-Key', 'sk_live_client'],
+    ['Content-Encoding', 'gzip'],
+    ['Accept-Encoding', 'br'],
+    ['Referer', 'https://evil.example/'],
+    ['Via', '1.1 evil'],
+    ['Max-Forwards', '0'],
+    ['Expect', '100-continue'],
   ])('drops the client %s header', (name, value) => {
     const headers = toRequest({ [name]: value, accept: 'application/json' })
     // Only what the gateway sets itself may carry the name.
@@ -52,12 +76,30 @@ describe('upstreamRequestHeaders', () => {
 
   it('drops every header the Connection header names, case-insensitively, and ignores junk options', () => {
     const headers = toRequest({
-      connection: 'close, X-Secret-Hop , x-other, bad option',
-      'x-secret-hop': '1',
-      'X-Other': '2',
-      'x-kept': '3',
+      connection: 'close, Accept-Language , if-match, bad option',
+      'accept-language': 'de',
+      'If-Match': '"1"',
+      accept: 'text/plain',
     })
-    expect([...headers.keys()].filter((k) => !k.startsWith('x-forwarded-') && k !== 'x-request-id')).toEqual(['x-kept'])
+    expect([...headers.keys()].filter((k) => !k.startsWith('x-forwarded-') && k !== 'x-request-id')).toEqual(['accept'])
+  })
+
+  it('forwards exactly the allow-list: every standard API header, nothing else', () => {
+    const sent = Object.fromEntries(FORWARDED_REQUEST_HEADERS.map((name) => [name, `v-${name}`]))
+    const headers = toRequest({ ...sent, 'x-custom': '1', 'x-tenant-id': 't', dnt: '1' })
+    const own = ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id']
+    expect([...headers.keys()].sort()).toEqual([...FORWARDED_REQUEST_HEADERS, ...own].sort())
+    for (const name of FORWARDED_REQUEST_HEADERS) expect(headers.get(name)).toBe(`v-${name}`)
+  })
+
+  it("adds the route's forwardHeaders, and only those", () => {
+    const headers = upstreamRequestHeaders(new Headers({ 'X-Tenant-Id': 't-1', 'x-other': 'o', x_tenant_id: 'u' }), {
+      ...CONTEXT,
+      forwardHeaders: ['x-tenant-id'],
+    })
+    expect(headers.get('x-tenant-id')).toBe('t-1')
+    expect(headers.get('x-other')).toBeNull()
+    expect(headers.get('x_tenant_id')).toBeNull()
   })
 
   it('cannot be made to drop the headers the gateway sets (hop-by-hop injection)', () => {
@@ -113,6 +155,41 @@ describe('upstreamRequestHeaders', () => {
     ['__host-rt=other-case; a=1', '__host-rt=other-case; a=1'],
   ])('keeps cookies but not the gateway refresh cookie: %s', (cookie, expected) => {
     expect(toRequest({ cookie }).get('cookie')).toBe(expected)
+  })
+})
+
+describe('isForwardableHeaderName', () => {
+  it.each(['x-tenant-id', 'x-api-version', 'accept-patch', 'x-request-signature'])('lets a route add %s', (name) => {
+    expect(isForwardableHeaderName(name)).toBe(true)
+  })
+
+  it.each([
+    'x_tenant_id',
+    'X-Tenant-Id',
+    'authorization',
+    'host',
+    'connection',
+    'transfer-encoding',
+    'forwarded',
+    'x-forwarded-for',
+    'x-forwarded-anything',
+    'x-gateway-user',
+    'cf-connecting-ip',
+    'cf-anything',
+    'proxy-authorization',
+    'x-real-ip',
+    'client-ip',
+    'x-cluster-client-ip',
+    'x-original-url',
+    'x-original-host',
+    'x-host',
+    'x-http-method-override',
+    'x-request-id',
+    'content-encoding',
+    'bad header',
+    '',
+  ])('refuses %j', (name) => {
+    expect(isForwardableHeaderName(name)).toBe(false)
   })
 })
 

@@ -1,7 +1,8 @@
 /**
- * Header hygiene at both edges of the proxy. Towards the origin: nothing the client says about identity, routing
- * or the connection survives; the gateway sets the few it vouches for. Towards the client: nothing about the
- * origin's stack or the hop leaks, and CORS stays the gateway's. Pure: Headers in, new Headers out.
+ * Header hygiene at both edges of the proxy. Towards the origin: an allow-list, so nothing the client says about
+ * identity, routing or the connection survives, whatever its spelling; the gateway sets the few it vouches for.
+ * Towards the client: nothing about the origin's stack or the hop leaks, and CORS stays the gateway's. Pure:
+ * Headers in, new Headers out.
  */
 
 /** Hop-by-hop fields (RFC 9110 §7.6.1), plus the legacy Proxy-Connection. Never forwarded in either direction. */
@@ -18,34 +19,82 @@ export const HOP_BY_HOP_HEADERS = [
 ] as const
 
 /**
- * Client headers that claim something only the gateway may state (client address, scheme, host, the original
- * URL or method) and the bearer token. `X-Original-URL`/`X-Rewrite-URL` make some frameworks route by header
- * instead of by path, and the method-override headers would let a POST act as a DELETE at the origin, both
- * behind the gateway's policy check. Authorization is dropped because the origin trusts the signed X-Gateway-*
- * identity instead: it never sees, logs or replays the client's token. `Host` is dropped because fetch sets it
- * from the upstream URL.
+ * The client request headers an origin API gets by default: content negotiation, the body's type and length,
+ * conditional and range requests, caching hints, cookies (less the gateway's own), `Origin` for the origin's
+ * CSRF checks, idempotency keys and W3C trace context. Everything else is dropped: identity and routing claims
+ * (`X-Real-IP`, `Client-IP`, `X-Original-URL`, `X-Host`…), method overrides, the bearer token (the origin trusts
+ * the signed X-Gateway-* identity instead, and never sees, logs or replays it), and every name with `_`, which
+ * CGI/WSGI/Rack servers read as the `-` spelling (`X_Forwarded_For` as X-Forwarded-For), as nginx drops them by
+ * default. A route adds names with `forwardHeaders`.
  */
-export const UNTRUSTED_REQUEST_HEADERS = [
-  'authorization',
-  'host',
-  'forwarded',
-  'x-real-ip',
-  'x-client-ip',
-  'true-client-ip',
-  'cf-connecting-ip',
-  'cf-connecting-ipv6',
-  'x-original-url',
-  'x-original-uri',
-  'x-rewrite-url',
-  'x-http-method-override',
-  'x-http-method',
-  'x-method-override',
+export const FORWARDED_REQUEST_HEADERS = [
+  'accept',
+  'accept-language',
+  'cache-control',
+  'content-language',
+  'content-length',
+  'content-type',
+  'cookie',
+  'idempotency-key',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'if-unmodified-since',
+  'origin',
+  'pragma',
+  'prefer',
+  'range',
+  'traceparent',
+  'tracestate',
+  'user-agent',
 ] as const
+
+/**
+ * Names a route may not add to the allow-list: the ones the gateway sets or vouches for, the hop-by-hop ones,
+ * those that carry credentials or rewrite the request at the origin, and whole families by prefix.
+ */
+export const RESERVED_REQUEST_HEADERS: readonly string[] = [
+  ...HOP_BY_HOP_HEADERS,
+  'accept-encoding',
+  'authorization',
+  'client-ip',
+  'content-encoding',
+  'forwarded',
+  'host',
+  'true-client-ip',
+  'x-client-ip',
+  'x-cluster-client-ip',
+  'x-host',
+  'x-http-method',
+  'x-http-method-override',
+  'x-method-override',
+  'x-original-host',
+  'x-original-uri',
+  'x-original-url',
+  'x-real-ip',
+  'x-request-id',
+  'x-rewrite-url',
+]
+export const RESERVED_REQUEST_HEADER_PREFIXES = ['x-gateway-', 'x-forwarded-', 'cf-', 'proxy-'] as const
+
+/** Whether a route may add `name` (lower-case) to the headers the origin gets. */
+export function isForwardableHeaderName(name: string): boolean {
+  return (
+    TOKEN.test(name) &&
+    !name.includes('_') &&
+    name === name.toLowerCase() &&
+    !RESERVED_REQUEST_HEADERS.includes(name) &&
+    !RESERVED_REQUEST_HEADER_PREFIXES.some((prefix) => name.startsWith(prefix))
+  )
+}
+
+const FORWARDED = new Set<string>(FORWARDED_REQUEST_HEADERS)
 
 /** Response headers that describe the origin's software or belong to the gateway's own CORS handling. */
 export const UPSTREAM_ONLY_RESPONSE_HEADERS = ['server', 'x-powered-by'] as const
 
-/** The gateway's refresh-token cookie (R-RT): never shown to the origin, never set by it. */
+/** The gateway's refresh-token cookie: never shown to the origin, never set by it. */
 export const GATEWAY_COOKIES = ['__Host-rt'] as const
 
 /** RFC 9110 token: a Connection option that names a header. */
@@ -53,23 +102,25 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const IP_CHARS = /^[0-9A-Fa-f:.]{2,45}$/
 
 export interface UpstreamHeaderContext {
-  /** `CF-Connecting-IP` (the only trusted client address, R-RL-6); omitted or unparsable: no X-Forwarded-For. */
+  /** `CF-Connecting-IP` (the only trusted client address); omitted or unparsable: no X-Forwarded-For. */
   clientIp?: string
   /** The scheme the client used, from the gateway's own URL: `https` (or `http` locally). */
   proto: 'https' | 'http'
   /** The host the client addressed, from the gateway's own URL. */
   host: string
-  /** The request id (R-LOG-3), also part of the signed identity. */
+  /** The request id, also part of the signed identity. */
   requestId: string
+  /** Lower-case names the route adds to {@link FORWARDED_REQUEST_HEADERS} (checked by `isForwardableHeaderName`). */
+  forwardHeaders?: readonly string[]
   /** Cookies removed from `Cookie`. @default GATEWAY_COOKIES */
   dropCookies?: readonly string[]
 }
 
 /**
- * The headers to send to the origin: hop-by-hop and Connection-listed fields, every `x-gateway-*` and
- * `x-forwarded-*`, the headers in {@link UNTRUSTED_REQUEST_HEADERS} and the gateway's own cookies removed;
- * `X-Forwarded-For` / `-Proto` / `-Host` and `X-Request-Id` set from trusted values. Everything else (Cookie,
- * Content-Type, Content-Length, Accept, …) is kept. Add the signed identity afterwards (`signIdentity`).
+ * The headers to send to the origin: the client's headers named in {@link FORWARDED_REQUEST_HEADERS} or the
+ * route's `forwardHeaders`, less those the client's Connection header names (RFC 9110 §7.6.1) and the gateway's
+ * own cookies; then `X-Forwarded-For` / `-Proto` / `-Host` and `X-Request-Id` from trusted values. Add the
+ * signed identity afterwards (`signIdentity`).
  *
  * @example
  * const headers = upstreamRequestHeaders(c.req.raw.headers, {
@@ -77,11 +128,11 @@ export interface UpstreamHeaderContext {
  * })
  */
 export function upstreamRequestHeaders(incoming: Headers, context: UpstreamHeaderContext): Headers {
-  const headers = withoutHopByHop(incoming)
-  for (const name of [...headers.keys()]) {
-    if (name.startsWith('x-gateway-') || name.startsWith('x-forwarded-')) headers.delete(name)
+  const listed = withoutHopByHop(incoming)
+  const headers = new Headers()
+  for (const [name, value] of listed) {
+    if (FORWARDED.has(name) || context.forwardHeaders?.includes(name)) headers.set(name, value)
   }
-  for (const name of UNTRUSTED_REQUEST_HEADERS) headers.delete(name)
 
   const cookie = headers.get('cookie')
   if (cookie !== null) {

@@ -3,6 +3,7 @@
  * checks that involve several entries (duplicates, rewrite targets) live with the compiler in `routes.ts`.
  */
 import type * as z from 'zod/mini'
+import { isForwardableHeaderName } from './headers'
 import { isLiteralSegment } from './route-patterns'
 
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
@@ -39,6 +40,12 @@ export interface RoutePolicy {
    */
   readonly breakerGroup?: string
   /**
+   * Request headers this route forwards besides the standard ones (`FORWARDED_REQUEST_HEADERS`), e.g.
+   * `['x-tenant-id']`; matched case-insensitively. Never `_` in a name, nor a header the gateway owns (identity,
+   * forwarding, hop-by-hop, `authorization`, `x-gateway-*`, `cf-*`…).
+   */
+  readonly forwardHeaders?: readonly string[]
+  /**
    * Accept a gzip- or deflate-compressed request body: the gateway inflates it as it streams, refuses it (413)
    * once the inflated bytes pass `maxBytes`, and forwards it uncompressed. Omitted: a request body with any
    * Content-Encoding is refused with 415. Not with `schema` (send validated JSON uncompressed).
@@ -57,6 +64,7 @@ export interface ResolvedPolicy {
   readonly schema?: z.ZodMiniType
   readonly rewrite?: { readonly stripPrefix?: string; readonly addPrefix?: string }
   readonly breakerGroup?: string
+  readonly forwardHeaders?: readonly string[]
   readonly decompress?: { readonly maxBytes: number }
 }
 
@@ -81,6 +89,7 @@ export const KNOWN_FIELDS = new Set([
   'rewrite',
   'breakerGroup',
   'decompress',
+  'forwardHeaders',
 ])
 /** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
@@ -140,6 +149,23 @@ export function checkPolicy(entry: RoutePolicy, issue: (message: string) => void
       issue(`decompress.maxBytes must be an integer from 1 to ${MAX_ROUTE_BODY_BYTES} (100 MiB), e.g. 1024 * 1024`)
     }
     if (entry.schema !== undefined) issue('decompress and schema do not go together: send validated JSON uncompressed')
+  }
+  if (entry.forwardHeaders !== undefined) {
+    if (!Array.isArray(entry.forwardHeaders) || entry.forwardHeaders.length === 0) {
+      issue('forwardHeaders must be a non-empty array of header names, e.g. ["x-tenant-id"]')
+    } else {
+      entry.forwardHeaders.forEach((name, i) => {
+        const lower = typeof name === 'string' ? name.toLowerCase() : ''
+        if (!isForwardableHeaderName(lower)) {
+          issue(
+            `forwardHeaders[${i}] must be a header name without "_" that the gateway does not own ` +
+              '(not hop-by-hop, authorization, host, forwarding or identity headers, x-gateway-*, x-forwarded-*, cf-*)',
+          )
+        } else if (entry.forwardHeaders?.findIndex((other) => other.toLowerCase() === lower) !== i) {
+          issue(`forwardHeaders[${i}] repeats an earlier name`)
+        }
+      })
+    }
   }
   if (entry.breakerGroup !== undefined && !BREAKER_GROUP.test(entry.breakerGroup)) {
     issue('breakerGroup must be 1 to 32 characters of a-z, 0-9 and "-", e.g. "reports"')

@@ -412,3 +412,25 @@ describe('decompress', () => {
     ])
   })
 })
+
+describe('forwardHeaders', () => {
+  it('lower-cases the names and refuses names the gateway owns, with "_", or repeated', () => {
+    const compiled = compileRoutes([{ pattern: '/t', forwardHeaders: ['X-Tenant-Id'] }])
+    expect(matchRoute(compiled, '/t', 'GET')).toMatchObject({ policy: { forwardHeaders: ['x-tenant-id'] } })
+    expect(
+      problemsOf([
+        { pattern: '/a', forwardHeaders: ['x_tenant'] },
+        { pattern: '/b', forwardHeaders: ['Authorization'] },
+        { pattern: '/c', forwardHeaders: ['x-forwarded-user'] },
+        { pattern: '/d', forwardHeaders: ['x-t', 'X-T'] },
+        { pattern: '/e', forwardHeaders: [] },
+      ]),
+    ).toEqual([
+      expect.stringMatching(/^routes\[0\] .*forwardHeaders\[0\] must be a header name without "_"/),
+      expect.stringMatching(/^routes\[1\] .*forwardHeaders\[0\] must be a header name/),
+      expect.stringMatching(/^routes\[2\] .*forwardHeaders\[0\] must be a header name/),
+      expect.stringMatching(/^routes\[3\] .*forwardHeaders\[1\] repeats an earlier name/),
+      expect.stringMatching(/^routes\[4\] .*forwardHeaders must be a non-empty array/),
+    ])
+  })
+})

@@ -138,6 +138,9 @@ export function compileRoutes(table: readonly RoutePolicy[], options: CompileOpt
       auth: entry.auth ?? 'required',
       scopes: Object.freeze([...(entry.scopes ?? [])]),
       rateLimit: entry.rateLimit ?? 'default',
+      ...(entry.forwardHeaders === undefined
+        ? {}
+        : { forwardHeaders: Object.freeze(entry.forwardHeaders.map((name) => name.toLowerCase())) }),
     })
     const rewrites = entry.rewrite !== undefined && isRewriteValid(entry.rewrite)
     const compiled: CompiledEntry = {
@@ -209,7 +212,7 @@ class Signatures {
   of(policy: ResolvedPolicy): string {
     const { pattern: _pattern, methods: _methods, rewrite: _rewrite, ...checks } = policy
     return JSON.stringify(checks, (key, value) => {
-      if (key === 'scopes' && Array.isArray(value)) return [...value].sort()
+      if ((key === 'scopes' || key === 'forwardHeaders') && Array.isArray(value)) return [...value].sort()
       if (key === 'schema') return this.#id(value)
       return value
     })

@@ -7,6 +7,7 @@ import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../test/conformance/upstash-cases'
 import { createApp } from '../app'
+import { compileRoutes } from '../proxy/routes'
 import { verifyGatewayRequest } from '../proxy/verify-origin'
 import { testExecutionContext as ctx } from '../test-support/context'
 import { received, THIRD_PARTY_URL } from '../test-support/echo'
@@ -130,6 +131,72 @@ describe('proxy: forwarding with a signed identity', () => {
       )
       expect(verified.ok).toBe(true)
     }
+  })
+
+  it('sends the origin only allow-listed headers: no spelling of an identity or forwarding header gets through', async () => {
+    const { token, sub } = await tokenWith()
+    const smuggled = {
+      X_Gateway_User: 'admin',
+      X_Gateway_Scopes: 'admin',
+      X_Forwarded_For: '10.0.0.1',
+      X_Forwarded_Host: 'internal.example',
+      'Client-IP': '10.0.0.2',
+      'X-Cluster-Client-IP': '10.0.0.3',
+      'X-Original-Host': 'internal.example',
+      'X-Host': 'internal.example',
+      'X-Client-IP': '10.0.0.4',
+      'X-Api-Key': 'sk_live_client_secret',
+      'X-Custom': 'anything',
+    }
+    const allowed = {
+      accept: 'application/json',
+      'accept-language': 'de',
+      'if-none-match': '"v1"',
+      'idempotency-key': 'k-123',
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      'user-agent': 'edgeward-test/1',
+      cookie: 'session=abc',
+    }
+    const path = unique('/api/allow-list')
+    const publicPath = unique('/api/public/allow-list')
+    const ip = { 'cf-connecting-ip': '198.51.100.8' }
+    expect((await gw(path, { headers: { ...authHeader(token), ...smuggled, ...allowed, ...ip } })).status).toBe(200)
+    expect((await gw(publicPath, { headers: { ...smuggled, ...allowed, ...ip } })).status).toBe(200)
+    for (const [seen, user] of [
+      [(await received(path))[0], sub],
+      [(await received(publicPath))[0], undefined],
+    ] as const) {
+      const names = (seen?.rawHeaders ?? []).map(([name]) => name.toLowerCase())
+      for (const name of Object.keys(smuggled)) expect(names).not.toContain(name.toLowerCase())
+      expect(names.filter((n) => n.includes('_'))).toEqual([])
+      for (const [name, value] of Object.entries(allowed)) expect(seen?.headers[name]).toBe(value)
+      expect(seen?.headers['x-gateway-user']).toBe(user)
+      expect(seen?.headers['x-forwarded-for']).toBe('198.51.100.8')
+      expect(seen?.headers['x-forwarded-host']).toBe('gw.test')
+      expect(JSON.stringify(seen)).not.toContain('sk_live_client_secret')
+    }
+  })
+
+  it("adds a route's forwardHeaders for that route only", async () => {
+    const app = createApp({
+      routes: compileRoutes([{ pattern: '/api/tenants/*', forwardHeaders: ['X-Tenant-Id'] }]),
+    })
+    const { token } = await tokenWith()
+    const send = (path: string) =>
+      app.fetch(
+        new Request(`https://gw.test${path}`, {
+          headers: { ...authHeader(token), 'x-tenant-id': 't-42', x_tenant_id: 'spoof' },
+        }),
+        env,
+        ctx,
+      )
+    const tenant = unique('/api/tenants')
+    const other = unique('/api/others')
+    expect((await send(tenant)).status).toBe(200)
+    expect((await send(other)).status).toBe(200)
+    expect((await received(tenant))[0]?.headers['x-tenant-id']).toBe('t-42')
+    expect((await received(other))[0]?.headers['x-tenant-id']).toBeUndefined()
+    expect((await received(tenant))[0]?.headers.x_tenant_id).toBeUndefined()
   })
 
   it("passes the origin's response through: status, body, every Set-Cookie; strips Server and X-Powered-By", async () => {

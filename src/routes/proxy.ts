@@ -110,6 +110,7 @@ async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute): Promise<Resp
     proto: url.protocol === 'http:' ? 'http' : 'https',
     host: url.host,
     requestId,
+    ...(policy.forwardHeaders === undefined ? {} : { forwardHeaders: policy.forwardHeaders }),
   })
   const principal = c.get('principal')
   const started = performance.now()
