@@ -2,7 +2,7 @@
  * The route-policy table: which proxied paths are public, which need scopes, which get a strict rate limit, a
  * body limit, a JSON schema or a path rewrite. This is the one file to edit when the origin's API changes.
  *
- * Rules the compiler (`compileRoutes` in `src/proxy/routes.ts`) enforces when the isolate starts; a mistake fails
+ * Rules the compiler (`compileRoutes` in `src/routing/table.ts`) enforces when the isolate starts; a mistake fails
  * the deploy's first request with a list of fixes, never a silently weaker route:
  * - Deny by default: an entry without `auth` requires a valid access token. `/auth`, `/health`, `/metrics` and
  *   `/.well-known` belong to the gateway and cannot be listed.
@@ -14,7 +14,7 @@
  *   to the same origin path under different policies is refused.
  */
 import * as z from 'zod/mini'
-import type { DefaultRoute, RoutePolicy } from './proxy/routes'
+import type { DefaultRoute, RoutePolicy } from './routing/table'
 
 /**
  * What a path listed nowhere gets. `authenticated`: any valid access token, no scope; the origin decides which of

@@ -4,7 +4,7 @@
  * A development configuration asked for a host that is not local is refused, and logged once per host.
  */
 import { createLogThrottle } from '../lib/throttle'
-import { log } from '../log/logger'
+import { log } from '../observability/logger'
 import { type Config, type ConfigIssue, type ConfigResult, parseConfig, servingHostIssue } from './schema'
 
 const cache = new WeakMap<object, ConfigResult>()

@@ -460,7 +460,7 @@ function toConfig(vars: Vars) {
         minSources: vars.UPSTREAM_BREAKER_MIN_CLIENTS,
       },
     },
-    /** Password hashing (src/auth/password.ts): the HMAC pepper (never stored) and the policy minimum. */
+    /** Password hashing (src/passwords/password.ts): the HMAC pepper (never stored) and the policy minimum. */
     passwords: {
       pepper: vars.PASSWORD_PEPPER ?? DEVELOPMENT_PASSWORD_PEPPER,
       minLength: vars.PASSWORD_MIN_LENGTH,

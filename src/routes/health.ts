@@ -9,8 +9,8 @@
 import type { Context } from 'hono'
 import type { AppEnv } from '../env'
 import { GatewayError } from '../errors/gateway-error'
-import { logRequest } from '../log/logger'
-import { observeUpstash } from '../metrics'
+import { logRequest } from '../observability/logger'
+import { observeUpstash } from '../observability/metrics'
 import { getRedis, probeRedis, type RedisProbe } from '../stores/redis/client'
 
 /** How long a readiness result (healthy or not) is served before the backends are checked again. */

@@ -5,7 +5,7 @@
 import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createApp } from '../app'
-import { compileRoutes } from '../proxy/routes'
+import { compileRoutes } from '../routing/table'
 import { testExecutionContext as ctx } from '../test-support/context'
 import { received } from '../test-support/echo'
 import { captureLogs } from '../test-support/logs'

@@ -7,13 +7,13 @@ import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../test/conformance/upstash-cases'
 import { createApp } from '../app'
-import { compileRoutes } from '../proxy/routes'
-import { verifyGatewayRequest } from '../proxy/verify-origin'
+import { compileRoutes } from '../routing/table'
 import { testExecutionContext as ctx } from '../test-support/context'
 import { received, THIRD_PARTY_URL } from '../test-support/echo'
 import { captureLogs } from '../test-support/logs'
 import { expectProblem } from '../test-support/problem'
 import { authHeader, mintTestToken } from '../test-support/tokens'
+import { verifyGatewayRequest } from '../upstream/verify-origin'
 
 let logs: ReturnType<typeof captureLogs> | undefined
 afterEach(() => logs?.restore())

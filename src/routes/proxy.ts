@@ -3,7 +3,7 @@
  * has passed and the route's policy (src/policies.ts, resolved by `resolveRoute()`) allows it: authentication
  * unless the route is `public`, every required scope, the JSON schema when there is one. Then the request is
  * forwarded with clean headers and a signed identity (`X-Gateway-*`, HMAC with UPSTREAM_SIGNING_SECRET), under a
- * timeout, at most one retry for GET/HEAD, and per-isolate circuit breakers (src/proxy/forward.ts).
+ * timeout, at most one retry for GET/HEAD, and per-isolate circuit breakers (src/upstream/forward.ts).
  *
  * It runs as hono's not-found handler, so routes the gateway (or a test) registers always win, and it turns its
  * own errors into problem responses itself: a returned 404 for a gateway-owned spelling (`/AUTH/login`,
@@ -14,18 +14,18 @@ import type { Config } from '../config/schema'
 import type { AppEnv } from '../env'
 import { GatewayError } from '../errors/gateway-error'
 import { toProblemResponse } from '../errors/problem'
-import { log } from '../log/logger'
-import { countUpstream } from '../metrics'
-import { authenticate, requireScopes } from '../pipeline/authenticate'
-import { clientIdentity } from '../pipeline/client-ip/identity'
+import { createCircuitBreaker } from '../lib/breaker'
+import { clientIdentity } from '../lib/client-identity'
+import { authenticate, requireScopes } from '../middleware/authenticate'
+import { parseJsonBody } from '../middleware/validate'
+import { log } from '../observability/logger'
+import { countUpstream } from '../observability/metrics'
 import type { ProxyRoute } from '../pipeline/route'
-import { parseJsonBody } from '../pipeline/validate'
-import { type InflateFormat, requestCoding } from '../proxy/content-coding'
-import { createForwarder, type Fetcher } from '../proxy/forward'
-import { upstreamRequestHeaders } from '../proxy/headers'
-import type { ResolvedPolicy } from '../proxy/routes'
-import { signIdentity } from '../proxy/signature'
-import { createCircuitBreaker } from '../ratelimit/breaker'
+import type { ResolvedPolicy } from '../routing/table'
+import { type InflateFormat, requestCoding } from '../upstream/content-coding'
+import { createForwarder, type Fetcher } from '../upstream/forward'
+import { upstreamRequestHeaders } from '../upstream/headers'
+import { signIdentity } from '../upstream/signature'
 
 type Forward = ReturnType<typeof createForwarder>
 

@@ -15,8 +15,8 @@ import { createMiddleware } from 'hono/factory'
 import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
-import { logRequest } from '../../log/logger'
-import { ACCEPTED_CODINGS, requestCoding } from '../../proxy/content-coding'
+import { logRequest } from '../../observability/logger'
+import { ACCEPTED_CODINGS, requestCoding } from '../../upstream/content-coding'
 
 /** Path prefix that gets the tight limit: the gateway's own auth endpoints (small JSON bodies only). */
 export const AUTH_PATH_PREFIX = '/auth/'

@@ -10,11 +10,11 @@ import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
+import { clientIdentity } from '../../lib/client-identity'
 import { createLogThrottle } from '../../lib/throttle'
-import { logRequest } from '../../log/logger'
-import { prefetchAuthentication } from '../authenticate'
-import { clientIdentity } from '../client-ip/identity'
-import { getRateLimitEngine, type PolicyDecision } from './engine'
+import { prefetchAuthentication } from '../../middleware/authenticate'
+import { logRequest } from '../../observability/logger'
+import { getRateLimitEngine, type PolicyDecision } from '../../stores/redis/rate-limit'
 
 /** Never rate limited (S-RL-5): monitoring must work while clients are being throttled. */
 export const RATE_LIMIT_EXEMPT_PATHS: ReadonlySet<string> = new Set([

@@ -14,9 +14,9 @@ import { createMiddleware } from 'hono/factory'
 import { matchedRoutes } from 'hono/route'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
-import { logRequest } from '../../log/logger'
-import { normalizePath } from '../../proxy/path'
-import { type CompiledRoutes, matchRoute, type ResolvedPolicy, upstreamPath } from '../../proxy/routes'
+import { logRequest } from '../../observability/logger'
+import { normalizePath } from '../../routing/path'
+import { type CompiledRoutes, matchRoute, type ResolvedPolicy, upstreamPath } from '../../routing/table'
 
 /** A proxied request's resolved route: the policy and the exact path and query the origin will get. */
 export interface ProxyRoute {

@@ -3,7 +3,7 @@
  * `is_admin`…) is a 400, never silently dropped (S-IN-2).
  */
 import * as z from 'zod/mini'
-import { MAX_PASSWORD_INPUT_BYTES } from '../../auth/password'
+import { MAX_PASSWORD_INPUT_BYTES } from '../../passwords/password'
 
 /** Syntax only: one `@`, no whitespace, a dot in the domain. Normalization (`normalizeEmail`) happens in the store. */
 const EMAIL = /^[^\s@]{1,64}@[^\s@]+\.[^\s@]+$/u

@@ -4,7 +4,7 @@
  */
 import type { Redis } from '@upstash/redis/cloudflare'
 import { sha256Hex } from '../../lib/crypto'
-import { observeUpstash } from '../../metrics'
+import { observeUpstash } from '../../observability/metrics'
 import type { RevocationStore, RevocationSubject } from '../types'
 
 export const REVOCATION_KEY_PREFIX = 'rv'

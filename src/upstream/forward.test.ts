@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { GatewayError } from '../errors/gateway-error'
-import { type CircuitBreaker, type CircuitBreakerOptions, createCircuitBreaker } from '../ratelimit/breaker'
+import { type CircuitBreaker, type CircuitBreakerOptions, createCircuitBreaker } from '../lib/breaker'
 import { ECHO_URL, type Echo, received } from '../test-support/echo'
 import { createForwarder, type Fetcher, type ForwardOptions, type ForwardRequest } from './forward'
 import { upstreamRequestHeaders } from './headers'

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { MAX_PATH_BYTES, normalizePath, PATH_REFUSALS, type PathRejection } from './path'
-import { compileRoutes, matchRoute, type RoutePolicy } from './routes'
+import { compileRoutes, matchRoute, type RoutePolicy } from './table'
 
 /** What the request line would give the gateway: `new URL(...).pathname`, still percent-encoded. */
 const pathnameOf = (raw: string) => new URL(`https://gw.example${raw}`).pathname

@@ -9,7 +9,7 @@ import {
   type RoutePolicy,
   RouteTableError,
   upstreamPath,
-} from './routes'
+} from './table'
 
 function problemsOf(table: readonly unknown[]): readonly string[] {
   try {

@@ -14,7 +14,7 @@ import {
   patternsOverlap,
   rewriteImage,
   type Specificity,
-} from './route-patterns'
+} from './patterns'
 import {
   checkMethods,
   checkPolicy,
@@ -25,9 +25,9 @@ import {
   KNOWN_FIELDS,
   type ResolvedPolicy,
   type RoutePolicy,
-} from './route-policy'
+} from './policy'
 
-export { GATEWAY_OWNED_SEGMENTS } from './route-patterns'
+export { GATEWAY_OWNED_SEGMENTS } from './patterns'
 export {
   DEFAULT_POLICY,
   HTTP_METHODS,
@@ -35,7 +35,7 @@ export {
   MAX_ROUTE_BODY_BYTES,
   type ResolvedPolicy,
   type RoutePolicy,
-} from './route-policy'
+} from './policy'
 
 interface CompiledEntry {
   readonly methods: ReadonlySet<string> | undefined

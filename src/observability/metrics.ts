@@ -9,7 +9,7 @@ import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../env'
 import { GatewayError } from '../errors/gateway-error'
-import { logRequest } from '../log/logger'
+import { logRequest } from './logger'
 import { MetricRegistry, renderPrometheus } from './registry'
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'

@@ -14,7 +14,7 @@
  */
 import { proxy } from 'hono/proxy'
 import { GatewayError } from '../errors/gateway-error'
-import type { CircuitBreaker } from '../ratelimit/breaker'
+import type { CircuitBreaker } from '../lib/breaker'
 import { type InflateFormat, inflate } from './content-coding'
 import { clientResponseHeaders } from './headers'
 import { limitBodyStream } from './limit-body'

@@ -3,8 +3,8 @@
  * checks that involve several entries (duplicates, rewrite targets) live with the compiler in `routes.ts`.
  */
 import type * as z from 'zod/mini'
-import { isForwardableHeaderName } from './headers'
-import { isLiteralSegment } from './route-patterns'
+import { isForwardableHeaderName } from '../upstream/headers'
+import { isLiteralSegment } from './patterns'
 
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
 export type HttpMethod = (typeof HTTP_METHODS)[number]

@@ -2,9 +2,9 @@ import { env } from 'cloudflare:workers'
 import { Ratelimit } from '@upstash/ratelimit'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { httpControl } from '../../test/conformance/upstash-cases'
-import type { Config } from '../config/schema'
-import { getRedis } from '../stores/redis/client'
+import { httpControl } from '../../../test/conformance/upstash-cases'
+import type { Config } from '../../config/schema'
+import { getRedis } from './client'
 import {
   consumeExactWindow,
   EXACT_WINDOW_LIMIT_SCRIPT,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { clientIdentity } from './identity'
+import { clientIdentity } from './client-identity'
 
 describe('clientIdentity', () => {
   it.each([

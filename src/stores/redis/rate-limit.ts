@@ -9,13 +9,13 @@
  */
 import { Ratelimit } from '@upstash/ratelimit'
 import type { Config, RateLimitSpec } from '../../config/schema'
+import { createCircuitBreaker } from '../../lib/breaker'
 import { sha256Hex } from '../../lib/crypto'
-import { log } from '../../log/logger'
-import { countRateLimitDecision, setDegradedMode } from '../../metrics'
-import { createCircuitBreaker } from '../../ratelimit/breaker'
-import { exactSlidingWindow } from '../../ratelimit/exact-window'
-import { createFallbackLimiter } from '../../ratelimit/fallback'
-import { getRedis, probeRedis } from '../../stores/redis/client'
+import { log } from '../../observability/logger'
+import { countRateLimitDecision, setDegradedMode } from '../../observability/metrics'
+import { createFallbackLimiter } from '../../pipeline/rate-limit/fallback'
+import { getRedis, probeRedis } from './client'
+import { exactSlidingWindow } from './exact-window'
 
 export type PolicyName = 'global' | 'auth' | 'user'
 

@@ -18,7 +18,7 @@ import {
   RATE_LIMIT_POLICIES,
   setDegradedMode,
   UPSTASH_BUCKETS_MS,
-} from '.'
+} from './metrics'
 
 const METRICS_TOKEN = 'mt_4q8ZB2rS1vT0xW9yK7pL3nM6cJ5hG2fD8aE0uI1oY9'
 /** One bindings object for the whole file: the configuration is parsed and cached per bindings object. */
