@@ -28,7 +28,7 @@ interface D1Probe {
 /** Reads the schema marker written by the first migration, so an unmigrated database reports unhealthy. */
 async function probeD1(db: D1Database): Promise<D1Probe> {
   const started = performance.now()
-  let timer: number | undefined
+  let timer: ReturnType<typeof setTimeout> | undefined
   try {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(

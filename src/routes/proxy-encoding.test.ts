@@ -111,10 +111,57 @@ describe('proxy: compressed request bodies', () => {
     },
   )
 
+  it('inflates a gzip body of several members (RFC 1952 §2.2) whole', async () => {
+    const parts = [new TextEncoder().encode('first,'), new TextEncoder().encode('second')]
+    const members = await Promise.all(parts.map((part) => compress(part, 'gzip')))
+    const body = new Uint8Array(members.reduce((n, m) => n + m.byteLength, 0))
+    body.set(members[0] as Uint8Array, 0)
+    body.set(members[1] as Uint8Array, (members[0] as Uint8Array).byteLength)
+    const path = unique('/api/uploads')
+    expect((await post(path, body, { 'content-encoding': 'gzip' })).status).toBe(200)
+    expect((await received(path))[0]?.body).toBe('first,second')
+  })
+
   it('refuses a body that inflates past the limit with 413, and the origin never gets a request', async () => {
     const path = unique('/api/uploads')
     const res = await post(path, await compress(bomb, 'gzip'), { 'content-encoding': 'gzip' })
     await expectProblem(res, 413, 'payload_too_large')
+    expect(await received(path)).toEqual([])
+  })
+
+  it('stops reading and inflating a bomb as soon as the inflated bytes pass the limit', async () => {
+    // 1 GiB of zeros as 256 concatenated gzip members of 4 MiB each (a valid gzip stream, RFC 1952 §2.2):
+    // about 1 MB on the wire, sent chunked, so no Content-Length caps it up front.
+    const member = await compress(new Uint8Array(4 * 1024 * 1024), 'gzip')
+    const gzipped = new Uint8Array(member.byteLength * 256)
+    for (let i = 0; i < 256; i++) gzipped.set(member, i * member.byteLength)
+    let pulled = 0
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (pulled >= gzipped.byteLength) return controller.close()
+        const chunk = gzipped.subarray(pulled, pulled + 16 * 1024)
+        pulled += chunk.byteLength
+        controller.enqueue(chunk)
+      },
+    })
+    const path = unique('/api/uploads')
+    const { token } = await mintTestToken({ sub: `user-${crypto.randomUUID()}`, scopes: [] })
+    const started = performance.now()
+    const res = await app.fetch(
+      new Request(`https://gw.test${path}`, {
+        method: 'POST',
+        headers: { ...authHeader(token), 'content-type': 'application/octet-stream', 'content-encoding': 'gzip' },
+        body,
+        duplex: 'half',
+      } as RequestInit),
+      env,
+      ctx,
+    )
+    await expectProblem(res, 413, 'payload_too_large')
+    expect(performance.now() - started).toBeLessThan(500)
+    // About 1 KiB of this gzip inflates to the 1 MiB limit: beyond one zlib chunk and the runtime's own
+    // request-body buffering (about 64 KiB measured), the rest of the upload is never read.
+    expect(pulled).toBeLessThan(256 * 1024)
     expect(await received(path)).toEqual([])
   })
 

@@ -1,10 +1,14 @@
 /**
  * The Content-Encoding of a request body, as the gateway handles it: none, one coding it can inflate (gzip or
- * deflate, the formats DecompressionStream supports), or anything else. A body size limit counts inflated bytes
+ * deflate), or anything else. A body size limit counts inflated bytes
  * only if the gateway inflates them, so a compressed body is either inflated under a limit or refused.
  */
 
-/** DecompressionStream formats, by the Content-Encoding tokens that name them (RFC 9110 §8.4.1). */
+import { once } from 'node:events'
+import { Readable } from 'node:stream'
+import { createGunzip, createInflate } from 'node:zlib'
+
+/** The zlib formats the gateway inflates, by the Content-Encoding tokens that name them (RFC 9110 §8.4.1). */
 const INFLATABLE = { gzip: 'gzip', 'x-gzip': 'gzip', deflate: 'deflate' } as const
 
 export type InflateFormat = (typeof INFLATABLE)[keyof typeof INFLATABLE]
@@ -32,27 +36,32 @@ export function requestCoding(header: string | null | undefined): RequestCoding 
 }
 
 /**
- * `source` inflated with `format`. A hand-written pump instead of `pipeThrough`: the pipe's internal promise
- * would reject unobserved (and workerd log it as an uncaught error) each time a consumer cancels on a size limit
- * or the data turns out corrupt; here every rejection is handled, and the source is cancelled with the reason.
+ * `source` inflated with `format`, strictly as fast as the result is read. workerd's DecompressionStream inflates
+ * every chunk it is given whether or not anyone reads (a 1 MB gzip of 1 GiB is inflated in full, in memory, before
+ * a size limit downstream can stop it); node:zlib stops taking input while its output is unread, so a reader that
+ * quits at a limit also stops the inflation and the reading of `source` within one chunk. Corrupt data errors the
+ * result; cancelling the result cancels `source`.
  */
 export function inflate(source: ReadableStream<Uint8Array>, format: InflateFormat): ReadableStream<Uint8Array> {
-  const { readable, writable } = new DecompressionStream(format)
-  const writer = writable.getWriter()
+  const zlib = format === 'gzip' ? createGunzip() : createInflate()
   const reader = source.getReader()
-  const pump = async () => {
+  const closed = new Promise<void>((resolve) => zlib.once('close', resolve))
+  closed.then(() => reader.cancel().catch(() => {}))
+  const feed = async () => {
     try {
       for (;;) {
         const { done, value } = await reader.read()
-        if (done) break
-        await writer.write(value)
+        if (zlib.destroyed) return
+        if (done) {
+          zlib.end()
+          return
+        }
+        if (!zlib.write(value)) await Promise.race([once(zlib, 'drain'), closed])
       }
-      await writer.close()
     } catch (error) {
-      await writer.abort(error).catch(() => {})
-      await reader.cancel(error).catch(() => {})
+      zlib.destroy(error instanceof Error ? error : new Error('request body stream failed', { cause: error }))
     }
   }
-  void pump()
-  return readable
+  void feed()
+  return Readable.toWeb(zlib) as ReadableStream<Uint8Array>
 }
