@@ -512,6 +512,25 @@ describe('proxy: path normalization cannot reach a weaker policy', () => {
     },
   )
 
+  it('refuses a trailing slash that its entry and the wildcard below it would govern differently', async () => {
+    logs = captureLogs()
+    const app = createApp({
+      routes: compileRoutes([
+        { pattern: '/api/files', methods: ['GET'], auth: 'public' },
+        { pattern: '/api/files/*', scopes: ['files:read'] },
+      ]),
+    })
+    const send = (p: string) => app.fetch(new Request(`https://gw.test${p}`), env, ctx)
+    const before = (await received('/api/files')).length
+    for (const spelling of ['/api/files/', '/api/files/.', '/API/Files//']) {
+      await expectProblem(await send(spelling), 400, 'invalid_path')
+    }
+    expect((await received('/api/files')).length).toBe(before)
+    expect(logs.events('input_validation_fail').map((e) => e.reason)).toEqual(Array(3).fill('path_trailing_slash'))
+    expect((await send('/api/files')).status).toBe(200)
+    await expectProblem(await send('/api/files/x'), 401, 'unauthenticated')
+  })
+
   it.each(['/AUTH/login', '/auth/login/', '//auth/login', '/Auth/Me', '/.WELL-KNOWN/jwks.json', '/api/../auth/me'])(
     '%s is a gateway path: never proxied',
     async (path) => {

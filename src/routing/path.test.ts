@@ -86,7 +86,7 @@ describe('normalizePath', () => {
     ['/a/.well', '/a/.well', '/a/.well'],
     ['/a/%25', '/a/%25', '/a/%25'],
   ])('%s → path %s, key %s', (raw, path, key) => {
-    expect(normalizePath(raw)).toEqual({ ok: true, path, key })
+    expect(normalizePath(raw)).toEqual({ ok: true, path, key, trailingSlash: path !== '/' && path.endsWith('/') })
   })
 
   it('escapes raw characters outside pchar and non-ASCII text', () => {
@@ -94,6 +94,7 @@ describe('normalizePath', () => {
       ok: true,
       path: '/a%20b/%C3%A9%7C%5E%5Bx%5D',
       key: '/a%20b/%c3%a9%7c%5e%5bx%5d',
+      trailingSlash: false,
     })
   })
 
@@ -121,8 +122,18 @@ describe('normalizePath', () => {
 
   it('agrees with what the URL parser hands the gateway (dot segments pre-resolved, escapes kept)', () => {
     expect(pathnameOf('/public/%2e%2e/admin')).toBe('/admin') // WHATWG resolves encoded dots itself
-    expect(normalizePath(pathnameOf('/AUTH/%6Cogin/'))).toEqual({ ok: true, path: '/AUTH/login/', key: '/auth/login' })
-    expect(normalizePath(pathnameOf('/a\\..\\admin'))).toEqual({ ok: true, path: '/admin', key: '/admin' })
+    expect(normalizePath(pathnameOf('/AUTH/%6Cogin/'))).toEqual({
+      ok: true,
+      path: '/AUTH/login/',
+      key: '/auth/login',
+      trailingSlash: true,
+    })
+    expect(normalizePath(pathnameOf('/a\\..\\admin'))).toEqual({
+      ok: true,
+      path: '/admin',
+      key: '/admin',
+      trailingSlash: false,
+    })
   })
 })
 

@@ -15,6 +15,8 @@ export type NormalizedPath =
       path: string
       /** Matched against route patterns: `path` lower-cased, without a trailing slash (except `/`). */
       key: string
+      /** `path` ends in `/` (and is not `/`): origins disagree on whether that is `key` or a path below it. */
+      trailingSlash: boolean
     }
   | { ok: false; reason: PathRejection }
 
@@ -104,7 +106,7 @@ const percentEncode = (byte: number) => `%${byte.toString(16).toUpperCase().padS
  * - Refused: every row of {@link PATH_REFUSALS}.
  *
  * @example
- * normalizePath('//API/./Users/%6cist/') // { ok: true, path: '/API/Users/list/', key: '/api/users/list' }
+ * normalizePath('//API/./Users/%6cist/') // { ok: true, path: '/API/Users/list/', key: '/api/users/list', trailingSlash: true }
  * normalizePath('/api/admin./x') // { ok: false, reason: 'trailing_dot' }
  */
 export function normalizePath(rawPathname: string): NormalizedPath {
@@ -128,7 +130,8 @@ export function normalizePath(rawPathname: string): NormalizedPath {
 
   const path = segments.length === 0 ? '/' : `/${segments.join('/')}${trailingSlash ? '/' : ''}`
   if (path.length > MAX_PATH_BYTES) return { ok: false, reason: 'too_long' }
-  return { ok: true, path, key: `/${segments.join('/')}`.toLowerCase() }
+  const key = `/${segments.join('/')}`.toLowerCase()
+  return { ok: true, path, key, trailingSlash: segments.length > 0 && trailingSlash }
 }
 
 /** Decodes one raw segment into bytes; undefined for a malformed escape. */

@@ -82,7 +82,8 @@ export function patternMatches(pattern: Pattern, parts: readonly string[]): bool
   if (pattern.specificity === 'wildcard' ? parts.length < segments.length : parts.length !== segments.length) {
     return false
   }
-  return segments.every((s, i) => !isLiteral(s) || s.literal === parts[i])
+  // A param never matches an empty segment (the last one of a path with a trailing slash), as in most routers.
+  return segments.every((s, i) => (isLiteral(s) ? s.literal === parts[i] : parts[i] !== ''))
 }
 
 /** Whether some path matches both patterns. */

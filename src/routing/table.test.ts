@@ -4,6 +4,7 @@ import { CreateItemBody, ROUTES } from '../policies'
 import {
   compileRoutes,
   DEFAULT_POLICY,
+  matchPath,
   matchRoute,
   type RouteMatch,
   type RoutePolicy,
@@ -43,7 +44,7 @@ describe('compileRoutes', () => {
       policy: { scopes: ['items:write'], schema: CreateItemBody, bodyLimitBytes: 16384 },
     })
     expect(matchRoute(compiled, '/api/items', 'GET')).toMatchObject({ kind: 'route', policy: { scopes: [] } })
-    expect(matchRoute(compiled, '/api/elsewhere', 'GET')).toEqual({
+    expect(matchRoute(compiled, '/api/elsewhere', 'GET')).toMatchObject({
       kind: 'route',
       policy: DEFAULT_POLICY,
       via: 'default',
@@ -432,5 +433,41 @@ describe('forwardHeaders', () => {
       expect.stringMatching(/^routes\[3\] .*forwardHeaders\[1\] repeats an earlier name/),
       expect.stringMatching(/^routes\[4\] .*forwardHeaders must be a non-empty array/),
     ])
+  })
+})
+
+describe('matchPath: a trailing slash must not choose the weaker of two readings', () => {
+  const path = (key: string, trailingSlash: boolean) => ({ key, trailingSlash })
+  const files = compileRoutes([
+    { pattern: '/api/files', methods: ['GET'], auth: 'public' },
+    { pattern: '/api/files/*', scopes: ['files:read'] },
+    { pattern: '/api/users/:id', auth: 'public' },
+    { pattern: '/api/users/:id/*', scopes: ['users:read'] },
+    { pattern: '/api/same', scopes: ['s'] },
+    { pattern: '/api/same/*', scopes: ['s'] },
+    { pattern: '/api/lone', methods: ['GET'] },
+  ])
+
+  it.each([
+    ['/api/files', 'GET'],
+    ['/api/users/7', 'GET'],
+  ])('refuses %s/ when the entry and the wildcard below it disagree', (key, method) => {
+    expect(matchPath(files, path(key, true), method)).toEqual({ kind: 'ambiguous_trailing_slash' })
+    expect(matchPath(files, path(key, false), method)).toMatchObject({ kind: 'route', policy: { auth: 'public' } })
+  })
+
+  it('serves the slash when both readings agree, or nothing lies below (the default policy is the same checks)', () => {
+    expect(matchPath(files, path('/api/same', true), 'GET')).toMatchObject({ kind: 'route', policy: { scopes: ['s'] } })
+    expect(matchPath(files, path('/api/lone', true), 'GET')).toMatchObject({ kind: 'route', via: 'exact' })
+    expect(matchPath(files, path('/api/files/x', true), 'GET')).toMatchObject({ policy: { scopes: ['files:read'] } })
+  })
+
+  it('refuses a slash whose own entry is 405 while the subtree would serve it', () => {
+    expect(matchPath(files, path('/api/files', true), 'DELETE')).toEqual({ kind: 'ambiguous_trailing_slash' })
+  })
+
+  it('never lets a param match the empty segment after the slash', () => {
+    const params = compileRoutes([{ pattern: '/api/users/:id', auth: 'public' }])
+    expect(matchRoute(params, '/api/users/', 'GET')).toMatchObject({ via: 'default' })
   })
 })

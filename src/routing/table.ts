@@ -69,11 +69,12 @@ export interface CompiledRoutes {
   /** Entries with a rewrite: the origin paths they forward to are reserved for them. */
   readonly rewriting: readonly CompiledEntry[]
   readonly default: DefaultRoute
+  readonly defaultSignature: string
 }
 
 export type RouteMatch =
-  /** `via: 'default'` when no pattern matched (DEFAULT_POLICY). */
-  | { kind: 'route'; policy: ResolvedPolicy; via: Specificity | 'default' }
+  /** `via: 'default'` when no pattern matched (DEFAULT_POLICY). Equal `signature`s mean the same checks. */
+  | { kind: 'route'; policy: ResolvedPolicy; via: Specificity | 'default'; signature: string }
   /** The most specific matching pattern does not list this method: answer 405 with `Allow`, never fall through. */
   | { kind: 'method_not_allowed'; allow: readonly string[] }
   /** A gateway-owned path (`/auth`, `/health`, `/metrics`, `/.well-known`): answer 404, never forward. */
@@ -83,6 +84,8 @@ export type RouteMatch =
    * that a rewriting entry owns, under a policy other than that entry's.
    */
   | { kind: 'not_found'; reason: 'unlisted' | 'rewrite_target' }
+  /** A path ending in `/` that its own entry and the wildcard over it would govern differently (see matchPath). */
+  | { kind: 'ambiguous_trailing_slash' }
 
 /** Thrown by {@link compileRoutes}; `problems` holds one fix-it line per problem. */
 export class RouteTableError extends Error {
@@ -177,6 +180,7 @@ export function compileRoutes(table: readonly RoutePolicy[], options: CompileOpt
     groups: ordered,
     rewriting: all.map((a) => a.entry).filter((e) => e.rewrites),
     default: defaultRoute,
+    defaultSignature: signatures.of(DEFAULT_POLICY),
   })
 }
 
@@ -261,11 +265,35 @@ export function matchRoute(compiled: CompiledRoutes, key: string, method: string
     if (reserved(compiled, originParts(entry, parts), upper, entry.signature)) {
       return { kind: 'not_found', reason: 'rewrite_target' }
     }
-    return { kind: 'route', policy: entry.policy, via: group.specificity }
+    return { kind: 'route', policy: entry.policy, via: group.specificity, signature: entry.signature }
   }
   if (compiled.default === 'deny') return { kind: 'not_found', reason: 'unlisted' }
   if (reserved(compiled, parts, upper, undefined)) return { kind: 'not_found', reason: 'rewrite_target' }
-  return { kind: 'route', policy: DEFAULT_POLICY, via: 'default' }
+  return { kind: 'route', policy: DEFAULT_POLICY, via: 'default', signature: compiled.defaultSignature }
+}
+
+/**
+ * {@link matchRoute} for a normalized path. A path with a trailing slash is read two ways by origins: as its key
+ * (Express without strict routing, Django's own `items/` views) and as a member of the subtree below it (nginx
+ * prefix locations, Go's ServeMux `/items/`, Spring's `/items/**`). Both readings must lead to the same policy;
+ * if they do not, the answer is `ambiguous_trailing_slash` (refuse), never the weaker of the two.
+ *
+ * @example
+ * const m = matchPath(compiled, normalizePath('/api/files/'), 'GET') // `/api/files` public, `/api/files/*` scoped
+ * // { kind: 'ambiguous_trailing_slash' }
+ */
+export function matchPath(
+  compiled: CompiledRoutes,
+  path: { key: string; trailingSlash: boolean },
+  method: string,
+): RouteMatch {
+  const own = matchRoute(compiled, path.key, method)
+  if (!path.trailingSlash) return own
+  const subtree = matchRoute(compiled, `${path.key}/`, method)
+  if (own.kind === 'route' && subtree.kind === 'route') {
+    return own.signature === subtree.signature ? own : { kind: 'ambiguous_trailing_slash' }
+  }
+  return own.kind === subtree.kind ? own : { kind: 'ambiguous_trailing_slash' }
 }
 
 /**

@@ -16,7 +16,7 @@ import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
 import { logRequest } from '../../observability/logger'
 import { normalizePath } from '../../routing/path'
-import { type CompiledRoutes, matchRoute, type ResolvedPolicy, upstreamPath } from '../../routing/table'
+import { type CompiledRoutes, matchPath, type ResolvedPolicy, upstreamPath } from '../../routing/table'
 
 /** A proxied request's resolved route: the policy and the exact path and query the origin will get. */
 export interface ProxyRoute {
@@ -48,7 +48,16 @@ export const resolveRoute = (routes: CompiledRoutes) =>
       })
       throw new GatewayError('invalid_path')
     }
-    const match = matchRoute(routes, normalized.key, c.req.method)
+    const match = matchPath(routes, normalized, c.req.method)
+    if (match.kind === 'ambiguous_trailing_slash') {
+      logRequest(c, {
+        event: 'input_validation_fail',
+        level: 'info',
+        reason: 'path_trailing_slash',
+        outcome: 'denied',
+      })
+      throw new GatewayError('invalid_path')
+    }
     if (match.kind === 'gateway_owned') return next()
     if (match.kind === 'not_found') {
       // Never forwarded. Reaching a rewrite target around the entry that guards it is an authorization attempt and
