@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'not_found'
   | 'method_not_allowed'
   | 'payload_too_large'
+  | 'request_timeout'
   | 'unsupported_media_type'
   | 'unsupported_content_encoding'
   | 'dependency_unavailable'
@@ -115,6 +116,11 @@ export const PROBLEM_TYPES = {
     status: 413,
     title: 'Content Too Large',
     detail: 'The request body is larger than this route accepts.',
+  },
+  request_timeout: {
+    status: 408,
+    title: 'Request Timeout',
+    detail: 'The request body did not arrive in time.',
   },
   unsupported_media_type: {
     status: 415,

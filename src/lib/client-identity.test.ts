@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { clientIdentity } from './client-identity'
+import { clientIdentity, clientNetwork } from './client-identity'
 
 describe('clientIdentity', () => {
   it.each([
@@ -41,5 +41,20 @@ describe('clientIdentity', () => {
       keys.add(clientIdentity(`2001:db8:abcd:12::${i.toString(16)}:${(i * 7).toString(16)}`).key)
     expect(keys.size).toBe(1)
     expect(clientIdentity('2001:db8:abcd:13::1').key).not.toEqual([...keys][0])
+  })
+})
+
+describe('clientNetwork', () => {
+  it.each([
+    ['203.0.113.7', 'net4:203.0.113.0/24'],
+    ['203.0.113.250', 'net4:203.0.113.0/24'],
+    ['::ffff:203.0.113.9', 'net4:203.0.113.0/24'],
+    ['2001:db8:aa:1::1', 'net6:2001:0db8:00aa::/48'],
+    ['2001:db8:aa:ffff:1:2:3:4', 'net6:2001:0db8:00aa::/48'],
+    ['2001:db8:ab::1', 'net6:2001:0db8:00ab::/48'],
+    [undefined, 'unknown'],
+    ['garbage', 'unknown'],
+  ])('%s → %s', (ip, network) => {
+    expect(clientNetwork(ip)).toBe(network)
   })
 })

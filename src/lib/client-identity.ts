@@ -1,5 +1,5 @@
 /**
- * Client identity for rate limiting (R-RL-6…8): only `CF-Connecting-IP` counts (X-Forwarded-For, X-Real-IP,
+ * Client identity for rate limiting: only `CF-Connecting-IP` counts (X-Forwarded-For, X-Real-IP,
  * True-Client-IP and Forwarded are client-settable and ignored). IPv4 is keyed by address, IPv4-mapped IPv6 by
  * its IPv4 address, IPv6 by its /64 (one subscriber holds at least a whole /64). A missing or unparsable header
  * is one shared strict bucket, `unknown`, never "no limit". Pure.
@@ -34,6 +34,20 @@ export function clientIdentity(cfConnectingIp: string | undefined): ClientIdenti
     .map((h) => h.toString(16).padStart(4, '0'))
     .join(':')
   return { kind: 'ipv6', key: `ip6:${prefix}::/64` }
+}
+
+/**
+ * The network a client sits in, for counting *distinct* clients (the proxy's circuit breaker): IPv4 by /24 and
+ * IPv6 by /48, the blocks a single subscriber or host can easily own many addresses of. Coarser than
+ * {@link clientIdentity}, so one network's many /64s or addresses count once.
+ *
+ * @example clientNetwork('2001:db8:aa:1::1') // 'net6:2001:0db8:00aa::/48'
+ */
+export function clientNetwork(cfConnectingIp: string | undefined): string {
+  const identity = clientIdentity(cfConnectingIp)
+  if (identity.kind === 'ipv4') return `net4:${identity.key.slice(4).split('.').slice(0, 3).join('.')}.0/24`
+  if (identity.kind === 'ipv6') return `net6:${identity.key.slice(4).split(':').slice(0, 3).join(':')}::/48`
+  return identity.key
 }
 
 /** Eight 16-bit groups, or undefined. Accepts `::` compression, an embedded IPv4 tail and a `%zone`. */

@@ -603,6 +603,41 @@ describe('proxy: resilience', () => {
     expect(logs.events('upstream_circuit_opened')).toEqual([])
   })
 
+  it("counts one network once, and a client's slow upload as the client's fault (408), never the origin's", async () => {
+    logs = captureLogs()
+    const send = gateway({
+      UPSTREAM_RETRIES: '0',
+      UPSTREAM_TIMEOUT_MS: '150',
+      UPSTREAM_BREAKER_THRESHOLD: '3',
+      UPSTREAM_BREAKER_MIN_CLIENTS: '3',
+    })
+    const { token } = await tokenWith()
+    // Three /64s of one /48 (or three addresses of one /24): one network, one source.
+    for (const ip of ['2001:db8:aa:1::1', '2001:db8:aa:2::1', '2001:db8:aa:3::1', '203.0.113.5', '203.0.113.6']) {
+      await expectProblem(await send(unique('/__echo/slow/2000'), from(ip, token)), 504, 'upstream_timeout')
+    }
+    // Slow uploads from three networks: one byte, then nothing.
+    for (const ip of ['2001:db8:bb::1', '2001:db8:cc::1', '192.0.2.7']) {
+      const path = unique('/api/slow-upload')
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new Uint8Array([1]))
+        },
+      })
+      const res = await send(path, {
+        method: 'POST',
+        headers: { ...authHeader(token), 'cf-connecting-ip': ip, 'content-type': 'application/octet-stream' },
+        body,
+        duplex: 'half',
+      } as RequestInit)
+      await expectProblem(res, 408, 'request_timeout')
+      expect(await received(path)).toEqual([])
+    }
+    const victim = unique('/api/victim')
+    expect((await send(victim, from('198.51.100.30', token))).status).toBe(200)
+    expect(logs.events('upstream_circuit_opened')).toEqual([])
+  })
+
   it('opens when the origin times out for several clients, fails fast for everyone, then a probe closes it', async () => {
     logs = captureLogs()
     const send = gateway({
@@ -613,12 +648,12 @@ describe('proxy: resilience', () => {
       UPSTREAM_BREAKER_COOLDOWN_SECONDS: '1',
     })
     const { token } = await tokenWith()
-    for (const ip of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) {
+    for (const ip of ['203.0.113.1', '198.51.100.1', '2001:db8:1::1']) {
       await expectProblem(await send(unique('/__echo/slow/2000'), from(ip, token)), 504, 'upstream_timeout')
     }
     const blocked = unique('/api/blocked')
     const started = Date.now()
-    const res = await send(blocked, from('198.51.100.1', token))
+    const res = await send(blocked, from('192.0.2.200', token))
     await expectProblem(res, 503, 'upstream_unavailable')
     expect(res.headers.get('retry-after')).toBe('1')
     expect(Date.now() - started).toBeLessThan(200)

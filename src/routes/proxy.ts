@@ -15,7 +15,7 @@ import type { AppEnv } from '../env'
 import { GatewayError } from '../errors/gateway-error'
 import { toProblemResponse } from '../errors/problem'
 import { createCircuitBreaker } from '../lib/breaker'
-import { clientIdentity } from '../lib/client-identity'
+import { clientNetwork } from '../lib/client-identity'
 import { authenticate, requireScopes } from '../middleware/authenticate'
 import { parseJsonBody } from '../middleware/validate'
 import { log } from '../observability/logger'
@@ -121,7 +121,7 @@ async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute): Promise<Resp
       headers,
       body,
       ...bodyOptions(c, policy, config, headers),
-      client: clientIdentity(c.req.header('cf-connecting-ip')).key,
+      client: clientNetwork(c.req.header('cf-connecting-ip')),
       ...(policy.breakerGroup === undefined ? {} : { breakerGroup: policy.breakerGroup }),
       sign: (target) =>
         signIdentity(config.upstream.signingSecret, {

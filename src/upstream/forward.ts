@@ -65,7 +65,7 @@ export interface ForwardRequest {
   maxBodyBytes?: number
   /** Inflate the streamed body with this format before counting and sending it (the route opted in). */
   inflate?: InflateFormat
-  /** Who is asking (the rate-limit identity): the source of a breaker failure. */
+  /** Who is asking (the client's network, see `clientNetwork`): the source of a breaker failure. */
   client?: string
   /** The route's breaker group: its failures open only its own breaker. */
   breakerGroup?: string
@@ -76,6 +76,8 @@ export interface ForwardRequest {
 type Outcome =
   | { kind: 'response'; response: Response }
   | { kind: 'timeout' }
+  /** The timeout fired while the gateway was still waiting for the client's body bytes: a slow client. */
+  | { kind: 'client_timeout' }
   | { kind: 'too_large' }
   | { kind: 'body_failed' }
   | { kind: 'connection_error'; cause: unknown }
@@ -84,7 +86,8 @@ type Outcome =
  * Builds the forwarder for one origin. Per call:
  * - the breaker for the origin host (and the route's group) is open, or its half-open probes are taken: 503
  *   `upstream_unavailable` with Retry-After, origin not called;
- * - no response head within `timeoutMs`: 504 `upstream_timeout` (never retried);
+ * - no response head within `timeoutMs`: 504 `upstream_timeout` (never retried), or 408 `request_timeout` when
+ *   the gateway was still waiting for the client's body bytes (the origin was waiting for them too);
  * - connection error: 502 `bad_gateway` (for GET/HEAD after one retry);
  * - body over `maxBodyBytes`: 413 `payload_too_large`;
  * - upstream 502/503 on GET/HEAD: the failed body is discarded and the request retried once; the last response is
@@ -143,6 +146,7 @@ export function createForwarder({
     let body: ReadableStream<Uint8Array> | string | null = idempotent ? null : (request.body ?? null)
     let exceeded = () => false
     let sourceFailed = () => false
+    let waitingForClient = () => false
     if (body instanceof ReadableStream) {
       if (request.inflate !== undefined) body = inflate(body, request.inflate)
       // Abort before the stream errors: otherwise workerd ends the chunked upload cleanly and the origin
@@ -151,16 +155,19 @@ export function createForwarder({
       body = limited.stream
       exceeded = limited.exceeded
       sourceFailed = limited.sourceFailed
+      waitingForClient = limited.waitingForSource
     } else if (typeof body === 'string' && request.maxBodyBytes !== undefined) {
       if (new TextEncoder().encode(body).byteLength > request.maxBodyBytes) return { kind: 'too_large' }
     }
 
     let timer: ReturnType<typeof setTimeout> | null = null
     // The race also covers a fetcher that ignores the signal; the abort cancels the upstream request.
-    const timedOut = new Promise<'timeout'>((resolve) => {
+    const timedOut = new Promise<'timeout' | 'client_timeout'>((resolve) => {
       timer = setTimeout(() => {
+        // Read before the abort, which settles the outstanding read.
+        const client = waitingForClient()
         controller.abort()
-        resolve('timeout')
+        resolve(client ? 'client_timeout' : 'timeout')
       }, timeoutMs)
     })
     try {
@@ -178,7 +185,7 @@ export function createForwarder({
       })
       call.catch(() => {}) // settled below, or abandoned after a timeout
       const result = await Promise.race([call, timedOut])
-      if (result === 'timeout') return { kind: 'timeout' }
+      if (result === 'timeout' || result === 'client_timeout') return { kind: result }
       if (exceeded() || sourceFailed()) {
         // The origin answered before the whole body arrived, and the rest was over the limit or unreadable.
         await result.body?.cancel().catch(() => {})
@@ -233,6 +240,11 @@ export function createForwarder({
           // origin's doing either, and the aborted upload never reached it as a complete request.
           throw new GatewayError(request.inflate === undefined ? 'bad_request' : 'invalid_compressed_body', {
             internal: { reason: 'proxy_body_unreadable', inflate: request.inflate ?? null },
+          })
+        case 'client_timeout':
+          // The client sent its body too slowly: the origin is not at fault, and no client may open the breaker.
+          throw new GatewayError('request_timeout', {
+            internal: { reason: 'proxy_body_too_slow', timeout_ms: timeoutMs },
           })
         case 'timeout':
           breaker.failure(nowMs(), client)

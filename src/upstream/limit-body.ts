@@ -15,6 +15,11 @@ export interface LimitedBody {
   exceeded(): boolean
   /** True once reading the source failed (a corrupt compressed body, a client that went away). */
   sourceFailed(): boolean
+  /**
+   * True while a read of the source is outstanding: the consumer wants bytes the client has not sent yet. False
+   * when the consumer has stopped pulling (an origin that does not read the body) or the body is complete.
+   */
+  waitingForSource(): boolean
 }
 
 /**
@@ -45,6 +50,7 @@ export function limitBodyStream(
   let total = 0
   let exceeded = false
   let sourceFailed = false
+  let waiting = false
   // A ReadableStream over the source's reader rather than pipeThrough(TransformStream): the same flow, but no
   // internal pipe promise that workerd would log as an uncaught rejection when the limit trips.
   const reader = stream.getReader()
@@ -53,12 +59,15 @@ export function limitBodyStream(
       async pull(controller) {
         let chunk: ReadableStreamReadResult<Uint8Array>
         try {
+          waiting = true
           chunk = await reader.read()
         } catch (error) {
           sourceFailed = true
           onExceeded?.()
           controller.error(error)
           return
+        } finally {
+          waiting = false
         }
         const { done, value } = chunk
         if (done) return controller.close()
@@ -79,5 +88,10 @@ export function limitBodyStream(
     },
     { highWaterMark: 0 },
   )
-  return { stream: limited, exceeded: () => exceeded, sourceFailed: () => sourceFailed }
+  return {
+    stream: limited,
+    exceeded: () => exceeded,
+    sourceFailed: () => sourceFailed,
+    waitingForSource: () => waiting,
+  }
 }
