@@ -7,6 +7,7 @@
 export type ErrorCode =
   | 'bad_request'
   | 'invalid_path'
+  | 'method_override'
   | 'invalid_json'
   | 'invalid_compressed_body'
   | 'validation_failed'
@@ -53,6 +54,12 @@ export const PROBLEM_TYPES = {
     title: 'Bad Request',
     // One text for every reason (the reason is logged): a spelling of a path that servers read in different ways.
     detail: 'The request path is not acceptable: it uses an encoding or spelling that servers interpret differently.',
+  },
+  method_override: {
+    status: 400,
+    title: 'Bad Request',
+    detail:
+      'Method overrides are not accepted: send the real method. Where methods differ in policy, form bodies (which can carry `_method`) are refused too.',
   },
   invalid_json: { status: 400, title: 'Bad Request', detail: 'The request body is not valid JSON.' },
   invalid_compressed_body: {

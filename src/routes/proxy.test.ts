@@ -512,6 +512,46 @@ describe('proxy: path normalization cannot reach a weaker policy', () => {
     },
   )
 
+  it('refuses method overrides: `_method` in any query, and POST forms where methods differ in policy', async () => {
+    logs = captureLogs()
+    const app = createApp({
+      routes: compileRoutes([
+        { pattern: '/api/posts/:id', methods: ['GET', 'POST'] },
+        { pattern: '/api/posts/:id', methods: ['DELETE'], scopes: ['moderator'] },
+      ]),
+    })
+    const { token } = await tokenWith()
+    const send = (p: string, init: RequestInit = {}) =>
+      app.fetch(
+        new Request(`https://gw.test${p}`, { ...init, headers: { ...authHeader(token), ...init.headers } }),
+        env,
+        ctx,
+      )
+    const id = crypto.randomUUID()
+    const form = { 'content-type': 'application/x-www-form-urlencoded' }
+    for (const [path, init] of [
+      [`/api/posts/${id}?_method=DELETE`, { method: 'POST' }],
+      [`/api/posts/${id}?_METHOD=delete`, { method: 'POST' }],
+      [`/api/posts/${id}?%5Fmethod=DELETE`, { method: 'GET' }],
+      [`/api/posts/${id}`, { method: 'POST', headers: form, body: '_method=DELETE' }],
+      [`/api/posts/${id}`, { method: 'POST', headers: form, body: 'title=x' }],
+      [
+        `/api/posts/${id}`,
+        { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=b' }, body: '--b--' },
+      ],
+    ] as const) {
+      await expectProblem(await send(path, init as RequestInit), 400, 'method_override')
+    }
+    expect(await received(`/api/posts/${id}`)).toEqual([])
+    expect(logs.events('input_validation_fail')).toHaveLength(6)
+    // JSON POSTs pass; so do forms on paths whose methods share one policy (here the default route).
+    expect(
+      (await send(`/api/posts/${id}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }))
+        .status,
+    ).toBe(200)
+    expect((await send(`/api/other/${id}`, { method: 'POST', headers: form, body: 'a=1' })).status).toBe(200)
+  })
+
   it('refuses a trailing slash that its entry and the wildcard below it would govern differently', async () => {
     logs = captureLogs()
     const app = createApp({

@@ -49,6 +49,8 @@ interface CompiledEntry {
 
 interface PatternGroup extends Pattern {
   readonly entries: readonly CompiledEntry[]
+  /** Its entries (one per set of methods) do not all have the same policy. */
+  readonly splitByMethod: boolean
 }
 
 /**
@@ -74,7 +76,14 @@ export interface CompiledRoutes {
 
 export type RouteMatch =
   /** `via: 'default'` when no pattern matched (DEFAULT_POLICY). Equal `signature`s mean the same checks. */
-  | { kind: 'route'; policy: ResolvedPolicy; via: Specificity | 'default'; signature: string }
+  | {
+      kind: 'route'
+      policy: ResolvedPolicy
+      via: Specificity | 'default'
+      signature: string
+      /** Another method on the same pattern has another policy: a method override could escalate. */
+      splitByMethod: boolean
+    }
   /** The most specific matching pattern does not list this method: answer 405 with `Allow`, never fall through. */
   | { kind: 'method_not_allowed'; allow: readonly string[] }
   /** A gateway-owned path (`/auth`, `/health`, `/metrics`, `/.well-known`): answer 404, never forward. */
@@ -175,7 +184,13 @@ export function compileRoutes(table: readonly RoutePolicy[], options: CompileOpt
 
   checkRewriteTargets(all, problems)
   if (problems.length > 0) throw new RouteTableError(problems)
-  const ordered = [...groups.values()].map(({ pattern, entries }) => ({ ...pattern, entries })).sort(comparePatterns)
+  const ordered = [...groups.values()]
+    .map(({ pattern, entries }) => ({
+      ...pattern,
+      entries,
+      splitByMethod: new Set(entries.map((e) => e.signature)).size > 1,
+    }))
+    .sort(comparePatterns)
   return Object.freeze({
     groups: ordered,
     rewriting: all.map((a) => a.entry).filter((e) => e.rewrites),
@@ -265,11 +280,23 @@ export function matchRoute(compiled: CompiledRoutes, key: string, method: string
     if (reserved(compiled, originParts(entry, parts), upper, entry.signature)) {
       return { kind: 'not_found', reason: 'rewrite_target' }
     }
-    return { kind: 'route', policy: entry.policy, via: group.specificity, signature: entry.signature }
+    return {
+      kind: 'route',
+      policy: entry.policy,
+      via: group.specificity,
+      signature: entry.signature,
+      splitByMethod: group.splitByMethod,
+    }
   }
   if (compiled.default === 'deny') return { kind: 'not_found', reason: 'unlisted' }
   if (reserved(compiled, parts, upper, undefined)) return { kind: 'not_found', reason: 'rewrite_target' }
-  return { kind: 'route', policy: DEFAULT_POLICY, via: 'default', signature: compiled.defaultSignature }
+  return {
+    kind: 'route',
+    policy: DEFAULT_POLICY,
+    via: 'default',
+    signature: compiled.defaultSignature,
+    splitByMethod: false,
+  }
 }
 
 /**

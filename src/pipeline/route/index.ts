@@ -10,6 +10,7 @@
  * gateway's routes: any spelling of them that the router does not match exactly ends in a 404 and is never
  * proxied (`src/routes/proxy.ts`).
  */
+import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import { matchedRoutes } from 'hono/route'
 import type { AppEnv } from '../../env'
@@ -76,6 +77,7 @@ export const resolveRoute = (routes: CompiledRoutes) =>
     if (match.kind === 'method_not_allowed') {
       throw new GatewayError('method_not_allowed', { headers: { allow: match.allow.join(', ') } })
     }
+    refuseMethodOverride(c, url, match.splitByMethod)
     c.set('route', {
       policy: match.policy,
       path: normalized.path,
@@ -83,3 +85,26 @@ export const resolveRoute = (routes: CompiledRoutes) =>
     })
     await next()
   })
+
+/** Form media types that Rails, Laravel and Symfony read a `_method` field from. */
+const FORM_TYPES = ['application/x-www-form-urlencoded', 'multipart/form-data']
+
+/**
+ * The policy was chosen by the request's method, so nothing may change that method behind the gateway: a
+ * `_method` query parameter (Laravel, Symfony) is refused everywhere, and where another method on this pattern
+ * has another policy, so is a POST form body (Rails, Laravel), which cannot be read without buffering it. The
+ * X-HTTP-Method-Override family of headers never reaches the origin (header allow-list).
+ */
+function refuseMethodOverride(c: Context<AppEnv>, url: URL, splitByMethod: boolean): void {
+  const query = [...url.searchParams.keys()].some((name) => name.trim().toLowerCase() === '_method')
+  const type = (c.req.header('content-type') ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? ''
+  const form = splitByMethod && c.req.method.toUpperCase() === 'POST' && FORM_TYPES.includes(type)
+  if (!query && !form) return
+  logRequest(c, {
+    event: 'input_validation_fail',
+    level: 'info',
+    reason: query ? 'method_override_query' : 'method_override_form',
+    outcome: 'denied',
+  })
+  throw new GatewayError('method_override')
+}
