@@ -117,6 +117,20 @@ export function rewriteImage(pattern: Pattern, rewrite: { stripPrefix?: string; 
   return { shape: shapeOf(segments, pattern.specificity), specificity: pattern.specificity, segments }
 }
 
+/**
+ * The origin tree a rewrite points into, all of which is reserved for it: everything below `addPrefix`
+ * (`/api/admin/users/:id` rewritten to `/admin` reserves `/admin/*`, not only `/admin/users/:id`), or, without
+ * one, everything below the literal start of its image (`/v1/*` stripped of `/v1` reserves the whole origin).
+ */
+export function targetRegion(pattern: Pattern, rewrite: { stripPrefix?: string; addPrefix?: string }): Pattern {
+  const image = rewriteImage(pattern, rewrite)
+  const added = rewrite.addPrefix === undefined ? 0 : rewrite.addPrefix.slice(1).split('/').length
+  const literal = image.segments.findIndex((s) => !isLiteral(s))
+  const length = added > 0 ? added : literal === -1 ? image.segments.length : literal
+  const segments = image.segments.slice(0, length)
+  return { shape: shapeOf(segments, 'wildcard'), specificity: 'wildcard', segments }
+}
+
 /** Whether `prefix` (`/a/b`) is a literal, whole-segment prefix of the pattern. */
 export function coversPrefix(pattern: Pattern, prefix: string): boolean {
   return prefix

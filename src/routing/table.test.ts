@@ -471,3 +471,38 @@ describe('matchPath: a trailing slash must not choose the weaker of two readings
     expect(matchRoute(params, '/api/users/', 'GET')).toMatchObject({ via: 'default' })
   })
 })
+
+describe('a rewrite reserves its whole origin tree', () => {
+  const narrow: RoutePolicy = {
+    pattern: '/api/admin/users/:id',
+    scopes: ['admin'],
+    rewrite: { stripPrefix: '/api/admin', addPrefix: '/admin' },
+  }
+
+  it.each(['/admin/users/1', '/admin/users/1/roles', '/admin/settings', '/admin'])(
+    'reserves %s below addPrefix, not only the image',
+    (key) => {
+      expect(matchRoute(compileRoutes([narrow]), key, 'GET')).toEqual({ kind: 'not_found', reason: 'rewrite_target' })
+    },
+  )
+
+  it('lets two rewrites share a tree when their images stay apart, and refuses another entry inside it', () => {
+    const reports: RoutePolicy = {
+      pattern: '/api/admin/reports/*',
+      scopes: ['reports'],
+      rewrite: { stripPrefix: '/api/admin', addPrefix: '/admin' },
+    }
+    expect(() => compileRoutes([narrow, reports])).not.toThrow()
+    expect(problemsOf([narrow, { pattern: '/admin/settings', auth: 'public' }])).toEqual([
+      expect.stringMatching(/can both forward to the origin path \/admin\/settings/),
+    ])
+  })
+
+  it('reserves below the literal start of the image when there is no addPrefix', () => {
+    const compiled = compileRoutes([
+      { pattern: '/api/v2/users/:id', scopes: ['u'], rewrite: { stripPrefix: '/api/v2' } },
+    ])
+    expect(matchRoute(compiled, '/users/7/keys', 'GET')).toEqual({ kind: 'not_found', reason: 'rewrite_target' })
+    expect(patternOf(matchRoute(compiled, '/teams/7', 'GET'))).toBe('(default)')
+  })
+})

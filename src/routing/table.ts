@@ -14,6 +14,7 @@ import {
   patternsOverlap,
   rewriteImage,
   type Specificity,
+  targetRegion,
 } from './patterns'
 import {
   checkMethods,
@@ -42,6 +43,8 @@ interface CompiledEntry {
   readonly policy: ResolvedPolicy
   /** The origin paths this entry forwards to: its pattern, moved by its rewrite. */
   readonly image: Pattern
+  /** A rewriting entry's reserved origin tree: everything below its `addPrefix` (see targetRegion). */
+  readonly region: Pattern
   readonly rewrites: boolean
   /** Entries with equal signatures enforce the same checks on a request. */
   readonly signature: string
@@ -159,6 +162,7 @@ export function compileRoutes(table: readonly RoutePolicy[], options: CompileOpt
       methods,
       policy,
       image: rewrites ? rewriteImage(pattern, entry.rewrite ?? {}) : pattern,
+      region: rewrites ? targetRegion(pattern, entry.rewrite ?? {}) : pattern,
       rewrites,
       signature: signatures.of(policy),
     }
@@ -215,9 +219,14 @@ function checkRewriteTargets(all: readonly { entry: CompiledEntry; where: string
       // duplicate check has made its methods disjoint, so each request still meets exactly one policy.
       const split = a.entry.policy.pattern === b.entry.policy.pattern && a.entry.image.shape === b.entry.image.shape
       if (split) continue
-      if (!patternsOverlap(a.entry.image, b.entry.image)) continue
+      // Two rewrites may share a tree (`/admin/users/*`, `/admin/reports/*`) if their images stay apart; any
+      // other entry must stay out of a rewrite's whole tree.
+      const both = a.entry.rewrites && b.entry.rewrites
+      const areaA = both || !a.entry.rewrites ? a.entry.image : a.entry.region
+      const areaB = both || !b.entry.rewrites ? b.entry.image : b.entry.region
+      if (!patternsOverlap(areaA, areaB)) continue
       problems.push(
-        `${a.where} and ${b.where} can both forward to the origin path ${b.entry.image.shape} ` +
+        `${a.where} and ${b.where} can both forward to the origin path ${(a.entry.rewrites ? areaB : areaA).shape} ` +
           '(after rewrites) under different policies; give them the same policy, or rewrite to separate origin paths',
       )
     }
@@ -336,7 +345,7 @@ function reserved(
 ): boolean {
   let held = false
   for (const owner of compiled.rewriting) {
-    if (!patternMatches(owner.image, origin)) continue
+    if (!patternMatches(owner.region, origin)) continue
     if (allows(owner.methods, method) && owner.signature === signature) return false
     held = true
   }
