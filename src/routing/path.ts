@@ -34,6 +34,16 @@ const escapedByte = (s: Segment, byte: number) => s.bytes.some((b, i) => b === b
 const anyByte = (s: Segment, byte: number) => s.bytes.includes(byte)
 /** Unicode white space, which `String.prototype.trim` (and the trims of Java, .NET and Python) removes. */
 const WHITESPACE = /^\s|\s$/u
+const C1_CONTROL = /[\u0080-\u009f]/u
+const FORMAT_CHARACTER = /\p{Cf}/u
+/** An 8.3 short name: up to six characters, `~`, a digit (`PROGRA~1`, `admini~1.asp`). */
+const SHORT_NAME = /^[^.~]{1,6}~[0-9]/u
+/**
+ * Non-ASCII characters that IIS's best-fit mapping (and some other legacy decoders) turn into `/`, `\` or `.`,
+ * although NFKC leaves them alone: division and fraction slashes, set minus, the mathematical solidi, the
+ * one-dot leader's relatives and the ideographic full stops.
+ */
+const BEST_FIT_PUNCTUATION = new Set(['\u2215', '\u2044', '\u2216', '\u29f8', '\u29f9', '\u3002', '\uff61', '\u2027'])
 
 /**
  * Every refused spelling, checked in this order on each segment (after the whole-path rows). The comment on each
@@ -50,8 +60,12 @@ export const PATH_REFUSALS = [
   { reason: 'encoded_slash', refuses: (s: Segment) => escapedByte(s, 0x2f) },
   // Windows servers (IIS, Kestrel) and some Node routers treat `\` as `/`, raw or escaped.
   { reason: 'backslash', refuses: (s: Segment) => anyByte(s, 0x5c) },
-  // Servers that cut at NUL (C-based CGI) or split on CR/LF; a control byte is never part of a real API path.
-  { reason: 'control_character', refuses: (s: Segment) => s.bytes.some(isControl) },
+  // Servers that cut at NUL (C-based CGI) or split on CR/LF, and .NET and Python, whose trims remove C1
+  // controls such as NEL (U+0085); a control character is never part of a real API path.
+  {
+    reason: 'control_character',
+    refuses: (s: Segment) => s.bytes.some(isControl) || (s.text !== undefined && C1_CONTROL.test(s.text)),
+  },
   // Servers that decode twice (some proxies chained to a framework): `%252e` becomes `%2e`, then `.`.
   {
     reason: 'double_encoding',
@@ -75,8 +89,14 @@ export const PATH_REFUSALS = [
   // IIS trims trailing spaces, and frameworks that trim (Java's `strip`, .NET) read `/admin%20/x` as `/admin/x`.
   { reason: 'edge_whitespace', refuses: (s: Segment) => s.text !== undefined && WHITESPACE.test(s.text) },
   // Characters that fold to ASCII under Unicode compatibility mapping or case mapping: IIS "best fit"
-  // (`%EF%BC%8F` fullwidth solidus), NFKC in Python and .NET, Java's `equalsIgnoreCase` (dotless `ı` = `i`).
+  // (`%EF%BC%8F` fullwidth solidus, `∕` division slash), NFKC in Python and .NET, Java's `equalsIgnoreCase`
+  // (dotless `ı` = `i`).
   { reason: 'ascii_lookalike', refuses: (s: Segment) => s.text !== undefined && foldsToAscii(s.text) },
+  // Invisible format characters (zero-width space, joiners, bidi overrides, soft hyphen, BOM), which some
+  // frameworks and normalizers strip, so `/adm%E2%80%8Bin` becomes `/admin` there.
+  { reason: 'invisible_character', refuses: (s: Segment) => s.text !== undefined && FORMAT_CHARACTER.test(s.text) },
+  // IIS and Windows file systems resolve 8.3 short names: `/admini~1/` can be `/administrator/`.
+  { reason: 'windows_short_name', refuses: (s: Segment) => s.text !== undefined && SHORT_NAME.test(s.text) },
   // Every origin: `..` above the root has no meaning, and some servers then serve files outside the web root.
   { reason: 'above_root' },
 ] as const
@@ -187,6 +207,7 @@ function isHexPair(segment: Segment, at: number): boolean {
 function foldsToAscii(text: string): boolean {
   for (const char of text) {
     if (char.charCodeAt(0) < 0x80) continue
+    if (BEST_FIT_PUNCTUATION.has(char)) return true
     for (const folded of [char.normalize('NFKC'), char.toUpperCase(), char.toLowerCase()]) {
       for (let i = 0; i < folded.length; i++) if (folded.charCodeAt(i) < 0x80) return true
     }
