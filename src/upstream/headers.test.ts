@@ -153,9 +153,18 @@ describe('upstreamRequestHeaders', () => {
     ['__Host-rt=secret-refresh', null],
     ['a=1', 'a=1'],
     ['__host-rt=other-case; a=1', '__host-rt=other-case; a=1'],
+    ['a=1, __Host-rt=secret-refresh', 'a=1'],
+    ['a=1,__Host-rt=secret-refresh;b=2', 'a=1; b=2'],
   ])('keeps cookies but not the gateway refresh cookie: %s', (cookie, expected) => {
     expect(toRequest({ cookie }).get('cookie')).toBe(expected)
   })
+})
+
+it('drops the gateway cookie from a second Cookie field', () => {
+  const incoming = new Headers()
+  incoming.append('cookie', 'a=1')
+  incoming.append('cookie', '__Host-rt=secret-refresh')
+  expect(upstreamRequestHeaders(incoming, CONTEXT).get('cookie')).toBe('a=1')
 })
 
 describe('isForwardableHeaderName', () => {

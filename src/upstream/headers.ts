@@ -137,8 +137,10 @@ export function upstreamRequestHeaders(incoming: Headers, context: UpstreamHeade
   const cookie = headers.get('cookie')
   if (cookie !== null) {
     const drop = new Set(context.dropCookies ?? GATEWAY_COOKIES)
+    // `,` separates cookies too: in two Cookie fields joined by Headers, and for servers that still parse the
+    // RFC 2965 form. A cookie value never contains one (RFC 6265 cookie-octet), so nothing is split wrongly.
     const kept = cookie
-      .split(';')
+      .split(/[;,]/)
       .map((pair) => pair.trim())
       .filter((pair) => pair !== '' && !drop.has(pair.split('=', 1)[0]?.trim() ?? ''))
     if (kept.length > 0) headers.set('cookie', kept.join('; '))
