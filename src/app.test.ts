@@ -1,6 +1,6 @@
 import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createApp } from './app'
+import { testApp } from './test-support/app'
 import { testExecutionContext as ctx } from './test-support/context'
 import { captureLogs } from './test-support/logs'
 import { expectProblem } from './test-support/problem'
@@ -35,9 +35,12 @@ describe('errors', () => {
   /** The generic 500 for `thrown`: no trace of it in the body or headers, the whole of it logged under the id. */
   async function expectGeneric500(thrown: unknown) {
     logs = captureLogs()
-    const app = createApp()
-    app.get('/boom', () => {
-      throw thrown
+    const app = testApp({
+      extend: (app) => {
+        app.get('/boom', () => {
+          throw thrown
+        })
+      },
     })
     const res = await app.fetch(
       new Request('https://gw.test/boom', { headers: { 'x-request-id': 'req-boom-0001' } }),
@@ -106,7 +109,7 @@ describe('invalid configuration', () => {
 
   it('answers every request with a 500 that reveals nothing and logs the variables once', async () => {
     logs = captureLogs()
-    const app = createApp()
+    const app = testApp()
     for (const path of ['/health', '/nope', '/health']) {
       const res = await app.fetch(new Request(`https://gw.test${path}`), broken, ctx)
       const text = await res.clone().text()
@@ -124,7 +127,7 @@ describe('invalid configuration', () => {
 
   it('logs a loud warning when the plaintext override is set', async () => {
     logs = captureLogs()
-    const app = createApp()
+    const app = testApp()
     const insecure = { ...env, UPSTASH_REDIS_REST_URL: 'http://redis.lan:8079', REDIS_INSECURE_ALLOW_PLAINTEXT: 'true' }
     await app.fetch(new Request('https://gw.test/nope'), insecure, ctx)
     await app.fetch(new Request('https://gw.test/nope'), insecure, ctx)
@@ -138,7 +141,7 @@ describe('request metrics', () => {
   it('counts every response by status class, errors included', async () => {
     const token = 'm'.repeat(40)
     const bindings = { ...env, METRICS_TOKEN: token }
-    const app = createApp()
+    const app = testApp()
     const scrape = async () => {
       const res = await app.fetch(
         new Request('https://gw.test/metrics', { headers: { authorization: `Bearer ${token}` } }),

@@ -1,12 +1,14 @@
 /**
- * Builds the gateway: the pipeline stages in request order, the gateway's own routes, and the one error path.
+ * The gateway as a hono app: the pipeline stages in request order, the gateway's own routes, and the one error
+ * path. Reads top to bottom as the complete request path.
  */
 import { Hono } from 'hono'
 import { methodNotAllowed } from 'hono/method-not-allowed'
 import type { AppEnv } from './env'
 import { GatewayError } from './errors/gateway-error'
 import { toProblemResponse } from './errors/problem'
-import { authenticate } from './middleware/authenticate'
+import type { Gateway } from './gateway'
+import { authenticate, prefetchAuthentication } from './middleware/authenticate'
 import { jsonBody } from './middleware/validate'
 import { countRequests, metricsRoute } from './observability/metrics'
 import { bodyLimit } from './pipeline/body-limit'
@@ -16,7 +18,6 @@ import { rateLimit } from './pipeline/rate-limit'
 import { requestId } from './pipeline/request-id'
 import { resolveRoute } from './pipeline/route'
 import { noStore, securityHeaders } from './pipeline/security-headers'
-import { DEFAULT_ROUTE, ROUTES } from './policies'
 import { login, register, registrationOpen } from './routes/auth/account'
 import { refresh } from './routes/auth/refresh'
 import { LoginBody, RefreshBody, RegisterBody } from './routes/auth/schemas'
@@ -24,28 +25,31 @@ import { bearerIfPresent, logout, logoutAll, me } from './routes/auth/session'
 import { liveness, readiness } from './routes/health'
 import { jwks } from './routes/jwks'
 import { proxy } from './routes/proxy'
-import { type CompiledRoutes, compileRoutes } from './routing/table'
 
-export interface AppOptions {
-  /** The compiled route table. @default the table in `src/policies.ts` */
-  routes?: CompiledRoutes
-}
-
-export function createApp({
-  routes = compileRoutes(ROUTES, { default: DEFAULT_ROUTE }),
-}: AppOptions = {}): Hono<AppEnv> {
+/**
+ * The gateway's request path, top to bottom, for one isolate's dependencies (`createGateway`). Every stage and
+ * route is built here from what it needs; nothing is looked up per request.
+ */
+export function createApp(gw: Gateway): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
+  const requireToken = authenticate(gw)
 
   // In request order. CORS comes before anything that can refuse a request, so 401, 413 and 429 carry its
-  // headers (R-CORS-8); security headers come first of all, so even a configuration error has them.
+  // headers; security headers come first of all, so even a refused host has them.
   app.use(requestId())
   app.use(countRequests())
   app.use(securityHeaders())
-  app.use(config())
-  app.use(cors())
-  app.use(resolveRoute(routes))
-  app.use(bodyLimit())
-  app.use(rateLimit())
+  app.use(config(gw.config))
+  app.use(cors(gw.config.cors))
+  app.use(resolveRoute(gw.routes))
+  app.use(bodyLimit(gw.config.bodyLimits))
+  app.use(
+    rateLimit({
+      engine: gw.rateLimits,
+      settings: gw.config.rateLimit,
+      prefetchClaims: (c) => prefetchAuthentication(c, gw),
+    }),
+  )
   app.use('/auth/*', noStore())
   app.use(
     methodNotAllowed({
@@ -66,18 +70,39 @@ export function createApp({
   })
 
   app.get('/health/live', liveness)
-  app.on('GET', ['/health', '/health/ready'], readiness())
-  app.get('/metrics', metricsRoute)
-  app.get('/.well-known/jwks.json', jwks)
-  app.get('/auth/me', authenticate(), me)
-  app.post('/auth/register', registrationOpen(), ...jsonBody(RegisterBody), (c) => register(c, c.req.valid('json')))
-  app.post('/auth/login', ...jsonBody(LoginBody), (c) => login(c, c.req.valid('json')))
-  app.post('/auth/refresh', ...jsonBody(RefreshBody), (c) => refresh(c, c.req.valid('json')))
-  app.post('/auth/logout', bearerIfPresent(), logout)
-  app.post('/auth/logout-all', authenticate(), logoutAll)
+  app.on('GET', ['/health', '/health/ready'], readiness(gw))
+  app.get('/metrics', (c) => metricsRoute(c, gw.config.metrics))
+  app.get('/.well-known/jwks.json', (c) => jwks(c, gw))
+  app.get('/auth/me', requireToken, me)
+  app.post('/auth/register', registrationOpen(gw), ...jsonBody(RegisterBody), (c) =>
+    register(c, c.req.valid('json'), gw),
+  )
+  app.post('/auth/login', ...jsonBody(LoginBody), (c) => login(c, c.req.valid('json'), gw))
+  app.post('/auth/refresh', ...jsonBody(RefreshBody), (c) => refresh(c, c.req.valid('json'), gw))
+  app.post('/auth/logout', bearerIfPresent(gw), (c) => logout(c, gw))
+  app.post('/auth/logout-all', requireToken, (c) => logoutAll(c, gw))
 
   // Everything else: the proxy to the origin, under the route's policy (or 404 for a gateway-owned spelling).
-  app.notFound(proxy)
+  app.notFound(proxy(gw))
+  app.onError(toProblemResponse)
+  return app
+}
+
+/**
+ * What an isolate with an invalid configuration serves: a generic 500 problem for every request, with the
+ * security headers and a request id. The offending variables were logged once, when the configuration was parsed.
+ */
+export function createConfigErrorApp(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>()
+  app.use(requestId())
+  app.use(countRequests())
+  app.use(securityHeaders())
+  app.all('*', () => {
+    throw new GatewayError('internal_error')
+  })
+  app.notFound(() => {
+    throw new GatewayError('internal_error')
+  })
   app.onError(toProblemResponse)
   return app
 }

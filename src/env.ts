@@ -1,14 +1,13 @@
 import type { RequestIdVariables } from 'hono/request-id'
 import type { Config } from './config/schema'
-import type { AuthenticateVariables } from './middleware/authenticate'
-import type { RouteVariables } from './pipeline/route'
 
-/** Hono's environment for the gateway: worker bindings plus what the pipeline puts on the context. */
+/**
+ * Hono's environment for the gateway: worker bindings, the request id and the configuration. Each stage declares
+ * the context variables it sets itself (hono's `ContextVariableMap`), so this module imports no stage.
+ */
 export interface AppEnv {
   Bindings: Env
-  Variables: RequestIdVariables &
-    Partial<AuthenticateVariables> &
-    Partial<RouteVariables> & {
-      config: Config
-    }
+  Variables: RequestIdVariables & {
+    config: Config
+  }
 }

@@ -1,14 +1,38 @@
-import { createApp } from './app'
+/**
+ * The worker entry: builds the app once per isolate (per bindings object) from the validated configuration, or
+ * the 500-only app when the configuration is invalid, and runs the daily purge of dead refresh-token families.
+ */
+import type { Hono } from 'hono'
+import { createApp, createConfigErrorApp } from './app'
+import { loadConfig } from './config/load'
+import type { AppEnv } from './env'
+import { createGateway } from './gateway'
 import { createD1RefreshTokenStore } from './stores/d1/refresh-tokens'
-
-const app = createApp()
 
 /** At most this many bounded purge batches per cron run (500 families each), so one run stays short. */
 const PURGE_ROUNDS = 20
 
+/** The app for these bindings: in a deployed worker one object per isolate, so built once. */
+const apps = new WeakMap<object, Hono<AppEnv>>()
+
+/** Builds the app for `bindings` (not cached): the gateway's, or the 500-only one for an invalid configuration. */
+export function buildApp(bindings: Env): Hono<AppEnv> {
+  const result = loadConfig(bindings)
+  return result.ok ? createApp(createGateway(result.config, bindings)) : createConfigErrorApp()
+}
+
+function appFor(bindings: Env): Hono<AppEnv> {
+  let app = apps.get(bindings)
+  if (app === undefined) {
+    app = buildApp(bindings)
+    apps.set(bindings, app)
+  }
+  return app
+}
+
 export default {
-  fetch: app.fetch,
-  /** Cron (wrangler.toml `[triggers]`): deletes dead refresh-token families and their tokens (issue 4). */
+  fetch: (request, env, ctx) => appFor(env).fetch(request, env, ctx),
+  /** Cron (wrangler.toml `[triggers]`): deletes dead refresh-token families and their tokens. */
   async scheduled(controller, env) {
     const now = Math.floor(controller.scheduledTime / 1000)
     const store = createD1RefreshTokenStore(env.DB)

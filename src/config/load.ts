@@ -1,26 +1,20 @@
 /**
- * Parses the configuration once per isolate (per bindings object) and logs the outcome once:
- * `config_invalid` naming the offending variables (never their values), or the plaintext-Redis warning.
+ * Parses the configuration and logs the outcome: `config_invalid` naming the offending variables (never their
+ * values), or the plaintext-Redis warning. `src/index.ts` calls it once per isolate (per bindings object).
  * A development configuration asked for a host that is not local is refused, and logged once per host.
  */
 import { createLogThrottle } from '../lib/throttle'
 import { log } from '../observability/logger'
 import { type Config, type ConfigIssue, type ConfigResult, parseConfig, servingHostIssue } from './schema'
 
-const cache = new WeakMap<object, ConfigResult>()
-
 // Never forgets a host, so each is logged once per isolate; the Host header is the client's to choose, so the
 // number of hosts remembered (and logged) is bounded.
 const refusedHosts = createLogThrottle({ intervalMs: Number.POSITIVE_INFINITY, maxKeys: 100 })
 
-/** The parsed configuration for these bindings; parsed and logged on first use only. */
+/** The parsed configuration for these bindings, with its outcome logged. */
 export function loadConfig(env: object): ConfigResult {
-  let result = cache.get(env)
-  if (result === undefined) {
-    result = parseConfig(env as Record<string, unknown>)
-    cache.set(env, result)
-    report(result)
-  }
+  const result = parseConfig(env as Record<string, unknown>)
+  report(result)
   return result
 }
 

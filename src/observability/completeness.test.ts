@@ -1,18 +1,17 @@
 /**
  * SPEC property 8, security-log completeness: every security decision the gateway makes today emits exactly one
  * security record (R-LOG-1), with the who/what/where/when fields of R-LOG-2, and no secret material (R-LOG-4).
- * Each decision path is driven end to end through `createApp()`, under arbitrary client-controlled header values
+ * Each decision path is driven end to end through `testApp()`, under arbitrary client-controlled header values
  * (fast-check), on Upstash lanes whose faults touch nothing else.
  */
 import { env } from 'cloudflare:workers'
 import fc from 'fast-check'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../test/conformance/upstash-cases'
-import { createApp } from '../app'
 import { authenticate, requireScopes } from '../middleware/authenticate'
-import { getServices } from '../services'
-import { getRedis } from '../stores/redis/client'
+import { createRedis } from '../stores/redis/client'
 import { lockoutKeys } from '../stores/redis/lockout'
+import { testApp } from '../test-support/app'
 import { testExecutionContext as ctx } from '../test-support/context'
 import { captureLogs } from '../test-support/logs'
 import { authHeader, mintTestToken, segment, signWithTestKey, testConfig, validClaims } from '../test-support/tokens'
@@ -37,8 +36,11 @@ const BINDINGS = {
   openDown: { ...env, ...down, REVOCATION_FAILURE_MODE: 'open' },
 }
 
-const app = createApp()
-app.get('/admin/report', authenticate(), requireScopes('admin'), (c) => c.text('report'))
+const app = testApp({
+  extend: (app, gw) => {
+    app.get('/admin/report', authenticate(gw), requireScopes('admin'), (c) => c.text('report'))
+  },
+})
 
 interface Outcome {
   res: Response
@@ -144,7 +146,7 @@ const SCENARIOS: Scenario[] = [
     async run(headers) {
       const sub = `user-${crypto.randomUUID()}`
       const minted = await mintTestToken({ sub })
-      await getServices(testConfig()).revocation.revoke({ jti: minted.jti, exp: minted.exp }, now())
+      await app.gateway().revocation.revoke({ jti: minted.jti, exp: minted.exp }, now())
       const res = await send('/auth/me', { ...headers, ...authHeader(minted.token) }, BINDINGS.healthy)
       return { res, secrets: [minted.token], userid: sub }
     },
@@ -298,7 +300,7 @@ const SCENARIOS: Scenario[] = [
       const email = `locked.${crypto.randomUUID().slice(0, 12)}@example.test`
       const config = testConfig()
       const [consecutive] = await lockoutKeys(config.passwords.pepper, email)
-      await getRedis(config.redis).set(consecutive, config.accounts.lockout.threshold, { ex: 60 })
+      await createRedis(config.redis).set(consecutive, config.accounts.lockout.threshold, { ex: 60 })
       const res = await sendJson('/auth/login', headers, BINDINGS.healthy, { email, password: PASSWORD })
       return { res, secrets: [PASSWORD, email] }
     },

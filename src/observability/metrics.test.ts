@@ -1,10 +1,10 @@
 import { env, exports } from 'cloudflare:workers'
 import { Hono } from 'hono'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createApp } from '../app'
 import type { AppEnv } from '../env'
 import { GatewayError } from '../errors/gateway-error'
 import { toProblemResponse } from '../errors/problem'
+import { testApp } from '../test-support/app'
 import { testExecutionContext as ctx } from '../test-support/context'
 import { captureLogs } from '../test-support/logs'
 import { expectProblem } from '../test-support/problem'
@@ -23,7 +23,7 @@ import {
 const METRICS_TOKEN = 'mt_4q8ZB2rS1vT0xW9yK7pL3nM6cJ5hG2fD8aE0uI1oY9'
 /** One bindings object for the whole file: the configuration is parsed and cached per bindings object. */
 const bindings = { ...env, METRICS_TOKEN }
-const app = createApp()
+const app = testApp()
 const send = (path: string, init: RequestInit = {}, withBindings: object = bindings) =>
   app.fetch(new Request(`https://gw.test${path}`, init), withBindings, ctx)
 
@@ -235,7 +235,7 @@ describe('countRequests()', () => {
     const delta = (cls: string) =>
       value(after, `edgeward_requests_total{status_class="${cls}"}`) -
       value(before, `edgeward_requests_total{status_class="${cls}"}`)
-    // The first scrape goes through createApp(), where countRequests() is mounted: one more 2xx.
+    // The first scrape goes through testApp(), where countRequests() is mounted: one more 2xx.
     expect([delta('2xx'), delta('4xx'), delta('5xx')]).toEqual([3, 2, 1])
   })
 })

@@ -7,6 +7,7 @@
  */
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
+import type { Config } from '../config/schema'
 import type { AppEnv } from '../env'
 import { GatewayError } from '../errors/gateway-error'
 import { logRequest } from './logger'
@@ -200,8 +201,8 @@ function deny(c: Context<AppEnv>, reason: string, code: 'unauthenticated' | 'inv
  * `GET /metrics`: Prometheus text for `Authorization: Bearer <METRICS_TOKEN>`. Without METRICS_TOKEN configured
  * the route answers 404 like any unknown path; a missing or wrong token gets 401 with an RFC 6750 challenge.
  */
-export async function metricsRoute(c: Context<AppEnv>): Promise<Response> {
-  const expected = c.get('config').metrics.token
+export async function metricsRoute(c: Context<AppEnv>, settings: Config['metrics']): Promise<Response> {
+  const expected = settings.token
   if (expected === undefined) throw new GatewayError('not_found')
   const authorization = c.req.header('authorization')
   if (authorization === undefined) deny(c, 'token_missing', 'unauthenticated')

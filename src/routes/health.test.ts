@@ -1,7 +1,7 @@
 import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../test/conformance/upstash-cases'
-import { createApp } from '../app'
+import { testApp } from '../test-support/app'
 import { uniqueIpv4 } from '../test-support/clients'
 import { testExecutionContext as ctx } from '../test-support/context'
 import { captureLogs } from '../test-support/logs'
@@ -34,7 +34,7 @@ describe('GET /health', () => {
     logs = captureLogs()
     const down = { ...env, UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9', UPSTASH_TIMEOUT_MS: '500' }
     const started = Date.now()
-    const res = await createApp().fetch(new Request('https://gw.test/health'), down, ctx)
+    const res = await testApp().fetch(new Request('https://gw.test/health'), down, ctx)
     expect(Date.now() - started).toBeLessThan(1500)
     const body = await expectProblem(res, 503, 'dependency_unavailable')
     expect(res.headers.get('retry-after')).toBe('5')
@@ -59,7 +59,7 @@ describe('GET /health', () => {
     await control.setFault('hang', 10_000, lane)
     try {
       const started = Date.now()
-      const res = await createApp().fetch(new Request('https://gw.test/health'), hanging, ctx)
+      const res = await testApp().fetch(new Request('https://gw.test/health'), hanging, ctx)
       const elapsed = Date.now() - started
       await expectProblem(res, 503, 'dependency_unavailable')
       expect(elapsed).toBeGreaterThanOrEqual(350)
@@ -73,7 +73,7 @@ describe('GET /health', () => {
     logs = captureLogs()
     await env.DB.exec('ALTER TABLE gateway_meta RENAME TO gateway_meta_moved')
     try {
-      const res = await createApp().fetch(new Request('https://gw.test/health'), env, ctx)
+      const res = await testApp().fetch(new Request('https://gw.test/health'), env, ctx)
       const body = await expectProblem(res, 503, 'dependency_unavailable')
       expect(body.checks).toMatchObject({ redis: { ok: true }, d1: { ok: false } })
       expect(JSON.stringify(body)).not.toMatch(/gateway_meta|SQL/i)
@@ -99,7 +99,7 @@ function countedGateway(vars: Record<string, string> = {}) {
     },
   })
   const bindings = { ...env, DB: db, UPSTASH_REDIS_REST_URL: `${env.UPSTASH_REDIS_REST_URL}/${lane}`, ...vars }
-  const app = createApp()
+  const app = testApp()
   return {
     app,
     lane,
@@ -158,7 +158,7 @@ describe('GET /health: readiness is cached per isolate', () => {
     let now = 1_000_000
     const g = countedGateway()
     // The real handler on the real pipeline, with a clock the test moves.
-    g.app.get('/health/clocked', readiness({ now: () => now }))
+    g.app.extend((app, gw) => app.get('/health/clocked', readiness(gw, { now: () => now })))
     expect((await g.send('/health/clocked')).status).toBe(200)
     now += READINESS_CACHE_MS - 1
     expect((await g.send('/health/clocked')).status).toBe(200)
@@ -172,8 +172,8 @@ describe('GET /health: readiness is cached per isolate', () => {
     logs = captureLogs()
     let now = 1_000_000
     const g = countedGateway({ UPSTASH_TIMEOUT_MS: '300' })
-    const ready = readiness({ now: () => now })
-    g.app.get('/health/clocked', ready)
+    // One handler, so one cache, for every request of the test.
+    g.app.extend((app, gw) => app.get('/health/clocked', readiness(gw, { now: () => now })))
     // A check whose request context went away never settles; it is not awaited forever.
     await control.setFault('hang', 10_000, g.lane)
     const stuck = g.send('/health/clocked')

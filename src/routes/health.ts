@@ -9,9 +9,10 @@
 import type { Context } from 'hono'
 import type { AppEnv } from '../env'
 import { GatewayError } from '../errors/gateway-error'
+import type { Gateway } from '../gateway'
 import { logRequest } from '../observability/logger'
 import { observeUpstash } from '../observability/metrics'
-import { getRedis, probeRedis, type RedisProbe } from '../stores/redis/client'
+import { probeRedis, type RedisProbe } from '../stores/redis/client'
 
 /** How long a readiness result (healthy or not) is served before the backends are checked again. */
 export const READINESS_CACHE_MS = 5_000
@@ -72,20 +73,22 @@ export function liveness(c: Context<AppEnv>): Response {
   return c.json({ status: 'ok' })
 }
 
-/** The `GET /health` and `GET /health/ready` handler, with a readiness cache of its own. */
-export function readiness({ now = Date.now }: ReadinessOptions = {}) {
-  // Keyed on the bindings (one object per isolate in a deployed worker): a test's own bindings, with their
-  // own Upstash URL or D1, get their own cache, and the cache goes when the bindings do.
-  const cache = new WeakMap<object, SharedCheck>()
+/**
+ * The `GET /health` and `GET /health/ready` handler for one gateway (one per isolate), with its readiness cache:
+ * one shared check at a time, its result served for READINESS_CACHE_MS.
+ */
+export function readiness(
+  { config, redis: client, db }: Pick<Gateway, 'config' | 'redis' | 'db'>,
+  { now = Date.now }: ReadinessOptions = {},
+) {
+  let check: SharedCheck | undefined
 
   return async function ready(c: Context<AppEnv>): Promise<Response> {
-    const config = c.get('config')
     const startedAt = now()
-    let check = cache.get(c.env)
     let fresh = false
     if (check === undefined || !usable(check, startedAt, config.redis.timeoutMs)) {
       fresh = true
-      const probes = Promise.all([probeRedis(getRedis(config.redis)), probeD1(c.env.DB)])
+      const probes = Promise.all([probeRedis(client), probeD1(db)])
       const started: SharedCheck = {
         startedAt,
         readiness: probes.then(([redis, d1]) => {
@@ -95,7 +98,6 @@ export function readiness({ now = Date.now }: ReadinessOptions = {}) {
       }
       // Other probes wait for this check: it must outlive this request if its client goes away.
       c.executionCtx.waitUntil(started.readiness)
-      cache.set(c.env, started)
       check = started
     }
     const { redis, d1 } = await check.readiness

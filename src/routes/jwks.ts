@@ -5,7 +5,7 @@
 import type { Context } from 'hono'
 import type { AppEnv } from '../env'
 import { GatewayError } from '../errors/gateway-error'
-import { getServices } from '../services'
+import type { Gateway } from '../gateway'
 
 /**
  * How long verifiers may cache the set. Rotation publishes a new key at least this long before signing with it
@@ -13,8 +13,8 @@ import { getServices } from '../services'
  */
 export const JWKS_MAX_AGE_SECONDS = 300
 
-export async function jwks(c: Context<AppEnv>): Promise<Response> {
-  const ring = await getServices(c.get('config')).keyRing()
+export async function jwks(c: Context<AppEnv>, { keyRing }: Pick<Gateway, 'keyRing'>): Promise<Response> {
+  const ring = await keyRing()
   if (ring.alg !== 'EdDSA') throw new GatewayError('not_found')
   c.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`)
   return c.json({ keys: ring.publicJwks }, 200, { 'content-type': 'application/jwk-set+json' })

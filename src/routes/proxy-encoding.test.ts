@@ -4,8 +4,8 @@
  */
 import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createApp } from '../app'
 import { compileRoutes } from '../routing/table'
+import { testApp } from '../test-support/app'
 import { testExecutionContext as ctx } from '../test-support/context'
 import { received } from '../test-support/echo'
 import { captureLogs } from '../test-support/logs'
@@ -16,7 +16,7 @@ let logs: ReturnType<typeof captureLogs> | undefined
 afterEach(() => logs?.restore())
 
 const INFLATED_LIMIT = 1024 * 1024
-const app = createApp({
+const app = testApp({
   routes: compileRoutes([
     { pattern: '/api/uploads/*', methods: ['POST'], decompress: { maxBytes: INFLATED_LIMIT } },
     { pattern: '/api/plain/*', methods: ['POST'] },

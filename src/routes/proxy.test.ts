@@ -1,13 +1,13 @@
 /**
- * The proxy end to end: createApp() in workerd → the real echo upstream (scripts/echo-upstream.ts) over HTTP, with
+ * The proxy end to end: testApp() in workerd → the real echo upstream (scripts/echo-upstream.ts) over HTTP, with
  * real Redis behind the revocation check. The echo's request log is the origin's view: what it received, and
  * whether it was reached at all.
  */
 import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../test/conformance/upstash-cases'
-import { createApp } from '../app'
 import { compileRoutes } from '../routing/table'
+import { testApp } from '../test-support/app'
 import { testExecutionContext as ctx } from '../test-support/context'
 import { received, THIRD_PARTY_URL } from '../test-support/echo'
 import { captureLogs } from '../test-support/logs'
@@ -178,7 +178,7 @@ describe('proxy: forwarding with a signed identity', () => {
   })
 
   it("adds a route's forwardHeaders for that route only", async () => {
-    const app = createApp({
+    const app = testApp({
       routes: compileRoutes([{ pattern: '/api/tenants/*', forwardHeaders: ['X-Tenant-Id'] }]),
     })
     const { token } = await tokenWith()
@@ -239,7 +239,7 @@ describe('proxy: forwarding with a signed identity', () => {
         controller.enqueue(bytes)
       },
     })
-    const res = await createApp().fetch(
+    const res = await testApp().fetch(
       new Request(`https://gw.test${path}`, {
         method: 'PUT',
         headers: { ...authHeader(token), 'content-type': 'application/octet-stream' },
@@ -368,7 +368,7 @@ describe('proxy: route policies', () => {
   })
 
   it("puts a route marked rateLimit: 'strict' under the per-IP auth policy too", async () => {
-    const app = createApp()
+    const app = testApp()
     const bindings = { ...env, RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_AUTH: '2/15m' }
     const { token } = await tokenWith(['admin'])
     const ip = `10.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.7`
@@ -514,7 +514,7 @@ describe('proxy: path normalization cannot reach a weaker policy', () => {
 
   it('refuses method overrides: `_method` in any query, and POST forms where methods differ in policy', async () => {
     logs = captureLogs()
-    const app = createApp({
+    const app = testApp({
       routes: compileRoutes([
         { pattern: '/api/posts/:id', methods: ['GET', 'POST'] },
         { pattern: '/api/posts/:id', methods: ['DELETE'], scopes: ['moderator'] },
@@ -554,7 +554,7 @@ describe('proxy: path normalization cannot reach a weaker policy', () => {
 
   it('refuses a trailing slash that its entry and the wildcard below it would govern differently', async () => {
     logs = captureLogs()
-    const app = createApp({
+    const app = testApp({
       routes: compileRoutes([
         { pattern: '/api/files', methods: ['GET'], auth: 'public' },
         { pattern: '/api/files/*', scopes: ['files:read'] },
@@ -585,7 +585,7 @@ describe('proxy: path normalization cannot reach a weaker policy', () => {
 describe('proxy: resilience', () => {
   /** A gateway with its own configuration object (and so its own breaker), on a fresh Upstash lane. */
   function gateway(vars: Record<string, string>) {
-    const app = createApp()
+    const app = testApp()
     const bindings = { ...env, ...vars }
     return (path: string, init: RequestInit = {}) =>
       app.fetch(new Request(`https://gw.test${path}`, init), bindings, ctx)
@@ -736,7 +736,7 @@ describe('proxy: hot-path budget', () => {
       RATE_LIMIT_GLOBAL: '100/15m',
       RATE_LIMIT_USER: '100/15m',
     }
-    const app = createApp()
+    const app = testApp()
     const { token } = await tokenWith()
     const send = () =>
       app.fetch(

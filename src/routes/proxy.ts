@@ -14,84 +14,19 @@ import type { Config } from '../config/schema'
 import type { AppEnv } from '../env'
 import { GatewayError } from '../errors/gateway-error'
 import { toProblemResponse } from '../errors/problem'
-import { createCircuitBreaker } from '../lib/breaker'
+import type { Gateway } from '../gateway'
 import { clientNetwork } from '../lib/client-identity'
-import { authenticate, requireScopes } from '../middleware/authenticate'
+import { type AuthDeps, authenticate, requireScopes } from '../middleware/authenticate'
 import { parseJsonBody } from '../middleware/validate'
-import { log } from '../observability/logger'
 import { countUpstream } from '../observability/metrics'
 import type { ProxyRoute } from '../pipeline/route'
 import type { ResolvedPolicy } from '../routing/table'
 import { type InflateFormat, requestCoding } from '../upstream/content-coding'
-import { createForwarder, type Fetcher } from '../upstream/forward'
 import { upstreamRequestHeaders } from '../upstream/headers'
 import { signIdentity } from '../upstream/signature'
 
-type Forward = ReturnType<typeof createForwarder>
-
-/** One forwarder, and so one set of circuit breakers, per configuration: per isolate in practice. */
-const forwarders = new WeakMap<Config, Forward>()
-
-function forwarderFor(config: Config, env: AppEnv['Bindings']): Forward | undefined {
-  const url = config.upstream.url
-  if (url === undefined) return undefined
-  let forward = forwarders.get(config)
-  if (forward === undefined) {
-    const { breaker: settings } = config.upstream
-    const breakerFor = (key: string) =>
-      createCircuitBreaker({
-        ...settings,
-        onTransition: (from, to) =>
-          log({
-            event:
-              to === 'open'
-                ? 'upstream_circuit_opened'
-                : to === 'closed'
-                  ? 'upstream_circuit_closed'
-                  : 'upstream_circuit_probe',
-            level: to === 'open' ? 'error' : 'info',
-            description:
-              to === 'open'
-                ? `The origin could not be reached ${settings.failureThreshold} times in a row, from ${settings.minSources} or more clients: proxied requests fail fast for ${settings.cooldownMs / 1000} s.`
-                : to === 'closed'
-                  ? 'The origin answers again: proxying resumed.'
-                  : 'The cooldown passed: requests from a few clients probe the origin.',
-            breaker: key,
-            from,
-            to,
-          }),
-      })
-    // A service binding named UPSTREAM, when configured, carries the calls (no public Internet hop).
-    const binding = (env as { UPSTREAM?: Fetcher }).UPSTREAM
-    forward = createForwarder({
-      baseUrl: url,
-      ...(binding !== undefined && typeof binding.fetch === 'function' ? { fetcher: binding } : {}),
-      timeoutMs: config.upstream.timeoutMs,
-      retries: config.upstream.retries as 0 | 1,
-      breakerFor,
-      openRetryAfterSeconds: Math.ceil(settings.cooldownMs / 1_000),
-    })
-    forwarders.set(config, forward)
-  }
-  return forward
-}
-
-const requireToken = authenticate()
-const scopeChecks = new WeakMap<ResolvedPolicy, ReturnType<typeof requireScopes>>()
-
-/** `requireScopes` for a policy, built once per policy (it validates the scope tokens when built). */
-function scopeCheck(policy: ResolvedPolicy) {
-  let check = scopeChecks.get(policy)
-  if (check === undefined) {
-    check = requireScopes(...policy.scopes)
-    scopeChecks.set(policy, check)
-  }
-  return check
-}
-
-async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute): Promise<Response> {
-  const config = c.get('config')
-  const forward = forwarderFor(config, c.env)
+async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute, gw: ProxyDeps): Promise<Response> {
+  const { config, forward } = gw
   if (forward === undefined) {
     throw new GatewayError('bad_gateway', { internal: { reason: 'upstream_not_configured' } })
   }
@@ -159,32 +94,47 @@ function bodyOptions(
   return { maxBodyBytes: policy.decompress.maxBytes, inflate: coding.format }
 }
 
+/** What the proxy needs from the gateway. */
+export type ProxyDeps = Pick<Gateway, 'config' | 'forward' | 'routes'> & AuthDeps
+
 /**
  * The not-found handler: proxies a resolved route; anything else (a gateway-owned path the router did not
- * match) is a 404 that never reaches the origin.
+ * match) is a 404 that never reaches the origin. Its authentication and each route's scope check are built here,
+ * once (requireScopes validates the scope tokens when built).
  */
-export async function proxy(c: Context<AppEnv>): Promise<Response> {
-  try {
-    const route = c.get('route')
-    if (route === undefined) return toProblemResponse(new GatewayError('not_found'), c)
-    const { policy } = route
-    if (policy.auth === 'public') return await forwardRoute(c, route)
-    let response: Response | undefined
-    await requireToken(c, async () => {
-      if (policy.scopes.length > 0) {
-        await scopeCheck(policy)(c, async () => {
-          response = await forwardRoute(c, route)
-        })
-      } else {
-        response = await forwardRoute(c, route)
-      }
-    })
-    if (response === undefined) {
-      throw new GatewayError('internal_error', { internal: { reason: 'proxy_chain_without_response' } })
+export function proxy(gw: ProxyDeps) {
+  const requireToken = authenticate(gw)
+  const scopeChecks = new Map<ResolvedPolicy, ReturnType<typeof requireScopes>>()
+  for (const group of gw.routes.groups) {
+    for (const { policy } of group.entries) {
+      if (policy.scopes.length > 0) scopeChecks.set(policy, requireScopes(...policy.scopes))
     }
-    return response
-  } catch (error) {
-    // Rendered here (not thrown): a not-found handler's error would otherwise skip the stages after it.
-    return toProblemResponse(error, c)
+  }
+
+  return async function proxy(c: Context<AppEnv>): Promise<Response> {
+    try {
+      const route = c.get('route')
+      if (route === undefined) return toProblemResponse(new GatewayError('not_found'), c)
+      const { policy } = route
+      if (policy.auth === 'public') return await forwardRoute(c, route, gw)
+      let response: Response | undefined
+      await requireToken(c, async () => {
+        const scopes = scopeChecks.get(policy)
+        if (scopes !== undefined) {
+          await scopes(c, async () => {
+            response = await forwardRoute(c, route, gw)
+          })
+        } else {
+          response = await forwardRoute(c, route, gw)
+        }
+      })
+      if (response === undefined) {
+        throw new GatewayError('internal_error', { internal: { reason: 'proxy_chain_without_response' } })
+      }
+      return response
+    } catch (error) {
+      // Rendered here (not thrown): a not-found handler's error would otherwise skip the stages after it.
+      return toProblemResponse(error, c)
+    }
   }
 }

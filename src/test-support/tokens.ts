@@ -4,20 +4,35 @@
  */
 import { env } from 'cloudflare:workers'
 import { base64url, importJWK, type JWK, type JWTPayload, SignJWT } from 'jose'
-import { loadConfig } from '../config/load'
-import type { Config } from '../config/schema'
-import { getKeyRing, type KeyRing } from '../tokens/keys'
+import { type Config, parseConfig } from '../config/schema'
+import { type KeyRing, loadKeyRing } from '../tokens/keys'
 import { type AccessTokenSubject, mintAccessToken } from '../tokens/mint'
 
 /** The parsed configuration of the test bindings (or of `bindings`). */
+const configs = new WeakMap<object, Config>()
+
+/** The parsed configuration of the test bindings (or of `bindings`), parsed once per bindings object. */
 export function testConfig(bindings: object = env): Config {
-  const result = loadConfig(bindings)
-  if (!result.ok) throw new Error(`test bindings are invalid: ${JSON.stringify(result.issues)}`)
-  return result.config
+  let config = configs.get(bindings)
+  if (config === undefined) {
+    const result = parseConfig(bindings as Record<string, unknown>)
+    if (!result.ok) throw new Error(`test bindings are invalid: ${JSON.stringify(result.issues)}`)
+    config = result.config
+    configs.set(bindings, config)
+  }
+  return config
 }
 
+const rings = new WeakMap<Config['jwt']['signing'], Promise<KeyRing>>()
+
+/** The key ring of `config` (imported once per signing configuration: tests mint many tokens). */
 export function testKeyRing(config: Config = testConfig()): Promise<KeyRing> {
-  return getKeyRing(config.jwt.signing)
+  let ring = rings.get(config.jwt.signing)
+  if (ring === undefined) {
+    ring = loadKeyRing(config.jwt.signing)
+    rings.set(config.jwt.signing, ring)
+  }
+  return ring
 }
 
 /** A valid access token from the gateway's own minting code. */

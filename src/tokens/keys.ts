@@ -1,7 +1,7 @@
 /**
  * The key ring of an isolate: the current signing key, every key accepted for verification (selected by `kid`
  * only, each bound to exactly one algorithm: R-JWT-1, R-JWT-10), and the public JWK set the origin can fetch.
- * Built once per configuration; importing keys is async, so the promise is cached.
+ * Importing keys is async: the gateway keeps the promise (`keyRingOnce`).
  */
 import { base64url, calculateJwkThumbprint, importJWK, type JWK } from 'jose'
 import type { Config, Ed25519PublicJwk } from '../config/schema'
@@ -19,17 +19,27 @@ export interface KeyRing {
   publicJwks: readonly JWK[]
 }
 
-const rings = new WeakMap<Config['jwt']['signing'], Promise<KeyRing>>()
+/** Imports the keys of `signing` (async: Web Crypto imports). */
+export function loadKeyRing(signing: Config['jwt']['signing']): Promise<KeyRing> {
+  return buildKeyRing(signing)
+}
 
-export function getKeyRing(signing: Config['jwt']['signing']): Promise<KeyRing> {
-  let ring = rings.get(signing)
-  if (ring === undefined) {
-    ring = buildKeyRing(signing)
-    rings.set(signing, ring)
-    // A failed import must not be cached forever: the next request tries again.
-    ring.catch(() => rings.delete(signing))
+/**
+ * The key ring, imported on first use and kept; a failed import is not kept, so the next call tries again.
+ * The gateway holds one per isolate (`createGateway`).
+ */
+export function keyRingOnce(signing: Config['jwt']['signing']): () => Promise<KeyRing> {
+  let ring: Promise<KeyRing> | undefined
+  return () => {
+    if (ring === undefined) {
+      const loading = buildKeyRing(signing)
+      ring = loading
+      loading.catch(() => {
+        if (ring === loading) ring = undefined
+      })
+    }
+    return ring
   }
-  return ring
 }
 
 async function buildKeyRing(signing: Config['jwt']['signing']): Promise<KeyRing> {

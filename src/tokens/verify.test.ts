@@ -8,7 +8,7 @@ import { base64url, exportSPKI, generateKeyPair, importJWK, type JWK, type JWTPa
 import { afterEach, beforeAll, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest'
 import type { Config } from '../config/schema'
 import { segment, signWith, signWithTestKey, testConfig, testKeyRing, validClaims } from '../test-support/tokens'
-import { getKeyRing, type KeyRing } from './keys'
+import { type KeyRing, loadKeyRing } from './keys'
 import { mintAccessToken } from './mint'
 import { MAX_TOKEN_BYTES, verifyAccessToken } from './verify'
 
@@ -365,8 +365,8 @@ describe('verifyAccessToken: rotation (R-JWT-11)', () => {
       JWT_PUBLIC_KEYS: JSON.stringify([previousPublic]),
     })
     const after = testConfig({ ...env, JWT_PRIVATE_KEY: JSON.stringify(next.privateJwk) })
-    const overlapRing = await getKeyRing(overlap.jwt.signing)
-    const afterRing = await getKeyRing(after.jwt.signing)
+    const overlapRing = await loadKeyRing(overlap.jwt.signing)
+    const afterRing = await loadKeyRing(after.jwt.signing)
     expect(overlapRing.kid).not.toBe(ring.kid)
 
     const old = await signWithTestKey(claims(), {}, config)
@@ -392,7 +392,7 @@ describe('verifyAccessToken: HS256 mode (R-JWT-12)', () => {
   const retired = hsConfig({ JWT_SECRET: previous })
   let hsRing: KeyRing
   beforeAll(async () => {
-    hsRing = await getKeyRing(current.jwt.signing)
+    hsRing = await loadKeyRing(current.jwt.signing)
   })
   const mint = async (keyRing: KeyRing, cfg: Config) =>
     (await mintAccessToken(keyRing, { sub: 'u', sid: 's', scopes: ['a'] }, { ...cfg.jwt, nowMs: NOW * 1000 })).token
@@ -427,9 +427,9 @@ describe('verifyAccessToken: HS256 mode (R-JWT-12)', () => {
   })
 
   it('accepts a token of a previous secret while it is listed, and refuses it once removed', async () => {
-    const retiredRing = await getKeyRing(retired.jwt.signing)
+    const retiredRing = await loadKeyRing(retired.jwt.signing)
     const old = await mint(retiredRing, retired)
-    await expectAccepted(old, await getKeyRing(rotated.jwt.signing), rotated)
+    await expectAccepted(old, await loadKeyRing(rotated.jwt.signing), rotated)
     await expectRejected(old, 'kid_unknown', hsRing, current)
   })
 })

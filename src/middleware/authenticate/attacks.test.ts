@@ -8,10 +8,10 @@ import { env } from 'cloudflare:workers'
 import { base64url, exportSPKI, importJWK, type JWK, type JWTPayload } from 'jose'
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
-import { createApp } from '../../app'
 import type { ErrorCode } from '../../errors/gateway-error'
-import { getRedis } from '../../stores/redis/client'
+import { createRedis } from '../../stores/redis/client'
 import { revocationKey } from '../../stores/redis/revocation'
+import { testApp } from '../../test-support/app'
 import { testExecutionContext as ctx } from '../../test-support/context'
 import { captureLogs } from '../../test-support/logs'
 import { expectProblem } from '../../test-support/problem'
@@ -29,7 +29,7 @@ import { verifyAccessToken } from '../../tokens/verify'
 import { authenticate, requireScopes } from '.'
 
 const control = httpControl(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN)
-const redis = getRedis(testConfig().redis)
+const redis = createRedis(testConfig().redis)
 const INVALID_TOKEN_CHALLENGE = 'Bearer realm="edgeward", error="invalid_token"'
 const ROUTES = [
   ['GET', '/auth/me'],
@@ -51,7 +51,7 @@ afterEach(() => {
  * A gateway on its own Upstash lane (faults and request counts touch nothing else) whose D1 binding counts
  * every method call. One bindings object per gateway: configuration is cached per bindings object.
  */
-function laneGateway(vars: Record<string, string> = {}, app = createApp()) {
+function laneGateway(vars: Record<string, string> = {}, app = testApp()) {
   const lane = `lane-${crypto.randomUUID()}`
   let d1Calls = 0
   const DB = new Proxy(env.DB, {
@@ -389,10 +389,13 @@ describe('authenticate: cost of a request', () => {
 describe('requireScopes', () => {
   function scopedGateway(...required: string[]) {
     let reached = 0
-    const app = createApp()
-    app.get('/scoped', authenticate(), requireScopes(...required), (c) => {
-      reached++
-      return c.text('ok')
+    const app = testApp({
+      extend: (app, gw) => {
+        app.get('/scoped', authenticate(gw), requireScopes(...required), (c) => {
+          reached++
+          return c.text('ok')
+        })
+      },
     })
     return { gw: laneGateway({}, app), reached: () => reached }
   }

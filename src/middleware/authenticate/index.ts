@@ -8,9 +8,9 @@ import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
+import type { Gateway } from '../../gateway'
 import { logRequest } from '../../observability/logger'
 import { countAuthEvent } from '../../observability/metrics'
-import { getServices } from '../../services'
 import type { RevocationStatus } from '../../stores/types'
 import { type AccessTokenClaims, type VerifyResult, verifyAccessToken } from '../../tokens/verify'
 
@@ -23,9 +23,13 @@ export interface Principal {
   exp: number
 }
 
-export interface AuthenticateVariables {
-  principal: Principal
-  authPrefetch: AuthPrefetch
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** Set by authenticate() for a valid, unrevoked access token. */
+    principal: Principal | undefined
+    /** Set by the rate-limit stage's prefetch, for authenticate() to reuse. */
+    authPrefetch: AuthPrefetch | undefined
+  }
 }
 
 /** Seconds a client should wait after a 503 from an unavailable revocation check. */
@@ -48,11 +52,12 @@ export interface AuthPrefetch {
 }
 
 /** Verifies `token` (no I/O) and, if it is valid, starts its revocation check without waiting for it. */
-async function startAuthentication(c: Context<AppEnv>, token: string): Promise<AuthPrefetch> {
-  const config = c.get('config')
-  const services = getServices(config)
-  const verified = await verifyAccessToken(token, await services.keyRing(), config.jwt)
-  return { verified, revocationCheck: verified.ok ? services.revocation.check(verified.claims) : undefined }
+/** What authentication needs from the gateway. */
+export type AuthDeps = Pick<Gateway, 'config' | 'keyRing' | 'revocation'>
+
+async function startAuthentication(gw: AuthDeps, token: string): Promise<AuthPrefetch> {
+  const verified = await verifyAccessToken(token, await gw.keyRing(), gw.config.jwt)
+  return { verified, revocationCheck: verified.ok ? gw.revocation.check(verified.claims) : undefined }
 }
 
 /**
@@ -60,30 +65,30 @@ async function startAuthentication(c: Context<AppEnv>, token: string): Promise<A
  * revocation check, and leaves both on the context for authenticate() to reuse. Returns the claims of a valid
  * token (still unchecked for revocation), or undefined. Never rejects the request itself.
  */
-export async function prefetchAuthentication(c: Context<AppEnv>): Promise<AccessTokenClaims | undefined> {
+export async function prefetchAuthentication(c: Context<AppEnv>, gw: AuthDeps): Promise<AccessTokenClaims | undefined> {
   const token = bearerToken(c.req.header('authorization'), new URL(c.req.url))
   if (token === 'missing' || token === 'malformed') return undefined
-  const prefetch = await startAuthentication(c, token)
+  const prefetch = await startAuthentication(gw, token)
   c.set('authPrefetch', prefetch)
   return prefetch.verified.ok ? prefetch.verified.claims : undefined
 }
 
 /**
  * Requires a valid, unrevoked access token and puts its principal on the context.
- * @example app.get('/auth/me', authenticate(), (c) => c.json(c.get('principal')))
+ * @example app.get('/auth/me', authenticate(gateway), (c) => c.json(c.get('principal')))
  */
-export const authenticate = () =>
+export const authenticate = (gw: AuthDeps) =>
   createMiddleware<AppEnv>(async function authenticate(c, next) {
-    const config = c.get('config')
+    const { config } = gw
     const token = bearerToken(c.req.header('authorization'), new URL(c.req.url))
     if (token === 'missing') return reject(c, 'token_missing', 'unauthenticated')
     if (token === 'malformed') return reject(c, 'authorization_malformed')
 
-    const { verified, revocationCheck } = c.get('authPrefetch') ?? (await startAuthentication(c, token))
+    const { verified, revocationCheck } = c.get('authPrefetch') ?? (await startAuthentication(gw, token))
     if (!verified.ok) return reject(c, verified.reason)
     const { claims } = verified
 
-    const revocation = await (revocationCheck ?? getServices(config).revocation.check(claims))
+    const revocation = await (revocationCheck ?? gw.revocation.check(claims))
     if (revocation.status === 'revoked') {
       logRequest(c, {
         event: 'authn_token_revoked',

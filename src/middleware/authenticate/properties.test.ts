@@ -7,17 +7,17 @@
 import { exports } from 'cloudflare:workers'
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { getServices } from '../../services'
-import { getRedis } from '../../stores/redis/client'
+import { createRedis } from '../../stores/redis/client'
 import { revocationKey } from '../../stores/redis/revocation'
+import { testApp } from '../../test-support/app'
 import { captureLogs } from '../../test-support/logs'
 import { expectProblem } from '../../test-support/problem'
 import { authHeader, mintTestToken, testConfig } from '../../test-support/tokens'
 
 const config = testConfig()
 const { clockSkewSeconds: SKEW, accessTtlSeconds: TTL } = config.jwt
-const redis = getRedis(config.redis)
-const revocation = getServices(config).revocation
+const redis = createRedis(config.redis)
+const revocation = testApp().gateway().revocation
 const RUNS = { numRuns: 25 }
 
 // Every request logs; keep the output readable. Log completeness is property 8's business, not this file's.

@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import * as z from 'zod/mini'
-import { createApp } from '../../app'
+import { testApp } from '../../test-support/app'
 import { testExecutionContext as ctx } from '../../test-support/context'
 import { captureLogs } from '../../test-support/logs'
 import { expectProblem } from '../../test-support/problem'
@@ -18,12 +18,14 @@ let logs: ReturnType<typeof captureLogs> | undefined
 afterEach(() => logs?.restore())
 
 function gateway() {
-  const app = createApp()
+  const app = testApp()
   const seen: unknown[] = []
-  app.post('/auth/validate-test', ...jsonBody(Body), (c) => {
-    seen.push(c.req.valid('json'))
-    return c.json({ ok: true })
-  })
+  app.extend((app) =>
+    app.post('/auth/validate-test', ...jsonBody(Body), (c) => {
+      seen.push(c.req.valid('json'))
+      return c.json({ ok: true })
+    }),
+  )
   const send = (body: BodyInit | null, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
     app.fetch(new Request('https://gw.test/auth/validate-test', { method: 'POST', headers, body }), env, ctx)
   return { seen, send }
@@ -156,8 +158,11 @@ describe('body limits', () => {
   })
 
   it('applies the global limit elsewhere', async () => {
-    const app = createApp()
-    app.post('/upload-test', async (c) => c.json({ bytes: (await c.req.arrayBuffer()).byteLength }))
+    const app = testApp({
+      extend: (app) => {
+        app.post('/upload-test', async (c) => c.json({ bytes: (await c.req.arrayBuffer()).byteLength }))
+      },
+    })
     const ok = await app.fetch(
       new Request('https://gw.test/upload-test', { method: 'POST', body: 'x'.repeat(64 * 1024) }),
       env,

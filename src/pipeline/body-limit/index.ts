@@ -21,8 +21,6 @@ import { ACCEPTED_CODINGS, requestCoding } from '../../upstream/content-coding'
 /** Path prefix that gets the tight limit: the gateway's own auth endpoints (small JSON bodies only). */
 export const AUTH_PATH_PREFIX = '/auth/'
 
-const routeLimiters = new Map<number, ReturnType<typeof honoBodyLimit>>()
-
 function limiter(maxSize: number) {
   return honoBodyLimit({
     maxSize,
@@ -30,30 +28,6 @@ function limiter(maxSize: number) {
       throw new GatewayError('payload_too_large', { internal: { reason: 'body_too_large', limit_bytes: maxSize } })
     },
   })
-}
-
-/** One buffering limiter per distinct route limit (the table is fixed, so this stays small). */
-function routeLimiter(maxSize: number) {
-  let found = routeLimiters.get(maxSize)
-  if (found === undefined) {
-    found = limiter(maxSize)
-    routeLimiters.set(maxSize, found)
-  }
-  return found
-}
-
-const limiters = new WeakMap<
-  Config['bodyLimits'],
-  { auth: ReturnType<typeof honoBodyLimit>; all: ReturnType<typeof honoBodyLimit> }
->()
-
-function limitersFor(limits: Config['bodyLimits']) {
-  let pair = limiters.get(limits)
-  if (pair === undefined) {
-    pair = { auth: limiter(limits.authBytes), all: limiter(limits.defaultBytes) }
-    limiters.set(limits, pair)
-  }
-  return pair
 }
 
 /**
@@ -77,14 +51,23 @@ function hasBody(request: Request): boolean {
   return length === null ? request.body !== null : Number(length) > 0
 }
 
-export const bodyLimit = () =>
-  createMiddleware<AppEnv>(async function bodyLimit(c, next) {
+/** The limiters are built once, with the stage: one per distinct limit (the route table is fixed). */
+export const bodyLimit = (limits: Config['bodyLimits']) => {
+  const limiters = new Map<number, ReturnType<typeof limiter>>()
+  const limiterFor = (maxSize: number) => {
+    let found = limiters.get(maxSize)
+    if (found === undefined) {
+      found = limiter(maxSize)
+      limiters.set(maxSize, found)
+    }
+    return found
+  }
+  return createMiddleware<AppEnv>(async function bodyLimit(c, next) {
     refuseCompressedBody(c)
-    const limits = c.get('config').bodyLimits
     const route = c.get('route')
     if (route !== undefined) {
       const maxSize = route.policy.bodyLimitBytes ?? limits.defaultBytes
-      if (route.policy.schema !== undefined) return routeLimiter(maxSize)(c, next)
+      if (route.policy.schema !== undefined) return limiterFor(maxSize)(c, next)
       const declared = Number(c.req.header('content-length') ?? Number.NaN)
       if (declared > maxSize) {
         throw new GatewayError('payload_too_large', {
@@ -93,7 +76,7 @@ export const bodyLimit = () =>
       }
       return next()
     }
-    const { auth, all } = limitersFor(limits)
-    const limiter = c.req.path.toLowerCase().startsWith(AUTH_PATH_PREFIX) ? auth : all
-    await limiter(c, next)
+    const auth = c.req.path.toLowerCase().startsWith(AUTH_PATH_PREFIX)
+    await limiterFor(auth ? limits.authBytes : limits.defaultBytes)(c, next)
   })
+}

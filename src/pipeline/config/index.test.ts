@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createApp } from '../../app'
+import { testApp } from '../../test-support/app'
 import { testExecutionContext as ctx } from '../../test-support/context'
 import { captureLogs } from '../../test-support/logs'
 import { expectProblem } from '../../test-support/problem'
@@ -17,7 +17,7 @@ describe('config stage: a development configuration serves loopback and reserved
     ['a LAN address', 'http://192.168.1.20:8787/health', '192.168.1.20'],
   ])('answers %s with the generic 500 and logs the host once, with the fix', async (_, url, host) => {
     logs = captureLogs()
-    const app = createApp()
+    const app = testApp()
     const bindings = development()
     for (let i = 0; i < 3; i++) {
       const res = await app.fetch(new Request(url), bindings, ctx)
@@ -44,7 +44,7 @@ describe('config stage: a development configuration serves loopback and reserved
     'https://gw.test',
   ])('serves %s', async (origin) => {
     logs = captureLogs()
-    const res = await createApp().fetch(new Request(`${origin}/health`), development(), ctx)
+    const res = await testApp().fetch(new Request(`${origin}/health`), development(), ctx)
     expect(res.status).toBe(200)
     expect(await res.json()).toMatchObject({ status: 'ok' })
     expect(logs.events('config_invalid')).toEqual([])

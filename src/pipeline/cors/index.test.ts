@@ -1,8 +1,8 @@
 import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
-import { createApp } from '../../app'
 import type { ErrorCode } from '../../errors/gateway-error'
+import { testApp } from '../../test-support/app'
 import { testExecutionContext as ctx } from '../../test-support/context'
 import { captureLogs } from '../../test-support/logs'
 import { expectProblem } from '../../test-support/problem'
@@ -37,7 +37,7 @@ function gateway({ origins, credentials = false, maxAge }: Settings, extra: Reco
     ...(maxAge === undefined ? {} : { CORS_MAX_AGE_SECONDS: maxAge }),
     ...extra,
   } as Env
-  const app = createApp()
+  const app = testApp()
   const fetch = (path: string, init: RequestInit = {}) =>
     app.fetch(new Request(`https://gw.test${path}`, init), bindings, ctx)
   return { app, bindings, fetch }
@@ -142,9 +142,11 @@ describe('cors: allowed origins (R-CORS-1, R-CORS-2, R-CORS-4, R-CORS-7)', () =>
     logs = captureLogs()
     const origin = uniqueOrigin()
     const { app, fetch } = gateway({ origins: [origin] })
-    app.get('/boom', () => {
-      throw new Error('boom')
-    })
+    app.extend((app) =>
+      app.get('/boom', () => {
+        throw new Error('boom')
+      }),
+    )
     const res = await fetch('/boom', { headers: { origin } })
     expect(res.headers.get('access-control-allow-origin')).toBe(origin)
     expect(variesOnOrigin(res)).toBe(true)
@@ -186,16 +188,18 @@ describe('cors: allowed origins (R-CORS-1, R-CORS-2, R-CORS-4, R-CORS-7)', () =>
     logs = captureLogs()
     const origin = uniqueOrigin()
     const { app, fetch } = gateway({ origins: [origin] })
-    app.get('/leaky', () =>
-      Promise.resolve(
-        new Response('{}', {
-          headers: {
-            'access-control-allow-origin': '*',
-            'access-control-allow-credentials': 'true',
-            'access-control-allow-headers': 'X-Evil',
-            vary: 'Accept-Encoding',
-          },
-        }),
+    app.extend((app) =>
+      app.get('/leaky', () =>
+        Promise.resolve(
+          new Response('{}', {
+            headers: {
+              'access-control-allow-origin': '*',
+              'access-control-allow-credentials': 'true',
+              'access-control-allow-headers': 'X-Evil',
+              vary: 'Accept-Encoding',
+            },
+          }),
+        ),
       ),
     )
     const allowed = await fetch('/leaky', { headers: { origin } })

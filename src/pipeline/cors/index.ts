@@ -49,33 +49,26 @@ function matchOrigin(allowed: ReadonlySet<string>, origin: string): string | nul
   return allowed.has(origin) ? origin : null
 }
 
-const policies = new WeakMap<Config['cors'], CorsPolicy>()
-
-function policyFor(settings: Config['cors']): CorsPolicy {
-  let policy = policies.get(settings)
-  if (policy === undefined) {
-    // The config schema already refused '*', 'null' and anything that is not a serialized origin.
-    const allowed = new Set(settings.origins)
-    const hono = honoCors({
-      // Never hono's default ('*'): the same exact match as the check in cors() below, so hono never sends ACAO for
-      // an origin that check refused (it only sees allowed origins anyway).
-      origin: (origin) => matchOrigin(allowed, origin),
-      allowMethods: [...CORS_ALLOW_METHODS],
-      allowHeaders: [...CORS_ALLOW_HEADERS],
-      exposeHeaders: [...CORS_EXPOSE_HEADERS],
-      maxAge: settings.maxAgeSeconds,
-      credentials: settings.allowCredentials,
-    })
-    const expose = CORS_EXPOSE_HEADERS.join(',')
-    const actualHeaders = (origin: string): Record<string, string> => ({
-      'access-control-allow-origin': origin,
-      'access-control-expose-headers': expose,
-      ...(settings.allowCredentials ? { 'access-control-allow-credentials': 'true' } : {}),
-    })
-    policy = { hono, actualHeaders, allowed }
-    policies.set(settings, policy)
-  }
-  return policy
+function buildPolicy(settings: Config['cors']): CorsPolicy {
+  // The config schema already refused '*', 'null' and anything that is not a serialized origin.
+  const allowed = new Set(settings.origins)
+  const hono = honoCors({
+    // Never hono's default ('*'): the same exact match as the check in cors() below, so hono never sends ACAO for
+    // an origin that check refused (it only sees allowed origins anyway).
+    origin: (origin) => matchOrigin(allowed, origin),
+    allowMethods: [...CORS_ALLOW_METHODS],
+    allowHeaders: [...CORS_ALLOW_HEADERS],
+    exposeHeaders: [...CORS_EXPOSE_HEADERS],
+    maxAge: settings.maxAgeSeconds,
+    credentials: settings.allowCredentials,
+  })
+  const expose = CORS_EXPOSE_HEADERS.join(',')
+  const actualHeaders = (origin: string): Record<string, string> => ({
+    'access-control-allow-origin': origin,
+    'access-control-expose-headers': expose,
+    ...(settings.allowCredentials ? { 'access-control-allow-credentials': 'true' } : {}),
+  })
+  return { hono, actualHeaders, allowed }
 }
 
 /**
@@ -147,11 +140,12 @@ function settleCorsHeaders(c: Context<AppEnv>, expected: Record<string, string>)
  * that nothing behind this stage (auth, routes, the upstream) ever sees it. Every other request continues; a
  * rejected origin is logged as `malicious_cors`.
  *
- * @example app.use(config()); app.use(cors())
+ * The policy is built once, when the stage is.
+ * @example app.use(cors(config.cors))
  */
-export const cors = () =>
-  createMiddleware<AppEnv>(async function cors(c, next): Promise<Response | undefined> {
-    const policy = policyFor(c.get('config').cors)
+export const cors = (settings: Config['cors']) => {
+  const policy = buildPolicy(settings)
+  return createMiddleware<AppEnv>(async function cors(c, next): Promise<Response | undefined> {
     const origin = c.req.header('origin')
     const allowed = origin === undefined ? null : matchOrigin(policy.allowed, origin)
     if (origin !== undefined && allowed === null) reportRejectedOrigin(c, origin)
@@ -172,3 +166,4 @@ export const cors = () =>
     settleCorsHeaders(c, allowed === null ? {} : policy.actualHeaders(allowed))
     return undefined
   })
+}

@@ -7,7 +7,7 @@
 import { env } from 'cloudflare:workers'
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { createApp } from '../../app'
+import { testApp } from '../../test-support/app'
 import { testExecutionContext as ctx } from '../../test-support/context'
 import { captureLogs } from '../../test-support/logs'
 
@@ -20,7 +20,7 @@ beforeEach(() => {
 })
 afterEach(() => logs.restore())
 
-const app = createApp()
+const app = testApp()
 
 /** A serialized origin as CORS_ORIGINS accepts it: `scheme://host[:port]`, lower case, no default port. */
 const serializedOrigin = fc

@@ -1,8 +1,8 @@
 import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
-import { createApp } from '../../app'
 import { loginUser, registerUser, STRONG_PASSWORD, uniqueEmail } from '../../test-support/accounts'
+import { testApp } from '../../test-support/app'
 import { uniqueIpv4, uniqueIpv6Prefix } from '../../test-support/clients'
 import { testExecutionContext as ctx } from '../../test-support/context'
 import { pbkdf2Calls } from '../../test-support/kdf'
@@ -26,12 +26,14 @@ function gateway(vars: Record<string, string> = {}) {
     RATE_LIMIT_USER: '4/15m',
     ...vars,
   }
-  const app = createApp()
+  const app = testApp()
   let reached = 0
-  app.get('/public', (c) => {
-    reached++
-    return c.json({ ok: true })
-  })
+  app.extend((app) =>
+    app.get('/public', (c) => {
+      reached++
+      return c.json({ ok: true })
+    }),
+  )
   const send = async (
     path: string,
     headers: Record<string, string> = {},

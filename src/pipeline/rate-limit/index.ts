@@ -8,13 +8,13 @@
  */
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
+import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
 import { clientIdentity } from '../../lib/client-identity'
 import { createLogThrottle } from '../../lib/throttle'
-import { prefetchAuthentication } from '../../middleware/authenticate'
 import { logRequest } from '../../observability/logger'
-import { getRateLimitEngine, type PolicyDecision } from '../../stores/redis/rate-limit'
+import type { PolicyDecision, RateLimitEngine } from '../../stores/redis/rate-limit'
 
 /** Never rate limited (S-RL-5): monitoring must work while clients are being throttled. */
 export const RATE_LIMIT_EXEMPT_PATHS: ReadonlySet<string> = new Set([
@@ -57,12 +57,19 @@ function normalizedPath(c: Context<AppEnv>): string {
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
 }
 
-export const rateLimit = () =>
+export interface RateLimitOptions {
+  engine: RateLimitEngine
+  settings: Config['rateLimit']
+  /**
+   * Verifies a bearer token without I/O and starts its revocation check, returning its claims (or undefined), so
+   * the user policy and the revocation read go out with the IP checks in one Upstash round trip.
+   */
+  prefetchClaims(c: Context<AppEnv>): Promise<{ sub: string; tenant?: string } | undefined>
+}
+
+export const rateLimit = ({ engine, settings, prefetchClaims }: RateLimitOptions) =>
   createMiddleware<AppEnv>(async function rateLimit(c, next) {
     if (RATE_LIMIT_EXEMPT_PATHS.has(c.req.path)) return next()
-    const config = c.get('config')
-    const settings = config.rateLimit
-    const engine = getRateLimitEngine(config)
     const nowMs = Date.now()
     const client = clientIdentity(c.req.header('cf-connecting-ip'))
 
@@ -75,7 +82,7 @@ export const rateLimit = () =>
     }
     // A bearer token is verified here (no I/O) so the user policy and the revocation check go out with the IP
     // checks; authenticate() then reuses both.
-    const claims = await prefetchAuthentication(c)
+    const claims = await prefetchClaims(c)
     if (claims !== undefined && settings.user !== 'off') checks.push(engine.decide('user', userIdentity(claims), nowMs))
     const decisions = await Promise.all(checks)
 

@@ -11,7 +11,7 @@
 import { env } from 'cloudflare:workers'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { createApp } from '../../app'
+import { testApp } from '../../test-support/app'
 import { uniqueIpv4 } from '../../test-support/clients'
 import { testExecutionContext as ctx } from '../../test-support/context'
 import { LOGIN_ADMITTED, limitProbe } from '../../test-support/rate-limit'
@@ -22,8 +22,11 @@ const WINDOW_MS = 1_000
 function gateway(vars: Record<string, string>) {
   const lane = `lane-${crypto.randomUUID()}`
   const bindings = { ...env, UPSTASH_REDIS_REST_URL: `${env.UPSTASH_REDIS_REST_URL}/${lane}`, ...vars }
-  const app = createApp()
-  app.get('/public', (c) => c.json({ ok: true }))
+  const app = testApp({
+    extend: (app) => {
+      app.get('/public', (c) => c.json({ ok: true }))
+    },
+  })
   return async (path: '/auth/login' | '/public', ip: string): Promise<Attempt> => {
     const sent = Date.now()
     const res = await app.fetch(limitProbe(path, ip), bindings, ctx)

@@ -9,7 +9,7 @@
 import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
-import { createApp } from '../../app'
+import { testApp } from '../../test-support/app'
 import { uniqueIpv4 } from '../../test-support/clients'
 import { testExecutionContext as ctx } from '../../test-support/context'
 import { captureLogs } from '../../test-support/logs'
@@ -35,9 +35,9 @@ function gateway() {
     UPSTASH_TIMEOUT_MS: '200',
     METRICS_TOKEN,
   }
-  const app = createApp()
+  const app = testApp()
   let reached = 0
-  app.get('/public', (c) => c.json({ ok: true }))
+  app.extend((app) => app.get('/public', (c) => c.json({ ok: true })))
   const send = async (path: '/auth/login' | '/public', ip = uniqueIpv4()) => {
     const started = Date.now()
     const res = await app.fetch(limitProbe(path, ip), bindings, ctx)

@@ -28,9 +28,11 @@ export interface ProxyRoute {
   upstreamPathAndQuery: string
 }
 
-export interface RouteVariables {
-  /** Set for every request the proxy will handle; unset for the gateway's own paths. */
-  route: ProxyRoute
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** Set for every request the proxy will handle; unset for the gateway's own paths. */
+    route: ProxyRoute | undefined
+  }
 }
 
 /** `routes`: the compiled table (`compileRoutes`), built once per isolate by the caller. */

@@ -1,6 +1,6 @@
 import { env, exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { createApp } from '../../app'
+import { testApp } from '../../test-support/app'
 import { testExecutionContext as ctx } from '../../test-support/context'
 
 const EXPECTED = {
@@ -33,15 +33,18 @@ describe('security headers (R-HDR-1…5)', () => {
 
   it('are on the 500 of an invalid configuration too', async () => {
     const broken = { ...env, ENVIRONMENT: 'production' }
-    const res = await createApp().fetch(new Request('https://gw.test/health'), broken, ctx)
+    const res = await testApp().fetch(new Request('https://gw.test/health'), broken, ctx)
     expect(res.status).toBe(500)
     expectSecurityHeaders(res)
   })
 
   it('are on an unknown error', async () => {
-    const app = createApp()
-    app.get('/boom', () => {
-      throw new Error('boom')
+    const app = testApp({
+      extend: (app) => {
+        app.get('/boom', () => {
+          throw new Error('boom')
+        })
+      },
     })
     const res = await app.fetch(new Request('https://gw.test/boom'), env, ctx)
     expect(res.status).toBe(500)
@@ -51,8 +54,11 @@ describe('security headers (R-HDR-1…5)', () => {
 
 describe('Cache-Control on token-bearing paths (R-HDR-2)', () => {
   it('is no-store on every /auth/* response, success or error', async () => {
-    const app = createApp()
-    app.get('/auth/plain-test', (c) => c.text('ok'))
+    const app = testApp({
+      extend: (app) => {
+        app.get('/auth/plain-test', (c) => c.text('ok'))
+      },
+    })
     for (const path of ['/auth/plain-test', '/auth/me', '/auth/unknown']) {
       const res = await app.fetch(new Request(`https://gw.test${path}`), env, ctx)
       expect(res.headers.get('cache-control'), path).toBe('no-store')

@@ -1,11 +1,11 @@
 import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
-import { createApp } from '../../app'
 import { hashPassword, PBKDF2_ITERATIONS } from '../../passwords/password'
-import { getRedis } from '../../stores/redis/client'
+import { createRedis } from '../../stores/redis/client'
 import { lockoutKeys } from '../../stores/redis/lockout'
 import { loginUser, postJson, registerUser, STRONG_PASSWORD, uniqueEmail } from '../../test-support/accounts'
+import { testApp } from '../../test-support/app'
 import { uniqueIpv4 } from '../../test-support/clients'
 import { testExecutionContext as ctx } from '../../test-support/context'
 import { pbkdf2Calls, pbkdf2Refused, WORKERS_PBKDF2_MAX_ITERATIONS } from '../../test-support/kdf'
@@ -121,7 +121,7 @@ describe('POST /auth/register', () => {
   it('is 403 registration_disabled when REGISTRATION=closed, before reading the body', async () => {
     const before = await userCount()
     const kdf = pbkdf2Calls()
-    const res = await createApp().fetch(
+    const res = await testApp().fetch(
       new Request('https://gw.test/auth/register', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -184,7 +184,7 @@ describe('POST /auth/login', () => {
     const pending: Promise<unknown>[] = []
     const collecting = { ...ctx, waitUntil: (p: Promise<unknown>) => void pending.push(p) } as ExecutionContext
     const login = (password: string) =>
-      createApp().fetch(
+      testApp().fetch(
         new Request('https://gw.test/auth/login', {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
@@ -279,7 +279,7 @@ describe('POST /auth/login', () => {
     const unknown: number[] = []
     // Interleaved, and each known-address round resets nothing: the lockout (5) would stop us, so use fresh ghosts
     // for "unknown" and reset the known account's counter through Redis between rounds.
-    const redis = getRedis(testConfig().redis)
+    const redis = createRedis(testConfig().redis)
     const keys = await lockoutKeys(testConfig().passwords.pepper, email)
     for (let i = 0; i < 15; i++) {
       await redis.del(...keys)
@@ -315,7 +315,7 @@ describe('POST /auth/login', () => {
 describe('the per-IP auth rate limit in front of login (R-PWD-8)', () => {
   it('refuses an over-limit login with 429 before the user lookup and the KDF', async () => {
     const { email } = await registerUser()
-    const app = createApp()
+    const app = testApp()
     const bindings = { ...env, RATE_LIMIT_AUTH: '2/1m' }
     const ip = uniqueIpv4()
     const attempt = () =>
@@ -415,7 +415,7 @@ describe('account lockout (S-LO-1/2, R-BF-1)', () => {
   it('enforces the hourly ceiling of 100 failures even when successes reset the consecutive count', async () => {
     const { email } = await registerUser()
     const [, hourly] = await lockoutKeys(testConfig().passwords.pepper, email)
-    const redis = getRedis(testConfig().redis)
+    const redis = createRedis(testConfig().redis)
     await redis.set(hourly, 100, { px: 3_600_000 })
     const res = await postJson('/auth/login', { email, password: STRONG_PASSWORD })
     await expectProblem(res, 429, 'account_locked')
@@ -428,7 +428,7 @@ describe('account lockout (S-LO-1/2, R-BF-1)', () => {
     const [consecutive, hourly] = await lockoutKeys(testConfig().passwords.pepper, email)
     expect(consecutive).toMatch(/^auth:fail:[0-9a-f]{64}$/)
     expect(hourly).toMatch(/^auth:fail:h:[0-9a-f]{64}$/)
-    const redis = getRedis(testConfig().redis)
+    const redis = createRedis(testConfig().redis)
     expect(Number(await redis.get(consecutive))).toBe(1)
     const ttl = await redis.pttl(consecutive)
     expect(ttl).toBeGreaterThan(899_000)
@@ -445,7 +445,7 @@ describe('account lockout (S-LO-1/2, R-BF-1)', () => {
     const families = await familyCount()
     const kdf = pbkdf2Calls()
     try {
-      const res = await createApp().fetch(
+      const res = await testApp().fetch(
         new Request('https://gw.test/auth/login', {
           method: 'POST',
           headers: { 'content-type': 'application/json' },

@@ -11,11 +11,11 @@ import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
+import type { Gateway } from '../../gateway'
 import { createLogThrottle } from '../../lib/throttle'
 import { logRequest, maskEmail } from '../../observability/logger'
 import { countAuthEvent } from '../../observability/metrics'
 import { checkPasswordPolicy, hashPassword, verifyPasswordOrDummy } from '../../passwords/password'
-import { getAccountStores, getServices } from '../../services'
 import { normalizeEmail } from '../../stores/d1/users'
 import type { LockoutDecision } from '../../stores/types'
 import { tokenPairResponse } from './token-pair'
@@ -50,8 +50,12 @@ function identifierOf(email: string): string {
   return identifier
 }
 
-export async function register(c: Context<AppEnv>, body: { email: string; password: string }): Promise<Response> {
-  const config = c.get('config')
+export async function register(
+  c: Context<AppEnv>,
+  body: { email: string; password: string },
+  gw: Gateway,
+): Promise<Response> {
+  const { config } = gw
   const identifier = identifierOf(body.email)
   const policy = checkPasswordPolicy(body.password, { minLength: config.passwords.minLength, email: identifier })
   if (!policy.ok) {
@@ -70,7 +74,7 @@ export async function register(c: Context<AppEnv>, body: { email: string; passwo
   }
   // The hash and the insert run on both paths, so a taken address answers in the same time as a new one.
   const passwordHash = await hashPassword(body.password, config.passwords.pepper)
-  const { users } = getAccountStores(c.env.DB)
+  const { users } = gw
   let created: Awaited<ReturnType<typeof users.create>>
   try {
     created = await users.create({ email: identifier, passwordHash, scopes: config.accounts.defaultScopes })
@@ -95,8 +99,8 @@ export async function register(c: Context<AppEnv>, body: { email: string; passwo
 async function reserveAttempt(
   c: Context<AppEnv>,
   identifier: string,
+  { lockout }: Gateway,
 ): Promise<LockoutDecision & { status: 'allowed' }> {
-  const { lockout } = getServices(c.get('config'))
   let decision: LockoutDecision
   try {
     decision = await lockout.begin(identifier)
@@ -124,12 +128,15 @@ async function reserveAttempt(
   return decision
 }
 
-export async function login(c: Context<AppEnv>, body: { email: string; password: string }): Promise<Response> {
-  const config = c.get('config')
+export async function login(
+  c: Context<AppEnv>,
+  body: { email: string; password: string },
+  gw: Gateway,
+): Promise<Response> {
+  const { config } = gw
   const identifier = identifierOf(body.email)
-  const attempt = await reserveAttempt(c, identifier)
-  const { lockout } = getServices(config)
-  const { users, refreshTokens } = getAccountStores(c.env.DB)
+  const attempt = await reserveAttempt(c, identifier, gw)
+  const { lockout, users, refreshTokens } = gw
 
   let user: Awaited<ReturnType<typeof users.findByEmail>>
   try {
@@ -198,7 +205,7 @@ export async function login(c: Context<AppEnv>, body: { email: string; password:
         ),
     )
   }
-  const { response, jti } = await tokenPairResponse(c, user, issued.value)
+  const { response, jti } = await tokenPairResponse(c, gw, user, issued.value)
   countAuthEvent('login_success')
   logRequest(c, {
     event: attempt.failures > 1 ? 'authn_login_successafterfail' : 'authn_login_success',
@@ -211,8 +218,8 @@ export async function login(c: Context<AppEnv>, body: { email: string; password:
 }
 
 /** Refuses /auth/register before the body is read when REGISTRATION=closed (403 `registration_disabled`). */
-export const registrationOpen = () =>
-  createMiddleware<AppEnv>(async function registrationOpen(c, next) {
-    if (c.get('config').accounts.registration !== 'open') throw new GatewayError('registration_disabled')
+export const registrationOpen = ({ config }: Gateway) =>
+  createMiddleware<AppEnv>(async function registrationOpen(_c, next) {
+    if (config.accounts.registration !== 'open') throw new GatewayError('registration_disabled')
     await next()
   })

@@ -1,8 +1,8 @@
 import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
-import { createApp } from '../../app'
 import { loginUser, postJson, refreshWith, registerUser } from '../../test-support/accounts'
+import { testApp } from '../../test-support/app'
 import { testExecutionContext as ctx } from '../../test-support/context'
 import { captureLogs } from '../../test-support/logs'
 import { expectProblem } from '../../test-support/problem'
@@ -106,7 +106,7 @@ describe('POST /auth/logout', () => {
     const lane = `lane-${crypto.randomUUID()}`
     const control = httpControl(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN)
     const bindings = { ...env, UPSTASH_REDIS_REST_URL: `${env.UPSTASH_REDIS_REST_URL}/${lane}`, UPSTASH_RETRIES: '0' }
-    const app = createApp()
+    const app = testApp()
     const attempt = () =>
       app.fetch(
         new Request('https://gw.test/auth/logout', { method: 'POST', headers: authHeader(pair.access_token) }),

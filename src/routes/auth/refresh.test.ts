@@ -1,8 +1,8 @@
 import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
-import { createApp } from '../../app'
 import { loginUser, refreshWith, registerUser } from '../../test-support/accounts'
+import { testApp } from '../../test-support/app'
 import { testExecutionContext as ctx } from '../../test-support/context'
 import { captureLogs } from '../../test-support/logs'
 import { expectProblem } from '../../test-support/problem'
@@ -43,7 +43,7 @@ const me = (accessToken: string) =>
 
 /** An app whose bindings differ from the test defaults (grace window, audience, Upstash lane). */
 function appWith(overrides: Record<string, string>) {
-  const app = createApp()
+  const app = testApp()
   const bindings = { ...env, ...overrides }
   return {
     refresh: (token: string, headers: Record<string, string> = {}) =>

@@ -8,9 +8,9 @@
 import type { Context } from 'hono'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
+import type { Gateway } from '../../gateway'
 import { logRequest } from '../../observability/logger'
 import { countAuthEvent } from '../../observability/metrics'
-import { getAccountStores, getServices } from '../../services'
 import type { RotateResult } from '../../stores/types'
 import { ACCOUNT_RETRY_AFTER_SECONDS } from './account'
 import { tokenPairResponse } from './token-pair'
@@ -28,9 +28,8 @@ function invalid(c: Context<AppEnv>, reason: string): never {
   throw new GatewayError('invalid_refresh_token')
 }
 
-export async function refresh(c: Context<AppEnv>, body: { refresh_token: string }): Promise<Response> {
-  const config = c.get('config')
-  const { users, refreshTokens } = getAccountStores(c.env.DB)
+export async function refresh(c: Context<AppEnv>, body: { refresh_token: string }, gw: Gateway): Promise<Response> {
+  const { config, users, refreshTokens } = gw
   let result: RotateResult
   try {
     result = await refreshTokens.rotate(body.refresh_token, {
@@ -46,7 +45,7 @@ export async function refresh(c: Context<AppEnv>, body: { refresh_token: string 
   if (result.kind === 'reuse') {
     let sessionRevoked = true
     try {
-      await getServices(config).revocation.revokeSession(result.familyId)
+      await gw.revocation.revokeSession(result.familyId)
     } catch (cause) {
       // The family is already dead in D1 (no refresh can succeed); its access tokens live at most
       // ACCESS_TOKEN_TTL_SECONDS more. Said loudly, in the same CRITICAL record.
@@ -75,7 +74,7 @@ export async function refresh(c: Context<AppEnv>, body: { refresh_token: string 
   // rotate() already refuses a disabled user's family; a user deleted in between is just as dead.
   if (user === null || user.disabledAt !== null) invalid(c, 'user_gone')
 
-  const { response, jti } = await tokenPairResponse(c, user, result)
+  const { response, jti } = await tokenPairResponse(c, gw, user, result)
   countAuthEvent('refreshed')
   logRequest(c, {
     event: 'session_renewed',

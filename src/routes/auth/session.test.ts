@@ -1,9 +1,9 @@
 import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
-import { createApp } from '../../app'
-import { getRedis } from '../../stores/redis/client'
+import { createRedis } from '../../stores/redis/client'
 import { revocationKey } from '../../stores/redis/revocation'
+import { testApp } from '../../test-support/app'
 import { testExecutionContext as ctx } from '../../test-support/context'
 import { captureLogs } from '../../test-support/logs'
 import { expectProblem } from '../../test-support/problem'
@@ -94,7 +94,7 @@ describe('POST /auth/logout', () => {
     const config = testConfig()
     const minted = await mintTestToken({ sub: 'carol', sid: 'sid-carol-1' })
     expect((await post('/auth/logout', authHeader(minted.token))).status).toBe(204)
-    const redis = getRedis(config.redis)
+    const redis = createRedis(config.redis)
     const jtiKey = await revocationKey('jti', minted.jti)
     const sidKey = await revocationKey('sid', 'sid-carol-1')
     expect(jtiKey).toMatch(/^rv:jti:[0-9a-f]{64}$/)
@@ -116,7 +116,7 @@ describe('POST /auth/logout', () => {
     const minted = await mintTestToken({ sub: 'dave' })
     await control.setFault('error500', 10_000, lane)
     try {
-      const res = await createApp().fetch(
+      const res = await testApp().fetch(
         new Request('https://gw.test/auth/logout', { method: 'POST', headers: authHeader(minted.token) }),
         bindings,
         ctx,
@@ -126,7 +126,7 @@ describe('POST /auth/logout', () => {
     } finally {
       await control.setFault('none', undefined, lane)
     }
-    expect(await getRedis(testConfig().redis).exists(await revocationKey('jti', minted.jti))).toBe(0)
+    expect(await createRedis(testConfig().redis).exists(await revocationKey('jti', minted.jti))).toBe(0)
     expect(logs.lines.join('\n')).not.toContain(minted.token)
   })
 })
@@ -157,7 +157,7 @@ describe('HS256 mode (JWT_SECRET instead of JWT_PRIVATE_KEY)', () => {
     JWT_PRIVATE_KEY: undefined,
     JWT_SECRET: 'Zq8Vn2Lx9Kd4Rz7Wm3Ty6Hb1Pc5Jf0GsAeUiOoYrXw',
   } as unknown as Env
-  const app = createApp()
+  const app = testApp()
 
   it('authenticates a token signed with the shared secret and refuses an EdDSA one', async () => {
     const config = testConfig(hs256)
@@ -191,7 +191,7 @@ describe('key rotation through JWT_PUBLIC_KEYS', () => {
     const current = JSON.parse(env.JWT_PRIVATE_KEY) as Record<string, string>
     // The next key is published first…
     const publishing = { ...env, JWT_PUBLIC_KEYS: JSON.stringify([{ kty, crv, x }]) }
-    const app = createApp()
+    const app = testApp()
     const jwks = (await (
       await app.fetch(new Request('https://gw.test/.well-known/jwks.json'), publishing, ctx)
     ).json()) as {

@@ -6,11 +6,11 @@ import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
-import { authenticate, REVOCATION_RETRY_AFTER_SECONDS } from '../../middleware/authenticate'
+import type { Gateway } from '../../gateway'
+import { type AuthDeps, authenticate, REVOCATION_RETRY_AFTER_SECONDS } from '../../middleware/authenticate'
 import { optionalJsonBody } from '../../middleware/validate'
 import { logRequest } from '../../observability/logger'
 import { countAuthEvent } from '../../observability/metrics'
-import { getAccountStores, getServices } from '../../services'
 import { ACCOUNT_RETRY_AFTER_SECONDS } from './account'
 import { LogoutBody } from './schemas'
 
@@ -31,8 +31,8 @@ export function me(c: Context<AppEnv>): Response {
  * Optional bearer for `POST /auth/logout`: with an Authorization header the token must be valid (401 otherwise);
  * without one the handler needs a refresh token in the body.
  */
-export const bearerIfPresent = () => {
-  const required = authenticate()
+export const bearerIfPresent = (gw: AuthDeps) => {
+  const required = authenticate(gw)
   return createMiddleware<AppEnv>(async function bearerIfPresent(c, next) {
     if (c.req.header('authorization') !== undefined) return required(c, next)
     await next()
@@ -62,15 +62,14 @@ function unavailableRedis(reason: string, cause: unknown, userid?: string): Gate
  * D1 is written before Upstash: if Upstash then fails (503), a retry with the same access token still
  * authenticates and finishes the job. The other order would revoke the token first and make the retry a 401.
  */
-export async function logout(c: Context<AppEnv>): Promise<Response> {
+export async function logout(c: Context<AppEnv>, gw: Gateway): Promise<Response> {
   const body = await optionalJsonBody(c, LogoutBody)
   const principal = c.get('principal')
   if (principal === undefined && body?.refresh_token === undefined) {
     logRequest(c, { event: 'authn_token_invalid', level: 'warn', reason: 'token_missing', outcome: 'denied' })
     throw new GatewayError('unauthenticated')
   }
-  const { revocation } = getServices(c.get('config'))
-  const { refreshTokens } = getAccountStores(c.env.DB)
+  const { revocation, refreshTokens } = gw
   const userid = principal?.sub
 
   const families = new Set<string>()
@@ -113,10 +112,9 @@ export async function logout(c: Context<AppEnv>): Promise<Response> {
  * (`revokeUserBefore(sub, floor(now)+1)`; a token minted later in this same second is refused too: fail safe).
  * D1 first, for the same retry reason as logout.
  */
-export async function logoutAll(c: Context<AppEnv>): Promise<Response> {
+export async function logoutAll(c: Context<AppEnv>, gw: Gateway): Promise<Response> {
   const principal = principalOf(c)
-  const { revocation } = getServices(c.get('config'))
-  const { refreshTokens } = getAccountStores(c.env.DB)
+  const { revocation, refreshTokens } = gw
   let families: number
   try {
     families = await refreshTokens.revokeAllForUser(principal.sub, 'logout_all')

@@ -4,7 +4,7 @@
  */
 import type { Context } from 'hono'
 import type { AppEnv } from '../../env'
-import { getServices } from '../../services'
+import type { Gateway } from '../../gateway'
 import type { IssuedRefreshToken } from '../../stores/types'
 import { mintAccessToken } from '../../tokens/mint'
 
@@ -19,13 +19,13 @@ export interface TokenPairBody {
 /** Mints the access token for `user` in the refresh token's family and answers 200 with both. */
 export async function tokenPairResponse(
   c: Context<AppEnv>,
+  { config, keyRing }: Pick<Gateway, 'config' | 'keyRing'>,
   user: { id: string; scopes: readonly string[] },
   refresh: IssuedRefreshToken,
 ): Promise<{ response: Response; jti: string }> {
-  const config = c.get('config')
   const nowMs = Date.now()
   const access = await mintAccessToken(
-    await getServices(config).keyRing(),
+    await keyRing(),
     { sub: user.id, sid: refresh.familyId, scopes: user.scopes },
     { issuer: config.jwt.issuer, audience: config.jwt.audience, accessTtlSeconds: config.jwt.accessTtlSeconds, nowMs },
   )

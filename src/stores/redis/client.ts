@@ -1,31 +1,25 @@
 /**
- * The one @upstash/redis client of an isolate, built from config. Every request is bounded by a timeout that
+ * The @upstash/redis client, built from config. Every request is bounded by a timeout that
  * throws (the function form of `signal`; a static signal makes the client resolve `null`, a silent fail-open:
  * upstash-rest-protocol.md §5.2) and retried a bounded number of times, on network errors only.
  */
 import { Redis } from '@upstash/redis/cloudflare'
 import type { Config } from '../../config/schema'
 
-const clients = new WeakMap<Config['redis'], Redis>()
-
 /** Backoff between retries of a failed fetch, in ms: short, because the whole request shares one timeout. */
 const RETRY_BACKOFF_MS = 25
 
-export function getRedis(config: Config['redis']): Redis {
-  let redis = clients.get(config)
-  if (redis === undefined) {
-    redis = new Redis({
-      url: config.url,
-      token: config.token,
-      // One timer per request, covering every retry of it: a dead Upstash costs at most timeoutMs.
-      signal: () => AbortSignal.timeout(config.timeoutMs),
-      retry: { retries: config.retries, backoff: () => RETRY_BACKOFF_MS },
-      enableTelemetry: false,
-      automaticDeserialization: false,
-    })
-    clients.set(config, redis)
-  }
-  return redis
+/** A client for these settings. The gateway builds one per isolate (`createGateway`). */
+export function createRedis(config: Config['redis']): Redis {
+  return new Redis({
+    url: config.url,
+    token: config.token,
+    // One timer per request, covering every retry of it: a dead Upstash costs at most timeoutMs.
+    signal: () => AbortSignal.timeout(config.timeoutMs),
+    retry: { retries: config.retries, backoff: () => RETRY_BACKOFF_MS },
+    enableTelemetry: false,
+    automaticDeserialization: false,
+  })
 }
 
 export interface RedisProbe {

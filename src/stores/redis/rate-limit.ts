@@ -8,13 +8,14 @@
  * global and user policies fall back to the in-isolate limiter at `degradedFraction` of their limit.
  */
 import { Ratelimit } from '@upstash/ratelimit'
+import type { Redis } from '@upstash/redis/cloudflare'
 import type { Config, RateLimitSpec } from '../../config/schema'
 import { createCircuitBreaker } from '../../lib/breaker'
 import { sha256Hex } from '../../lib/crypto'
 import { log } from '../../observability/logger'
 import { countRateLimitDecision, setDegradedMode } from '../../observability/metrics'
 import { createFallbackLimiter } from '../../pipeline/rate-limit/fallback'
-import { getRedis, probeRedis } from './client'
+import { probeRedis } from './client'
 import { exactSlidingWindow } from './exact-window'
 
 export type PolicyName = 'global' | 'auth' | 'user'
@@ -35,24 +36,16 @@ export interface PolicyDecision {
   unavailable: boolean
 }
 
-interface Engine {
+export interface RateLimitEngine {
   decide(policy: PolicyName, identity: string, nowMs: number): Promise<PolicyDecision>
 }
 
-const engines = new WeakMap<Config, Engine>()
-
-export function getRateLimitEngine(config: Config): Engine {
-  let engine = engines.get(config)
-  if (engine === undefined) {
-    engine = createEngine(config)
-    engines.set(config, engine)
-  }
-  return engine
-}
-
-function createEngine(config: Config): Engine {
+/**
+ * The rate-limit decisions of an isolate: a limiter per policy on `redis`, one breaker for them, and the bounded
+ * in-isolate fallback while it is open. The gateway builds one per isolate (`createGateway`).
+ */
+export function createRateLimitEngine(config: Config, redis: Redis): RateLimitEngine {
   const settings = config.rateLimit
-  const redis = getRedis(config.redis)
   const limiters = new Map<PolicyName, { spec: RateLimitSpec; limiter: Ratelimit }>()
   for (const policy of ['global', 'auth', 'user'] as const) {
     const spec = settings[policy]

@@ -2,7 +2,7 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
 import type { Config } from '../../config/schema'
-import { getRedis } from './client'
+import { createRedis } from './client'
 import { createRedisRevocationStore, revocationKey } from './revocation'
 
 const control = httpControl(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN)
@@ -17,7 +17,7 @@ function store(lane?: string) {
     insecurePlaintext: false,
     allowPlaintextOverride: false,
   }
-  const redis = getRedis(config)
+  const redis = createRedis(config)
   return { redis, revocation: createRedisRevocationStore(redis, timings) }
 }
 

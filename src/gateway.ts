@@ -1,0 +1,61 @@
+/**
+ * Everything an isolate needs, built once from the validated configuration and the bindings: the one place
+ * backends are wired to the code that uses them. `src/index.ts` builds it once per isolate; a test builds its own
+ * (other bindings, another route table, in-memory stores) and hands it to `createApp`.
+ */
+import type { Redis } from '@upstash/redis/cloudflare'
+import type { Config } from './config/schema'
+import { DEFAULT_ROUTE, ROUTES } from './policies'
+import { type CompiledRoutes, compileRoutes } from './routing/table'
+import { createD1RefreshTokenStore } from './stores/d1/refresh-tokens'
+import { createD1UserStore } from './stores/d1/users'
+import { createRedis } from './stores/redis/client'
+import { createRedisLockoutStore } from './stores/redis/lockout'
+import { createRateLimitEngine, type RateLimitEngine } from './stores/redis/rate-limit'
+import { createRedisRevocationStore } from './stores/redis/revocation'
+import type { LockoutStore, RefreshTokenStore, RevocationStore, UserStore } from './stores/types'
+import { type KeyRing, keyRingOnce } from './tokens/keys'
+import { createOriginForwarder, type Forward } from './upstream/origin'
+
+export interface Gateway {
+  readonly config: Config
+  readonly db: D1Database
+  readonly redis: Redis
+  readonly revocation: RevocationStore
+  readonly lockout: LockoutStore
+  readonly users: UserStore
+  readonly refreshTokens: RefreshTokenStore
+  /** The signing and verification keys, imported on first use. */
+  keyRing(): Promise<KeyRing>
+  readonly rateLimits: RateLimitEngine
+  /** Undefined without UPSTREAM_URL (development only). */
+  readonly forward: Forward | undefined
+  readonly routes: CompiledRoutes
+}
+
+/** Parts a caller may supply instead of the ones built from the configuration. */
+export type GatewayOverrides = Partial<
+  Pick<Gateway, 'routes' | 'revocation' | 'lockout' | 'users' | 'refreshTokens' | 'rateLimits' | 'forward'>
+>
+
+export function createGateway(config: Config, bindings: { DB: D1Database }, overrides: GatewayOverrides = {}): Gateway {
+  const redis = createRedis(config.redis)
+  return {
+    config,
+    db: bindings.DB,
+    redis,
+    revocation:
+      overrides.revocation ??
+      createRedisRevocationStore(redis, {
+        clockSkewSeconds: config.jwt.clockSkewSeconds,
+        accessTtlSeconds: config.jwt.accessTtlSeconds,
+      }),
+    lockout: overrides.lockout ?? createRedisLockoutStore(redis, config.accounts.lockout, config.passwords.pepper),
+    users: overrides.users ?? createD1UserStore(bindings.DB),
+    refreshTokens: overrides.refreshTokens ?? createD1RefreshTokenStore(bindings.DB),
+    keyRing: keyRingOnce(config.jwt.signing),
+    rateLimits: overrides.rateLimits ?? createRateLimitEngine(config, redis),
+    forward: 'forward' in overrides ? overrides.forward : createOriginForwarder(config, bindings),
+    routes: overrides.routes ?? compileRoutes(ROUTES, { default: DEFAULT_ROUTE }),
+  }
+}
