@@ -18,6 +18,7 @@ import type { CircuitBreaker } from '../lib/breaker'
 import { type InflateFormat, inflate } from './content-coding'
 import { clientResponseHeaders } from './headers'
 import { limitBodyStream } from './limit-body'
+import { joinTarget, parseBaseUrl } from './target'
 
 /** Until the origin's response head arrives. */
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 10_000
@@ -282,27 +283,4 @@ function jitter(baseMs: number, random: () => number): number {
 
 function sleep(ms: number): Promise<void> {
   return ms <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-function parseBaseUrl(baseUrl: string): URL {
-  let url: URL
-  try {
-    url = new URL(baseUrl)
-  } catch {
-    throw new TypeError('createForwarder: baseUrl must be an absolute http(s) URL')
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new TypeError('createForwarder: baseUrl must use http: or https:')
-  }
-  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
-    throw new TypeError('createForwarder: baseUrl must not carry a query, fragment or credentials')
-  }
-  return url
-}
-
-function joinTarget(base: URL, pathAndQuery: string): URL {
-  if (!pathAndQuery.startsWith('/') || pathAndQuery.startsWith('//')) {
-    throw new TypeError('forward: pathAndQuery must start with a single "/" (use upstreamPath())')
-  }
-  return new URL(`${base.origin}${base.pathname.replace(/\/+$/, '')}${pathAndQuery}`)
 }
