@@ -24,6 +24,7 @@ import { LoginBody, RefreshBody, RegisterBody } from './routes/auth/schemas'
 import { bearerIfPresent, logout, logoutAll, me } from './routes/auth/session'
 import { liveness, readiness } from './routes/health'
 import { jwks } from './routes/jwks'
+import { AUTH_PATH_PREFIX, GATEWAY_PATHS } from './routes/paths'
 import { proxy } from './routes/proxy'
 
 /**
@@ -50,7 +51,7 @@ export function createApp(gw: Gateway): Hono<AppEnv> {
       prefetchClaims: (c) => prefetchAuthentication(c, gw),
     }),
   )
-  app.use('/auth/*', noStore())
+  app.use(`${AUTH_PATH_PREFIX}*`, noStore())
   app.use(
     methodNotAllowed({
       app,
@@ -69,18 +70,18 @@ export function createApp(gw: Gateway): Hono<AppEnv> {
     }
   })
 
-  app.get('/health/live', liveness)
-  app.on('GET', ['/health', '/health/ready'], readiness(gw))
-  app.get('/metrics', (c) => metricsRoute(c, gw.config.metrics))
-  app.get('/.well-known/jwks.json', (c) => jwks(c, gw))
-  app.get('/auth/me', requireToken, me)
-  app.post('/auth/register', registrationOpen(gw), ...jsonBody(RegisterBody), (c) =>
+  app.get(GATEWAY_PATHS.healthLive, liveness)
+  app.on('GET', [GATEWAY_PATHS.health, GATEWAY_PATHS.healthReady], readiness(gw))
+  app.get(GATEWAY_PATHS.metrics, (c) => metricsRoute(c, gw.config.metrics))
+  app.get(GATEWAY_PATHS.jwks, (c) => jwks(c, gw))
+  app.get(GATEWAY_PATHS.me, requireToken, me)
+  app.post(GATEWAY_PATHS.register, registrationOpen(gw), ...jsonBody(RegisterBody), (c) =>
     register(c, c.req.valid('json'), gw),
   )
-  app.post('/auth/login', ...jsonBody(LoginBody), (c) => login(c, c.req.valid('json'), gw))
-  app.post('/auth/refresh', ...jsonBody(RefreshBody), (c) => refresh(c, c.req.valid('json'), gw))
-  app.post('/auth/logout', bearerIfPresent(gw), (c) => logout(c, gw))
-  app.post('/auth/logout-all', requireToken, (c) => logoutAll(c, gw))
+  app.post(GATEWAY_PATHS.login, ...jsonBody(LoginBody), (c) => login(c, c.req.valid('json'), gw))
+  app.post(GATEWAY_PATHS.refresh, ...jsonBody(RefreshBody), (c) => refresh(c, c.req.valid('json'), gw))
+  app.post(GATEWAY_PATHS.logout, bearerIfPresent(gw), (c) => logout(c, gw))
+  app.post(GATEWAY_PATHS.logoutAll, requireToken, (c) => logoutAll(c, gw))
 
   // Everything else: the proxy to the origin, under the route's policy (or 404 for a gateway-owned spelling).
   app.notFound(proxy(gw))

@@ -199,6 +199,22 @@ export interface GatewayErrorOptions {
 }
 
 /**
+ * A 503 for a dependency that failed (D1, or Upstash for revocation): the cause goes to the log with `reason`,
+ * never to the client, and Retry-After says when to try again.
+ *
+ * @example throw unavailable('dependency_unavailable', 'd1_read_failed', cause, 2, { userid })
+ */
+export function unavailable(
+  code: 'dependency_unavailable' | 'revocation_unavailable',
+  reason: string,
+  cause: unknown,
+  retryAfterSeconds: number,
+  extra: Record<string, unknown> = {},
+): GatewayError {
+  return new GatewayError(code, { retryAfterSeconds, internal: { reason, cause, ...extra } })
+}
+
+/**
  * An error the gateway answers with a problem+json response.
  *
  * @example throw new GatewayError('method_not_allowed', { headers: { allow: 'GET, HEAD' } })

@@ -10,6 +10,7 @@ import { createMiddleware } from 'hono/factory'
 import type { Config } from '../config/schema'
 import type { AppEnv } from '../env'
 import { GatewayError } from '../errors/gateway-error'
+import { RATE_LIMIT_POLICIES, type RateLimitPolicy } from '../lib/rate-limit-policies'
 import { logRequest } from './logger'
 import { MetricRegistry, renderPrometheus } from './registry'
 
@@ -51,9 +52,8 @@ export const AUTH_EVENTS = [
 export type AuthEvent = (typeof AUTH_EVENTS)[number]
 
 /** Rate-limit policies (S-RL-2, S-RL-3) and what they decided; `degraded_*` = decided by the in-memory fallback. */
-export const RATE_LIMIT_POLICIES = ['global', 'auth', 'user'] as const
+export { RATE_LIMIT_POLICIES, type RateLimitPolicy } from '../lib/rate-limit-policies'
 export const RATE_LIMIT_DECISIONS = ['allowed', 'limited', 'degraded_allowed', 'degraded_limited'] as const
-export type RateLimitPolicy = (typeof RATE_LIMIT_POLICIES)[number]
 export type RateLimitDecision = (typeof RATE_LIMIT_DECISIONS)[number]
 
 /** Timed Upstash operations. */

@@ -4,6 +4,8 @@
  * paths can it produce?).
  */
 
+import { GATEWAY_OWNED_SEGMENTS } from '../routes/paths'
+
 export type Segment = { readonly literal: string } | { readonly param: string }
 export type Specificity = 'exact' | 'param' | 'wildcard'
 
@@ -14,16 +16,13 @@ export interface Pattern {
   readonly segments: readonly Segment[]
 }
 
-/** First path segments the gateway answers itself. The proxy never serves them, whatever the table says. */
-export const GATEWAY_OWNED_SEGMENTS = ['auth', 'health', 'metrics', '.well-known'] as const
-
 export const LITERAL_SEGMENT = /^[A-Za-z0-9._~-]+$/
 const PARAM_SEGMENT = /^:[A-Za-z_][A-Za-z0-9_]*$/
 
 const isLiteral = (s: Segment | undefined): s is { literal: string } => s !== undefined && 'literal' in s
 
 export function isGatewayOwned(firstSegment: string | undefined): boolean {
-  return (GATEWAY_OWNED_SEGMENTS as readonly string[]).includes(firstSegment ?? '')
+  return GATEWAY_OWNED_SEGMENTS.includes(firstSegment ?? '')
 }
 
 /** Parses `pattern`, reporting every problem through `issue`; undefined when it cannot be used. */

@@ -3,6 +3,7 @@
  * checks that involve several entries (duplicates, rewrite targets) live with the compiler in `routes.ts`.
  */
 import type * as z from 'zod/mini'
+import { isScopeToken } from '../lib/scopes'
 import { isForwardableHeaderName } from '../upstream/headers'
 import { isLiteralSegment } from './patterns'
 
@@ -91,8 +92,6 @@ export const KNOWN_FIELDS = new Set([
   'decompress',
   'forwardHeaders',
 ])
-/** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. */
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
 
 export function checkMethods(entry: RoutePolicy, issue: (message: string) => void): ReadonlySet<string> | undefined {
   if (entry.methods === undefined) return undefined
@@ -120,7 +119,7 @@ export function checkPolicy(entry: RoutePolicy, issue: (message: string) => void
     else {
       if (entry.scopes.length === 0) issue('scopes is empty; omit it, or list the required scopes')
       entry.scopes.forEach((scope, i) => {
-        if (typeof scope !== 'string' || !SCOPE_TOKEN.test(scope)) {
+        if (!isScopeToken(scope)) {
           issue(`scopes[${i}] must be a non-empty scope name without whitespace, quotes or backslashes`)
         } else if (entry.scopes?.indexOf(scope) !== i) issue(`scopes[${i}] repeats an earlier scope`)
       })

@@ -28,7 +28,7 @@ import {
   type RoutePolicy,
 } from './policy'
 
-export { GATEWAY_OWNED_SEGMENTS } from './patterns'
+export { GATEWAY_OWNED_SEGMENTS } from '../routes/paths'
 export {
   DEFAULT_POLICY,
   HTTP_METHODS,

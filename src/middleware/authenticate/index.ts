@@ -9,6 +9,7 @@ import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
 import type { Gateway } from '../../gateway'
+import { isScopeToken } from '../../lib/scopes'
 import { logRequest } from '../../observability/logger'
 import { countAuthEvent } from '../../observability/metrics'
 import type { RevocationStatus } from '../../stores/types'
@@ -143,7 +144,7 @@ function reject(
  * @example app.post('/admin/users', authenticate(), requireScopes('users:write'), handler)
  */
 export const requireScopes = (...scopes: string[]) => {
-  if (scopes.length === 0 || scopes.some((s) => !/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(s))) {
+  if (scopes.length === 0 || scopes.some((s) => !isScopeToken(s))) {
     throw new TypeError('requireScopes: give one or more scope tokens (RFC 6749 §3.3 characters)')
   }
   const challenge = `Bearer realm="edgeward", error="insufficient_scope", scope="${scopes.join(' ')}"`

@@ -16,10 +16,8 @@ import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
 import { logRequest } from '../../observability/logger'
+import { AUTH_PATH_PREFIX } from '../../routes/paths'
 import { ACCEPTED_CODINGS, requestCoding } from '../../upstream/content-coding'
-
-/** Path prefix that gets the tight limit: the gateway's own auth endpoints (small JSON bodies only). */
-export const AUTH_PATH_PREFIX = '/auth/'
 
 function limiter(maxSize: number) {
   return honoBodyLimit({

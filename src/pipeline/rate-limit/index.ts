@@ -14,17 +14,8 @@ import { GatewayError } from '../../errors/gateway-error'
 import { clientIdentity } from '../../lib/client-identity'
 import { createLogThrottle } from '../../lib/throttle'
 import { logRequest } from '../../observability/logger'
+import { AUTH_LIMITED_PATHS, RATE_LIMIT_EXEMPT_PATHS } from '../../routes/paths'
 import type { PolicyDecision, RateLimitEngine } from '../../stores/redis/rate-limit'
-
-/** Never rate limited (S-RL-5): monitoring must work while clients are being throttled. */
-export const RATE_LIMIT_EXEMPT_PATHS: ReadonlySet<string> = new Set([
-  '/health',
-  '/health/live',
-  '/health/ready',
-  '/metrics',
-])
-/** Paths under the auth policy (S-RL-3), matched case-insensitively and without a trailing slash. */
-export const AUTH_LIMITED_PATHS: ReadonlySet<string> = new Set(['/auth/login', '/auth/register', '/auth/refresh'])
 
 const limitLogs = createLogThrottle({ intervalMs: 60_000, maxKeys: 1_000 })
 

@@ -10,7 +10,7 @@
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../../env'
-import { GatewayError } from '../../errors/gateway-error'
+import { GatewayError, unavailable } from '../../errors/gateway-error'
 import type { Gateway } from '../../gateway'
 import { createLogThrottle } from '../../lib/throttle'
 import { logRequest, maskEmail } from '../../observability/logger'
@@ -31,13 +31,6 @@ export const REGISTER_ACCEPTED = {
 
 /** One `authn_login_lock` record per identifier per minute: a locked account under attack must not flood the log. */
 const lockLogs = createLogThrottle({ intervalMs: 60_000, maxKeys: 1_000 })
-
-function unavailable(reason: string, cause: unknown): GatewayError {
-  return new GatewayError('dependency_unavailable', {
-    retryAfterSeconds: ACCOUNT_RETRY_AFTER_SECONDS,
-    internal: { reason, cause },
-  })
-}
 
 /** The canonical identifier; the body schema already refused anything normalizeEmail would. */
 function identifierOf(email: string): string {
@@ -79,7 +72,7 @@ export async function register(
   try {
     created = await users.create({ email: identifier, passwordHash, scopes: config.accounts.defaultScopes })
   } catch (cause) {
-    throw unavailable('user_store_failed', cause)
+    throw unavailable('dependency_unavailable', 'user_store_failed', cause, ACCOUNT_RETRY_AFTER_SECONDS)
   }
   logRequest(c, {
     event: 'user_created',
@@ -107,7 +100,7 @@ async function reserveAttempt(
   } catch (cause) {
     // Fail closed (S-LO-1): without the counter, nothing would stop a password-guessing run on this account.
     countAuthEvent('login_unavailable')
-    throw unavailable('lockout_unavailable', cause)
+    throw unavailable('dependency_unavailable', 'lockout_unavailable', cause, ACCOUNT_RETRY_AFTER_SECONDS)
   }
   if (decision.status === 'locked') {
     countAuthEvent('login_locked')
@@ -144,7 +137,7 @@ export async function login(
   } catch (cause) {
     // Not the client's failure: give the reservation back (best effort) so a D1 outage cannot lock accounts.
     c.executionCtx.waitUntil(lockout.release(identifier).catch(() => {}))
-    throw unavailable('user_store_failed', cause)
+    throw unavailable('dependency_unavailable', 'user_store_failed', cause, ACCOUNT_RETRY_AFTER_SECONDS)
   }
   // Exactly one KDF on every path: a dummy hash when there is no user (R-BF-5); a disabled account is checked too.
   const verified = await verifyPasswordOrDummy(body.password, user?.passwordHash, config.passwords.pepper)
@@ -190,7 +183,8 @@ export async function login(
     }),
     lockout.succeeded(identifier),
   ])
-  if (issued.status === 'rejected') throw unavailable('refresh_store_failed', issued.reason)
+  if (issued.status === 'rejected')
+    throw unavailable('dependency_unavailable', 'refresh_store_failed', issued.reason, ACCOUNT_RETRY_AFTER_SECONDS)
   if (reset.status === 'rejected') {
     // The password was right; a counter that stays up for 15 minutes is not worth refusing the login for.
     logRequest(c, { event: 'lockout_reset_failed', level: 'error', userid: user.id, cause: reset.reason })

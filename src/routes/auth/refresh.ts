@@ -7,20 +7,13 @@
  */
 import type { Context } from 'hono'
 import type { AppEnv } from '../../env'
-import { GatewayError } from '../../errors/gateway-error'
+import { GatewayError, unavailable } from '../../errors/gateway-error'
 import type { Gateway } from '../../gateway'
 import { logRequest } from '../../observability/logger'
 import { countAuthEvent } from '../../observability/metrics'
 import type { RotateResult } from '../../stores/types'
 import { ACCOUNT_RETRY_AFTER_SECONDS } from './account'
 import { tokenPairResponse } from './token-pair'
-
-function unavailable(reason: string, cause: unknown): GatewayError {
-  return new GatewayError('dependency_unavailable', {
-    retryAfterSeconds: ACCOUNT_RETRY_AFTER_SECONDS,
-    internal: { reason, cause },
-  })
-}
 
 function invalid(c: Context<AppEnv>, reason: string): never {
   countAuthEvent('refresh_invalid')
@@ -38,7 +31,7 @@ export async function refresh(c: Context<AppEnv>, body: { refresh_token: string 
     })
   } catch (cause) {
     // Never "invalid" on a store error: the client would throw away a good session.
-    throw unavailable('refresh_store_failed', cause)
+    throw unavailable('dependency_unavailable', 'refresh_store_failed', cause, ACCOUNT_RETRY_AFTER_SECONDS)
   }
 
   if (result.kind === 'invalid') invalid(c, 'unknown_expired_or_revoked')
@@ -69,7 +62,7 @@ export async function refresh(c: Context<AppEnv>, body: { refresh_token: string 
   try {
     user = await users.findById(result.userId)
   } catch (cause) {
-    throw unavailable('user_store_failed', cause)
+    throw unavailable('dependency_unavailable', 'user_store_failed', cause, ACCOUNT_RETRY_AFTER_SECONDS)
   }
   // rotate() already refuses a disabled user's family; a user deleted in between is just as dead.
   if (user === null || user.disabledAt !== null) invalid(c, 'user_gone')

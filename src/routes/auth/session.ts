@@ -5,7 +5,7 @@
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../../env'
-import { GatewayError } from '../../errors/gateway-error'
+import { GatewayError, unavailable } from '../../errors/gateway-error'
 import type { Gateway } from '../../gateway'
 import { type AuthDeps, authenticate, REVOCATION_RETRY_AFTER_SECONDS } from '../../middleware/authenticate'
 import { optionalJsonBody } from '../../middleware/validate'
@@ -39,20 +39,6 @@ export const bearerIfPresent = (gw: AuthDeps) => {
   })
 }
 
-function unavailableD1(reason: string, cause: unknown, userid?: string): GatewayError {
-  return new GatewayError('dependency_unavailable', {
-    retryAfterSeconds: ACCOUNT_RETRY_AFTER_SECONDS,
-    internal: { reason, cause, ...(userid !== undefined ? { userid } : {}) },
-  })
-}
-
-function unavailableRedis(reason: string, cause: unknown, userid?: string): GatewayError {
-  return new GatewayError('revocation_unavailable', {
-    retryAfterSeconds: REVOCATION_RETRY_AFTER_SECONDS,
-    internal: { reason, cause, ...(userid !== undefined ? { userid } : {}) },
-  })
-}
-
 /**
  * Ends a session: the presented access token, its session (`sid`, the refresh family) in Upstash, and the family
  * in D1; plus the family of `refresh_token` from the body when given (it must belong to the same user). With only a
@@ -81,7 +67,9 @@ export async function logout(c: Context<AppEnv>, gw: Gateway): Promise<Response>
     }
     for (const familyId of families) await refreshTokens.revokeFamily(familyId, 'logout')
   } catch (cause) {
-    throw unavailableD1('logout_family_revoke_failed', cause, userid)
+    throw unavailable('dependency_unavailable', 'logout_family_revoke_failed', cause, ACCOUNT_RETRY_AFTER_SECONDS, {
+      userid: userid,
+    })
   }
   try {
     await Promise.all(
@@ -92,7 +80,9 @@ export async function logout(c: Context<AppEnv>, gw: Gateway): Promise<Response>
       ),
     )
   } catch (cause) {
-    throw unavailableRedis('logout_write_failed', cause, userid)
+    throw unavailable('revocation_unavailable', 'logout_write_failed', cause, REVOCATION_RETRY_AFTER_SECONDS, {
+      userid: userid,
+    })
   }
   logRequest(c, {
     event: 'session_logout',
@@ -119,12 +109,16 @@ export async function logoutAll(c: Context<AppEnv>, gw: Gateway): Promise<Respon
   try {
     families = await refreshTokens.revokeAllForUser(principal.sub, 'logout_all')
   } catch (cause) {
-    throw unavailableD1('logout_all_families_failed', cause, principal.sub)
+    throw unavailable('dependency_unavailable', 'logout_all_families_failed', cause, ACCOUNT_RETRY_AFTER_SECONDS, {
+      userid: principal.sub,
+    })
   }
   try {
     await revocation.revokeUserBefore(principal.sub, Math.floor(Date.now() / 1000) + 1)
   } catch (cause) {
-    throw unavailableRedis('logout_all_write_failed', cause, principal.sub)
+    throw unavailable('revocation_unavailable', 'logout_all_write_failed', cause, REVOCATION_RETRY_AFTER_SECONDS, {
+      userid: principal.sub,
+    })
   }
   logRequest(c, {
     event: 'session_logout',

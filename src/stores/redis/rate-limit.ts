@@ -12,13 +12,14 @@ import type { Redis } from '@upstash/redis/cloudflare'
 import type { Config, RateLimitSpec } from '../../config/schema'
 import { createCircuitBreaker } from '../../lib/breaker'
 import { sha256Hex } from '../../lib/crypto'
+import { RATE_LIMIT_POLICIES, type RateLimitPolicy } from '../../lib/rate-limit-policies'
 import { log } from '../../observability/logger'
 import { countRateLimitDecision, setDegradedMode } from '../../observability/metrics'
 import { createFallbackLimiter } from '../../pipeline/rate-limit/fallback'
 import { probeRedis } from './client'
 import { exactSlidingWindow } from './exact-window'
 
-export type PolicyName = 'global' | 'auth' | 'user'
+export type PolicyName = RateLimitPolicy
 
 /** Redis key prefixes, one per policy (src/stores/STORAGE.md). */
 export const RATE_LIMIT_PREFIXES: Record<PolicyName, string> = { global: 'rl:global', auth: 'rl:auth', user: 'rl:user' }
@@ -47,7 +48,7 @@ export interface RateLimitEngine {
 export function createRateLimitEngine(config: Config, redis: Redis): RateLimitEngine {
   const settings = config.rateLimit
   const limiters = new Map<PolicyName, { spec: RateLimitSpec; limiter: Ratelimit }>()
-  for (const policy of ['global', 'auth', 'user'] as const) {
+  for (const policy of RATE_LIMIT_POLICIES) {
     const spec = settings[policy]
     if (spec === 'off') continue
     const windowMs = spec.windowSeconds * 1_000

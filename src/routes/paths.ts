@@ -1,0 +1,40 @@
+/**
+ * The paths the gateway answers itself, defined once: the app registers them, the rate-limit and body-limit
+ * stages recognise them, and the route table may not claim their first segments (the proxy never serves them).
+ */
+export const GATEWAY_PATHS = {
+  health: '/health',
+  healthLive: '/health/live',
+  healthReady: '/health/ready',
+  metrics: '/metrics',
+  jwks: '/.well-known/jwks.json',
+  me: '/auth/me',
+  register: '/auth/register',
+  login: '/auth/login',
+  refresh: '/auth/refresh',
+  logout: '/auth/logout',
+  logoutAll: '/auth/logout-all',
+} as const
+
+/** The gateway's own auth endpoints share a prefix (and a tight body limit). */
+export const AUTH_PATH_PREFIX = '/auth/'
+
+/** Never rate limited: monitoring must work while clients are being throttled. */
+export const RATE_LIMIT_EXEMPT_PATHS: ReadonlySet<string> = new Set([
+  GATEWAY_PATHS.health,
+  GATEWAY_PATHS.healthLive,
+  GATEWAY_PATHS.healthReady,
+  GATEWAY_PATHS.metrics,
+])
+
+/** Under the per-IP auth rate limit: the routes that take credentials. */
+export const AUTH_LIMITED_PATHS: ReadonlySet<string> = new Set([
+  GATEWAY_PATHS.login,
+  GATEWAY_PATHS.register,
+  GATEWAY_PATHS.refresh,
+])
+
+/** First path segments that belong to the gateway, whatever the route table says. */
+export const GATEWAY_OWNED_SEGMENTS: readonly string[] = [
+  ...new Set(Object.values(GATEWAY_PATHS).map((path) => path.split('/')[1] as string)),
+]
