@@ -1,26 +1,20 @@
 /**
- * Refresh-token families and rotation in D1 (R-RT-1…7, 10, 12). SQL lives here. D1 stores only SHA-256 hex of a
- * token; the raw token leaves this module once, in the result of `issue` or `rotate`, and is never logged.
+ * Refresh-token families and rotation in D1. SQL lives here. D1 stores only SHA-256 hex of a token; the raw token
+ * leaves this module once, in the result of `issue` or `rotate`, and is never logged.
  *
  * Lookups go by `token_hash` through the unique index, so no constant-time comparison is needed: the timing of
  * an index lookup can at most reveal something about the SHA-256 of the presented guess, and a hash prefix of
  * a guess brings an attacker no closer to a preimage of a 256-bit random token.
  *
- * Grace window (R-RT-4…7): the immediate parent presented again within `graceSeconds` of its rotation must get
- * the SAME current child back, which a hash alone cannot give. The child is therefore kept on the parent's row,
- * AES-256-GCM-encrypted under a key HKDF-derived from the parent's raw token (`grace_ciphertext`). Why this and
- * not the alternatives:
- * - No secret to configure, rotate or leak: the key exists only while someone presents the parent. A dump of D1
- *   yields nothing usable (the parent's plaintext is not in it; SHA-256 and HKDF are independent derivations).
- * - An HMAC chain (child = HMAC(K, parent), R-RT-6 (a)) makes every descendant computable from K plus any one
- *   ancestor ever leaked, for the family's whole life; here an old token decrypts nothing, because the ciphertext
- *   of a grandparent is cleared as soon as its child rotates (the batch below) and every ciphertext is cleared
- *   by `purgeExpired` once older than the longest grace window.
- * - Keeping the child in Upstash (R-RT-6 (b)) would add a second store and a second failure mode to rotation.
- * Whoever holds the immediate parent inside the window gets the current child: that is the grace rule itself.
+ * Grace window: the immediate parent presented again within `graceSeconds` of its rotation gets the SAME current
+ * child back. The child is kept on the parent's row, sealed under the parent's raw token (`grace_ciphertext`, see
+ * grace-seal.ts); the rotation batch below clears a grandparent's ciphertext, and `purgeExpired` every ciphertext
+ * older than the longest grace window.
  */
+import { base64url } from 'jose'
 import { sha256Hex } from '../../lib/crypto'
 import type { IssuedRefreshToken, RefreshTokenStore, RotateResult } from '../types'
+import { openChild, sealChild } from './grace-seal'
 
 /** 256 random bits (R-RT-1): 43 base64url characters. */
 const TOKEN_BYTES = 32
@@ -28,54 +22,9 @@ const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
 /** Config caps REFRESH_GRACE at 60 s (R-RT-4); the store enforces the same ceiling. */
 export const MAX_GRACE_SECONDS = 60
 const DEFAULT_PURGE_LIMIT = 500
-const HKDF_SALT = new TextEncoder().encode('edgeward/refresh-grace/v1')
-
-function base64url(bytes: Uint8Array): string {
-  let binary = ''
-  for (const byte of bytes) binary += String.fromCharCode(byte)
-  return btoa(binary).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '')
-}
-
-function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
-  const binary = atob(text.replaceAll('-', '+').replaceAll('_', '/'))
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0))
-}
 
 function newRawToken(): string {
-  return base64url(crypto.getRandomValues(new Uint8Array(TOKEN_BYTES)))
-}
-
-/** The AES-GCM key protecting a child on its parent's row; `binding` (parent id and child id) is the HKDF info. */
-async function graceKey(parentRaw: string, binding: string, usage: 'encrypt' | 'decrypt'): Promise<CryptoKey> {
-  const ikm = await crypto.subtle.importKey('raw', new TextEncoder().encode(parentRaw), 'HKDF', false, ['deriveKey'])
-  return crypto.subtle.deriveKey(
-    { name: 'HKDF', hash: 'SHA-256', salt: HKDF_SALT, info: new TextEncoder().encode(binding) },
-    ikm,
-    { name: 'AES-GCM', length: 256 },
-    false,
-    [usage],
-  )
-}
-
-async function sealChild(parentRaw: string, binding: string, childRaw: string): Promise<string> {
-  const iv = crypto.getRandomValues(new Uint8Array(12))
-  const key = await graceKey(parentRaw, binding, 'encrypt')
-  const sealed = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, key, new TextEncoder().encode(childRaw))
-  const out = new Uint8Array(iv.byteLength + sealed.byteLength)
-  out.set(iv)
-  out.set(new Uint8Array(sealed), iv.byteLength)
-  return base64url(out)
-}
-
-async function openChild(parentRaw: string, binding: string, sealed: string): Promise<string | null> {
-  try {
-    const bytes = fromBase64url(sealed)
-    const key = await graceKey(parentRaw, binding, 'decrypt')
-    const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: bytes.slice(0, 12) }, key, bytes.slice(12))
-    return new TextDecoder().decode(plain)
-  } catch {
-    return null
-  }
+  return base64url.encode(crypto.getRandomValues(new Uint8Array(TOKEN_BYTES)))
 }
 
 /** A presented token joined with its family and user: the one read `rotate` decides on. */

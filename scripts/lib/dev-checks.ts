@@ -1,0 +1,103 @@
+// The checks `npm run dev` makes before it starts anything (Node version, port, arguments, URLs, wrangler.toml),
+// each failing with a message that says how to fix it.
+import { existsSync, readFileSync } from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import { redactUrl } from './redact-url.ts'
+import { wranglerConfigProblems } from './wrangler-config.ts'
+
+const DEFAULT_PORT = 8787
+const MIN_NODE: readonly [number, number] = [22, 12]
+/** Wrangler options that must reach `d1 migrations apply` too, so both use the same database. */
+const SHARED_WRANGLER_OPTIONS = new Set(['--persist-to', '--env', '-e', '--config', '-c'])
+
+/** A failure with a message that says how to fix it. */
+export class DevError extends Error {
+  override name = 'DevError'
+}
+
+/** The gateway port from PORT, 8787 when unset. */
+export function parsePort(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return DEFAULT_PORT
+  const port = Number(raw)
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new DevError(`PORT must be an integer from 1 to 65535, got ${JSON.stringify(raw)}`)
+  }
+  return port
+}
+
+/** The running Node's version if wrangler can run on it; the fix-it names the project's bundled Node under `root`. */
+export function checkNode(root: string): string {
+  const version = process.versions.node
+  const [major = 0, minor = 0] = version.split('.').map(Number)
+  const [wantMajor, wantMinor] = MIN_NODE
+  if (major < wantMajor || (major === wantMajor && minor < wantMinor)) {
+    const bundled = path.join(root, '.tools', 'node_modules', '.bin')
+    const fix = existsSync(path.join(bundled, 'node'))
+      ? `put the project's Node first on PATH (export PATH=${bundled}:$PATH)`
+      : 'install Node 22 LTS (e.g. `nvm install 22`)'
+    throw new DevError(
+      `Node ${wantMajor}.${wantMinor} or newer is required (wrangler 4 needs it); this is v${version} at ${process.execPath}.\n` +
+        `      Fix: ${fix}, then run \`npm run dev\` again.`,
+    )
+  }
+  return version
+}
+
+/** Fails unless `port` on `host` can be listened on now. */
+export function assertPortFree(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer()
+    probe.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') {
+        reject(
+          new DevError(
+            `port ${port} on ${host} is already in use (another \`npm run dev\`?). ` +
+              `Stop that process, or pick another port: PORT=${port + 1} npm run dev`,
+          ),
+        )
+      } else if (err.code === 'EACCES') {
+        reject(new DevError(`not allowed to listen on port ${port}; pick a port above 1023: PORT=8787 npm run dev`))
+      } else {
+        reject(err)
+      }
+    })
+    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve()))
+  })
+}
+
+/** Splits `wrangler dev` pass-through arguments; refuses the ones dev.ts sets itself. */
+export function checkExtraArgs(extra: string[]): string[] {
+  const shared: string[] = []
+  for (let i = 0; i < extra.length; i++) {
+    const arg = extra[i] as string
+    const [flag = '', inline] = arg.split(/=(.*)/s, 2)
+    if (flag === '--port' || flag === '--ip' || flag === '--inspector-port') {
+      throw new DevError(`${flag} is set by npm run dev; use PORT=N npm run dev to choose the gateway port`)
+    }
+    if (SHARED_WRANGLER_OPTIONS.has(flag)) {
+      if (inline !== undefined) shared.push(arg)
+      else if (i + 1 < extra.length) shared.push(arg, extra[i + 1] as string)
+    }
+  }
+  return shared
+}
+
+/** Fails fast on a malformed URL in the environment; echoes it back only with its password masked. */
+export function checkUrl(name: string, value: string): void {
+  const scheme = name === 'REDIS_URL' ? /^rediss?:$/ : /^https?:$/
+  const example = name === 'REDIS_URL' ? 'redis://127.0.0.1:6379' : 'http://127.0.0.1:3000'
+  let protocol: string
+  try {
+    protocol = new URL(value).protocol
+  } catch {
+    throw new DevError(`${name} is not a URL; expected something like ${example}`)
+  }
+  if (!scheme.test(protocol)) throw new DevError(`${name} must be a URL like ${example}; got ${redactUrl(value)}`)
+}
+
+/** Refuses what `npm run build` would refuse in wrangler.toml, so it surfaces on the first `npm run dev`. */
+export function checkWranglerConfig(root: string): void {
+  const problems = wranglerConfigProblems(readFileSync(path.join(root, 'wrangler.toml'), 'utf8'))
+  if (problems.length > 0) throw new DevError(`wrangler.toml: ${problems.join('\n      ')}`)
+}
