@@ -8,7 +8,10 @@ const PURGE_ROUNDS = 20
 
 export default {
   fetch: app.fetch,
-  /** Cron (wrangler.toml `[triggers]`): deletes dead refresh-token families and their tokens (issue 4). */
+  /**
+   * Cron (wrangler.toml `[triggers]`): deletes dead refresh-token families and their tokens, so D1 does not grow with
+   * every login.
+   */
   async scheduled(controller, env) {
     const now = Math.floor(controller.scheduledTime / 1000)
     const store = createD1RefreshTokenStore(env.DB)

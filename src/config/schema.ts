@@ -83,7 +83,10 @@ export const DEVELOPMENT_CORS_ORIGINS = [
   'http://127.0.0.1:8080',
 ]
 
-/** Why `value` is not a serialized origin (`scheme://host[:port]`, R-CORS-1), or undefined when it is one. */
+/**
+ * Why `value` is not a serialized origin (`scheme://host[:port]`, R-CORS-1 in docs/requirements.md), or undefined when
+ * it is one.
+ */
 function originProblem(value: string): string | undefined {
   if (value === '*') return 'is a wildcard; list every allowed origin explicitly'
   if (value === 'null') return 'is the opaque origin "null", which is never allowed'
@@ -365,7 +368,10 @@ function checkSigningPolicy(vars: Vars, issue: (variable: keyof Vars, message: s
   }
 }
 
-/** R-CORS-1…3: explicit, exact origins; https only and required outside development. */
+/**
+ * Explicit, exact origins, never `*` or `null` (R-CORS-1, R-CORS-2, R-CORS-3); https only and required outside
+ * development.
+ */
 function checkCorsPolicy(vars: Vars, issue: (variable: keyof Vars, message: string) => void): void {
   const env = vars.ENVIRONMENT
   const origins = splitList(vars.CORS_ORIGINS)
@@ -465,7 +471,7 @@ function toConfig(vars: Vars) {
       pepper: vars.PASSWORD_PEPPER ?? DEVELOPMENT_PASSWORD_PEPPER,
       minLength: vars.PASSWORD_MIN_LENGTH,
     },
-    /** Accounts and sessions (src/routes/auth): registration, lockout (S-LO-1/2, R-BF-1) and refresh families. */
+    /** Accounts and sessions (src/routes/auth): registration, lockout (S-LO-1, S-LO-2, R-BF-1) and refresh families. */
     accounts: {
       /** Open by default in development only: a deployed gateway creates accounts only if told to. */
       registration: vars.REGISTRATION ?? (vars.ENVIRONMENT === 'development' ? 'open' : 'closed'),

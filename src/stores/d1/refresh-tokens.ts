@@ -1,23 +1,7 @@
 /**
- * Refresh-token families and rotation in D1 (R-RT-1…7, 10, 12). SQL lives here. D1 stores only SHA-256 hex of a
+ * Refresh-token families and rotation in D1: the rotation rules must hold under parallel requests, so they live
+ * next to the SQL that enforces them (R-RT-2, R-RT-3 in docs/requirements.md). D1 stores only SHA-256 hex of a
  * token; the raw token leaves this module once, in the result of `issue` or `rotate`, and is never logged.
- *
- * Lookups go by `token_hash` through the unique index, so no constant-time comparison is needed: the timing of
- * an index lookup can at most reveal something about the SHA-256 of the presented guess, and a hash prefix of
- * a guess brings an attacker no closer to a preimage of a 256-bit random token.
- *
- * Grace window (R-RT-4…7): the immediate parent presented again within `graceSeconds` of its rotation must get
- * the SAME current child back, which a hash alone cannot give. The child is therefore kept on the parent's row,
- * AES-256-GCM-encrypted under a key HKDF-derived from the parent's raw token (`grace_ciphertext`). Why this and
- * not the alternatives:
- * - No secret to configure, rotate or leak: the key exists only while someone presents the parent. A dump of D1
- *   yields nothing usable (the parent's plaintext is not in it; SHA-256 and HKDF are independent derivations).
- * - An HMAC chain (child = HMAC(K, parent), R-RT-6 (a)) makes every descendant computable from K plus any one
- *   ancestor ever leaked, for the family's whole life; here an old token decrypts nothing, because the ciphertext
- *   of a grandparent is cleared as soon as its child rotates (the batch below) and every ciphertext is cleared
- *   by `purgeExpired` once older than the longest grace window.
- * - Keeping the child in Upstash (R-RT-6 (b)) would add a second store and a second failure mode to rotation.
- * Whoever holds the immediate parent inside the window gets the current child: that is the grace rule itself.
  */
 import { sha256Hex } from '../../lib/crypto'
 import type { IssuedRefreshToken, RefreshTokenStore, RotateResult } from '../types'
@@ -25,7 +9,7 @@ import type { IssuedRefreshToken, RefreshTokenStore, RotateResult } from '../typ
 /** 256 random bits (R-RT-1): 43 base64url characters. */
 const TOKEN_BYTES = 32
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
-/** Config caps REFRESH_GRACE at 60 s (R-RT-4); the store enforces the same ceiling. */
+/** Config caps REFRESH_GRACE_SECONDS at 60 s (R-RT-4); the store enforces the same ceiling. */
 export const MAX_GRACE_SECONDS = 60
 const DEFAULT_PURGE_LIMIT = 500
 const HKDF_SALT = new TextEncoder().encode('edgeward/refresh-grace/v1')
@@ -57,6 +41,20 @@ async function graceKey(parentRaw: string, binding: string, usage: 'encrypt' | '
   )
 }
 
+/**
+ * Grace window (R-RT-4, R-RT-6, R-RT-7): the immediate parent presented again within `graceSeconds` of its
+ * rotation must get the SAME current child back, which a hash alone cannot give. The child is therefore kept on
+ * the parent's row (`grace_ciphertext`), AES-256-GCM-encrypted under a key HKDF-derived from the parent's raw
+ * token. Why this and not the alternatives:
+ * - No secret to configure, rotate or leak: the key exists only while someone presents the parent. A dump of D1
+ *   yields nothing usable (the parent's plaintext is not in it; SHA-256 and HKDF are independent derivations).
+ * - Deriving the child as an HMAC of its parent under a family key makes every descendant computable from that
+ *   key plus any one ancestor ever leaked, for the family's whole life; here an old token decrypts nothing,
+ *   because the ciphertext of a grandparent is cleared as soon as its child rotates (the batch in `rotate`) and
+ *   every ciphertext is cleared by `purgeExpired` once older than the longest grace window.
+ * - Keeping the child in Upstash would add a second store and a second failure mode to rotation.
+ * Whoever holds the immediate parent inside the window gets the current child: that is the grace rule itself.
+ */
 async function sealChild(parentRaw: string, binding: string, childRaw: string): Promise<string> {
   const iv = crypto.getRandomValues(new Uint8Array(12))
   const key = await graceKey(parentRaw, binding, 'encrypt')
@@ -78,7 +76,12 @@ async function openChild(parentRaw: string, binding: string, sealed: string): Pr
   }
 }
 
-/** A presented token joined with its family and user: the one read `rotate` decides on. */
+/**
+ * A presented token joined with its family and user: the one read `rotate` decides on. It goes by `token_hash`
+ * through the unique index, so no constant-time comparison is needed: the timing of an index lookup can at most
+ * reveal something about the SHA-256 of the presented guess, and a hash prefix of a guess brings an attacker no
+ * closer to a preimage of a 256-bit random token.
+ */
 interface PresentedRow {
   id: string
   family_id: string
@@ -122,9 +125,9 @@ const INVALID: RotateResult = { kind: 'invalid' }
 /**
  * @param clock epoch milliseconds; tests pass a controllable one (Workers freeze `Date.now()` between I/O).
  * @example
- * const refresh = createD1RefreshTokenStore(env.DB)
- * const { token } = await refresh.issue(user.id, { client: 'web', absoluteTtlSeconds: 2592000, idleTtlSeconds: 604800 })
- * const result = await refresh.rotate(token, { graceSeconds: 10 })
+ * const refresh = createD1RefreshTokenStore(env.DB) const { token } = await refresh.issue(user.id, { client: 'web',
+ * absoluteTtlSeconds: 2592000, idleTtlSeconds: 604800 }) const result = await refresh.rotate(token, { graceSeconds: 10
+ * })
  */
 export function createD1RefreshTokenStore(db: D1Database, options: { clock?: () => number } = {}): RefreshTokenStore {
   const clock = options.clock ?? Date.now
@@ -158,7 +161,7 @@ export function createD1RefreshTokenStore(db: D1Database, options: { clock?: () 
   const revokeFamily = async (familyId: string, reason: string, now: number): Promise<boolean> =>
     (await revokeWhere('id', familyId, reason, now)) === 1
 
-  /** A rotated token presented again: the same current child inside the window, otherwise reuse (R-RT-3/4). */
+  /** A rotated token presented again: the same current child inside the window, otherwise reuse (R-RT-3, R-RT-4). */
   const presentRotated = async (raw: string, row: PresentedRow, graceSeconds: number, now: number) => {
     const grace = Math.min(Math.max(0, Math.floor(graceSeconds)), MAX_GRACE_SECONDS)
     const inWindow = grace > 0 && row.rotated_at !== null && now - row.rotated_at <= grace
