@@ -3,6 +3,11 @@ import path from 'node:path'
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin'
 import { defineConfig } from 'vitest/config'
 import { generateEd25519Jwks } from './scripts/lib/keys.ts'
+import { installRuntimeLogFilter } from './test/runtime-logs.ts'
+
+// workerd prints failures the worker handled (a refused subrequest, an aborted upload) as "uncaught exception"
+// lines; the known ones are hidden and counted. A real unhandled rejection is still reported by vitest itself.
+installRuntimeLogFilter()
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, 'migrations'))

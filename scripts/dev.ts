@@ -1,14 +1,7 @@
 /**
- * `npm run dev`: the whole local stack in one command — .dev.vars, local D1
- * migrations, redis-server + the local Upstash REST server, the echo upstream,
- * and `wrangler dev`. Everything it starts, it stops (Ctrl-C, SIGTERM, or when
- * any part dies). Development only; nothing here ships in the Worker.
- *
- *   npm run dev                              # gateway on http://127.0.0.1:8787
- *   PORT=8788 npm run dev                    # a second instance beside the first
- *   REDIS_URL=redis://127.0.0.1:6379 npm run dev   # share one Redis between instances
- *   UPSTREAM_URL=http://127.0.0.1:3000 npm run dev # proxy to your own origin
- *   npm run dev -- --var NAME:VALUE          # extra arguments go to `wrangler dev`
+ * `npm run dev`: the whole local stack in one command (.dev.vars, local D1 migrations, redis-server + the local
+ * Upstash REST server, the echo upstream, `wrangler dev`), so working on the gateway needs no account. Everything it
+ * starts, it stops (Ctrl-C, SIGTERM, or when any part dies). Development only; nothing here ships in the Worker.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import net from 'node:net'
@@ -140,6 +133,14 @@ async function waitUntilReady(port: number, wranglerExited: Promise<number>): Pr
   throw new DevError(`wrangler dev did not answer on http://${HOST}:${port} within ${READY_TIMEOUT_MS / 1000} s`)
 }
 
+/**
+ * @example
+ *   npm run dev                                    # gateway on http://127.0.0.1:8787
+ *   PORT=8788 npm run dev                          # a second instance beside the first
+ *   REDIS_URL=redis://127.0.0.1:6379 npm run dev   # share one Redis between instances
+ *   UPSTREAM_URL=http://127.0.0.1:3000 npm run dev # proxy to your own origin
+ *   npm run dev -- --var NAME:VALUE                # extra arguments go to `wrangler dev`
+ */
 async function main(): Promise<void> {
   const t0 = performance.now()
   const argv = process.argv.slice(2)

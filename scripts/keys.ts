@@ -1,13 +1,7 @@
 /**
- * Key material and local tokens for edgeward.
- *
- *   npm run keys -- generate                 # a new Ed25519 key pair as JWKs (+ its kid)
- *   npm run keys -- secret                   # a new 256-bit HS256 secret
- *   npm run keys -- token --sub alice [--scope "read write"] [--sid s] [--ttl 900] [--dev-vars .dev.vars]
- *                                            # a local access token signed with .dev.vars' JWT_PRIVATE_KEY
- *
- * Output goes to stdout; nothing is written to disk. `token` is for local development only: it signs with the
- * key in .dev.vars and the default issuer/audience, exactly as the gateway's own minting does.
+ * Key material and local tokens for edgeward, printed to stdout; nothing is written to disk. `token` is for local
+ * development only: it signs with the key in .dev.vars and the default issuer/audience, exactly as the gateway's
+ * own minting does.
  */
 import { randomBytes, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -63,6 +57,13 @@ async function token(args: string[]): Promise<void> {
   console.log(jwt)
 }
 
+/**
+ * @example
+ *   npm run keys -- generate                 # a new Ed25519 key pair as JWKs (+ its kid)
+ *   npm run keys -- secret                   # a new 256-bit HS256 secret
+ *   npm run keys -- token --sub alice [--scope "read write"] [--sid s] [--ttl 900] [--dev-vars .dev.vars]
+ *                                            # a local access token signed with .dev.vars' JWT_PRIVATE_KEY
+ */
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
   if (command === 'generate') return generate()

@@ -424,7 +424,7 @@ describe('upstash-local (Node only)', () => {
       }
     })
 
-    it('§4.3: allow-key-locking scripts run at /, inside /pipeline and inside /multi-exec', async () => {
+    it('allow-key-locking scripts run at /, inside /pipeline and inside /multi-exec', async () => {
       const script = `#!lua flags=allow-key-locking\n-- ${crypto.randomUUID()}\nreturn 7`
       // Without no-writes a shebang script counts as a writer, which EVAL_RO refuses.
       const readOnly = `#!lua flags=no-writes,allow-key-locking\n-- ${crypto.randomUUID()}\nreturn 7`

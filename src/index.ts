@@ -32,7 +32,10 @@ function appFor(bindings: Env): Hono<AppEnv> {
 
 export default {
   fetch: (request, env, ctx) => appFor(env).fetch(request, env, ctx),
-  /** Cron (wrangler.toml `[triggers]`): deletes dead refresh-token families and their tokens. */
+  /**
+   * Cron (wrangler.toml `[triggers]`): deletes dead refresh-token families and their tokens, so D1 does not grow with
+   * every login.
+   */
   async scheduled(controller, env) {
     const now = Math.floor(controller.scheduledTime / 1000)
     const store = createD1RefreshTokenStore(env.DB)

@@ -1,17 +1,8 @@
 /**
- * The route-policy table: which proxied paths are public, which need scopes, which get a strict rate limit, a
- * body limit, a JSON schema or a path rewrite. This is the one file to edit when the origin's API changes.
- *
- * Rules the compiler (`compileRoutes` in `src/routing/table.ts`) enforces when the isolate starts; a mistake fails
- * the deploy's first request with a list of fixes, never a silently weaker route:
- * - Deny by default: an entry without `auth` requires a valid access token. `/auth`, `/health`, `/metrics` and
- *   `/.well-known` belong to the gateway and cannot be listed.
- * - Precedence: exact > `:param` > wildcard (longer prefix first). The most specific pattern decides alone: a
- *   method it does not list is a 405, never a weaker entry.
- * - A rewrite target belongs to its entry: `/api/admin/*` rewritten to `/admin` reserves the origin's `/admin/*`.
- *   A request that would reach it another way (a direct `/admin/users/1` under the default route, or an entry
- *   with another policy) is a 404 that never touches the origin, and a table in which two entries could forward
- *   to the same origin path under different policies is refused.
+ * The route-policy table: which proxied paths are public, which need scopes, a strict rate limit, a body limit, a
+ * JSON schema or a path rewrite. This is the one file to edit when the origin's API changes. The compiler
+ * (`compileRoutes` in `src/routing/table.ts`) checks it when the isolate starts: a mistake fails the first request
+ * with a list of fixes, never a silently weaker route.
  */
 import * as z from 'zod/mini'
 import type { DefaultRoute, RoutePolicy } from './routing/table'
@@ -30,6 +21,17 @@ export const CreateItemBody = z.strictObject({
   tags: z.optional(z.array(z.string().check(z.minLength(1), z.maxLength(50))).check(z.maxLength(20))),
 })
 
+/**
+ * Rules the compiler enforces:
+ * - Deny by default: an entry without `auth` requires a valid access token. `/auth`, `/health`, `/metrics` and
+ *   `/.well-known` belong to the gateway and cannot be listed.
+ * - Precedence: exact > `:param` > wildcard (longer prefix first). The most specific pattern decides alone: a
+ *   method it does not list is a 405, never a weaker entry.
+ * - A rewrite target belongs to its entry: `/api/admin/*` rewritten to `/admin` reserves the origin's `/admin/*`.
+ *   A request that would reach it another way (a direct `/admin/users/1` under the default route, or an entry
+ *   with another policy) is a 404 that never touches the origin, and a table in which two entries could forward
+ *   to the same origin path under different policies is refused.
+ */
 export const ROUTES = [
   // Anyone may read the public catalogue, without a token.
   { pattern: '/api/public/*', methods: ['GET'], auth: 'public' },

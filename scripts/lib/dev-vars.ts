@@ -1,11 +1,7 @@
 /**
- * The `.dev.vars` generator: the secrets the Worker needs locally, each with a
- * generator of a fresh strong value. It creates the file once and afterwards
- * only appends rows that are missing; it never rewrites what is there.
- *
- *   node scripts/lib/dev-vars.ts --example                 # print .dev.vars.example
- *   node scripts/lib/dev-vars.ts --write-example [--out F] # write it (default .dev.vars.example)
- *   node scripts/lib/dev-vars.ts --ensure [--out F]        # create/complete .dev.vars
+ * The `.dev.vars` generator: the secrets the Worker needs locally, each with a generator of a fresh strong value.
+ * It creates the file once and afterwards only appends rows that are missing; it never rewrites what is there, so
+ * a developer's own values survive.
  */
 import { randomBytes } from 'node:crypto'
 import { appendFileSync, chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -180,6 +176,12 @@ export function parseDevVars(text: string): Record<string, string> {
   return out
 }
 
+/**
+ * @example
+ *   node scripts/lib/dev-vars.ts --example                 # print .dev.vars.example
+ *   node scripts/lib/dev-vars.ts --write-example [--out F] # write it (default .dev.vars.example)
+ *   node scripts/lib/dev-vars.ts --ensure [--out F]        # create/complete .dev.vars
+ */
 function main(): void {
   const { values } = parseArgs({
     options: {

@@ -1,4 +1,7 @@
-/** Strength rules for secrets (S-CF-2): no placeholders, no short or repetitive values outside development. */
+/**
+ * Strength rules for secrets (S-CF-2 in docs/requirements.md): no placeholders, no short or repetitive values outside
+ * development.
+ */
 
 export const MIN_SECRET_LENGTH = 32
 /** HS256 needs a key at least as long as its output (RFC 7518 §3.2): 32 bytes. */

@@ -44,7 +44,10 @@ interface ProblemType {
   readonly type?: string
 }
 
-/** IANA-registered problem type for exceeded quotas (draft-ietf-httpapi-ratelimit-headers, R-RL-2). */
+/**
+ * IANA-registered problem type for exceeded quotas (draft-ietf-httpapi-ratelimit-headers; R-RL-2 in
+ * docs/requirements.md).
+ */
 export const QUOTA_EXCEEDED_TYPE = 'https://iana.org/assignments/http-problem-types#quota-exceeded'
 
 export const PROBLEM_TYPES = {

@@ -1,11 +1,8 @@
 /**
  * A per-isolate circuit breaker: after `failureThreshold` consecutive failures, stop waiting on a dead dependency
- * for `cooldownMs`, then let a probe through. Pure apart from its own state; the clock is passed in. It does not
- * call anything itself: the caller asks `attempt()`, does (or skips) the call, and reports.
- *
+ * for `cooldownMs`, then let a probe through. The caller asks `attempt()`, does (or skips) the call, and reports.
  * With `minSources` above 1 (the proxy, keyed by client identity), failures count only once they come from that
- * many distinct sources, so no single client can open the breaker for everyone, or keep it open by winning the
- * half-open probe with a request it knows will fail.
+ * many distinct sources, so no single client can open it for everyone, or keep it open by winning the probe.
  */
 
 export type BreakerState = 'closed' | 'open' | 'half-open'

@@ -1,5 +1,5 @@
 /**
- * Finds what JSON.parse silently accepts but a gateway must refuse (R-ERR-4, security reference §9 case 8):
+ * Finds what JSON.parse silently accepts but a gateway must refuse (R-ERR-4 in docs/requirements.md):
  * duplicate keys (JSON.parse keeps the last, so two parsers can disagree on what was sent) and the keys
  * `__proto__`, `constructor` and `prototype` (prototype-pollution vectors). Pure; expects text that
  * JSON.parse accepted.

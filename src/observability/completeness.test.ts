@@ -1,6 +1,6 @@
 /**
- * SPEC property 8, security-log completeness: every security decision the gateway makes today emits exactly one
- * security record (R-LOG-1), with the who/what/where/when fields of R-LOG-2, and no secret material (R-LOG-4).
+ * Security-log completeness: every security decision the gateway makes today emits exactly one security record
+ * (R-LOG-1 in docs/requirements.md), with the who/what/where/when fields of R-LOG-2, and no secret (R-LOG-4).
  * Each decision path is driven end to end through `testApp()`, under arbitrary client-controlled header values
  * (fast-check), on Upstash lanes whose faults touch nothing else.
  */

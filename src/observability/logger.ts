@@ -1,9 +1,9 @@
 /**
- * The gateway's structured logger: one JSON object per line, OWASP logging-vocabulary event names.
- * Every record goes through `redact()`, so credentials cannot reach the log even by mistake, and through
- * JSON.stringify plus an escape of the Unicode line separators, so CR/LF or JSON in user input cannot forge a
- * second record (R-LOG-4, R-LOG-5). Security events (`SECURITY_EVENTS`) always carry `outcome` and
- * `description`, and are also written to the `EVENTS` Analytics Engine dataset when that binding exists.
+ * The gateway's structured logger: one JSON object per line, OWASP logging-vocabulary event names. Every record goes
+ * through `redact()`, so credentials cannot reach the log even by mistake, and through JSON.stringify plus an escape of
+ * the Unicode line separators, so CR/LF or JSON in user input cannot forge a second record (R-LOG-4, R-LOG-5 in
+ * docs/requirements.md). Security events (`SECURITY_EVENTS`) always carry `outcome` and `description`, and are also
+ * written to the `EVENTS` Analytics Engine dataset when that binding exists.
  */
 import type { Context } from 'hono'
 import { routePath } from 'hono/route'
@@ -26,7 +26,7 @@ export const APP_ID = 'edgeward'
 const security = (outcome: Outcome, description: string) => ({ outcome, description })
 
 /**
- * The security audit vocabulary (R-LOG-1, OWASP Logging Vocabulary plus the gateway's own events), with the
+ * The security audit vocabulary (R-LOG-1: the OWASP Logging Vocabulary plus the gateway's own events), with the
  * `outcome` and `description` a record gets when it does not set them. Add a new security event here: only
  * these are exported to Analytics Engine, and the completeness test checks their fields.
  */

@@ -1,9 +1,9 @@
 /**
- * The gateway's metrics and `GET /metrics` (S-OB-3). Counters live in the isolate's memory: each isolate counts
- * only what it served, and its counts start again at 0 when it is evicted, so sum across scrapes with `rate()` /
- * `increase()` and treat `edgeward_isolate_start_timestamp_seconds` changes as resets. Labels come from the enums
- * below only, never from a request. The route needs `Authorization: Bearer <METRICS_TOKEN>`; without the secret it
- * does not exist (404).
+ * The gateway's metrics and `GET /metrics` (S-OB-3 in docs/requirements.md). Counters live in the isolate's memory:
+ * each isolate counts only what it served, and its counts start again at 0 when it is evicted, so sum across scrapes
+ * with `rate()` / `increase()` and treat `edgeward_isolate_start_timestamp_seconds` changes as resets. Labels come from
+ * the enums below only, never from a request. The route needs `Authorization: Bearer <METRICS_TOKEN>`; without the
+ * secret it does not exist (404).
  */
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'

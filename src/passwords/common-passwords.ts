@@ -1,10 +1,8 @@
 /**
- * A shipped blocklist of common passwords (R-PWD-7, NIST 800-63B §3.1.1.2 "commonly-used, expected, or
- * compromised"): about 1,000 entries from the well-known leaked-password top lists, their common variants
- * (digits, years, leetspeak, keyboard walks) and this service's own name. Compiled from memory, offline.
- * Entries are NFKC-normalized and lower-cased; compare a normalized, lower-cased candidate.
- * Entries shorter than the 8-character minimum never match (the length check runs first); they are kept so the
- * list mirrors its sources.
+ * A shipped blocklist, because NIST SP 800-63B §3.1.1.2 asks to refuse "commonly-used, expected, or compromised"
+ * passwords (R-PWD-7 in docs/requirements.md): about 1,000 entries from well-known leaked-password top lists, their
+ * common variants and this service's name, compiled offline. Compare an NFKC-normalized, lower-cased candidate.
+ * Entries under 8 characters never match (the length check runs first); they are kept to mirror the sources.
  */
 const LIST = `
 123456 password 12345678 qwerty 123456789 12345 1234 111111 1234567 dragon 123123 baseball abc123 football

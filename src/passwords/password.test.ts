@@ -21,7 +21,8 @@ const hashWith = (iterations: string | number, algorithm = 'pbkdf2-sha256') =>
 
 let deriveBits: MockInstance<SubtleCrypto['deriveBits']>
 
-// Production Workers refuse PBKDF2 above 100 000 iterations; local workerd does not (R-PWD-3). Emulate it.
+// Production Workers refuse PBKDF2 above 100 000 iterations; local workerd does not (R-PWD-3 in docs/requirements.md).
+// Emulate it.
 beforeEach(() => {
   const original = crypto.subtle.deriveBits.bind(crypto.subtle)
   deriveBits = vi.spyOn(crypto.subtle, 'deriveBits').mockImplementation((algorithm, key, length) => {

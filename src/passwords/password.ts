@@ -1,14 +1,7 @@
 /**
- * Password hashing and password policy (R-PWD-2 fallback scheme, R-PWD-3…7, R-BF-5).
- *
- * Scheme: `PBKDF2-HMAC-SHA256(HMAC-SHA256(pepper, NFKC(password)), salt, 100 000 iterations)`, 32-byte output,
- * 16-byte random salt, stored as a self-describing string:
- *
- *   pbkdf2-sha256$i=100000$<salt: 22 base64url chars>$<hash: 43 base64url chars>
- *
- * 100 000 iterations is the most production Workers allow (local workerd allows more, so this module refuses
- * more itself, when hashing and when reading a stored hash). The pepper is a Worker secret, never stored.
- * Pure: Web Crypto only, no I/O, no clock.
+ * Password hashing and policy: `PBKDF2-HMAC-SHA256(HMAC-SHA256(pepper, NFKC(password)), salt)` at 100,000
+ * iterations, the most deployed Workers allow (R-PWD-2, R-PWD-3 in docs/requirements.md). Local workerd allows
+ * more, so this module refuses more itself. The pepper is a Worker secret, never stored. Pure: Web Crypto only.
  */
 import { base64url } from 'jose'
 import { COMMON_PASSWORDS } from './common-passwords'
@@ -30,6 +23,10 @@ export const MAX_PASSWORD_LENGTH = 128
 /** Longer input is never hashed: it fails verification (after the same KDF work) (R-PWD-7). */
 export const MAX_PASSWORD_INPUT_BYTES = 1_024
 
+/**
+ * A stored hash, self-describing so its parameters can change (R-PWD-4):
+ * `pbkdf2-sha256$i=100000$<salt: 22 base64url chars>$<hash: 43 base64url chars>`, a 16-byte salt and 32-byte output.
+ */
 const HASH_PATTERN = /^([a-z0-9-]+)\$i=(\d{1,16})\$([A-Za-z0-9_-]{22})\$([A-Za-z0-9_-]{43})$/
 const ALGORITHM_PREFIX = /^([a-z0-9-]+)\$/
 

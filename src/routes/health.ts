@@ -1,10 +1,8 @@
 /**
- * Health probes, never rate limited, revealing no configuration.
- * - `GET /health/live`: liveness. Touches no backend: the isolate answers, so it is alive.
- * - `GET /health` and `GET /health/ready`: readiness. Redis (PING with latency) and D1 (the migrated schema is
- *   readable), checked concurrently; 200 when both answer, 503 problem+json otherwise. The result, failures
- *   included, is shared for READINESS_CACHE_MS per isolate and bindings, and probes that arrive while a check is
- *   running wait for it: however many probes arrive, they cost at most one PING and one D1 read per interval.
+ * Health probes, never rate limited, revealing no configuration. `GET /health/live` touches no backend;
+ * `GET /health` and `GET /health/ready` check Redis and D1 concurrently. A readiness result, failures included, is
+ * shared per isolate for READINESS_CACHE_MS, and probes arriving mid-check wait for it: however many probes arrive,
+ * they cost at most one Upstash PING and one D1 read per interval.
  */
 import type { Context } from 'hono'
 import type { AppEnv } from '../env'

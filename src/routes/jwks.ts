@@ -9,7 +9,7 @@ import type { Gateway } from '../gateway'
 
 /**
  * How long verifiers may cache the set. Rotation publishes a new key at least this long before signing with it
- * (R-JWT-11; README "Key rotation").
+ * (R-JWT-11 in docs/requirements.md; README "Key rotation").
  */
 export const JWKS_MAX_AGE_SECONDS = 300
 

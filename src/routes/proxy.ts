@@ -1,12 +1,7 @@
 /**
- * The proxy: every request the gateway does not answer itself goes to the origin, after the pipeline
- * has passed and the route's policy (src/policies.ts, resolved by `resolveRoute()`) allows it: authentication
- * unless the route is `public`, every required scope, the JSON schema when there is one. Then the request is
- * forwarded with clean headers and a signed identity (`X-Gateway-*`, HMAC with UPSTREAM_SIGNING_SECRET), under a
- * timeout, at most one retry for GET/HEAD, and per-isolate circuit breakers (src/upstream/forward.ts).
- *
- * It runs as hono's not-found handler, so routes the gateway (or a test) registers always win, and it turns its
- * own errors into problem responses itself: a returned 404 for a gateway-owned spelling (`/AUTH/login`,
+ * The proxy: every request the gateway does not answer itself goes to the origin once the pipeline has passed and
+ * the route's policy (src/policies.ts) allows it. It runs as hono's not-found handler, so routes the gateway (or a
+ * test) registers always win, and it renders its own errors: a 404 for a gateway-owned spelling (`/AUTH/login`,
  * `/auth/login/`) still lets `methodNotAllowed` answer 405 where the path exists with another method.
  */
 import type { Context } from 'hono'

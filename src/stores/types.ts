@@ -12,14 +12,17 @@ export interface RevocationSubject {
 export type RevocationStatus =
   | { status: 'ok' }
   | { status: 'revoked'; scope: 'token' | 'session' | 'user' }
-  /** The store could not answer (error or timeout): the caller decides, and fails closed by default (R-JWT-9). */
+  /**
+   * The store could not answer (error or timeout): the caller decides, and fails closed by default (R-JWT-9 in
+   * docs/requirements.md).
+   */
   | { status: 'unavailable'; cause: unknown }
 
 export interface RevocationStore {
   /** One read covering the token, its session and its user. Never throws. */
   check(subject: RevocationSubject): Promise<RevocationStatus>
   /**
-   * Revokes one access token and, optionally, its whole session, in one write. Entries expire by themselves:
+   * Revokes one access token and, optionally, its whole session, in one write. Entries expire by themselves (S-BL-1):
    * the token's after its remaining lifetime plus skew, the session's after the longest access-token lifetime
    * plus skew (no token of the session can outlive that). Throws if the write fails.
    */
@@ -79,9 +82,10 @@ export interface IssuedRefreshToken {
 }
 
 /**
- * Outcome of presenting a refresh token (R-RT-2…7). `invalid` covers unknown, expired (idle or absolute),
- * revoked, other-client and disabled-user tokens alike, so the caller cannot tell them apart; `reuse` has already
- * revoked the family (reason `reuse`) and the caller should revoke its `sid` and log `authn_token_reuse`.
+ * Outcome of presenting a refresh token: rotation, the grace window or reuse. `invalid` covers unknown, expired (idle
+ * or absolute, R-RT-10), revoked, other-client and disabled-user tokens alike, so the caller cannot tell them apart;
+ * `reuse` has already revoked the family (reason `reuse`) and the caller should revoke its `sid` and log
+ * `authn_token_reuse`.
  */
 export type RotateResult =
   | ({ kind: 'rotated' } & IssuedRefreshToken)
@@ -91,9 +95,9 @@ export type RotateResult =
   | { kind: 'invalid' }
 
 /**
- * Refresh-token families and rotation in D1. D1 has no interactive transactions: rotation is one conditional
- * UPDATE plus the child INSERT in one `db.batch` (a batch is a transaction), checked via `meta.changes`
- * (R-RT-5). D1 errors are thrown: the caller answers 503, never "invalid".
+ * Refresh-token families and rotation in D1. D1 has no interactive transactions: rotation is one conditional UPDATE
+ * plus the child INSERT in one `db.batch` (a batch is a transaction), checked via `meta.changes`, so parallel refreshes
+ * never create two live tokens (R-RT-5). D1 errors are thrown: the caller answers 503, never "invalid".
  */
 export interface RefreshTokenStore {
   /** Starts a family (one per login) and returns its first token. */
@@ -103,7 +107,8 @@ export interface RefreshTokenStore {
   ): Promise<IssuedRefreshToken>
   /**
    * Rotates `rawToken`. `graceSeconds` is the window (≤ 60 s, from config) in which the immediate parent gets the
-   * current child back; `client`, when given, must match the family's (R-RT-12) or the result is `invalid`.
+   * current child back; `client`, when given, must match the family's (a family serves only the audience it was
+   * issued to, R-RT-12), or the result is `invalid`.
    */
   rotate(rawToken: string, options: { graceSeconds: number; client?: string }): Promise<RotateResult>
   /**
@@ -133,7 +138,7 @@ export type LockoutDecision =
   | { status: 'locked'; retryAfterSeconds: number; by: 'consecutive_failures' | 'hourly_ceiling' }
 
 /**
- * Per-identifier login failure counting (S-LO-1/2, R-BF-1). Every method throws when the store cannot be
+ * Per-identifier login failure counting (S-LO-1, S-LO-2, R-BF-1). Every method throws when the store cannot be
  * reached: login then fails closed (503), because a lockout that silently stopped counting protects nobody.
  */
 export interface LockoutStore {

@@ -1,6 +1,6 @@
 /** The PBKDF2 ceiling of deployed Workers, emulated in tests (installed by test/workers/production-limits.ts). */
 
-/** Production Workers refuse more PBKDF2 iterations than this (R-PWD-3). */
+/** Production Workers refuse more PBKDF2 iterations than this (R-PWD-3 in docs/requirements.md). */
 export const WORKERS_PBKDF2_MAX_ITERATIONS = 100_000
 
 interface KdfState {

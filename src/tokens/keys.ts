@@ -1,7 +1,7 @@
 /**
- * The key ring of an isolate: the current signing key, every key accepted for verification (selected by `kid`
- * only, each bound to exactly one algorithm: R-JWT-1, R-JWT-10), and the public JWK set the origin can fetch.
- * Importing keys is async: the gateway keeps the promise (`keyRingOnce`).
+ * The key ring of an isolate: the current signing key, every key accepted for verification (selected by `kid` only,
+ * each bound to exactly one algorithm: R-JWT-1, R-JWT-10 in docs/requirements.md), and the public JWK set the origin
+ * can fetch. Importing keys is async: the gateway keeps the promise (`keyRingOnce`).
  */
 import { base64url, calculateJwkThumbprint, importJWK, type JWK } from 'jose'
 import type { Config, Ed25519PublicJwk } from '../config/schema'

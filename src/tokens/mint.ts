@@ -1,4 +1,7 @@
-/** Minting access tokens (R-JWT-5, R-JWT-7, R-JWT-8): `typ: at+jwt`, `kid`, every required claim, 144-bit jti. */
+/**
+ * Minting access tokens (R-JWT-5, R-JWT-7, R-JWT-8 in docs/requirements.md): `typ: at+jwt`, `kid`, every required
+ * claim, 144-bit jti.
+ */
 import { base64url, SignJWT } from 'jose'
 import type { KeyRing } from './keys'
 import { ACCESS_TOKEN_TYP } from './verify'

@@ -1,7 +1,7 @@
 /**
- * verifyAccessToken, as attack tables with a fixed clock (R-JWT-1…6, 10, 11, 12, 13). Every row asserts the exact
- * `reason`: it is the log contract (`authn_token_invalid.reason`), and it shows *which* rule refused the token, so
- * a row cannot pass because an unrelated, later check happened to fail.
+ * verifyAccessToken, as attack tables with a fixed clock (the R-JWT rules of docs/requirements.md). Every row asserts
+ * the exact `reason`: it is the log contract (`authn_token_invalid.reason`), and it shows *which* rule refused the
+ * token, so a row cannot pass because an unrelated, later check happened to fail.
  */
 import { env } from 'cloudflare:workers'
 import { base64url, exportSPKI, generateKeyPair, importJWK, type JWK, type JWTPayload } from 'jose'

@@ -1,7 +1,7 @@
 /**
- * Access-token verification: pure, no I/O, clock injected. Every rule that decides whether a bearer value is a
- * valid access token lives here (R-JWT-1…6, 10, 13). The result carries a reason for the log; clients are only
- * ever told `invalid_token`.
+ * Access-token verification: pure, no I/O, clock injected. Every rule that decides whether a bearer value is a valid
+ * access token lives here (the R-JWT rules of docs/requirements.md but revocation). The result carries a reason for the
+ * log; clients are only ever told `invalid_token`.
  */
 import { decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose'
 import type { KeyRing } from './keys'

@@ -1,16 +1,8 @@
 /**
- * The one call to the origin: streamed bodies, a timeout up to the response head, at most one retry for
- * idempotent reads, and per-isolate circuit breakers (one per origin host and breaker group) that only count the
- * origin being unreachable, never its answers. Only the gateway's own failures become problems
- * (413, 502, 503, 504); every response the origin gives, errors and redirects included, passes through with its
- * status and body. Redirects are never followed.
- *
- * Built on hono's `proxy()` helper (hono/proxy): it rebuilds the request from an init, drops hop-by-hop headers
- * both ways, lets the runtime choose Accept-Encoding, and removes Content-Encoding/-Length from decoded responses,
- * so the body the client gets matches its headers. It has no timeout, retry or breaker and strips neither
- * Proxy-Connection nor identity headers, so those live here and in `headers.ts`. Its `strictConnectionProcessing`
- * stays off: `upstreamRequestHeaders` already removed Connection-listed fields before the gateway set its own, so
- * a client's `Connection: X-Forwarded-For` cannot remove what the gateway adds.
+ * The one call to the origin: streamed bodies, a timeout up to the response head, at most one retry for idempotent
+ * reads, and per-isolate circuit breakers that count only the origin being unreachable, never its answers. Only the
+ * gateway's own failures become problems; every response the origin gives, errors and redirects included, passes
+ * through with its status and body. Redirects are never followed.
  */
 import { proxy } from 'hono/proxy'
 import { GatewayError } from '../errors/gateway-error'
@@ -172,6 +164,12 @@ export function createForwarder({
       }, timeoutMs)
     })
     try {
+      // hono's proxy() rebuilds the request from an init, drops hop-by-hop headers both ways, lets the runtime
+      // choose Accept-Encoding and removes Content-Encoding/-Length from decoded responses, so the body the client
+      // gets matches its headers. It has no timeout, retry or breaker and strips neither Proxy-Connection nor
+      // identity headers: those live here and in headers.ts. Its strictConnectionProcessing stays off:
+      // upstreamRequestHeaders already removed Connection-listed fields before the gateway set its own, so a
+      // client's `Connection: X-Forwarded-For` cannot remove what the gateway adds.
       const call = proxy(target, {
         method: request.method,
         headers,

@@ -1,26 +1,8 @@
 /**
- * Verifies the signed identity edgeward attaches to every proxied request. For the ORIGIN: copy this file into
- * the origin's code base as is. It imports nothing and uses only Web Crypto, so it runs on Node ≥ 20, Workers,
- * Deno and Bun. The gateway's signer (`signature.ts`) imports its canonical form from here, so both stay in step.
- *
- * Canonical string, version v1: eight lines joined by "\n" (no trailing newline):
- *
- *     v1
- *     <X-Gateway-Timestamp: unix seconds>
- *     <request method, e.g. GET>
- *     <path and query as sent to the origin: URL pathname + search, WHATWG serialization>
- *     <X-Gateway-User value, or "" when absent>
- *     <X-Gateway-Scopes value, or "" when absent>
- *     <X-Gateway-Session value, or "" when absent>
- *     <X-Request-Id value>
- *
- * User, session and each scope are percent-encoded (`encodeURIComponent`) in their headers and scopes are sorted
- * and space-joined, so no field can hold a newline; the method is an HTTP token and the path is printable ASCII.
- * `X-Gateway-Signature: v1=<base64url(HMAC-SHA256(secret, canonical))>`, unpadded.
- *
- * What it does not cover: the body (it is streamed) and the host. The signature proves that edgeward authenticated
- * this user for this method and path within `maxAgeSeconds`; keep the gateway→origin hop on TLS (or a service
- * binding) so a captured request cannot be replayed with another body inside that window.
+ * Verifies the signed identity edgeward attaches to every proxied request. Copy this file into the origin as is: it
+ * imports nothing and uses only Web Crypto (Node ≥ 20, Workers, Deno, Bun). The gateway's signer imports its
+ * canonical form from here, so both stay in step. The signature covers neither the body nor the host: keep the
+ * gateway→origin hop on TLS (or a service binding), so a captured request cannot be replayed with another body.
  */
 
 export const SIGNATURE_VERSION = 'v1'
@@ -57,7 +39,21 @@ const TIMESTAMP = /^\d{1,12}$/
 const SIGNATURE = /^v1=([A-Za-z0-9_-]{43})$/
 
 /**
- * The v1 canonical string. Throws a TypeError if a field could make it ambiguous (a caller mistake).
+ * The v1 canonical string: eight lines joined by "\n" (no trailing newline):
+ *
+ *     v1
+ *     <X-Gateway-Timestamp: unix seconds>
+ *     <request method, e.g. GET>
+ *     <path and query as sent to the origin: URL pathname + search, WHATWG serialization>
+ *     <X-Gateway-User value, or "" when absent>
+ *     <X-Gateway-Scopes value, or "" when absent>
+ *     <X-Gateway-Session value, or "" when absent>
+ *     <X-Request-Id value>
+ *
+ * User, session and each scope are percent-encoded (`encodeURIComponent`) in their headers and scopes are sorted
+ * and space-joined, so no field can hold a newline; the method is an HTTP token and the path is printable ASCII.
+ * `X-Gateway-Signature: v1=<base64url(HMAC-SHA256(secret, canonical))>`, unpadded. Throws a TypeError if a field
+ * could make it ambiguous (a caller mistake).
  * @example canonicalString({ timestamp: 1767225600, method: 'GET', pathAndQuery: '/a?b=1', user: 'alice', scopes: 'read', session: 's1', requestId: 'req-12345' })
  */
 export function canonicalString(f: CanonicalFields): string {

@@ -1,6 +1,7 @@
-// The Upstash REST conformance cases (upstash-rest-protocol.md §6), written once and run by both the Node
-// and the workerd test projects against scripts/upstash-local.ts with the real @upstash clients.
-// Runtime-neutral on purpose: fetch, Web Crypto and vitest only, no Node APIs.
+// The Upstash REST behaviours the real @upstash clients rely on, checked against scripts/upstash-local.ts, so
+// the local server cannot drift from Upstash unnoticed. Written once and run by both the Node and the workerd
+// test projects, hence runtime-neutral (fetch, Web Crypto and vitest only). Cases are numbered here, so a failure
+// names the same case in both projects.
 import { Ratelimit } from '@upstash/ratelimit'
 import type { Redis } from '@upstash/redis'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -158,7 +159,8 @@ async function sha1Hex(text: string): Promise<string> {
 }
 
 /**
- * Registers the §6 cases as vitest blocks. `getContext` is read inside each test, after the caller's beforeAll.
+ * Registers the numbered conformance cases as vitest blocks. `getContext` is read inside each test, after the caller's
+ * beforeAll.
  * @example upstashConformanceSuite(() => ({ url, token, makeRedis: (o) => new Redis({ url, token, ...o }), control }))
  */
 export function upstashConformanceSuite(getContext: () => ConformanceContext): void {
@@ -175,7 +177,7 @@ export function upstashConformanceSuite(getContext: () => ConformanceContext): v
     return { status: res.status, headers: res.headers, text, json: JSON.parse(text) as unknown }
   }
 
-  describe('upstash REST conformance (§6)', () => {
+  describe('upstash REST conformance', () => {
     afterEach(() => {
       vi.restoreAllMocks()
     })

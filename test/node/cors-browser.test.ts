@@ -1,12 +1,8 @@
 /**
- * CORS in a real browser (R-CORS-1, R-CORS-5, R-CORS-7): the deployable bundle runs in Miniflare on a direct socket
- * with CORS_ORIGINS set to the origin of a page served from Node (port A). Headless Chromium loads that page and the
- * same page from port B (not allowed), and each calls the gateway with fetch(). Page A reads the bodies and the
- * exposed X-Request-Id, through a preflight too; page B gets the browser's CORS TypeError for both, and its
- * preflighted request never reaches the gateway's routes.
- *
- * Needs Chromium at /usr/bin/chromium (`apt-get install -y --no-install-recommends chromium`); playwright-core only
- * drives it and never downloads a browser.
+ * CORS in a real browser (R-CORS-1, R-CORS-5, R-CORS-7 in docs/requirements.md), because only a browser enforces
+ * it: headless Chromium loads a page from an allowed origin and one from another, and each calls the deployable
+ * bundle in Miniflare. Needs Chromium at /usr/bin/chromium (`apt-get install -y --no-install-recommends chromium`);
+ * playwright-core only drives it and never downloads a browser.
  */
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -23,7 +19,7 @@ import { startUpstashLocal, type UpstashLocal } from '../../scripts/upstash-loca
 import { buildWorker, bundleWorker, cleanUp, migrate } from './support/worker.ts'
 
 const CHROMIUM_PATH = '/usr/bin/chromium'
-/** The flags measured to work on these machines (toolchain §7): no sandbox (root), no network beyond loopback. */
+/** Flags that work for Debian 12's Chromium run headless as root (so no sandbox), with no network beyond loopback. */
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',

@@ -1,20 +1,8 @@
 /**
- * SPEC property 4 (rate-limit distributed consistency) across real isolates: the deployable bundle runs as six
- * workers in one Miniflare, all sharing one Upstash (the local REST server in front of a real redis-server). Three
- * pairs, because a pair shares one configuration: gw-a/gw-b carry the auth policy (3/15m; global generous), gw-c/
- * gw-d the global policy (4/13m), gw-e/gw-f the auth policy on 3/1s. For each fast-check interleaving (which instance serves each of K requests, each
- * sent sequentially or concurrently with the previous one), one fresh client IP:
- *
- * - auth (exact sliding log, decided in Redis): together the two instances admit exactly min(K, 3);
- * - global (the library's sliding window): at most N per fixed bucket, and exactly min(K, N) when the whole run
- *   sits in one bucket of a fresh client (13 minutes: practically always).
- * - auth on 3/1s (gw-e/gw-f), in real time across bucket boundaries: never more than 3 in any 1 s interval. The
- *   15-minute runs never cross a boundary, so only this one catches an approximate (two-bucket) algorithm.
- *
- * The requests carry no body: an admitted `POST /auth/login` reaches the real route, which answers 415 (no JSON)
- * without a KDF or a lockout count, and an admitted `GET /nowhere` reaches the proxy, whose default policy answers
- * 401 (no token). So `ADMITTED` (401 or 415) =
- * admitted by the rate-limit stage, 429 = limited.
+ * Rate-limit consistency across real isolates (S-RL-1 in docs/requirements.md): instances sharing one Upstash
+ * together admit no more than the limit, however requests are spread over them. The deployable bundle runs as six
+ * workers in one Miniflare (three pairs, as a pair shares one configuration) against the local Upstash server;
+ * for each fast-check interleaving (which instance serves each request, in sequence or concurrently), one client IP.
  */
 import fc from 'fast-check'
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
@@ -22,9 +10,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateEd25519Jwks } from '../../scripts/lib/keys.ts'
 import { type Backends, bundleWorker, cleanUp, migrate, startBackends } from './support/worker.ts'
 
+/** The auth policy, 3/15m (an exact sliding log, decided in Redis): together the pair admits exactly min(K, 3). */
 const AUTH_PAIR = ['gw-a', 'gw-b'] as const
+/**
+ * The global policy, 4/13m (the library's sliding window): at most N per fixed bucket, and exactly min(K, N) when
+ * the whole run sits in one bucket of a fresh client (13 minutes: practically always).
+ */
 const GLOBAL_PAIR = ['gw-c', 'gw-d'] as const
-/** The auth policy on a 1 s window, to cross bucket boundaries in real time (where approximations over-admit). */
+/**
+ * The auth policy on 3/1s, in real time across bucket boundaries: never more than 3 in any 1 s interval. The
+ * 15-minute runs never cross a boundary, so only this pair catches an approximate (two-bucket) algorithm.
+ */
 const SHORT_AUTH_PAIR = ['gw-e', 'gw-f'] as const
 type WorkerName = (typeof AUTH_PAIR)[number] | (typeof GLOBAL_PAIR)[number] | (typeof SHORT_AUTH_PAIR)[number]
 const GLOBAL_WINDOW_MS = 13 * 60_000
@@ -72,7 +68,11 @@ interface Outcome {
   answered: number
 }
 
-/** What an admitted request gets from the route behind the rate-limit stage (see the header comment). */
+/**
+ * What an admitted request gets from the route behind the rate-limit stage; 429 means limited. The requests carry
+ * no body: `POST /auth/login` answers 415 (no JSON) without a KDF or a lockout count, and `GET /nowhere` reaches
+ * the proxy, whose default policy answers 401 (no token).
+ */
 const ADMITTED = new Set([401, 415])
 const isAdmitted = (o: Outcome) => ADMITTED.has(o.status)
 

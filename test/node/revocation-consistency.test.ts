@@ -1,5 +1,5 @@
 /**
- * SPEC property 2 (blacklist distributed consistency) across two real isolates: the deployable bundle runs as two
+ * Revocation consistency across two real isolates (S-BL-5 in docs/requirements.md): the deployable bundle runs as two
  * workers, A and B, in one Miniflare, sharing D1 and one Upstash (the local REST server in front of a real
  * redis-server). A logout through either is refused through the other on the very next request, and a token
  * nobody revoked keeps working on both.

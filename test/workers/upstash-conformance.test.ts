@@ -1,6 +1,6 @@
-// The §6 Upstash REST conformance cases inside workerd, with the cloudflare entry of @upstash/redis, against the
-// local server the global setup starts. Restarts, PATH tricks and default-retry timing are Node-only
-// (scripts/upstash-local.test.ts).
+// The Upstash REST conformance cases (test/conformance/upstash-cases.ts) inside workerd, with the cloudflare
+// entry of @upstash/redis, against the local server the global setup starts. Restarts, PATH tricks and
+// default-retry timing are Node-only (scripts/upstash-local.test.ts).
 
 import { env } from 'cloudflare:workers'
 import { Redis } from '@upstash/redis/cloudflare'

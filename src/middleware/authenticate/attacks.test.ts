@@ -1,8 +1,8 @@
 /**
- * Security reference §9 cases 1–4, end to end through the gateway, on `GET /auth/me` and `POST /auth/logout`.
- * Each request runs on its own Upstash lane with a D1 binding that counts calls, so every denial can prove what
- * it did not do: no Upstash request (nothing written, not even read) before the token verified, no D1 call, no
- * handler, and no trace of the presented token in the body or the logs (STYLE Part 2 §7).
+ * Forged, expired, mistyped and revoked tokens, end to end through the gateway on `GET /auth/me` and
+ * `POST /auth/logout`. Each request runs on its own Upstash lane with a D1 binding that counts calls, so every
+ * denial can prove what it did not do: no Upstash request before the token verified, no D1 call, no handler,
+ * and no trace of the presented token in the body or the logs.
  */
 import { env } from 'cloudflare:workers'
 import { base64url, exportSPKI, importJWK, type JWK, type JWTPayload } from 'jose'
@@ -82,7 +82,7 @@ function expectNoTrace(text: string, token: string) {
   for (const part of token.split('.').slice(1)) if (part.length >= 16) expect(text).not.toContain(part)
 }
 
-/** The §7 checks every denial gets: problem, headers, no token in body or logs, no handler, nothing written. */
+/** What every denial is checked for: problem, headers, no token in body or logs, no handler, nothing written. */
 async function expectDenied(
   res: Response,
   token: string,
@@ -131,14 +131,14 @@ const macWith =
 const garbage = base64url.encode(crypto.getRandomValues(new Uint8Array(64)))
 const encode = (text: string) => new TextEncoder().encode(text)
 
-// Cases 1–3: every row is refused by verification, so the gateway must not have touched Upstash or D1 at all.
+// Every row is refused by verification, so the gateway must not have touched Upstash or D1 at all.
 const ATTACKS: [string, Forge, string][] = [
-  // §9 case 1 (R-JWT-1/2)
+  // alg none in four casings (R-JWT-1, R-JWT-2 in docs/requirements.md)
   ...['none', 'None', 'NONE', 'nOnE'].flatMap((alg): [string, Forge, string][] => [
     [`alg "${alg}" with an empty signature`, unsigned(alg, ''), 'alg_none'],
     [`alg "${alg}" with a garbage signature`, unsigned(alg, garbage), 'alg_none'],
   ]),
-  // §9 case 2 (R-JWT-3/10)
+  // key confusion and keys named by the token (R-JWT-3, R-JWT-10)
   [
     'HS256 MAC’d with the public key as PEM text',
     macWith(async () => encode(await exportSPKI((await publicKey()).key))),
@@ -174,7 +174,7 @@ const ATTACKS: [string, Forge, string][] = [
     async (claims) => signWith(await attackerJwk(), 'EdDSA', claims, { kid: await kid() }),
     'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
   ],
-  // §9 case 3 (R-JWT-4/5/6), signed by the real key
+  // claims, type and time (R-JWT-4, R-JWT-5, R-JWT-6), signed by the real key
   [
     'exp = now − 61 s',
     (claims) => signWithTestKey({ ...claims, exp: now() - 61, iat: now() - 361 }),
@@ -206,7 +206,7 @@ const ATTACKS: [string, Forge, string][] = [
     'ERR_JWT_CLAIM_VALIDATION_FAILED:iss',
   ],
   ['typ "JWT"', (claims) => signWithTestKey(claims, { typ: 'JWT' }), 'ERR_JWT_CLAIM_VALIDATION_FAILED:typ'],
-  // R-JWT-13
+  // compact serialization only (R-JWT-13)
   [
     'a JSON-serialized JWS',
     async (claims) => {
@@ -217,7 +217,7 @@ const ATTACKS: [string, Forge, string][] = [
   ],
 ]
 
-describe('authenticate: forged, expired and mistyped tokens (§9 cases 1–3)', () => {
+describe('authenticate: forged, expired and mistyped tokens', () => {
   const rows = ATTACKS.flatMap(([attack, forge, reason]) =>
     ROUTES.map((route) => [`${route.join(' ')}: ${attack}`, route, forge, reason] as const),
   )
@@ -251,7 +251,7 @@ describe('authenticate: forged, expired and mistyped tokens (§9 cases 1–3)', 
   })
 })
 
-describe('authenticate: revoked token reuse (§9 case 4)', () => {
+describe('authenticate: revoked token reuse (R-JWT-8, R-JWT-9)', () => {
   const replays = (['the logged-out token', 'another token of the logged-out session'] as const).flatMap((which) =>
     ROUTES.map((route) => [`replaying ${which} on ${route.join(' ')}`, which, route] as const),
   )

@@ -1,8 +1,8 @@
 /**
- * Bearer authentication (R-JWT-*, S-BL-3/4): verifies the access token, then checks revocation of the token, its
- * session and its user in one Upstash read. Every failure is the same public 401 `invalid_token`; the reason is
- * logged (`authn_token_invalid` / `authn_token_revoked`), the token never is. If the revocation check cannot be
- * made the request fails closed with 503, unless the operator chose REVOCATION_FAILURE_MODE=open.
+ * Bearer authentication (S-BL-3, S-BL-4 in docs/requirements.md): verifies the access token, then checks revocation of
+ * the token, its session and its user in one Upstash read. Every failure is the same public 401 `invalid_token`; the
+ * reason is logged (`authn_token_invalid` / `authn_token_revoked`), the token never is. If the revocation check cannot
+ * be made the request fails closed with 503, unless the operator chose REVOCATION_FAILURE_MODE=open.
  */
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'

@@ -1,5 +1,5 @@
 /**
- * SPEC property 1 (blacklist round trip), with fast-check, through the worker's own entry point: for arbitrary
+ * Revocation round trip, with fast-check, through the worker's own entry point: for arbitrary
  * subjects, sessions and scope sets, a token revoked by logout, by its session or by a user cutoff after its `iat`
  * is refused, and a token never revoked is accepted with its claims intact. Revocation entries live exactly as
  * long as the tokens they deny can still verify: never less (a revoked token would come back), never more.

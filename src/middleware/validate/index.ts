@@ -1,8 +1,9 @@
 /**
- * JSON body validation for the gateway's own endpoints (S-IN-2, R-ERR-3…5), in this order: media type (415),
- * JSON syntax (400 `invalid_json`), duplicate and prototype-polluting keys (400 `validation_failed`), then a zod
- * schema that must be strict at every level (400 `validation_failed`). Errors list `{pointer, code}` per issue and
- * never echo a submitted value; `input_validation_fail` is logged with the same pointers and codes.
+ * JSON body validation for the gateway's own endpoints (S-IN-2, R-ERR-3, R-ERR-4, R-ERR-5 in docs/requirements.md), in
+ * this order: media type (415), JSON syntax (400 `invalid_json`), duplicate and prototype-polluting keys (400
+ * `validation_failed`), then a zod schema that must be strict at every level (400 `validation_failed`). Errors list
+ * `{pointer, code}` per issue and never echo a submitted value; `input_validation_fail` is logged with the same
+ * pointers and codes.
  */
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'

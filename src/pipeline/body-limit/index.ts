@@ -1,12 +1,7 @@
 /**
- * Body limits (R-ERR-3): a global limit and a tight one on `/auth/*`, checked before anything reads the body —
- * so before JSON parsing or password hashing. hono's bodyLimit trusts Content-Length when present and counts
- * the bytes of a chunked body as they arrive; either way an oversized body is a 413 problem, never text/plain.
- *
- * Proxied routes use their policy's `bodyLimitBytes` (else BODY_LIMIT_BYTES). A route with a JSON schema reads
- * its body here, through hono's limiter, like the gateway's own routes. Any other proxied body is streamed to the
- * origin, never buffered: an oversized Content-Length is refused here, and the stream itself is counted by the
- * forwarder (`limitBodyStream`), which aborts the upstream call and answers 413 once it passes the limit.
+ * Body limits, checked before anything reads the body, so before JSON parsing or password hashing (R-ERR-3 in
+ * docs/requirements.md): a global limit and a tight one on `/auth/*`. hono's bodyLimit trusts Content-Length when
+ * present and counts a chunked body as it arrives; either way an oversized body is a 413 problem, never text/plain.
  */
 
 import type { Context } from 'hono'
@@ -64,6 +59,8 @@ export const bodyLimit = (limits: Config['bodyLimits']) => {
     refuseCompressedBody(c)
     const route = c.get('route')
     if (route !== undefined) {
+      // A proxied body is streamed to the origin, never buffered, unless its route has a JSON schema: only an
+      // oversized Content-Length is refused here, and the forwarder (`limitBodyStream`) counts the stream itself.
       const maxSize = route.policy.bodyLimitBytes ?? limits.defaultBytes
       if (route.policy.schema !== undefined) return limiterFor(maxSize)(c, next)
       const declared = Number(c.req.header('content-length') ?? Number.NaN)

@@ -1,7 +1,8 @@
 /**
- * CORS from configuration (R-CORS-1…8, R-CORS-10) with hono's `cors`, made strict: only an exact, configured origin
- * ever reaches hono's middleware, every other request leaves with no `Access-Control-*` header at all, and every
- * response says `Vary: Origin`. This stage authorizes nothing (R-CORS-9): it only tells browsers what they may read.
+ * CORS from configuration with hono's `cors`, made strict because hono's defaults allow any origin and echo the
+ * requested headers: only an exact, configured origin ever reaches hono's middleware, every other request leaves with
+ * no `Access-Control-*` header at all, and every response says `Vary: Origin`. This stage authorizes nothing (R-CORS-9
+ * in docs/requirements.md): it only tells browsers what they may read.
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import { cors as honoCors } from 'hono/cors'
@@ -27,7 +28,7 @@ export const CORS_EXPOSE_HEADERS = [
   'Retry-After',
   'X-Request-Id',
 ] as const
-/** A rejected origin is logged at most once per this interval, per isolate (R-CORS-10 without a log flood). */
+/** A rejected origin is logged at most once per this interval, per isolate (R-CORS-10, without a log flood). */
 export const REJECTED_ORIGIN_LOG_INTERVAL_MS = 60_000
 /** Distinct rejected origins remembered per isolate; while all are fresh, further new origins are only counted. */
 export const REJECTED_ORIGIN_LOG_MAX_ORIGINS = 1_000

@@ -1,5 +1,5 @@
 /**
- * SPEC properties 6 and 7 (CORS acceptance and rejection), with fast-check, through the whole app: for arbitrary
+ * CORS acceptance and rejection, with fast-check, through the whole app: for arbitrary
  * configured origin lists, every configured origin gets exactly itself back in `Access-Control-Allow-Origin`, on an
  * actual response and on a preflight, and every other Origin value (random text, near misses of a configured
  * origin, `null`) gets no CORS header at all. Either way the response says `Vary: Origin`.

@@ -1,11 +1,8 @@
 /**
  * The in-isolate limiter used while Upstash is unavailable: an exact sliding log per key, in memory. Each isolate
- * counts alone, so a client spread over K isolates gets up to K × `tokens`; the caller passes a fraction of the
- * real limit for that reason. Pure apart from its own map; the clock is passed in.
- *
- * Memory is bounded: at most `maxKeys` keys (least recently used evicted first) and at most `tokens` timestamps per
- * key. Eviction forgets a key's history, so a flood of fresh keys can reset an old one: acceptable for a degraded
- * mode, and the reason the bound is large.
+ * counts alone, so a client spread over K isolates gets up to K × `tokens`; callers pass a fraction of the real
+ * limit for that reason. Memory is bounded (`maxKeys` keys, least recently used evicted first); eviction forgets a
+ * key's history, so a flood of fresh keys can reset an old one: acceptable for a degraded mode.
  */
 
 export interface FallbackLimiterOptions {

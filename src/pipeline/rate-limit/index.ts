@@ -1,10 +1,8 @@
 /**
- * Rate limiting (S-RL-1…7, R-RL-1…8): the global policy per client IP on every route but /health and /metrics,
- * the auth policy per client IP on /auth/login, /auth/register, /auth/refresh and proxied routes whose policy
- * says `rateLimit: 'strict'`, and the user policy per `sub`
- * (per `tenant` when the token carries one). All of a request's policies and its revocation check are issued
- * together: one Upstash round trip of latency. Headers: RateLimit-Policy / RateLimit (draft-10 structured fields)
- * and X-RateLimit-Limit / -Remaining for the most constrained policy — never from a degraded decision.
+ * Rate limiting (S-RL-1, S-RL-2, S-RL-3 in docs/requirements.md): per client IP on every route but /health and
+ * /metrics, a strict per-IP policy on /auth/login, /auth/register, /auth/refresh and `rateLimit: 'strict'` routes,
+ * and a per-user (or per-tenant) policy. A request's policies and its revocation check go out together, so the
+ * stage costs one Upstash round trip of latency.
  */
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
@@ -24,7 +22,11 @@ function secondsUntil(resetMs: number, nowMs: number, windowSeconds: number): nu
   return Math.min(windowSeconds, Math.max(0, Math.ceil((resetMs - nowMs) / 1_000)))
 }
 
-/** RFC 9651 strings need only `"` and `\` escaped; policy names are fixed identifiers anyway. */
+/**
+ * RateLimit-Policy / RateLimit (draft-ietf-httpapi-ratelimit-headers-10 structured fields) for every exact decision,
+ * X-RateLimit-Limit / -Remaining for the most constrained; nothing from a degraded decision, whose numbers would be
+ * guesses. RFC 9651 strings need only `"` and `\` escaped; policy names are fixed identifiers anyway.
+ */
 function rateLimitHeaders(decisions: PolicyDecision[], nowMs: number): Record<string, string> {
   const exact = decisions.filter((d) => !d.degraded)
   if (exact.length === 0) return {}

@@ -1,12 +1,7 @@
 /**
- * SPEC properties 3 (enforcement) and 5 (window reset) against the real pipeline and a real Redis behind the
- * local Upstash server, in real time: 1 s windows, arrival sequences of a few hundred milliseconds.
- *
- * Admission times are measured client-side as an interval [sent, answered]: the decision (Redis TIME for the
- * exact auth log, the isolate's Date.now for the library's sliding window) happened inside it. Workers' Date.now
- * only advances across I/O, so `sent` is a lower bound and `answered` (read once the response has arrived) an
- * upper bound. A violation is reported only when it is certain: N+1 admissions whose intervals all fit inside
- * one window.
+ * Rate-limit enforcement and window reset, against the real pipeline and a real Redis behind the local Upstash
+ * server, in real time: 1 s windows, arrival sequences of a few hundred milliseconds. A violation is reported only
+ * when it is certain: N+1 admissions whose measured intervals all fit inside one window.
  */
 import { env } from 'cloudflare:workers'
 import fc from 'fast-check'
@@ -38,6 +33,12 @@ function gateway(vars: Record<string, string>) {
   }
 }
 
+/**
+ * Admission times are measured client-side as an interval [sent, answered]: the decision (Redis TIME for the
+ * exact auth log, the isolate's Date.now for the library's sliding window) happened inside it. Workers' Date.now
+ * only advances across I/O, so `sent` is a lower bound and `answered` (read once the response has arrived) an
+ * upper bound.
+ */
 interface Attempt {
   sent: number
   answered: number

@@ -1,10 +1,7 @@
 /**
- * Degraded mode, end to end (S-RL-7): Upstash fails → the breaker opens once (one `degraded_mode_entered`, gauge 1),
- * requests stop waiting on Upstash and auth fails closed; Upstash returns → after the cooldown a single probe
- * closes it (one `degraded_mode_exited`, gauge 0) and exact decisions, with their headers, come back.
- *
- * The engine and its breaker live per isolate per configuration object, and the configuration is cached per
- * bindings object: each test builds ONE bindings object and reuses it. The gauge is per isolate (the whole file).
+ * Degraded mode, end to end (S-RL-7 in docs/requirements.md): Upstash fails → the breaker opens once (one
+ * `degraded_mode_entered`, gauge 1), requests stop waiting on Upstash and auth fails closed; Upstash returns →
+ * after the cooldown a single probe closes it (one `degraded_mode_exited`, gauge 0) and exact decisions come back.
  */
 import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -23,6 +20,10 @@ afterEach(() => logs?.restore())
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
+/**
+ * The engine and its breaker live per isolate per configuration object, and the configuration is cached per
+ * bindings object: each test builds ONE gateway and reuses it. The gauge is per isolate (the whole file).
+ */
 function gateway() {
   const lane = `lane-${crypto.randomUUID()}`
   const bindings = {

@@ -1,6 +1,7 @@
 /**
- * Request id (R-LOG-3): an inbound `X-Request-Id` is kept only if it matches `^[A-Za-z0-9-]{8,64}$`,
- * otherwise a UUIDv4 is generated. It is echoed on every response, errors included, and logged with every record.
+ * Request id (R-LOG-3 in docs/requirements.md): an inbound `X-Request-Id` is kept only if it matches
+ * `^[A-Za-z0-9-]{8,64}$`, otherwise a UUIDv4 is generated. It is echoed on every response, errors included, and logged
+ * with every record.
  */
 import { createMiddleware } from 'hono/factory'
 import { requestId as honoRequestId } from 'hono/request-id'

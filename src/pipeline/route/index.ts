@@ -1,14 +1,8 @@
 /**
  * Route policy resolution for proxied paths, before body limits and rate limits so both can follow the route's
- * policy. The raw path (still percent-encoded) is normalized first — case, duplicate slashes, dot segments,
- * encoded characters, trailing slash — and the policy is matched on that normalized key, so no spelling of a path
- * reaches a weaker policy than the canonical one. A path that cannot be normalized safely is a 400
- * `invalid_path`; a method the matching pattern does not list is a 405, never a fall-through; an unlisted path
- * under `default: 'deny'` and a rewrite target addressed directly are 404s that never reach the origin.
- *
- * Paths under the gateway's own segments (`/auth`, `/health`, `/metrics`, `/.well-known`) are left to the
- * gateway's routes: any spelling of them that the router does not match exactly ends in a 404 and is never
- * proxied (`src/routes/proxy.ts`).
+ * policy. The policy is matched on the normalized raw path, so no spelling of a path reaches a weaker policy than
+ * the canonical one: a path that cannot be normalized safely is a 400 `invalid_path`, and a method the pattern does
+ * not list is a 405, never a fall-through. Gateway paths (`/auth`, `/health`, …) are left to the gateway's routes.
  */
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'

@@ -21,7 +21,7 @@ function expectSecurityHeaders(res: Response) {
   expect(maxAge).toBeGreaterThanOrEqual(31_536_000)
 }
 
-describe('security headers (R-HDR-1…5)', () => {
+describe('security headers (R-HDR-1, R-HDR-3, R-HDR-4, R-HDR-5)', () => {
   it.each([
     ['a 200', '/health', 'GET'],
     ['a 404 problem', '/nope', 'GET'],

@@ -1,6 +1,7 @@
 /**
- * Security headers (R-HDR-1…5) with hono's secureHeaders, overriding its defaults where they fall short:
- * HSTS one year (hono: 180 days), X-Frame-Options DENY (hono: SAMEORIGIN) and a deny-all CSP for an API.
+ * Security headers (R-HDR-1, R-HDR-3, R-HDR-4, R-HDR-5 in docs/requirements.md) with hono's secureHeaders,
+ * overriding its defaults where they fall short: HSTS one year (hono: 180 days), X-Frame-Options DENY (hono:
+ * SAMEORIGIN) and a deny-all CSP for an API.
  */
 import { createMiddleware } from 'hono/factory'
 import { secureHeaders as honoSecureHeaders } from 'hono/secure-headers'

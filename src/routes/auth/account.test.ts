@@ -27,7 +27,7 @@ async function familyCount(): Promise<number> {
   return (await env.DB.prepare('SELECT count(*) AS n FROM refresh_token_families').first<{ n: number }>())?.n ?? -1
 }
 
-/** Logs never carry a submitted password or an issued token (R-LOG-4). */
+/** Logs never carry a submitted password or an issued token (R-LOG-4 in docs/requirements.md). */
 function expectNoSecretsIn(text: string, ...secrets: string[]) {
   for (const secret of secrets) expect(text).not.toContain(secret)
 }
@@ -340,7 +340,7 @@ describe('the per-IP auth rate limit in front of login (R-PWD-8)', () => {
   })
 })
 
-describe('account lockout (S-LO-1/2, R-BF-1)', () => {
+describe('account lockout (S-LO-1, S-LO-2, R-BF-1)', () => {
   it('locks after 5 failures from 5 different IPs: the 6th is 429 even with the right password, with no KDF', async () => {
     logs = captureLogs()
     const { email } = await registerUser()

@@ -1,11 +1,9 @@
 /**
- * `POST /auth/register` and `POST /auth/login` (issue 4; S-LO-1/2, R-BF-1…5, R-PWD-*).
- *
- * Login, in order: the per-IP auth rate limit (pipeline, before any of this), body validation, the lockout
- * reservation in Upstash (fails closed: 503), the D1 user lookup, exactly one KDF (a dummy one for an unknown
- * address), then the tokens. Unknown address, wrong password and disabled account are the same 401
- * `invalid_credentials`, byte for byte; a locked identifier is 429 `account_locked` whether or not the account
- * exists and whether or not the password is right. The logs say which case it was; the client never learns it.
+ * `POST /auth/register` and `POST /auth/login`. Login's order is the defence: the per-IP auth limit (pipeline),
+ * validation, the lockout reservation (fails closed: 503), the D1 user lookup, exactly one KDF (a dummy one for an
+ * unknown address), then the tokens. Unknown address, wrong password and disabled account get the same 401 bytes,
+ * a lock the same 429 whether or not the account exists (R-BF-4, S-LO-2 in docs/requirements.md). Only the logs
+ * say which case it was.
  */
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'

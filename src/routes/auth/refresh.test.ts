@@ -162,7 +162,7 @@ describe('POST /auth/refresh: reuse detection (R-RT-3, R-RT-9, R-RT-14)', () => 
   })
 })
 
-describe('POST /auth/refresh: grace window (R-RT-4…7)', () => {
+describe('POST /auth/refresh: grace window (R-RT-4, R-RT-5, R-RT-6, R-RT-7)', () => {
   it('10 parallel refreshes with one token: all 200, the same new refresh token, one active token, no revocation', async () => {
     const { pair: a, familyId } = await session()
     const responses = await Promise.all(Array.from({ length: 10 }, () => refreshWith(a.refresh_token)))
@@ -232,7 +232,7 @@ describe('POST /auth/refresh: failures look alike (R-RT-8)', () => {
     expect(new Set(texts).size).toBe(1)
     const headerSets = responses.map((r) => JSON.stringify([...r.headers]))
     expect(new Set(headerSets).size).toBe(1)
-    // The audience-bound token is still good where it belongs (R-RT-12).
+    // The audience-bound token is still good where it belongs (R-RT-12 in docs/requirements.md).
     expect((await refreshWith(foreign.pair.refresh_token)).status).toBe(200)
   })
 

@@ -1,9 +1,9 @@
 /**
- * `POST /auth/refresh` (R-RT-1…14): rotates a refresh token and answers a new pair. Every failure — unknown,
- * expired, revoked, reused, another audience's, a disabled user's — is the same 401 `invalid_refresh_token`, so
- * a stolen token's holder cannot tell "reused" from "never existed" (R-RT-8). Reuse outside the grace window has
- * already revoked the family in D1 (the store did it); here its session is revoked in Upstash too, so the
- * family's live access tokens die with it (R-RT-9), and `authn_token_reuse` is logged at CRITICAL (R-RT-14).
+ * `POST /auth/refresh` (R-RT-2 in docs/requirements.md): rotates a refresh token and answers a new pair. Every failure
+ * (unknown, expired, revoked, reused, another audience's, a disabled user's) is the same 401 `invalid_refresh_token`,
+ * so a stolen token's holder cannot tell "reused" from "never existed" (R-RT-8). Reuse outside the grace window has
+ * already revoked the family in D1 (the store did it); here its session is revoked in Upstash too, so the family's live
+ * access tokens die with it (R-RT-9), and `authn_token_reuse` is logged at CRITICAL (R-RT-14).
  */
 import type { Context } from 'hono'
 import type { AppEnv } from '../../env'

@@ -1,6 +1,6 @@
 /**
  * Request bodies of the gateway's auth routes. Strict at every level: an unknown field (`role`, `scopes`,
- * `is_admin`…) is a 400, never silently dropped (S-IN-2).
+ * `is_admin`…) is a 400, never silently dropped (S-IN-2 in docs/requirements.md).
  */
 import * as z from 'zod/mini'
 import { MAX_PASSWORD_INPUT_BYTES } from '../../passwords/password'

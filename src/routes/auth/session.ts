@@ -98,9 +98,9 @@ export async function logout(c: Context<AppEnv>, gw: Gateway): Promise<Response>
 }
 
 /**
- * Ends every session of the user (R-RT-11): every refresh family in D1, then every access token issued up to now
- * (`revokeUserBefore(sub, floor(now)+1)`; a token minted later in this same second is refused too: fail safe).
- * D1 first, for the same retry reason as logout.
+ * Ends every session of the user (R-RT-11 in docs/requirements.md): every refresh family in D1, then every access token
+ * issued up to now (`revokeUserBefore(sub, floor(now)+1)`; a token minted later in this same second is refused too:
+ * fail safe). D1 first, for the same retry reason as logout.
  */
 export async function logoutAll(c: Context<AppEnv>, gw: Gateway): Promise<Response> {
   const principal = principalOf(c)

@@ -1,6 +1,6 @@
 /**
  * The token response of login and refresh (RFC 6749 §5.1 field names): a fresh access token bound to the refresh
- * family by `sid`, and the refresh token. `Cache-Control: no-store` (R-RT-13).
+ * family by `sid`, and the refresh token. `Cache-Control: no-store` (R-RT-13 in docs/requirements.md).
  */
 import type { Context } from 'hono'
 import type { AppEnv } from '../../env'

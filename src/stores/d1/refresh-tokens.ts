@@ -1,6 +1,7 @@
 /**
- * Refresh-token families and rotation in D1. SQL lives here. D1 stores only SHA-256 hex of a token; the raw token
- * leaves this module once, in the result of `issue` or `rotate`, and is never logged.
+ * Refresh-token families and rotation in D1: the rotation rules must hold under parallel requests, so they live
+ * next to the SQL that enforces them (R-RT-2, R-RT-3 in docs/requirements.md). D1 stores only SHA-256 hex of a
+ * token; the raw token leaves this module once, in the result of `issue` or `rotate`, and is never logged.
  *
  * Lookups go by `token_hash` through the unique index, so no constant-time comparison is needed: the timing of
  * an index lookup can at most reveal something about the SHA-256 of the presented guess, and a hash prefix of

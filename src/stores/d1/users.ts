@@ -1,6 +1,6 @@
 /**
- * Accounts in D1 (issue 4). SQL lives here; `users` rows map through `toUser` only. Emails are normalized before
- * every read and write, and the unique index is `COLLATE NOCASE` as a second line (migrations/0002).
+ * Accounts in D1, the store of record for users. SQL lives here; `users` rows map through `toUser` only. Emails are
+ * normalized before every read and write, and the unique index is `COLLATE NOCASE` as a second line (migrations/0002).
  */
 import type { CreateUserResult, User, UserStore } from '../types'
 

@@ -1,7 +1,7 @@
 /**
- * The @upstash/redis client, built from config. Every request is bounded by a timeout that
- * throws (the function form of `signal`; a static signal makes the client resolve `null`, a silent fail-open:
- * upstash-rest-protocol.md §5.2) and retried a bounded number of times, on network errors only.
+ * The @upstash/redis client, built from config. Every request is bounded by a timeout that throws (the function
+ * form of `signal`: after a static signal fires, @upstash/redis resolves every call to `null`, a silent fail-open)
+ * and retried a bounded number of times, on network errors only.
  */
 import { Redis } from '@upstash/redis/cloudflare'
 import type { Config } from '../../config/schema'

@@ -1,11 +1,8 @@
 /**
  * An exact sliding-log limiter for `@upstash/ratelimit`: never more than `tokens` admissions in ANY interval of
- * length `window`. The library's `slidingWindow` weighs the previous fixed bucket as if its requests were spread
- * evenly, so a burst at the end of one bucket followed by one late in the next admits up to ~2× `tokens` inside a
- * single window; this one keeps every admission as a sorted-set entry and decides in one atomic Lua script.
- *
- * Time is Redis `TIME`, never the worker's clock: isolates with skewed clocks share one timeline.
- * Storage (src/stores/STORAGE.md): `EXACT_WINDOW_STORAGE`.
+ * length `window`. The library's `slidingWindow` assumes the previous bucket's requests were spread evenly, so
+ * bursts at two bucket edges admit up to ~2× `tokens` inside one window. Time is Redis `TIME`, never the worker's
+ * clock, so isolates with skewed clocks share one timeline. Storage: `EXACT_WINDOW_STORAGE` in src/stores/STORAGE.md.
  */
 import type { Algorithm, RatelimitConfig } from '@upstash/ratelimit'
 

@@ -1,13 +1,8 @@
 /**
- * Account lockout in Upstash (S-LO-1/2, R-BF-1/2). One counter of consecutive failures per login identifier and
- * one hourly counter, both keyed by an HMAC of the normalized identifier, so an unknown address is counted like a
- * known one and a Redis dump names nobody. Counting is independent of the client IP: a credential-stuffing run
- * from many addresses still locks the account.
- *
- * An attempt is *reserved* before the password is checked: `begin` counts it as a failure up front, in the same
- * script that checks the lock, and a success gives the reservation back. Checking first and counting after the
- * KDF would let N parallel guesses all pass the check; reserving makes the threshold exact under concurrency.
- * Layout: src/stores/STORAGE.md.
+ * Account lockout in Upstash, counted per login identifier and not per IP, so a credential-stuffing run from many
+ * addresses still locks the account (S-LO-1, S-LO-2, R-BF-1 in docs/requirements.md). Keys are an HMAC of the
+ * identifier: unknown addresses count like known ones and a Redis dump names nobody. Layout:
+ * src/stores/STORAGE.md.
  */
 import type { Redis } from '@upstash/redis/cloudflare'
 import { hmacSha256Hex } from '../../lib/crypto'
@@ -16,15 +11,18 @@ import type { LockoutDecision, LockoutStore } from '../types'
 export const LOCKOUT_KEY_PREFIX = 'auth:fail'
 
 export interface LockoutPolicy {
-  /** Consecutive failures that lock the identifier (S-LO-2: 5). */
+  /** Consecutive failures that lock the identifier (S-LO-2: 5 by default). */
   threshold: number
-  /** How long a lock lasts after the last counted failure, seconds (S-LO-1: 900). */
+  /** How long a lock lasts after the last counted failure, seconds (S-LO-1: 900 by default). */
   lockSeconds: number
   /** Failed attempts allowed per identifier per hour, successes in between or not (R-BF-1: 100). */
   hourlyCeiling: number
 }
 
 /**
+ * Reserves the attempt before the password is checked: it counts as a failure up front, in the same script that
+ * checks the lock, and a success gives it back. Checking first and counting after the KDF would let N parallel
+ * guesses all pass the check; reserving keeps the threshold exact under concurrency.
  * KEYS: consecutive counter, hourly counter. ARGV: threshold, lock ms, hourly ceiling, hour ms.
  * Returns {1, consecutive, hourly} for a reserved attempt, or {0, retry-after ms, 1|2} when locked by the
  * consecutive (1) or the hourly (2) counter.
@@ -47,7 +45,7 @@ hourly = redis.call('INCR', KEYS[2])
 if hourly == 1 or redis.call('PTTL', KEYS[2]) < 0 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
 return {1, consecutive, hourly}`
 
-/** A success: forget the consecutive failures; the reserved hourly slot was not a failure, give it back. */
+/** A success: forget the consecutive failures (R-BF-2); the reserved hourly slot was not a failure, give it back. */
 const SUCCEED_SCRIPT = `redis.call('DEL', KEYS[1])
 if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
 return 1`

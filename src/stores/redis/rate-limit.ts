@@ -1,11 +1,8 @@
 /**
- * The rate-limit engine of an isolate: one @upstash/ratelimit limiter per policy (distinct prefixes, built once
- * per configuration, ephemeral cache on), a circuit breaker in front of Upstash and a bounded in-isolate fallback.
- *
- * Failure semantics (S-RL-7, R-BF-7): the library's timeout is switched off (it resolves `success: true` — a
- * silent fail-open); the client's own timeout makes a slow Upstash reject instead, and a rejection, a
- * `reason: "timeout"` or an open breaker all count as "unavailable". Then the auth policy fails closed and the
- * global and user policies fall back to the in-isolate limiter at `degradedFraction` of their limit.
+ * The rate-limit engine of an isolate: one @upstash/ratelimit limiter per policy, a circuit breaker in front of
+ * Upstash and a bounded in-isolate fallback. The library's own timeout is off, because it resolves `success: true`
+ * (a silent fail-open); a rejection, a client timeout or an open breaker count as "unavailable", and then the auth
+ * policy fails closed while the others fall back (S-RL-7, R-BF-7 in docs/requirements.md).
  */
 import { Ratelimit } from '@upstash/ratelimit'
 import type { Redis } from '@upstash/redis/cloudflare'

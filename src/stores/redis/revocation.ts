@@ -1,6 +1,7 @@
 /**
- * Token revocation in Upstash (S-BL-1…5, R-JWT-8/9). Keys are SHA-256 hashes, never raw tokens or ids, and
- * every entry has a TTL, so Redis memory stays bounded. Layout: src/stores/STORAGE.md.
+ * Token revocation in Upstash, so a logout through one isolate holds on every other at once (S-BL-5 in
+ * docs/requirements.md). Keys are SHA-256 hashes of token, session and user ids, never the raw values (S-BL-2,
+ * R-JWT-8), and every entry has a TTL, so Redis memory stays bounded. Layout: src/stores/STORAGE.md.
  */
 import type { Redis } from '@upstash/redis/cloudflare'
 import { sha256Hex } from '../../lib/crypto'
