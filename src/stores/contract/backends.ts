@@ -1,0 +1,19 @@
+/** The real backends the contract suites run against, as the test setup provides them. */
+import { env } from 'cloudflare:workers'
+import type { Redis } from '@upstash/redis/cloudflare'
+import { getRedis } from '../redis/client'
+
+/**
+ * A client of the local Upstash REST server in front of the test redis-server. Keys are shared by every test file:
+ * callers keep theirs apart with fresh identifiers, secrets or prefixes.
+ */
+export function testRedis(): Redis {
+  return getRedis({
+    url: env.UPSTASH_REDIS_REST_URL,
+    token: env.UPSTASH_REDIS_REST_TOKEN,
+    timeoutMs: 2_000,
+    retries: 0,
+    insecurePlaintext: false,
+    allowPlaintextOverride: false,
+  })
+}
