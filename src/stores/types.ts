@@ -149,3 +149,36 @@ export interface LockoutStore {
   /** The attempt was never decided (the user store failed): returns both reservations. */
   release(identifier: string): Promise<void>
 }
+
+/** The rate-limit policies: one counter namespace each, so one identifier is counted apart per policy. */
+export type RateLimitPolicy = 'global' | 'auth' | 'user'
+
+/** What one rate-limit decision answered. */
+export interface RateLimitOutcome {
+  /** The request was admitted and counted. A refusal is not counted. */
+  success: boolean
+  /** Admissions left in the window after this call, never negative. */
+  remaining: number
+  /** Epoch ms, on the store's clock, when more quota is available. */
+  resetMs: number
+}
+
+/**
+ * The counting behind the rate-limit policies, without the breaker, fallback and metrics around it. `auth` is exact:
+ * never more than `limit` admissions in any interval of one window, a place freed when the oldest admission leaves.
+ * `global` and `user` may approximate (the Redis store weighs fixed buckets), so for them a caller can rely only on:
+ * a fresh identifier gets `limit` admissions, more arriving at once are refused, and an identifier left alone for
+ * two windows starts afresh. Throws when the store cannot answer; never admits instead.
+ */
+export interface RateLimitStore {
+  /**
+   * Counts one request of `identifier` (an opaque key the caller has already made safe to store) under `policy`.
+   * `nowMs` is the caller's clock; a store with a clock of its own (Redis) may decide on that one instead.
+   */
+  limit(
+    policy: RateLimitPolicy,
+    identifier: string,
+    spec: { limit: number; windowSeconds: number },
+    nowMs: number,
+  ): Promise<RateLimitOutcome>
+}

@@ -1,0 +1,117 @@
+/**
+ * What every UserStore must do, as `describe`/`it` blocks a test file declares for one implementation. Stores may
+ * share state between tests (one D1 database per test file), so every test uses addresses of its own.
+ */
+import { describe, expect, it } from 'vitest'
+import type { UserStore } from '../types'
+import type { TestClock } from './clock'
+
+export interface UserHarness {
+  store: UserStore
+  /** The clock the store stamps `createdAt` and `updatedAt` with. */
+  clock: TestClock
+}
+
+const local = () => crypto.randomUUID().slice(0, 8)
+
+async function created(store: UserStore, email: string, passwordHash = 'h', scopes?: string[]) {
+  const result = await store.create({ email, passwordHash, ...(scopes ? { scopes } : {}) })
+  if (!result.created) throw new Error(`${email} was not created`)
+  return result.user
+}
+
+export function userStoreContract(name: string, make: () => UserHarness | Promise<UserHarness>): void {
+  describe(`UserStore contract: ${name}`, () => {
+    it('creates a user with a normalized email, finds it by email in any case and by id', async () => {
+      const { store, clock } = await make()
+      const id = local()
+      const user = await created(store, `  ${id.toUpperCase()}@Example.COM `, 'h1', ['read', 'write'])
+      expect(user).toEqual({
+        id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        email: `${id}@example.com`,
+        passwordHash: 'h1',
+        scopes: ['read', 'write'],
+        createdAt: Math.floor(clock.now() / 1000),
+        updatedAt: Math.floor(clock.now() / 1000),
+        disabledAt: null,
+      })
+      expect(await store.findByEmail(`${id}@EXAMPLE.com\t`)).toEqual(user)
+      expect(await store.findById(user.id)).toEqual(user)
+    })
+
+    it('normalizes to NFC: a decomposed address is the same account', async () => {
+      const { store } = await make()
+      const id = local()
+      const user = await created(store, `E\u0301lise.${id}@x.io`)
+      expect(user.email).toBe(`\u00e9lise.${id}@x.io`)
+      expect(await store.findByEmail(`\u00c9lise.${id}@x.io`)).toEqual(user)
+    })
+
+    it('answers created: false for a duplicate email in any case, and keeps the first account', async () => {
+      const { store } = await make()
+      const email = `${local()}@example.com`
+      const first = await created(store, email, 'first')
+      expect(await store.create({ email: email.toUpperCase(), passwordHash: 'other' })).toEqual({ created: false })
+      expect(await store.create({ email: ` ${email} `, passwordHash: 'other' })).toEqual({ created: false })
+      expect(await store.findByEmail(email)).toEqual(first)
+    })
+
+    it('gives every user its own id', async () => {
+      const { store } = await make()
+      const a = await created(store, `${local()}@example.com`)
+      const b = await created(store, `${local()}@example.com`)
+      expect(a.id).not.toBe(b.id)
+    })
+
+    it('reads no scopes back as []', async () => {
+      const { store } = await make()
+      const user = await created(store, `${local()}@example.com`)
+      expect(user.scopes).toEqual([])
+      expect((await store.findById(user.id))?.scopes).toEqual([])
+    })
+
+    it.each([
+      ['a control character in the email', 'a\nb@x.io', []],
+      ['an empty email', '   ', []],
+      ['an email over 254 bytes', `${'a'.repeat(250)}@x.io`, []],
+      ['a scope with whitespace', 'ok@x.io', ['a b']],
+      ['an empty scope', 'ok@x.io', ['']],
+    ])('refuses %s with a RangeError and stores nothing', async (_case, email, scopes) => {
+      const { store } = await make()
+      const unique = email.replace('ok@', `${local()}@`)
+      await expect(store.create({ email: unique, passwordHash: 'h', scopes })).rejects.toThrow(RangeError)
+      expect(await store.findByEmail(unique)).toBeNull()
+    })
+
+    it('finds nothing for an unknown or unacceptable address or id', async () => {
+      const { store } = await make()
+      expect(await store.findByEmail(`${local()}@example.com`)).toBeNull()
+      expect(await store.findByEmail('a\u0000@x.io')).toBeNull()
+      expect(await store.findById(crypto.randomUUID())).toBeNull()
+    })
+
+    it('replaces the password hash and bumps updatedAt only; false for an unknown id', async () => {
+      const { store, clock } = await make()
+      const user = await created(store, `${local()}@example.com`, 'old')
+      await clock.advance(500_000)
+      expect(await store.setPasswordHash(user.id, 'new')).toBe(true)
+      expect(await store.findById(user.id)).toEqual({
+        ...user,
+        passwordHash: 'new',
+        updatedAt: user.createdAt + 500,
+      })
+      expect(await store.setPasswordHash(crypto.randomUUID(), 'new')).toBe(false)
+    })
+
+    it('hands out copies: changing a returned user changes nothing stored', async () => {
+      const { store } = await make()
+      const user = await created(store, `${local()}@example.com`, 'h', ['read'])
+      user.scopes.push('admin')
+      user.passwordHash = 'changed'
+      const found = await store.findById(user.id)
+      expect(found).toMatchObject({ passwordHash: 'h', scopes: ['read'] })
+      if (found) found.scopes.length = 0
+      expect((await store.findByEmail(user.email))?.scopes).toEqual(['read'])
+    })
+  })
+}

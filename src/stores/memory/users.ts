@@ -1,0 +1,81 @@
+/**
+ * Accounts in memory, with the D1 store's rules: emails normalized by `normalizeEmail` before every read and
+ * write and unique after normalization, scopes without whitespace, times in unix seconds from the clock. Every
+ * read returns a fresh copy, as a database row would be: a caller mutating a user changes nothing stored.
+ */
+import { normalizeEmail } from '../d1/users'
+import type { CreateUserResult, User, UserStore } from '../types'
+
+const WHITESPACE = /\s/u
+
+/** The user store plus what D1 does by SQL today: disabling an account. */
+export interface MemoryUserStore extends UserStore {
+  /** Sets or clears `disabledAt` (unix seconds) without touching `updatedAt`. False when no such user. */
+  setDisabled(id: string, disabledAt: number | null): Promise<boolean>
+}
+
+export interface MemoryUserOptions {
+  /** Epoch milliseconds; tests pass a fixed instant. */
+  clock?: () => number
+}
+
+const copy = (user: User): User => ({ ...user, scopes: [...user.scopes] })
+
+/** @example const users = createMemoryUserStore({ clock: () => 1_800_000_000_000 }) */
+export function createMemoryUserStore(options: MemoryUserOptions = {}): MemoryUserStore {
+  const clock = options.clock ?? Date.now
+  const byId = new Map<string, User>()
+  /** normalized email → id */
+  const byEmail = new Map<string, string>()
+
+  return {
+    async create({ email, passwordHash, scopes = [] }): Promise<CreateUserResult> {
+      const normalized = normalizeEmail(email)
+      if (normalized === null) throw new RangeError('unacceptable email')
+      if (scopes.some((scope) => scope === '' || WHITESPACE.test(scope))) {
+        throw new RangeError('a scope is empty or contains whitespace')
+      }
+      if (byEmail.has(normalized)) return { created: false }
+      const now = Math.floor(clock() / 1000)
+      const user: User = {
+        id: crypto.randomUUID(),
+        email: normalized,
+        passwordHash,
+        scopes: [...scopes],
+        createdAt: now,
+        updatedAt: now,
+        disabledAt: null,
+      }
+      byId.set(user.id, user)
+      byEmail.set(normalized, user.id)
+      return { created: true, user: copy(user) }
+    },
+
+    async findByEmail(email) {
+      const normalized = normalizeEmail(email)
+      const id = normalized === null ? undefined : byEmail.get(normalized)
+      const user = id === undefined ? undefined : byId.get(id)
+      return user === undefined ? null : copy(user)
+    },
+
+    async findById(id) {
+      const user = byId.get(id)
+      return user === undefined ? null : copy(user)
+    },
+
+    async setPasswordHash(id, passwordHash) {
+      const user = byId.get(id)
+      if (user === undefined) return false
+      user.passwordHash = passwordHash
+      user.updatedAt = Math.floor(clock() / 1000)
+      return true
+    },
+
+    async setDisabled(id, disabledAt) {
+      const user = byId.get(id)
+      if (user === undefined) return false
+      user.disabledAt = disabledAt
+      return true
+    },
+  }
+}
