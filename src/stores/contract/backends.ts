@@ -1,7 +1,7 @@
 /** The real backends the contract suites run against, as the test setup provides them. */
 import { env } from 'cloudflare:workers'
 import type { Redis } from '@upstash/redis/cloudflare'
-import { getRedis } from '../redis/client'
+import { createRedis } from '../redis/client'
 
 /**
  * A client of the local Upstash REST server in front of the test redis-server. Keys are shared by every test file:
@@ -9,7 +9,7 @@ import { getRedis } from '../redis/client'
  * 'lane-1') scopes the server's injected faults to this client.
  */
 export function testRedis(lane?: string): Redis {
-  return getRedis({
+  return createRedis({
     url: lane === undefined ? env.UPSTASH_REDIS_REST_URL : `${env.UPSTASH_REDIS_REST_URL}/${lane}`,
     token: env.UPSTASH_REDIS_REST_TOKEN,
     timeoutMs: 2_000,

@@ -27,7 +27,7 @@ export interface RedisRateLimitOptions {
 
 /**
  * @example
- * const limits = createRedisRateLimitStore(getRedis(config.redis))
+ * const limits = createRedisRateLimitStore(createRedis(config.redis))
  * const { success } = await limits.limit('auth', key, { limit: 5, windowSeconds: 900 }, Date.now())
  */
 export function createRedisRateLimitStore(redis: Redis, options: RedisRateLimitOptions = {}): RateLimitStore {
