@@ -4,7 +4,7 @@
  */
 import type { Context } from 'hono'
 import type { AppEnv } from '../env'
-import { logRequest } from '../observability/logger'
+import { logRequest } from '../request-log'
 import { type ErrorCode, GatewayError, PROBLEM_TYPE_BASE, PROBLEM_TYPES } from './gateway-error'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json'

@@ -4,8 +4,9 @@ import { Hono } from 'hono'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { AppEnv } from '../env'
 import { requestId } from '../pipeline/request-id'
+import { logRequest } from '../request-log'
 import { captureLogs } from '../test-support/logs'
-import { type LogRecord, log, logRequest, maskEmail, redact, SECURITY_EVENTS } from './logger'
+import { type LogRecord, log, maskEmail, redact, SECURITY_EVENTS } from './logger'
 
 let logs: ReturnType<typeof captureLogs>
 beforeEach(() => {

@@ -2,11 +2,9 @@
  * The gateway's structured logger: one JSON object per line, OWASP logging-vocabulary event names. Every record goes
  * through `redact()`, so credentials cannot reach the log even by mistake, and through JSON.stringify plus an escape of
  * the Unicode line separators, so CR/LF or JSON in user input cannot forge a second record (R-LOG-4, R-LOG-5 in
- * docs/requirements.md). Security events (`SECURITY_EVENTS`) always carry `outcome` and `description`, and are also
- * written to the `EVENTS` Analytics Engine dataset when that binding exists.
+ * docs/requirements.md). Security events (`SECURITY_EVENTS`) always carry `outcome` and `description`;
+ * `src/request-log.ts` adds a request's fields and the Analytics Engine export. No framework import here.
  */
-import type { Context } from 'hono'
-import { routePath } from 'hono/route'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'critical'
 
@@ -141,60 +139,9 @@ function write(record: LogRecord): Record<string, unknown> {
 }
 
 /** Writes one record not tied to a request (configuration, start-up). */
-export function log(record: LogRecord): void {
-  write(record)
-}
-
-/**
- * The request fields every record about a request carries (R-LOG-2): correlation ids, the client as Cloudflare saw
- * it (R-RL-6), method and path (the query string is never logged), and `userid` once a token was verified.
- */
-export function requestFields(c: Context): Record<string, unknown> {
-  const url = new URL(c.req.url)
-  const userid: unknown = c.get('principal')?.sub
-  return {
-    request_id: c.get('requestId'),
-    cf_ray: c.req.header('cf-ray') ?? null,
-    source_ip: c.req.header('cf-connecting-ip') ?? null,
-    useragent: c.req.header('user-agent') ?? null,
-    request_method: c.req.method,
-    request_uri: url.pathname,
-    ...(typeof userid === 'string' ? { userid } : {}),
-  }
-}
-
-/**
- * Logs a record about the current request, with the request fields filled in. A security event is also written
- * to the `EVENTS` Analytics Engine dataset, if bound: blobs [event, outcome, route], doubles [1], index event.
- */
-export function logRequest(c: Context, record: LogRecord): void {
-  const written = write({ ...requestFields(c), ...record })
-  if (isSecurityEvent(record.event)) exportEvent(c, record.event, String(written.outcome))
-}
-
-function exportEvent(c: Context, event: string, outcome: string): void {
-  const dataset: unknown = (c.env as { EVENTS?: unknown } | undefined)?.EVENTS
-  if (typeof (dataset as AnalyticsEngineDataset | undefined)?.writeDataPoint !== 'function') return
-  try {
-    const route = matchedRoute(c)
-    ;(dataset as AnalyticsEngineDataset).writeDataPoint({
-      blobs: [event, outcome, route],
-      doubles: [1],
-      indexes: [event],
-    })
-  } catch (error) {
-    // Telemetry must never fail a request.
-    write({ event: 'analytics_write_failed', level: 'error', error })
-  }
-}
-
-/** The pattern of the route that matched ('/auth/me', '*' when none did): bounded, and never user input. */
-function matchedRoute(c: Context): string {
-  try {
-    return routePath(c, -1) || '*'
-  } catch {
-    return '*'
-  }
+/** Writes a record; returns it as written (defaults filled in), for callers that export it further. */
+export function log(record: LogRecord): Record<string, unknown> {
+  return write(record)
 }
 
 /**

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { AppEnv } from '../env'
 import { GatewayError } from '../errors/gateway-error'
 import { toProblemResponse } from '../errors/problem'
+import { countRequests } from '../pipeline/count-requests'
 import { testApp } from '../test-support/app'
 import { testExecutionContext as ctx } from '../test-support/context'
 import { captureLogs } from '../test-support/logs'
@@ -12,7 +13,6 @@ import { authHeader, mintTestToken } from '../test-support/tokens'
 import {
   AUTH_EVENTS,
   countRateLimitDecision,
-  countRequests,
   METRICS_CONTENT_TYPE,
   RATE_LIMIT_DECISIONS,
   RATE_LIMIT_POLICIES,

@@ -1,17 +1,10 @@
 /**
- * The gateway's metrics and `GET /metrics` (S-OB-3 in docs/requirements.md). Counters live in the isolate's memory:
- * each isolate counts only what it served, and its counts start again at 0 when it is evicted, so sum across scrapes
- * with `rate()` / `increase()` and treat `edgeward_isolate_start_timestamp_seconds` changes as resets. Labels come from
- * the enums below only, never from a request. The route needs `Authorization: Bearer <METRICS_TOKEN>`; without the
- * secret it does not exist (404).
+ * The gateway's metrics (S-OB-3 in docs/requirements.md). Counters live in the isolate's memory: each isolate counts
+ * only what it served, and its counts start again at 0 when it is evicted, so sum across scrapes with `rate()` /
+ * `increase()` and treat `edgeward_isolate_start_timestamp_seconds` changes as resets. Labels come from the enums
+ * below only, never from a request. `GET /metrics` is `src/routes/metrics.ts`.
  */
-import type { Context } from 'hono'
-import { createMiddleware } from 'hono/factory'
-import type { Config } from '../config/schema'
-import type { AppEnv } from '../env'
-import { GatewayError } from '../errors/gateway-error'
 import { RATE_LIMIT_POLICIES, type RateLimitPolicy } from '../lib/rate-limit-policies'
-import { logRequest } from './logger'
 import { MetricRegistry, renderPrometheus } from './registry'
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
@@ -148,7 +141,7 @@ export function renderMetrics(): string {
   return renderPrometheus(registry)
 }
 
-function markIsolateStart(): void {
+export function markIsolateStart(): void {
   // Set on first use rather than at module load, where the Workers clock is not to be relied on.
   if (isolateStart.get({}) === 0) isolateStart.set({}, Math.floor(Date.now() / 1000))
 }
@@ -158,56 +151,8 @@ function statusClass(status: number): (typeof STATUS_CLASSES)[number] {
   return STATUS_CLASSES[index] ?? '5xx'
 }
 
-/**
- * Counts every response by status class, errors included (Hono has already turned a thrown error into its
- * problem response when `next()` returns). Mount it right after `requestId()`.
- * @example app.use(requestId()); app.use(countRequests())
- */
-export const countRequests = () =>
-  createMiddleware<AppEnv>(async function countRequests(c, next) {
-    markIsolateStart()
-    try {
-      await next()
-    } finally {
-      requests.inc({ status_class: statusClass(c.res.status) })
-    }
-  })
-
-const BEARER = /^Bearer +(\S+)$/i
-
-/** SHA-256 both sides, then compare the fixed-length digests in constant time. */
-async function sameSecret(presented: string, expected: string): Promise<boolean> {
-  const encoder = new TextEncoder()
-  const [a, b] = await Promise.all([
-    crypto.subtle.digest('SHA-256', encoder.encode(presented)),
-    crypto.subtle.digest('SHA-256', encoder.encode(expected)),
-  ])
-  return crypto.subtle.timingSafeEqual(a, b)
-}
-
-function deny(c: Context<AppEnv>, reason: string, code: 'unauthenticated' | 'invalid_token'): never {
-  logRequest(c, {
-    event: 'authn_token_invalid',
-    level: 'warn',
-    description: 'GET /metrics was refused: the metrics bearer token was missing or wrong.',
-    resource: 'metrics',
-    reason,
-    outcome: 'denied',
-  })
-  throw new GatewayError(code)
-}
-
-/**
- * `GET /metrics`: Prometheus text for `Authorization: Bearer <METRICS_TOKEN>`. Without METRICS_TOKEN configured
- * the route answers 404 like any unknown path; a missing or wrong token gets 401 with an RFC 6750 challenge.
- */
-export async function metricsRoute(c: Context<AppEnv>, settings: Config['metrics']): Promise<Response> {
-  const expected = settings.token
-  if (expected === undefined) throw new GatewayError('not_found')
-  const authorization = c.req.header('authorization')
-  if (authorization === undefined) deny(c, 'token_missing', 'unauthenticated')
-  const presented = BEARER.exec(authorization.trim())?.[1]
-  if (presented === undefined) deny(c, 'authorization_malformed', 'invalid_token')
-  if (!(await sameSecret(presented, expected))) deny(c, 'token_mismatch', 'invalid_token')
-  return c.body(renderMetrics(), 200, { 'content-type': METRICS_CONTENT_TYPE, 'cache-control': 'no-store' })
+/** Counts one response by status class (the request-counting stage calls it for every response, errors too). */
+export function countResponse(status: number): void {
+  markIsolateStart()
+  requests.inc({ status_class: statusClass(status) })
 }

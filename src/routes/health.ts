@@ -8,8 +8,8 @@ import type { Context } from 'hono'
 import type { AppEnv } from '../env'
 import { GatewayError } from '../errors/gateway-error'
 import type { Gateway } from '../gateway'
-import { logRequest } from '../observability/logger'
 import { observeUpstash } from '../observability/metrics'
+import { logRequest } from '../request-log'
 import { probeRedis, type RedisProbe } from '../stores/redis/client'
 
 /** How long a readiness result (healthy or not) is served before the backends are checked again. */

@@ -12,7 +12,7 @@ import type * as z from 'zod/mini'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
 import { findKeyProblem, pointerSegment } from '../../lib/json-keys'
-import { logRequest } from '../../observability/logger'
+import { logRequest } from '../../request-log'
 
 /** `application/json`, optionally with parameters such as `charset=utf-8`. */
 const JSON_MEDIA_TYPE = /^application\/json\s*(;|$)/i

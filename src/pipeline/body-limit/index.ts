@@ -10,7 +10,7 @@ import { createMiddleware } from 'hono/factory'
 import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
-import { logRequest } from '../../observability/logger'
+import { logRequest } from '../../request-log'
 import { AUTH_PATH_PREFIX } from '../../routes/paths'
 import { ACCEPTED_CODINGS, requestCoding } from '../../upstream/content-coding'
 

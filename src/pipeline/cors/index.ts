@@ -10,7 +10,7 @@ import { createMiddleware } from 'hono/factory'
 import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { createLogThrottle } from '../../lib/throttle'
-import { logRequest } from '../../observability/logger'
+import { logRequest } from '../../request-log'
 
 /** `Access-Control-Allow-Methods` on preflights: explicit, never `*` (R-CORS-5). */
 export const CORS_ALLOW_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const

@@ -11,7 +11,7 @@ import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
 import { clientIdentity } from '../../lib/client-identity'
 import { createLogThrottle } from '../../lib/throttle'
-import { logRequest } from '../../observability/logger'
+import { logRequest } from '../../request-log'
 import { AUTH_LIMITED_PATHS, RATE_LIMIT_EXEMPT_PATHS } from '../../routes/paths'
 import type { PolicyDecision, RateLimitEngine } from '../../stores/redis/rate-limit'
 

@@ -9,7 +9,7 @@ import { createMiddleware } from 'hono/factory'
 import { matchedRoutes } from 'hono/route'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
-import { logRequest } from '../../observability/logger'
+import { logRequest } from '../../request-log'
 import { normalizePath } from '../../routing/path'
 import { type CompiledRoutes, matchPath, type ResolvedPolicy, upstreamPath } from '../../routing/table'
 
