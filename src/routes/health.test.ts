@@ -4,6 +4,7 @@ import { httpControl } from '../../test/conformance/upstash-cases'
 import { testApp } from '../test-support/app'
 import { uniqueIpv4 } from '../test-support/clients'
 import { testExecutionContext as ctx } from '../test-support/context'
+import { countingD1 } from '../test-support/d1'
 import { captureLogs } from '../test-support/logs'
 import { expectProblem } from '../test-support/problem'
 import { READINESS_CACHE_MS, readiness } from './health'
@@ -90,14 +91,7 @@ describe('GET /health', () => {
  */
 function countedGateway(vars: Record<string, string> = {}) {
   const lane = `lane-${crypto.randomUUID()}`
-  let d1Calls = 0
-  const db = new Proxy(env.DB, {
-    get(target, property, receiver) {
-      if (property === 'prepare' || property === 'batch' || property === 'exec') d1Calls++
-      const value = Reflect.get(target, property, receiver)
-      return typeof value === 'function' ? value.bind(target) : value
-    },
-  })
+  const { db, calls: countD1 } = countingD1(env.DB)
   const bindings = { ...env, DB: db, UPSTASH_REDIS_REST_URL: `${env.UPSTASH_REDIS_REST_URL}/${lane}`, ...vars }
   const app = testApp()
   return {
@@ -105,7 +99,7 @@ function countedGateway(vars: Record<string, string> = {}) {
     lane,
     send: (path: string, headers: Record<string, string> = {}) =>
       app.fetch(new Request(`https://gw.test${path}`, { headers }), bindings, ctx),
-    d1Calls: () => d1Calls,
+    d1Calls: countD1,
     upstash: () => control.stats(lane),
   }
 }

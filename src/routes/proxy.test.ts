@@ -9,6 +9,7 @@ import { httpControl } from '../../test/conformance/upstash-cases'
 import { compileRoutes } from '../routing/table'
 import { testApp } from '../test-support/app'
 import { testExecutionContext as ctx } from '../test-support/context'
+import { countingD1 } from '../test-support/d1'
 import { received, THIRD_PARTY_URL } from '../test-support/echo'
 import { captureLogs } from '../test-support/logs'
 import { expectProblem } from '../test-support/problem'
@@ -619,6 +620,13 @@ describe('proxy: resilience', () => {
     expect(await received(once)).toHaveLength(1)
   })
 
+  /** A breaker that opens after three timeouts of 150 ms from three client networks, with no retries. */
+  const TIMEOUT_BREAKER = {
+    UPSTREAM_RETRIES: '0',
+    UPSTREAM_TIMEOUT_MS: '150',
+    UPSTREAM_BREAKER_THRESHOLD: '3',
+    UPSTREAM_BREAKER_MIN_CLIENTS: '3',
+  }
   const from = (ip: string, token: string) => ({ headers: { ...authHeader(token), 'cf-connecting-ip': ip } })
 
   it("one client's burst to a 503 path, or to a path that times out, leaves every other client served", async () => {
@@ -645,12 +653,7 @@ describe('proxy: resilience', () => {
 
   it("counts one network once, and a client's slow upload as the client's fault (408), never the origin's", async () => {
     logs = captureLogs()
-    const send = gateway({
-      UPSTREAM_RETRIES: '0',
-      UPSTREAM_TIMEOUT_MS: '150',
-      UPSTREAM_BREAKER_THRESHOLD: '3',
-      UPSTREAM_BREAKER_MIN_CLIENTS: '3',
-    })
+    const send = gateway(TIMEOUT_BREAKER)
     const { token } = await tokenWith()
     // Three /64s of one /48 (or three addresses of one /24): one network, one source.
     for (const ip of ['2001:db8:aa:1::1', '2001:db8:aa:2::1', '2001:db8:aa:3::1', '203.0.113.5', '203.0.113.6']) {
@@ -680,13 +683,7 @@ describe('proxy: resilience', () => {
 
   it('opens when the origin times out for several clients, fails fast for everyone, then a probe closes it', async () => {
     logs = captureLogs()
-    const send = gateway({
-      UPSTREAM_RETRIES: '0',
-      UPSTREAM_TIMEOUT_MS: '150',
-      UPSTREAM_BREAKER_THRESHOLD: '3',
-      UPSTREAM_BREAKER_MIN_CLIENTS: '3',
-      UPSTREAM_BREAKER_COOLDOWN_SECONDS: '1',
-    })
+    const send = gateway({ ...TIMEOUT_BREAKER, UPSTREAM_BREAKER_COOLDOWN_SECONDS: '1' })
     const { token } = await tokenWith()
     for (const ip of ['203.0.113.1', '198.51.100.1', '2001:db8:1::1']) {
       await expectProblem(await send(unique('/__echo/slow/2000'), from(ip, token)), 504, 'upstream_timeout')
@@ -721,14 +718,7 @@ describe('proxy: hot-path budget', () => {
   it('an authenticated proxied request reads no D1 and sends its Upstash work together', async () => {
     const lane = `lane-${crypto.randomUUID()}`
     const control = httpControl(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN)
-    let d1Calls = 0
-    const db = new Proxy(env.DB, {
-      get(target, property, receiver) {
-        if (property === 'prepare' || property === 'batch' || property === 'exec') d1Calls++
-        const value = Reflect.get(target, property, receiver)
-        return typeof value === 'function' ? value.bind(target) : value
-      },
-    })
+    const { db, calls: countD1 } = countingD1(env.DB)
     const bindings = {
       ...env,
       DB: db,
@@ -758,6 +748,6 @@ describe('proxy: hot-path budget', () => {
     } finally {
       await control.setFault('none', undefined, lane)
     }
-    expect(d1Calls).toBe(0)
+    expect(countD1()).toBe(0)
   })
 })

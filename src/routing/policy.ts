@@ -55,19 +55,7 @@ export interface RoutePolicy {
 }
 
 /** A policy with its defaults filled in: what the pipeline reads. */
-export interface ResolvedPolicy {
-  readonly pattern: string
-  readonly methods?: readonly HttpMethod[]
-  readonly auth: 'required' | 'public'
-  readonly scopes: readonly string[]
-  readonly rateLimit: 'default' | 'strict'
-  readonly bodyLimitBytes?: number
-  readonly schema?: z.ZodMiniType
-  readonly rewrite?: { readonly stripPrefix?: string; readonly addPrefix?: string }
-  readonly breakerGroup?: string
-  readonly forwardHeaders?: readonly string[]
-  readonly decompress?: { readonly maxBytes: number }
-}
+export type ResolvedPolicy = RoutePolicy & Required<Pick<RoutePolicy, 'auth' | 'scopes' | 'rateLimit'>>
 
 /** What a path in no pattern gets: authentication required, no scope, the default rate limit, no rewrite. */
 export const DEFAULT_POLICY: ResolvedPolicy = Object.freeze({

@@ -1,6 +1,7 @@
 /** The real backends the contract suites run against, as the test setup provides them. */
 import { env } from 'cloudflare:workers'
 import type { Redis } from '@upstash/redis/cloudflare'
+import type { Config } from '../../config/schema'
 import { createRedis } from '../redis/client'
 
 /**
@@ -8,7 +9,7 @@ import { createRedis } from '../redis/client'
  * callers keep theirs apart with fresh identifiers, secrets or prefixes. `lane` (a path segment such as
  * 'lane-1') scopes the server's injected faults to this client.
  */
-export function testRedis(lane?: string): Redis {
+export function testRedis(lane?: string, overrides: Partial<Config['redis']> = {}): Redis {
   return createRedis({
     url: lane === undefined ? env.UPSTASH_REDIS_REST_URL : `${env.UPSTASH_REDIS_REST_URL}/${lane}`,
     token: env.UPSTASH_REDIS_REST_TOKEN,
@@ -16,5 +17,6 @@ export function testRedis(lane?: string): Redis {
     retries: 0,
     insecurePlaintext: false,
     allowPlaintextOverride: false,
+    ...overrides,
   })
 }

@@ -22,6 +22,19 @@ const WHITESPACE = /\s/u
  * the route's schema owns that.
  * @example normalizeEmail('  Alice@Example.COM ') // 'alice@example.com'
  */
+/**
+ * The normalized address for a new account, checked with its scopes the same way by every user store: a
+ * RangeError for an unacceptable address or a scope that is empty or contains white space.
+ */
+export function checkNewUser(email: string, scopes: readonly string[]): string {
+  const normalized = normalizeEmail(email)
+  if (normalized === null) throw new RangeError('unacceptable email')
+  if (scopes.some((scope) => scope === '' || WHITESPACE.test(scope))) {
+    throw new RangeError('a scope is empty or contains whitespace')
+  }
+  return normalized
+}
+
 export function normalizeEmail(raw: string): string | null {
   const email = raw.normalize('NFC').trim().toLowerCase()
   if (email.length === 0 || hasControlChar(email)) return null
@@ -61,11 +74,7 @@ export function createD1UserStore(db: D1Database, options: { clock?: () => numbe
   const clock = options.clock ?? Date.now
   return {
     async create({ email, passwordHash, scopes = [] }): Promise<CreateUserResult> {
-      const normalized = normalizeEmail(email)
-      if (normalized === null) throw new RangeError('unacceptable email')
-      if (scopes.some((scope) => scope === '' || WHITESPACE.test(scope))) {
-        throw new RangeError('a scope is empty or contains whitespace')
-      }
+      const normalized = checkNewUser(email, scopes)
       const now = Math.floor(clock() / 1000)
       // ON CONFLICT DO NOTHING: a duplicate is an empty result, not a constraint error carrying SQL text.
       const row = await db

@@ -3,10 +3,8 @@
  * write and unique after normalization, scopes without whitespace, times in unix seconds from the clock. Every
  * read returns a fresh copy, as a database row would be: a caller mutating a user changes nothing stored.
  */
-import { normalizeEmail } from '../d1/users'
+import { checkNewUser, normalizeEmail } from '../d1/users'
 import type { CreateUserResult, User, UserStore } from '../types'
-
-const WHITESPACE = /\s/u
 
 /** The user store plus what D1 does by SQL today: disabling an account. */
 export interface MemoryUserStore extends UserStore {
@@ -30,11 +28,7 @@ export function createMemoryUserStore(options: MemoryUserOptions = {}): MemoryUs
 
   return {
     async create({ email, passwordHash, scopes = [] }): Promise<CreateUserResult> {
-      const normalized = normalizeEmail(email)
-      if (normalized === null) throw new RangeError('unacceptable email')
-      if (scopes.some((scope) => scope === '' || WHITESPACE.test(scope))) {
-        throw new RangeError('a scope is empty or contains whitespace')
-      }
+      const normalized = checkNewUser(email, scopes)
       if (byEmail.has(normalized)) return { created: false }
       const now = Math.floor(clock() / 1000)
       const user: User = {

@@ -4,7 +4,7 @@ import fc from 'fast-check'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
 import type { Config } from '../../config/schema'
-import { createRedis } from './client'
+import { testRedis } from '../contract/backends'
 import {
   consumeExactWindow,
   EXACT_WINDOW_LIMIT_SCRIPT,
@@ -23,15 +23,7 @@ const CLOCK_SLACK_MS = 25
 /** A fresh client (and its own auto-pipeline), on its own lane when faults or request counts matter. */
 function client(options: Partial<Config['redis']> & { lane?: string } = {}) {
   const { lane, ...overrides } = options
-  return createRedis({
-    url: lane === undefined ? env.UPSTASH_REDIS_REST_URL : `${env.UPSTASH_REDIS_REST_URL}/${lane}`,
-    token: env.UPSTASH_REDIS_REST_TOKEN,
-    timeoutMs: 2_000,
-    retries: 0,
-    insecurePlaintext: false,
-    allowPlaintextOverride: false,
-    ...overrides,
-  })
+  return testRedis(lane, overrides)
 }
 
 function limiter(
