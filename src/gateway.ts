@@ -11,8 +11,8 @@ import { createD1RefreshTokenStore } from './stores/d1/refresh-tokens'
 import { createD1UserStore } from './stores/d1/users'
 import { createRedis } from './stores/redis/client'
 import { createRedisLockoutStore } from './stores/redis/lockout'
-import { createRateLimitEngine, type RateLimitEngine } from './stores/redis/rate-limit'
-import { createRedisRevocationStore } from './stores/redis/revocation'
+import { createRateLimitEngine, createUpstashBreaker, type RateLimitEngine } from './stores/redis/rate-limit'
+import { createRedisRevocationStore, withUpstashBreaker } from './stores/redis/revocation'
 import type { LockoutStore, RefreshTokenStore, RevocationStore, UserStore } from './stores/types'
 import { type KeyRing, keyRingOnce } from './tokens/keys'
 import { createOriginForwarder, type Forward } from './upstream/origin'
@@ -40,21 +40,26 @@ export type GatewayOverrides = Partial<
 
 export function createGateway(config: Config, bindings: { DB: D1Database }, overrides: GatewayOverrides = {}): Gateway {
   const redis = createRedis(config.redis)
+  // One breaker for every Upstash check of the isolate: rate limits and revocation fail fast together.
+  const upstash = createUpstashBreaker(config.rateLimit.breaker)
   return {
     config,
     db: bindings.DB,
     redis,
     revocation:
       overrides.revocation ??
-      createRedisRevocationStore(redis, {
-        clockSkewSeconds: config.jwt.clockSkewSeconds,
-        accessTtlSeconds: config.jwt.accessTtlSeconds,
-      }),
+      withUpstashBreaker(
+        createRedisRevocationStore(redis, {
+          clockSkewSeconds: config.jwt.clockSkewSeconds,
+          accessTtlSeconds: config.jwt.accessTtlSeconds,
+        }),
+        upstash,
+      ),
     lockout: overrides.lockout ?? createRedisLockoutStore(redis, config.accounts.lockout, config.passwords.pepper),
     users: overrides.users ?? createD1UserStore(bindings.DB),
     refreshTokens: overrides.refreshTokens ?? createD1RefreshTokenStore(bindings.DB),
     keyRing: keyRingOnce(config.jwt.signing),
-    rateLimits: overrides.rateLimits ?? createRateLimitEngine(config, redis),
+    rateLimits: overrides.rateLimits ?? createRateLimitEngine(config, redis, upstash),
     forward: 'forward' in overrides ? overrides.forward : createOriginForwarder(config, bindings),
     routes: overrides.routes ?? compileRoutes(ROUTES, { default: DEFAULT_ROUTE }),
   }

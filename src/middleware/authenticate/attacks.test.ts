@@ -364,6 +364,48 @@ describe('authenticate: revoked token reuse (R-JWT-8, R-JWT-9)', () => {
   })
 })
 
+describe('authenticate: one breaker for Upstash', () => {
+  it.each([
+    ['closed', 503],
+    ['open', 200],
+  ] as const)(
+    'with REVOCATION_FAILURE_MODE=%s, a hanging Upstash is waited on until the breaker opens, then answered in < 100 ms',
+    async (failureMode, status) => {
+      const gw = laneGateway({
+        REVOCATION_FAILURE_MODE: failureMode,
+        UPSTASH_TIMEOUT_MS: '300',
+        RATE_LIMIT_BREAKER_THRESHOLD: '2',
+        RATE_LIMIT_BREAKER_COOLDOWN_SECONDS: '1',
+      })
+      const { token } = await mintTestToken({ sub: `hang-${crypto.randomUUID()}` })
+      expect((await gw.request(ROUTES[0], token)).status).toBe(200) // healthy first
+      await gw.fault('hang')
+      try {
+        for (let i = 0; i < 2; i++) {
+          const started = Date.now()
+          expect((await gw.request(ROUTES[0], token)).status).toBe(status)
+          expect(Date.now() - started).toBeGreaterThanOrEqual(250) // waited for the timeout
+        }
+        const before = (await gw.upstash()).requests
+        for (let i = 0; i < 5; i++) {
+          const started = Date.now()
+          const res = await gw.request(ROUTES[0], token)
+          expect(res.status).toBe(status)
+          if (status === 503) await expectProblem(res, 503, 'revocation_unavailable')
+          expect(Date.now() - started).toBeLessThan(100)
+        }
+        expect((await gw.upstash()).requests).toBe(before) // the breaker kept them from Upstash
+      } finally {
+        await gw.heal()
+      }
+      // After the cooldown one request probes, finds Upstash back, and closes the breaker.
+      await new Promise((resolve) => setTimeout(resolve, 1_100))
+      expect((await gw.request(ROUTES[0], token)).status).toBe(200)
+      expect((await gw.request(ROUTES[0], token)).status).toBe(200)
+    },
+  )
+})
+
 describe('authenticate: cost of a request', () => {
   it('makes exactly one Upstash request (the MGET) and no D1 call for a valid token', async () => {
     const gw = laneGateway()

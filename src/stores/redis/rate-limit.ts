@@ -7,7 +7,7 @@
 import { Ratelimit } from '@upstash/ratelimit'
 import type { Redis } from '@upstash/redis/cloudflare'
 import type { Config, RateLimitSpec } from '../../config/schema'
-import { createCircuitBreaker } from '../../lib/breaker'
+import { type CircuitBreaker, createCircuitBreaker } from '../../lib/breaker'
 import { sha256Hex } from '../../lib/crypto'
 import { RATE_LIMIT_POLICIES, type RateLimitPolicy } from '../../lib/rate-limit-policies'
 import { log } from '../../observability/logger'
@@ -39,10 +39,36 @@ export interface RateLimitEngine {
 }
 
 /**
+ * The isolate's one breaker for Upstash, shared by the rate limits and the revocation check: once Upstash has
+ * failed `failureThreshold` times in a row (timeouts included), every check fails fast for `cooldownMs` with its
+ * documented fallback (auth limit closed, global/user degraded, revocation per REVOCATION_FAILURE_MODE) instead of
+ * each waiting for the Upstash timeout; then one call probes.
+ */
+export function createUpstashBreaker(settings: Config['rateLimit']['breaker']): CircuitBreaker {
+  return createCircuitBreaker({
+    failureThreshold: settings.failureThreshold,
+    cooldownMs: settings.cooldownMs,
+    onTransition(from, to) {
+      if (to === 'open' && from === 'closed') {
+        setDegradedMode(true)
+        log({ event: 'degraded_mode_entered', level: 'error', breaker: to })
+      } else if (to === 'closed') {
+        setDegradedMode(false)
+        log({ event: 'degraded_mode_exited', level: 'info', breaker: to })
+      }
+    },
+  })
+}
+
+/**
  * The rate-limit decisions of an isolate: a limiter per policy on `redis`, one breaker for them, and the bounded
  * in-isolate fallback while it is open. The gateway builds one per isolate (`createGateway`).
  */
-export function createRateLimitEngine(config: Config, redis: Redis): RateLimitEngine {
+export function createRateLimitEngine(
+  config: Config,
+  redis: Redis,
+  breaker: CircuitBreaker = createUpstashBreaker(config.rateLimit.breaker),
+): RateLimitEngine {
   const settings = config.rateLimit
   const limiters = new Map<PolicyName, { spec: RateLimitSpec; limiter: Ratelimit }>()
   for (const policy of RATE_LIMIT_POLICIES) {
@@ -66,19 +92,6 @@ export function createRateLimitEngine(config: Config, redis: Redis): RateLimitEn
       }),
     })
   }
-  const breaker = createCircuitBreaker({
-    failureThreshold: settings.breaker.failureThreshold,
-    cooldownMs: settings.breaker.cooldownMs,
-    onTransition(from, to) {
-      if (to === 'open' && from === 'closed') {
-        setDegradedMode(true)
-        log({ event: 'degraded_mode_entered', level: 'error', breaker: to })
-      } else if (to === 'closed') {
-        setDegradedMode(false)
-        log({ event: 'degraded_mode_exited', level: 'info', breaker: to })
-      }
-    },
-  })
   const fallback = createFallbackLimiter({})
 
   return {

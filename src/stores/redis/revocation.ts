@@ -3,7 +3,9 @@
  * docs/requirements.md). Keys are SHA-256 hashes of token, session and user ids, never the raw values (S-BL-2,
  * R-JWT-8), and every entry has a TTL, so Redis memory stays bounded. Layout: src/stores/STORAGE.md.
  */
+
 import type { Redis } from '@upstash/redis/cloudflare'
+import type { CircuitBreaker } from '../../lib/breaker'
 import { sha256Hex } from '../../lib/crypto'
 import { observeUpstash } from '../../observability/metrics'
 import type { RevocationStore, RevocationSubject } from '../types'
@@ -70,6 +72,26 @@ export function createRedisRevocationStore(
     async revokeUserBefore(sub, cutoffSeconds) {
       // The cutoff only ever moves forward: two racing logout-alls must not leave the earlier one in place.
       await redis.eval(RAISE_CUTOFF_SCRIPT, [await revocationKey('sub', sub)], [cutoffSeconds, boundedTtl])
+    },
+  }
+}
+
+/**
+ * `store` with its checks behind the isolate's Upstash breaker: while it is open a check answers `unavailable` at
+ * once (the caller applies REVOCATION_FAILURE_MODE) instead of waiting for Upstash to time out; each real check
+ * reports its outcome. Writes (logout) are left alone: they must be tried, and their caller answers 503 on failure.
+ */
+export function withUpstashBreaker(store: RevocationStore, breaker: CircuitBreaker): RevocationStore {
+  return {
+    ...store,
+    async check(subject) {
+      if (breaker.attempt(Date.now()) === 'skip') {
+        return { status: 'unavailable', cause: new Error('Upstash circuit breaker open: revocation not checked') }
+      }
+      const result = await store.check(subject)
+      if (result.status === 'unavailable') breaker.failure(Date.now())
+      else breaker.success(Date.now())
+      return result
     },
   }
 }
