@@ -49,7 +49,7 @@ export function createApp(gw: Gateway): Hono<AppEnv> {
     rateLimit({
       engine: gw.rateLimits,
       settings: gw.config.rateLimit,
-      prefetchClaims: (c) => prefetchAuthentication(c, gw),
+      prefetchClaims: (c, checkRevocation) => prefetchAuthentication(c, gw, checkRevocation),
     }),
   )
   app.use(`${AUTH_PATH_PREFIX}*`, noStore())

@@ -1,4 +1,5 @@
-/** Requests for the rate-limit tests: a public GET, or a login the real route refuses cheaply. */
+/** Requests and bindings for the rate-limit tests: a public GET, or a login the real route refuses cheaply. */
+import { env } from 'cloudflare:workers'
 
 /**
  * POST to an /auth/login spelling carries `{}`: the real route answers it 400 `validation_failed` once the
@@ -18,4 +19,10 @@ export function limitProbe(path: string, ip: string | undefined, headers: Record
     },
     ...(login ? { body: '{}' } : {}),
   })
+}
+
+/** The test bindings plus `vars`, on an Upstash lane of their own: its stats count only these bindings' calls. */
+export function laneBindings(vars: Record<string, string>) {
+  const lane = `lane-${crypto.randomUUID()}`
+  return { lane, bindings: { ...env, UPSTASH_REDIS_REST_URL: `${env.UPSTASH_REDIS_REST_URL}/${lane}`, ...vars } }
 }

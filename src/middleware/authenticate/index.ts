@@ -56,20 +56,30 @@ export interface AuthPrefetch {
 /** What authentication needs from the gateway. */
 export type AuthDeps = Pick<Gateway, 'config' | 'keyRing' | 'revocation'>
 
-async function startAuthentication(gw: AuthDeps, token: string): Promise<AuthPrefetch> {
+async function startAuthentication(
+  gw: AuthDeps,
+  token: string,
+  checkRevocation: (claims: AccessTokenClaims) => boolean = () => true,
+): Promise<AuthPrefetch> {
   const verified = await verifyAccessToken(token, await gw.keyRing(), gw.config.jwt)
-  return { verified, revocationCheck: verified.ok ? gw.revocation.check(verified.claims) : undefined }
+  const check = verified.ok && checkRevocation(verified.claims)
+  return { verified, revocationCheck: check ? gw.revocation.check(verified.claims) : undefined }
 }
 
 /**
  * For stages that run before authenticate() (rate limiting): verifies a bearer token if there is one, starts its
- * revocation check, and leaves both on the context for authenticate() to reuse. Returns the claims of a valid
- * token (still unchecked for revocation), or undefined. Never rejects the request itself.
+ * revocation check unless `checkRevocation` says the request will be refused anyway (a user the rate-limit stage
+ * already refused costs no Upstash read), and leaves both on the context for authenticate() to reuse. Returns the
+ * claims of a valid token (still unchecked for revocation), or undefined. Never rejects the request itself.
  */
-export async function prefetchAuthentication(c: Context<AppEnv>, gw: AuthDeps): Promise<AccessTokenClaims | undefined> {
+export async function prefetchAuthentication(
+  c: Context<AppEnv>,
+  gw: AuthDeps,
+  checkRevocation?: (claims: AccessTokenClaims) => boolean,
+): Promise<AccessTokenClaims | undefined> {
   const token = bearerToken(c.req.header('authorization'), new URL(c.req.url))
   if (token === 'missing' || token === 'malformed') return undefined
-  const prefetch = await startAuthentication(gw, token)
+  const prefetch = await startAuthentication(gw, token, checkRevocation)
   c.set('authPrefetch', prefetch)
   return prefetch.verified.ok ? prefetch.verified.claims : undefined
 }

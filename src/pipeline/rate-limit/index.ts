@@ -2,20 +2,29 @@
  * Rate limiting (S-RL-1, S-RL-2, S-RL-3 in docs/requirements.md): per client IP on every route but /health and
  * /metrics, a strict per-IP policy on /auth/login, /auth/register, /auth/refresh and `rateLimit: 'strict'` routes,
  * and a per-user (or per-tenant) policy. A request's policies and its revocation check go out together, so the
- * stage costs one Upstash round trip of latency.
+ * stage costs one Upstash round trip of latency. A client refused in this isolate is refused again from memory until
+ * its reset, with no Upstash call at all.
  */
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
-import { clientIdentity } from '../../lib/client-identity'
+import { createBlockedIdentities } from '../../lib/blocked-identities'
+import { type ClientIdentity, clientIdentity } from '../../lib/client-identity'
 import { createLogThrottle } from '../../lib/throttle'
 import { logRequest } from '../../request-log'
 import { AUTH_LIMITED_PATHS, RATE_LIMIT_EXEMPT_PATHS } from '../../routes/paths'
-import type { PolicyDecision, RateLimitEngine } from '../../stores/redis/rate-limit'
+import type { PolicyDecision, PolicyName, RateLimitEngine } from '../../stores/redis/rate-limit'
 
 const limitLogs = createLogThrottle({ intervalMs: 60_000, maxKeys: 1_000 })
+
+/**
+ * Refused identities (policy and identity) an app remembers. At ~100 bytes an entry, 10,000 entries stay near 1 MB
+ * of the isolate's 128 MB; beyond it the oldest block is forgotten (src/lib/blocked-identities.ts), which costs one
+ * Upstash call when that client returns, never an admission.
+ */
+export const MAX_BLOCKED_IDENTITIES = 10_000
 
 /** Seconds until `resetMs`, as the draft's delta-seconds `t`: never negative, never more than the window. */
 function secondsUntil(resetMs: number, nowMs: number, windowSeconds: number): number {
@@ -55,29 +64,71 @@ export interface RateLimitOptions {
   settings: Config['rateLimit']
   /**
    * Verifies a bearer token without I/O and starts its revocation check, returning its claims (or undefined), so
-   * the user policy and the revocation read go out with the IP checks in one Upstash round trip.
+   * the user policy and the revocation read go out with the IP checks in one Upstash round trip. The check is not
+   * started when `checkRevocation` returns false for the claims: the request is about to be refused.
    */
-  prefetchClaims(c: Context<AppEnv>): Promise<{ sub: string; tenant?: string } | undefined>
+  prefetchClaims(
+    c: Context<AppEnv>,
+    checkRevocation: (claims: { sub: string; tenant?: string }) => boolean,
+  ): Promise<{ sub: string; tenant?: string } | undefined>
 }
 
-export const rateLimit = ({ engine, settings, prefetchClaims }: RateLimitOptions) =>
-  createMiddleware<AppEnv>(async function rateLimit(c, next) {
+export const rateLimit = ({ engine, settings, prefetchClaims }: RateLimitOptions) => {
+  // One memory per app, so apps built for other settings (tests, a reloaded configuration) never share refusals.
+  const blocked = createBlockedIdentities({ maxEntries: MAX_BLOCKED_IDENTITIES })
+  const blockKey = (policy: PolicyName, identity: string) => `${policy}|${identity}`
+
+  /** The policies among `checks` that refused their identity earlier and still do, as decisions from memory. */
+  const remembered = (checks: [PolicyName, string][], nowMs: number): PolicyDecision[] =>
+    checks.flatMap(([policy, identity]) => {
+      const spec = settings[policy]
+      const block = blocked.blocked(blockKey(policy, identity), nowMs)
+      if (block === undefined || spec === 'off') return []
+      const { untilMs: resetMs, degraded } = block
+      return [{ policy, spec, success: false, remaining: 0, resetMs, degraded, unavailable: false }]
+    })
+
+  /**
+   * Remembers every identity a decision refused, until its reset, never past one window from now. A degraded
+   * refusal is kept no longer than the breaker's cooldown: after it Upstash may answer again, with the real limit.
+   */
+  const remember = (checks: [PolicyName, string][], decisions: PolicyDecision[], nowMs: number) => {
+    for (const [i, d] of decisions.entries()) {
+      const identity = checks[i]?.[1]
+      // An unavailable fail-closed policy refused no one: its next request must ask again.
+      if (identity === undefined || d.success || d.unavailable) continue
+      const horizonMs = d.degraded ? settings.breaker.cooldownMs : d.spec.windowSeconds * 1_000
+      const untilMs = Math.min(d.resetMs, nowMs + horizonMs)
+      if (untilMs > nowMs) blocked.block(blockKey(d.policy, identity), untilMs, d.degraded)
+    }
+  }
+
+  return createMiddleware<AppEnv>(async function rateLimit(c, next) {
     if (RATE_LIMIT_EXEMPT_PATHS.has(c.req.path)) return next()
     const nowMs = Date.now()
     const client = clientIdentity(c.req.header('cf-connecting-ip'))
 
-    const checks: Promise<PolicyDecision>[] = []
-    if (settings.global !== 'off') checks.push(engine.decide('global', client.key, nowMs))
+    const checks: [PolicyName, string][] = []
+    if (settings.global !== 'off') checks.push(['global', client.key])
     // The auth policy: the gateway's credential routes, and proxied routes whose policy asks for `strict`.
     const strict = AUTH_LIMITED_PATHS.has(normalizedPath(c)) || c.get('route')?.policy.rateLimit === 'strict'
-    if (settings.auth !== 'off' && strict) {
-      checks.push(engine.decide('auth', client.key, nowMs))
-    }
+    if (settings.auth !== 'off' && strict) checks.push(['auth', client.key])
+    // A client refused from memory costs no token verification either.
+    const refusedIp = remembered(checks, nowMs)
+    if (refusedIp.length > 0) refuse(c, client, refusedIp, refusedIp, nowMs)
+
     // A bearer token is verified here (no I/O) so the user policy and the revocation check go out with the IP
-    // checks; authenticate() then reuses both.
-    const claims = await prefetchClaims(c)
-    if (claims !== undefined && settings.user !== 'off') checks.push(engine.decide('user', userIdentity(claims), nowMs))
-    const decisions = await Promise.all(checks)
+    // checks; authenticate() then reuses both. A user refused from memory gets no revocation check.
+    const userKey = (claims: { sub: string; tenant?: string }) => blockKey('user', userIdentity(claims))
+    const userOn = settings.user !== 'off'
+    const claims = await prefetchClaims(c, (claims) => !userOn || !blocked.blocked(userKey(claims), nowMs))
+    if (claims !== undefined && userOn) {
+      const refusedUser = remembered([['user', userIdentity(claims)]], nowMs)
+      if (refusedUser.length > 0) refuse(c, client, refusedUser, refusedUser, nowMs)
+      checks.push(['user', userIdentity(claims)])
+    }
+    const decisions = await Promise.all(checks.map(([policy, identity]) => engine.decide(policy, identity, nowMs)))
+    remember(checks, decisions, nowMs)
 
     const unavailable = decisions.filter((d) => d.unavailable)
     if (unavailable.length > 0) {
@@ -86,28 +137,40 @@ export const rateLimit = ({ engine, settings, prefetchClaims }: RateLimitOptions
         retryAfterSeconds: Math.max(1, Math.ceil(settings.breaker.cooldownMs / 1_000)),
       })
     }
-    const headers = rateLimitHeaders(decisions, nowMs)
     const denied = decisions.filter((d) => !d.success)
-    if (denied.length > 0) {
-      const retryAfterSeconds = Math.max(1, ...denied.map((d) => Math.ceil((d.resetMs - nowMs) / 1_000)))
-      const throttleKey = `${denied.map((d) => d.policy).join(',')}:${client.key}`
-      const logged = limitLogs.admit(throttleKey, nowMs)
-      if (logged) {
-        logRequest(c, {
-          event: 'excess_rate_limit_exceeded',
-          level: 'warn',
-          policies: denied.map((d) => d.policy),
-          degraded: denied.some((d) => d.degraded),
-          client_kind: client.kind,
-          suppressed: logged.suppressed,
-        })
-      }
-      throw new GatewayError('rate_limited', {
-        retryAfterSeconds,
-        headers,
-        extensions: { 'violated-policies': denied.map((d) => d.policy) },
-      })
-    }
+    if (denied.length > 0) refuse(c, client, decisions, denied, nowMs)
     await next()
-    for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value)
+    for (const [name, value] of Object.entries(rateLimitHeaders(decisions, nowMs))) c.res.headers.set(name, value)
   })
+}
+
+/**
+ * The 429 for `denied` among `decisions`, the same whether the decisions are Upstash's or remembered ones (whose
+ * headers then cover only the remembered policies, since the others were not asked).
+ */
+function refuse(
+  c: Context<AppEnv>,
+  client: ClientIdentity,
+  decisions: PolicyDecision[],
+  denied: PolicyDecision[],
+  nowMs: number,
+): never {
+  const retryAfterSeconds = Math.max(1, ...denied.map((d) => Math.ceil((d.resetMs - nowMs) / 1_000)))
+  const throttleKey = `${denied.map((d) => d.policy).join(',')}:${client.key}`
+  const logged = limitLogs.admit(throttleKey, nowMs)
+  if (logged) {
+    logRequest(c, {
+      event: 'excess_rate_limit_exceeded',
+      level: 'warn',
+      policies: denied.map((d) => d.policy),
+      degraded: denied.some((d) => d.degraded),
+      client_kind: client.kind,
+      suppressed: logged.suppressed,
+    })
+  }
+  throw new GatewayError('rate_limited', {
+    retryAfterSeconds,
+    headers: rateLimitHeaders(decisions, nowMs),
+    extensions: { 'violated-policies': denied.map((d) => d.policy) },
+  })
+}
