@@ -9,7 +9,15 @@ import { parseArgs } from 'node:util'
 import { redactUrl } from './lib/redact-url.ts'
 import { type RedisServer, startRedisServer } from './lib/redis-server.ts'
 import { flushScripts } from './lib/upstash-control.ts'
-import { clearFault, type FaultMode, type RequestStats, readStats, resetStats, setFault } from './lib/upstash-faults.ts'
+import {
+  clearFault,
+  type FaultMode,
+  type RequestStats,
+  readStats,
+  resetStats,
+  SLOW_FAULT_LATENCY_MS,
+  setFault,
+} from './lib/upstash-faults.ts'
 import { handleRequest, type ServerState } from './lib/upstash-handler.ts'
 import { listen, sendJson } from './lib/upstash-http.ts'
 import { connectOrExplain, createConnection, requireRedis7 } from './lib/upstash-redis.ts'
@@ -27,6 +35,12 @@ export interface UpstashLocalOptions {
   token?: string
   /** Enables the `/__control/*` endpoints (same bearer token). @default false */
   faultControl?: boolean
+  /**
+   * Latency of the `slow` fault. The default makes round trips countable by time in tests; a benchmark sets a
+   * realistic one (e.g. 20 ms, a nearby region) to see how the gateway's Upstash calls add up.
+   * @default SLOW_FAULT_LATENCY_MS
+   */
+  slowLatencyMs?: number
   /** Lifecycle messages only; never tokens or command arguments. @default discard */
   log?: (line: string) => void
 }
@@ -76,6 +90,7 @@ export async function startUpstashLocal(opts: UpstashLocalOptions = {}): Promise
     hung: new Map(),
     counters: new Map(),
     total: { requests: 0, commands: 0 },
+    slowLatencyMs: opts.slowLatencyMs ?? SLOW_FAULT_LATENCY_MS,
     log,
   }
   const server = http.createServer((req, res) => {

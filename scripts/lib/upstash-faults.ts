@@ -19,6 +19,8 @@ export interface FaultState {
   hung: Map<string, Set<http.ServerResponse>>
   counters: Map<string, RequestStats>
   total: RequestStats
+  /** What the `slow` fault adds per request (SLOW_FAULT_LATENCY_MS unless the server was started with another). */
+  slowLatencyMs: number
   log: (line: string) => void
 }
 

@@ -3,7 +3,7 @@
 import type http from 'node:http'
 import { asCommand, asCommandList, type Executable, prepareCommand, type ScriptRegistry } from './upstash-commands.ts'
 import { applyFault, handleControl } from './upstash-control.ts'
-import { activeFault, count, type FaultState, SLOW_FAULT_LATENCY_MS } from './upstash-faults.ts'
+import { activeFault, count, type FaultState } from './upstash-faults.ts'
 import { isAuthorized, readJsonBody, sendJson, sendUnauthorized, wantsBase64 } from './upstash-http.ts'
 import {
   execute,
@@ -39,7 +39,7 @@ export async function handleRequest(
 
   count(state, route.lane, 'requests', 1)
   const fault = activeFault(state, route.lane)
-  if (fault?.mode === 'slow') await new Promise((resolve) => setTimeout(resolve, SLOW_FAULT_LATENCY_MS))
+  if (fault?.mode === 'slow') await new Promise((resolve) => setTimeout(resolve, state.slowLatencyMs))
   else if (fault) return applyFault(state, { mode: fault.mode, scope: fault.scope }, req, res)
   if (route.kind === 'unknown') return sendJson(res, 404, { error: `ERR unknown endpoint ${url.pathname}` })
   if (req.method !== 'POST') return sendJson(res, 405, { error: 'ERR method not allowed, use POST' }, { allow: 'POST' })

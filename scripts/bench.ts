@@ -1,0 +1,163 @@
+/**
+ * `npm run bench`: edgeward side by side with a bare pass-through worker and a one-Upstash-call floor, in one
+ * Miniflare, against one local Upstash server and one echo origin, at +0 ms and +20 ms Upstash latency. Prints a
+ * table per latency and writes docs/PERFORMANCE.md.
+ *
+ *   npm run bench -- --rounds 3 --round-ms 5000 --concurrency 8
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { cpus, tmpdir } from 'node:os'
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+import { calculateJwkThumbprint, importJWK, SignJWT } from 'jose'
+import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
+import { buildWorker, cleanUp, migrate, ROOT } from '../test/node/support/worker.ts'
+import { startEchoUpstream } from './echo-upstream.ts'
+import { type RoundResult, runRound } from './lib/bench-load.ts'
+import { renderDocument, renderTable, summarize, type Table } from './lib/bench-report.ts'
+import { type Variant, variants, workerOptions } from './lib/bench-workers.ts'
+import { generateEd25519Jwks } from './lib/keys.ts'
+import { startRedisServer } from './lib/redis-server.ts'
+import { startUpstashLocal } from './upstash-local.ts'
+
+export interface BenchOptions {
+  rounds: number
+  roundMs: number
+  concurrency: number
+  /** Added Upstash latencies to measure at, in ms (0 = none). */
+  latencies: number[]
+  log?: (line: string) => void
+}
+
+export const DEFAULTS: BenchOptions = { rounds: 3, roundMs: 5000, concurrency: 8, latencies: [0, 20] }
+
+/** An access token shaped as src/tokens/mint.ts mints them, valid for the whole run. */
+async function mintToken(privateJwk: object, publicJwk: object): Promise<string> {
+  const key = await importJWK({ ...privateJwk, alg: 'EdDSA' }, 'EdDSA')
+  const iat = Math.floor(Date.now() / 1000)
+  return new SignJWT({ sid: 'bench-session', scope: '' })
+    .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid: await calculateJwkThumbprint(publicJwk) })
+    .setIssuer('edgeward')
+    .setAudience('edgeward')
+    .setSubject('bench-user')
+    .setJti(crypto.randomUUID())
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + 3600)
+    .sign(key)
+}
+
+export async function runBench(opts: BenchOptions): Promise<Table[]> {
+  const log = opts.log ?? (() => {})
+  const outDir = await mkdtemp(path.join(tmpdir(), 'edgeward-bench-'))
+  const steps: (() => unknown)[] = [() => rm(outDir, { recursive: true, force: true })]
+  try {
+    const [scriptPath, redis] = await Promise.all([buildWorker(outDir), startRedisServer()])
+    steps.unshift(() => redis.stop())
+    const latency = Math.max(0, ...opts.latencies)
+    const upstash = await startUpstashLocal({ redisUrl: redis.url, slowLatencyMs: latency })
+    steps.unshift(() => upstash.close())
+    const origin = await startEchoUpstream({ logLimit: 1 })
+    steps.unshift(() => origin.close())
+    const keys = generateEd25519Jwks()
+    const token = await mintToken(keys.privateJwk, keys.publicJwk)
+    const env = { scriptPath, upstashUrl: upstash.url, upstashToken: upstash.token, originUrl: origin.url }
+    const mf = new Miniflare(
+      convertV4MiniflareOptions({
+        cf: false,
+        handleStructuredLogs: () => {},
+        workers: workerOptions({ ...env, privateJwk: keys.privateJwk, token }),
+      }),
+    )
+    steps.unshift(() => mf.dispose())
+    await mf.ready
+    await migrate(mf, 'ew-auth')
+    const list = variants(token)
+    const urls = new Map<string, URL>()
+    for (const v of list) urls.set(v.name, await mf.unsafeGetDirectURL(v.worker))
+    await warmUp(list, urls)
+
+    const tables: Table[] = []
+    for (const ms of opts.latencies) {
+      upstash.setFault(ms > 0 ? 'slow' : 'none')
+      if (ms > 0 && ms !== latency) throw new Error('bench: one added latency above 0 per run')
+      for (const v of list) if (v.lane) upstash.resetStats(v.lane)
+      const rounds = new Map<string, RoundResult[]>(list.map((v) => [v.name, []]))
+      // Interleaved (A B C A B C …), so drift (thermal, a neighbour, Redis growing) spreads over every variant.
+      for (let i = 0; i < opts.rounds; i++) {
+        for (const v of list) {
+          const url = new URL(v.path, urls.get(v.name))
+          const result = await runRound({
+            ...opts,
+            url,
+            headers: v.headers,
+            expectStatus: v.expectStatus,
+            durationMs: opts.roundMs,
+          })
+          rounds.get(v.name)?.push(result)
+          if (result.firstError) log(`bench: ${v.name}: ${result.errors} errors, first: ${result.firstError}`)
+        }
+      }
+      const rows = list.map((v) =>
+        summarize(v.name, rounds.get(v.name) ?? [], v.lane ? upstash.stats(v.lane) : { requests: 0, commands: 0 }),
+      )
+      const table = { upstashLatencyMs: ms, rows }
+      log(`\nUpstash latency +${ms} ms (median req/s of ${opts.rounds} rounds)\n${renderTable(table)}`)
+      tables.push(table)
+    }
+    upstash.setFault('none')
+    return tables
+  } finally {
+    await cleanUp(steps)
+  }
+}
+
+// One request each first: compiles the isolates and spends the blocked address's single allowed request.
+async function warmUp(list: Variant[], urls: Map<string, URL>): Promise<void> {
+  for (const v of list) {
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(new URL(v.path, urls.get(v.name)), { headers: v.headers })
+      await res.arrayBuffer()
+      if (i === 2 && res.status !== v.expectStatus) {
+        throw new Error(`bench: ${v.name} answered ${res.status} after warm-up, expected ${v.expectStatus}`)
+      }
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: 'string' },
+      'round-ms': { type: 'string' },
+      concurrency: { type: 'string' },
+      out: { type: 'string' },
+    },
+  })
+  const opts: BenchOptions = {
+    ...DEFAULTS,
+    rounds: Number(values.rounds ?? DEFAULTS.rounds),
+    roundMs: Number(values['round-ms'] ?? DEFAULTS.roundMs),
+    concurrency: Number(values.concurrency ?? DEFAULTS.concurrency),
+    log: (line) => console.log(line),
+  }
+  const started = performance.now()
+  const tables = await runBench(opts)
+  const elapsedMs = performance.now() - started
+  const args = process.argv.slice(2)
+  const doc = renderDocument(
+    tables,
+    { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, date: new Date().toISOString() },
+    { ...opts, command: `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`, elapsedMs },
+  )
+  const out = values.out ?? path.join(ROOT, 'docs/PERFORMANCE.md')
+  await writeFile(out, doc)
+  console.log(`\nbench: ${(elapsedMs / 1000).toFixed(1)} s; wrote ${path.relative(process.cwd(), out)}`)
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err)
+    process.exit(1)
+  })
+}

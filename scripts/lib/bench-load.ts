@@ -1,0 +1,72 @@
+/**
+ * The load driver of `npm run bench`: N closed-loop clients on keep-alive connections, each sending its next
+ * request when the previous answer has been read, for a fixed time. Built in rather than autocannon, which is
+ * not a dependency; node:http with a keep-alive agent keeps the driver's own cost per request small.
+ */
+import http from 'node:http'
+
+export interface RoundResult {
+  requests: number
+  durationMs: number
+  /** Latencies of the completed requests, in milliseconds, sorted ascending. */
+  latencies: number[]
+  /** Answers with another status than the expected one, and failed requests. */
+  errors: number
+  firstError?: string
+}
+
+export interface LoadOptions {
+  url: URL
+  headers: Record<string, string>
+  expectStatus: number
+  concurrency: number
+  durationMs: number
+}
+
+function once(agent: http.Agent, opts: LoadOptions): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(opts.url, { agent, headers: opts.headers }, (res) => {
+      res.on('data', () => {})
+      res.on('end', () => resolve(res.statusCode ?? 0))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+export async function runRound(opts: LoadOptions): Promise<RoundResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency })
+  const latencies: number[] = []
+  let errors = 0
+  let firstError: string | undefined
+  const start = performance.now()
+  const deadline = start + opts.durationMs
+  const client = async () => {
+    while (performance.now() < deadline) {
+      const t0 = performance.now()
+      try {
+        const status = await once(agent, opts)
+        if (status === opts.expectStatus) latencies.push(performance.now() - t0)
+        else {
+          errors++
+          firstError ??= `status ${status}, expected ${opts.expectStatus}`
+        }
+      } catch (err) {
+        errors++
+        firstError ??= err instanceof Error ? err.message : String(err)
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: opts.concurrency }, client))
+  const durationMs = performance.now() - start
+  agent.destroy()
+  latencies.sort((a, b) => a - b)
+  return { requests: latencies.length + errors, durationMs, latencies, errors, firstError }
+}
+
+/** The q-quantile (0..1) of ascending values, nearest rank; NaN when empty. */
+export function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number
+}

@@ -1,0 +1,130 @@
+/**
+ * The workers `npm run bench` compares, as Miniflare options: two baselines written here and the built edgeward
+ * bundle in three configurations. Each gets its own direct socket (no Miniflare entry worker in the path, as
+ * close to one workerd serving one worker as Miniflare allows) and its own Upstash lane, so the local Upstash
+ * server counts each variant's calls apart.
+ */
+import type { V4WorkerOptions } from 'miniflare'
+import { bundleWorker, COMPATIBILITY } from '../../test/node/support/worker.ts'
+
+/** One thing measured: a worker, the request sent to it, and the status it must answer. */
+export interface Variant {
+  name: string
+  worker: string
+  path: string
+  headers: Record<string, string>
+  expectStatus: number
+  /** The Upstash lane of its worker (one path segment), or undefined when it has no Upstash binding. */
+  lane?: string
+}
+
+export interface BenchEnv {
+  scriptPath: string
+  upstashUrl: string
+  upstashToken: string
+  originUrl: string
+  privateJwk: object
+  token: string
+}
+
+// The floor: what any gateway that consults Redis once per request pays at least. One MGET of two keys, then
+// the origin, sequentially, as edgeward cannot forward before it has decided.
+const FLOOR_SCRIPT = `export default {
+  async fetch(request, env) {
+    const url = new URL(request.url)
+    const r = await fetch(env.UPSTASH_URL, {
+      method: 'POST',
+      headers: { authorization: 'Bearer ' + env.UPSTASH_TOKEN, 'content-type': 'application/json' },
+      body: JSON.stringify(['MGET', 'bench:a', 'bench:b']),
+    })
+    if (!r.ok) return new Response('upstash ' + r.status, { status: 502 })
+    await r.arrayBuffer()
+    return fetch(env.ORIGIN + url.pathname + url.search)
+  },
+}`
+
+const BARE_SCRIPT = `export default {
+  async fetch(request, env) {
+    const url = new URL(request.url)
+    return fetch(env.ORIGIN + url.pathname + url.search)
+  },
+}`
+
+/** The client addresses: the blocked one is pushed over its tiny global limit before it is measured. */
+export const AUTHENTICATED_IP = '203.0.113.10'
+export const PUBLIC_IP = '203.0.113.11'
+export const BLOCKED_IP = '203.0.113.12'
+
+const DIRECT = [{ host: '127.0.0.1', port: 0 }]
+// Limits no benchmark round can reach, so the authenticated and public variants measure the allowed path.
+const UNREACHABLE = '1000000/1s'
+
+export function variants(token: string): Variant[] {
+  return [
+    { name: 'bare', worker: 'bare', path: '/api/items', headers: {}, expectStatus: 200 },
+    { name: 'floor', worker: 'floor', path: '/api/items', headers: {}, expectStatus: 200, lane: 'lane-floor' },
+    {
+      name: 'edgeward authenticated',
+      worker: 'ew-auth',
+      path: '/api/items',
+      headers: { authorization: `Bearer ${token}`, 'cf-connecting-ip': AUTHENTICATED_IP },
+      expectStatus: 200,
+      lane: 'lane-ew-auth',
+    },
+    {
+      name: 'edgeward public',
+      worker: 'ew-public',
+      path: '/api/public/catalogue',
+      headers: { 'cf-connecting-ip': PUBLIC_IP },
+      expectStatus: 200,
+      lane: 'lane-ew-public',
+    },
+    {
+      name: 'edgeward blocked',
+      worker: 'ew-blocked',
+      path: '/api/public/catalogue',
+      headers: { 'cf-connecting-ip': BLOCKED_IP },
+      expectStatus: 429,
+      lane: 'lane-ew-blocked',
+    },
+  ]
+}
+
+export function workerOptions(env: BenchEnv): V4WorkerOptions[] {
+  const lane = (name: string) => `${env.upstashUrl}/lane-${name}`
+  const gateway = (name: string, globalLimit: string) =>
+    bundleWorker(env.scriptPath, {
+      name,
+      d1Databases: { DB: 'edgeward-bench' },
+      unsafeDirectSockets: DIRECT,
+      bindings: {
+        ENVIRONMENT: 'development',
+        JWT_PRIVATE_KEY: JSON.stringify(env.privateJwk),
+        UPSTASH_REDIS_REST_URL: lane(name),
+        UPSTASH_REDIS_REST_TOKEN: env.upstashToken,
+        UPSTREAM_URL: env.originUrl,
+        RATE_LIMIT_GLOBAL: globalLimit,
+        RATE_LIMIT_USER: UNREACHABLE,
+      },
+    })
+  const inline = (name: string, script: string, bindings: Record<string, string>): V4WorkerOptions => ({
+    name,
+    modules: true,
+    script,
+    ...COMPATIBILITY,
+    unsafeDirectSockets: DIRECT,
+    bindings,
+  })
+  return [
+    inline('bare', BARE_SCRIPT, { ORIGIN: env.originUrl }),
+    inline('floor', FLOOR_SCRIPT, {
+      ORIGIN: env.originUrl,
+      UPSTASH_URL: lane('floor'),
+      UPSTASH_TOKEN: env.upstashToken,
+    }),
+    gateway('ew-auth', UNREACHABLE),
+    gateway('ew-public', UNREACHABLE),
+    // One request per day: the first one spends it, every measured request is over the limit.
+    gateway('ew-blocked', '1/24h'),
+  ]
+}
