@@ -445,6 +445,23 @@ describe('upstash-local (Node only)', () => {
         expect((await post(local, pathname, JSON.stringify([['evalsha_ro', sha, 0]]))).json).toEqual([{ result: 7 }])
       }
     })
+    it('refuses an allow-key-locking script that touches a key it did not declare, as Upstash does', async () => {
+      const tag = crypto.randomUUID()
+      const declared = `#!lua flags=allow-key-locking\n-- ${tag}\nredis.call('SET', KEYS[1], 'x')\nreturn redis.call('GET', KEYS[1])`
+      expect((await post(local, '/', JSON.stringify(['eval', declared, 1, `kg:${tag}`]))).json).toEqual({ result: 'x' })
+      const undeclared = `#!lua flags=allow-key-locking\n-- ${tag}\nreturn redis.call('GET', 'kg:other:${tag}')`
+      const refused = await post(local, '/', JSON.stringify(['eval', undeclared, 0]))
+      expect(JSON.stringify(refused.json)).toMatch(/GET on key kg:other:\S+ not declared in KEYS/)
+      const multi = `#!lua flags=allow-key-locking\n-- ${tag}\nreturn redis.call('MGET', KEYS[1], 'kg:other:${tag}')`
+      expect(JSON.stringify((await post(local, '/', JSON.stringify(['eval', multi, 1, `kg:${tag}`]))).json)).toMatch(
+        /MGET on key kg:other/,
+      )
+      // TIME takes no key; a script without the flag is not checked (Upstash does not lock its keys either).
+      const time = `#!lua flags=allow-key-locking\n-- ${tag}\nreturn #redis.call('TIME')`
+      expect((await post(local, '/', JSON.stringify(['eval', time, 0]))).json).toEqual({ result: 2 })
+      const plain = `-- ${tag}\nreturn redis.call('GET', 'kg:other:${tag}')`
+      expect((await post(local, '/', JSON.stringify(['eval', plain, 0]))).json).toEqual({ result: null })
+    })
   })
 
   describe('command allow-list', () => {

@@ -118,10 +118,32 @@ function prepareScript(args: string[], scripts: ScriptRegistry): Prepared {
 
 /** Returns the script Redis will accept, remembering it under the client's SHA, or undefined if unchanged. */
 function registerScript(script: string, scripts: ScriptRegistry): string | undefined {
-  const rewritten = withoutAllowKeyLocking(script)
-  if (rewritten === undefined) return undefined
+  const unflagged = withoutAllowKeyLocking(script)
+  if (unflagged === undefined) return undefined
+  const rewritten = withDeclaredKeysOnly(unflagged)
   scripts.set(sha1(script), { serverSha: sha1(rewritten), body: rewritten })
   return rewritten
+}
+
+// With `allow-key-locking`, Upstash locks the keys a script declares in KEYS and requires that it touch no other
+// key. redis-server does not check that, so a script that reads or writes an undeclared key would pass every local
+// test and fail on Upstash. This prelude shadows `redis` for the script with a `call` that refuses such a key:
+// commands whose first argument is a key are checked on it, MGET/DEL/EXISTS/UNLINK on every argument, TIME and
+// PING on none. It goes at the start of line 2, so line numbers in Redis's error messages stay the same.
+const KEY_GUARD =
+  'local redis = (function(r) local declared = {} for _, k in ipairs(KEYS) do declared[k] = true end ' +
+  'local keyless = { TIME = true, PING = true } local every = { MGET = true, DEL = true, EXISTS = true, UNLINK = true } ' +
+  'local function check(cmd, ...) local name = string.upper(cmd) if keyless[name] then return end ' +
+  'local args = { ... } local keys = every[name] and args or { args[1] } for _, k in ipairs(keys) do ' +
+  "if not declared[k] then error('upstash-local: ' .. name .. ' on key ' .. tostring(k) .. ' not declared in KEYS " +
+  "(allow-key-locking)') end end end " +
+  'return setmetatable({ call = function(cmd, ...) check(cmd, ...) return r.call(cmd, ...) end, ' +
+  'pcall = function(cmd, ...) check(cmd, ...) return r.pcall(cmd, ...) end }, { __index = r }) end)(redis) '
+
+/** `script` (its shebang already without the flag) with the undeclared-key guard at the start of line 2. */
+export function withDeclaredKeysOnly(script: string): string {
+  const end = script.indexOf('\n')
+  return end === -1 ? `${script}\n${KEY_GUARD}` : `${script.slice(0, end + 1)}${KEY_GUARD}${script.slice(end + 1)}`
 }
 
 // `allow-key-locking` exists only on Upstash; redis-server 7 rejects the whole script because of it.
