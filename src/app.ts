@@ -8,7 +8,7 @@ import type { AppEnv } from './env'
 import { GatewayError } from './errors/gateway-error'
 import { toProblemResponse } from './errors/problem'
 import type { Gateway } from './gateway'
-import { authenticate, prefetchAuthentication } from './middleware/authenticate'
+import { authenticate, prefetchAuthentication, settleRevocation } from './middleware/authenticate'
 import { jsonBody } from './middleware/validate'
 import { bodyLimit } from './pipeline/body-limit'
 import { config } from './pipeline/config'
@@ -49,7 +49,8 @@ export function createApp(gw: Gateway): Hono<AppEnv> {
     rateLimit({
       engine: gw.rateLimits,
       settings: gw.config.rateLimit,
-      prefetchClaims: (c, checkRevocation) => prefetchAuthentication(c, gw, checkRevocation),
+      prefetchClaims: (c) => prefetchAuthentication(c, gw),
+      settleRevocation,
     }),
   )
   app.use(`${AUTH_PATH_PREFIX}*`, noStore())

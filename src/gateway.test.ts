@@ -2,6 +2,8 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { createGateway } from './gateway'
 import { compileRoutes } from './routing/table'
+import { createMemoryAdmissionStore } from './stores/memory/admission'
+import { createMemoryRevocationStore } from './stores/memory/revocation'
 import { testConfig } from './test-support/tokens'
 
 describe('createGateway', () => {
@@ -24,10 +26,18 @@ describe('createGateway', () => {
 
   it('takes what the caller supplies instead of building it', () => {
     const routes = compileRoutes([{ pattern: '/only', auth: 'public' }], { default: 'deny' })
-    const revocation = createGateway(testConfig(), env).revocation
-    const gateway = createGateway(testConfig(), env, { routes, revocation, forward: undefined })
+    const revocation = createMemoryRevocationStore({ clockSkewSeconds: 60, accessTtlSeconds: 900 })
+    const admission = createMemoryAdmissionStore({ revocation })
+    const gateway = createGateway(testConfig(), env, { routes, revocation, admission, forward: undefined })
     expect(gateway.routes).toBe(routes)
     expect(gateway.revocation).toBe(revocation)
     expect(gateway.forward).toBeUndefined()
+  })
+
+  it('refuses a revocation store without an admission store that reads it', () => {
+    // Rate-limited requests have their revocation decided by the admission store: alone, the override would be
+    // skipped by every one of them.
+    const revocation = createMemoryRevocationStore({ clockSkewSeconds: 60, accessTtlSeconds: 900 })
+    expect(() => createGateway(testConfig(), env, { revocation })).toThrow(/admission/)
   })
 })

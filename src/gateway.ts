@@ -5,15 +5,16 @@
  */
 import type { Redis } from '@upstash/redis/cloudflare'
 import type { Config } from './config/schema'
+import { createRateLimitEngine, createUpstashBreaker, type RateLimitEngine } from './pipeline/rate-limit/engine'
 import { DEFAULT_ROUTE, ROUTES } from './policies'
 import { type CompiledRoutes, compileRoutes } from './routing/table'
 import { createD1RefreshTokenStore } from './stores/d1/refresh-tokens'
 import { createD1UserStore } from './stores/d1/users'
+import { createRedisAdmissionStore } from './stores/redis/admission'
 import { createRedis } from './stores/redis/client'
 import { createRedisLockoutStore } from './stores/redis/lockout'
-import { createRateLimitEngine, createUpstashBreaker, type RateLimitEngine } from './stores/redis/rate-limit'
 import { createRedisRevocationStore, withUpstashBreaker } from './stores/redis/revocation'
-import type { LockoutStore, RefreshTokenStore, RevocationStore, UserStore } from './stores/types'
+import type { AdmissionStore, LockoutStore, RefreshTokenStore, RevocationStore, UserStore } from './stores/types'
 import { type KeyRing, keyRingOnce } from './tokens/keys'
 import { createOriginForwarder, type Forward } from './upstream/origin'
 
@@ -33,15 +34,25 @@ export interface Gateway {
   readonly routes: CompiledRoutes
 }
 
-/** Parts a caller may supply instead of the ones built from the configuration. */
+/**
+ * Parts a caller may supply instead of the ones built from the configuration. `admission` decides the rate limits
+ * and the revocation of each request in one call, so a caller that supplies `revocation` supplies an `admission`
+ * that reads it too (createMemoryAdmissionStore): otherwise requests would be checked against the other store.
+ */
 export type GatewayOverrides = Partial<
-  Pick<Gateway, 'routes' | 'revocation' | 'lockout' | 'users' | 'refreshTokens' | 'rateLimits' | 'forward'>
+  Pick<Gateway, 'routes' | 'revocation' | 'lockout' | 'users' | 'refreshTokens' | 'rateLimits' | 'forward'> & {
+    admission: AdmissionStore
+  }
 >
 
 export function createGateway(config: Config, bindings: { DB: D1Database }, overrides: GatewayOverrides = {}): Gateway {
   const redis = createRedis(config.redis)
   // One breaker for every Upstash check of the isolate: rate limits and revocation fail fast together.
   const upstash = createUpstashBreaker(config.rateLimit.breaker)
+  if (overrides.revocation !== undefined && overrides.admission === undefined && overrides.rateLimits === undefined) {
+    throw new TypeError('createGateway: a revocation override needs an admission override that reads it')
+  }
+  const admission = overrides.admission ?? createRedisAdmissionStore(redis)
   return {
     config,
     db: bindings.DB,
@@ -59,7 +70,7 @@ export function createGateway(config: Config, bindings: { DB: D1Database }, over
     users: overrides.users ?? createD1UserStore(bindings.DB),
     refreshTokens: overrides.refreshTokens ?? createD1RefreshTokenStore(bindings.DB),
     keyRing: keyRingOnce(config.jwt.signing),
-    rateLimits: overrides.rateLimits ?? createRateLimitEngine(config, redis, upstash),
+    rateLimits: overrides.rateLimits ?? createRateLimitEngine(config, admission, upstash),
     forward: 'forward' in overrides ? overrides.forward : createOriginForwarder(config, bindings),
     routes: overrides.routes ?? compileRoutes(ROUTES, { default: DEFAULT_ROUTE }),
   }

@@ -50,7 +50,7 @@ export const RATE_LIMIT_DECISIONS = ['allowed', 'limited', 'degraded_allowed', '
 export type RateLimitDecision = (typeof RATE_LIMIT_DECISIONS)[number]
 
 /** Timed Upstash operations. */
-export const UPSTASH_OPS = ['revocation_check', 'health_ping'] as const
+export const UPSTASH_OPS = ['admission', 'revocation_check', 'health_ping'] as const
 export type UpstashOp = (typeof UPSTASH_OPS)[number]
 
 /** What a proxied request got: the origin's status class, or the gateway's own failure code. */

@@ -153,32 +153,55 @@ export interface LockoutStore {
 /** The rate-limit policies: one counter namespace each, so one identifier is counted apart per policy. */
 export type RateLimitPolicy = 'global' | 'auth' | 'user'
 
-/** What one rate-limit decision answered. */
+/** What one rate-limit check of an admission answered. */
 export interface RateLimitOutcome {
-  /** The request was admitted and counted. A refusal is not counted. */
+  /** The limit admits the request. It was counted only if every limit of the admission admitted it. */
   success: boolean
-  /** Admissions left in the window after this call, never negative. */
+  /** Admissions left in the window after this request (or, when it was not counted, before it), never negative. */
   remaining: number
   /** Epoch ms, on the store's clock, when more quota is available. */
   resetMs: number
 }
 
-/**
- * The counting behind the rate-limit policies, without the breaker, fallback and metrics around it. `auth` is exact:
- * never more than `limit` admissions in any interval of one window, a place freed when the oldest admission leaves.
- * `global` and `user` may approximate (the Redis store weighs fixed buckets), so for them a caller can rely only on:
- * a fresh identifier gets `limit` admissions, more arriving at once are refused, and an identifier left alone for
- * two windows starts afresh. Throws when the store cannot answer; never admits instead.
- */
-export interface RateLimitStore {
+/** One rate-limit check of an admission. */
+export interface AdmissionLimit {
+  policy: RateLimitPolicy
+  /** An opaque key the caller has already made safe to store; each policy counts its identifiers apart. */
+  identifier: string
+  limit: number
+  windowSeconds: number
+}
+
+export interface AdmissionQuery {
+  /** Checked together, in this order; an empty list only checks the revocation. */
+  limits: AdmissionLimit[]
   /**
-   * Counts one request of `identifier` (an opaque key the caller has already made safe to store) under `policy`.
-   * `nowMs` is the caller's clock; a store with a clock of its own (Redis) may decide on that one instead.
+   * The verified access token of the request, checked for revocation with the limits. A revoked token no longer
+   * speaks for its user: the `user` limit is then neither checked against it nor counted (the IP limits are).
    */
-  limit(
-    policy: RateLimitPolicy,
-    identifier: string,
-    spec: { limit: number; windowSeconds: number },
-    nowMs: number,
-  ): Promise<RateLimitOutcome>
+  revocation?: RevocationSubject
+}
+
+export interface Admission {
+  /** One outcome per limit, in the query's order. */
+  limits: RateLimitOutcome[]
+  /** Present when the query asked for a revocation check. */
+  revocation?: Exclude<RevocationStatus, { status: 'unavailable' }>
+}
+
+/**
+ * The per-request decision of the rate-limit policies and the revocation check, without the breaker, fallback and
+ * metrics around it. All or nothing: the request is counted against every limit only if every limit admits it; a
+ * refused request costs no quota, under any policy. `auth` is exact: never more than `limit` admissions in any
+ * interval of one window, a place freed when the oldest admission leaves. `global` and `user` may approximate (the
+ * Redis store weighs fixed buckets), so for them a caller can rely only on: a fresh identifier gets `limit`
+ * admissions, more arriving at once are refused, and an identifier left alone for two windows starts afresh.
+ * Throws when the store cannot answer; never admits instead.
+ */
+export interface AdmissionStore {
+  /**
+   * Decides `query` at once. `nowMs` is the caller's clock; a store with a clock of its own (Redis) may decide on
+   * that one instead.
+   */
+  admit(query: AdmissionQuery, nowMs: number): Promise<Admission>
 }

@@ -48,40 +48,33 @@ export function bearerToken(authorization: string | undefined, url: URL): string
 
 export interface AuthPrefetch {
   verified: VerifyResult
-  /** Started as soon as the token verified, so it travels with the rate-limit checks (one Upstash round trip). */
-  revocationCheck: Promise<RevocationStatus> | undefined
+  /**
+   * The token's revocation, decided with the rate limits in the same Upstash call; undefined when the rate-limit
+   * stage did not ask (authenticate() then checks it alone).
+   */
+  revocationCheck: RevocationStatus | undefined
 }
 
-/** Verifies `token` (no I/O) and, if it is valid, starts its revocation check without waiting for it. */
 /** What authentication needs from the gateway. */
 export type AuthDeps = Pick<Gateway, 'config' | 'keyRing' | 'revocation'>
 
-async function startAuthentication(
-  gw: AuthDeps,
-  token: string,
-  checkRevocation: (claims: AccessTokenClaims) => boolean = () => true,
-): Promise<AuthPrefetch> {
-  const verified = await verifyAccessToken(token, await gw.keyRing(), gw.config.jwt)
-  const check = verified.ok && checkRevocation(verified.claims)
-  return { verified, revocationCheck: check ? gw.revocation.check(verified.claims) : undefined }
-}
-
 /**
- * For stages that run before authenticate() (rate limiting): verifies a bearer token if there is one, starts its
- * revocation check unless `checkRevocation` says the request will be refused anyway (a user the rate-limit stage
- * already refused costs no Upstash read), and leaves both on the context for authenticate() to reuse. Returns the
- * claims of a valid token (still unchecked for revocation), or undefined. Never rejects the request itself.
+ * For stages that run before authenticate() (rate limiting): verifies a bearer token if there is one (no I/O) and
+ * leaves the result on the context for authenticate() to reuse. Returns the claims of a valid token (still
+ * unchecked for revocation), or undefined. Never rejects the request itself.
  */
-export async function prefetchAuthentication(
-  c: Context<AppEnv>,
-  gw: AuthDeps,
-  checkRevocation?: (claims: AccessTokenClaims) => boolean,
-): Promise<AccessTokenClaims | undefined> {
+export async function prefetchAuthentication(c: Context<AppEnv>, gw: AuthDeps): Promise<AccessTokenClaims | undefined> {
   const token = bearerToken(c.req.header('authorization'), new URL(c.req.url))
   if (token === 'missing' || token === 'malformed') return undefined
-  const prefetch = await startAuthentication(gw, token, checkRevocation)
-  c.set('authPrefetch', prefetch)
-  return prefetch.verified.ok ? prefetch.verified.claims : undefined
+  const verified = await verifyAccessToken(token, await gw.keyRing(), gw.config.jwt)
+  c.set('authPrefetch', { verified, revocationCheck: undefined })
+  return verified.ok ? verified.claims : undefined
+}
+
+/** Hands authenticate() the revocation of the prefetched token, decided by the rate-limit stage's Upstash call. */
+export function settleRevocation(c: Context<AppEnv>, status: RevocationStatus): void {
+  const prefetch = c.get('authPrefetch')
+  if (prefetch !== undefined) c.set('authPrefetch', { ...prefetch, revocationCheck: status })
 }
 
 /**
@@ -95,7 +88,9 @@ export const authenticate = (gw: AuthDeps) =>
     if (token === 'missing') return reject(c, 'token_missing', 'unauthenticated')
     if (token === 'malformed') return reject(c, 'authorization_malformed')
 
-    const { verified, revocationCheck } = c.get('authPrefetch') ?? (await startAuthentication(gw, token))
+    const prefetched = c.get('authPrefetch')
+    const verified = prefetched?.verified ?? (await verifyAccessToken(token, await gw.keyRing(), config.jwt))
+    const revocationCheck = prefetched?.revocationCheck
     if (!verified.ok) return reject(c, verified.reason)
     const { claims } = verified
 

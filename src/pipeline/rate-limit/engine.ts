@@ -1,25 +1,20 @@
 /**
- * The rate-limit engine of an isolate: one @upstash/ratelimit limiter per policy, a circuit breaker in front of
- * Upstash and a bounded in-isolate fallback. The library's own timeout is off, because it resolves `success: true`
- * (a silent fail-open); a rejection, a client timeout or an open breaker count as "unavailable", and then the auth
- * policy fails closed while the others fall back (S-RL-7, R-BF-7 in docs/requirements.md).
+ * The rate-limit engine of an isolate: the admission store (one Upstash call deciding every policy and the
+ * revocation of a request), a circuit breaker in front of it and a bounded in-isolate fallback. A rejection, a
+ * client timeout or an open breaker count as "unavailable": the auth policy then fails closed while the others fall
+ * back (S-RL-7, R-BF-7 in docs/requirements.md), and the revocation is `unavailable` (the caller applies
+ * REVOCATION_FAILURE_MODE).
  */
-import { Ratelimit } from '@upstash/ratelimit'
-import type { Redis } from '@upstash/redis/cloudflare'
 import type { Config, RateLimitSpec } from '../../config/schema'
 import { type CircuitBreaker, createCircuitBreaker } from '../../lib/breaker'
 import { sha256Hex } from '../../lib/crypto'
-import { RATE_LIMIT_POLICIES, type RateLimitPolicy } from '../../lib/rate-limit-policies'
+import type { RateLimitPolicy } from '../../lib/rate-limit-policies'
 import { log } from '../../observability/logger'
-import { countRateLimitDecision, setDegradedMode } from '../../observability/metrics'
-import { createFallbackLimiter } from '../../pipeline/rate-limit/fallback'
-import { probeRedis } from './client'
-import { exactSlidingWindow } from './exact-window'
+import { countRateLimitDecision, observeUpstash, setDegradedMode } from '../../observability/metrics'
+import type { AdmissionStore, RevocationStatus, RevocationSubject } from '../../stores/types'
+import { createFallbackLimiter } from './fallback'
 
 export type PolicyName = RateLimitPolicy
-
-/** Redis key prefixes, one per policy (src/stores/STORAGE.md). */
-export const RATE_LIMIT_PREFIXES: Record<PolicyName, string> = { global: 'rl:global', auth: 'rl:auth', user: 'rl:user' }
 
 export interface PolicyDecision {
   policy: PolicyName
@@ -34,8 +29,26 @@ export interface PolicyDecision {
   unavailable: boolean
 }
 
+/** One policy to check for one identity (a client key or a user), as the caller knows them. */
+export interface RateLimitCheck {
+  policy: PolicyName
+  identity: string
+}
+
+export interface AdmissionDecision {
+  /** One decision per check, in order. */
+  decisions: PolicyDecision[]
+  /** Present when a subject was given. */
+  revocation?: RevocationStatus
+}
+
 export interface RateLimitEngine {
-  decide(policy: PolicyName, identity: string, nowMs: number): Promise<PolicyDecision>
+  /**
+   * Decides `checks` and, when a subject is given, its revocation, in one call to the admission store. The request
+   * is counted against every policy only if all of them admit it (a revoked token's request counts against the IP
+   * policies only). Never rejects: what Upstash cannot decide is decided by the fallback or fails closed.
+   */
+  admit(checks: RateLimitCheck[], subject: RevocationSubject | undefined, nowMs: number): Promise<AdmissionDecision>
 }
 
 /**
@@ -60,78 +73,65 @@ export function createUpstashBreaker(settings: Config['rateLimit']['breaker']): 
   })
 }
 
+/** Identities are stored as hashes: a dump of Redis names no address and no user. */
+async function identifier(identity: string): Promise<string> {
+  return (await sha256Hex(identity)).slice(0, 32)
+}
+
 /**
- * The rate-limit decisions of an isolate: a limiter per policy on `redis`, one breaker for them, and the bounded
- * in-isolate fallback while it is open. The gateway builds one per isolate (`createGateway`).
+ * The rate-limit decisions of an isolate on `store`, one breaker for them, and the bounded in-isolate fallback
+ * while it is open. The gateway builds one per isolate (`createGateway`).
  */
 export function createRateLimitEngine(
   config: Config,
-  redis: Redis,
+  store: AdmissionStore,
   breaker: CircuitBreaker = createUpstashBreaker(config.rateLimit.breaker),
 ): RateLimitEngine {
   const settings = config.rateLimit
-  const limiters = new Map<PolicyName, { spec: RateLimitSpec; limiter: Ratelimit }>()
-  for (const policy of RATE_LIMIT_POLICIES) {
-    const spec = settings[policy]
-    if (spec === 'off') continue
-    const windowMs = spec.windowSeconds * 1_000
-    limiters.set(policy, {
-      spec,
-      limiter: new Ratelimit({
-        redis,
-        prefix: RATE_LIMIT_PREFIXES[policy],
-        // The auth policy must never admit more than N in any window: an exact sliding log. The others use the
-        // library's sliding window (two counters, approximate, cheaper).
-        limiter:
-          policy === 'auth'
-            ? exactSlidingWindow(spec.limit, windowMs)
-            : Ratelimit.slidingWindow(spec.limit, `${spec.windowSeconds} s`),
-        ephemeralCache: new Map(),
-        timeout: 0,
-        analytics: false,
-      }),
-    })
-  }
   const fallback = createFallbackLimiter({})
+  const specOf = (policy: PolicyName): RateLimitSpec => {
+    const spec = settings[policy]
+    if (spec === 'off') throw new TypeError(`rate-limit policy ${policy} is off`)
+    return spec
+  }
 
   return {
-    async decide(policy, identity, nowMs) {
-      const entry = limiters.get(policy)
-      if (entry === undefined) throw new TypeError(`rate-limit policy ${policy} is off`)
-      const { spec, limiter } = entry
-      const key = (await sha256Hex(identity)).slice(0, 32)
+    async admit(checks, subject, nowMs) {
+      const specs = checks.map(({ policy }) => specOf(policy))
+      const identifiers = await Promise.all(checks.map(({ identity }) => identifier(identity)))
       const attempt = breaker.attempt(nowMs)
-      // While another decision holds the breaker's single probe, the fail-closed auth policy asks Upstash too
-      // instead of refusing a login Upstash can probably answer; its outcome counts as the probe's result.
-      const ask = attempt !== 'skip' || (policy === 'auth' && breaker.state() === 'half-open')
+      // While another request holds the breaker's single probe, a request under the fail-closed auth policy asks
+      // Upstash too instead of refusing a login Upstash can probably answer; its outcome counts as a probe's.
+      const ask = attempt !== 'skip' || (checks.some((c) => c.policy === 'auth') && breaker.state() === 'half-open')
+      let cause: unknown = new Error('Upstash circuit breaker open: not checked')
       if (ask) {
+        const started = performance.now()
         try {
-          const result = await limiter.limit(key)
-          if (result.reason !== 'timeout') {
-            if (result.reason !== 'cacheBlock') breaker.success(Date.now())
-            // A probe answered from the ephemeral cache told us nothing about Upstash: ask it directly.
-            else if (attempt === 'probe') {
-              const probe = await probeRedis(redis)
-              if (probe.ok) breaker.success(Date.now())
-              else breaker.failure(Date.now())
-            }
-            countRateLimitDecision(policy, result.success ? 'allowed' : 'limited')
-            return {
-              policy,
-              spec,
-              success: result.success,
-              remaining: Math.max(0, result.remaining),
-              resetMs: result.reset,
-              degraded: false,
-              unavailable: false,
-            }
-          }
+          const limits = checks.map(({ policy }, i) => ({
+            policy,
+            identifier: identifiers[i] as string,
+            limit: (specs[i] as RateLimitSpec).limit,
+            windowSeconds: (specs[i] as RateLimitSpec).windowSeconds,
+          }))
+          const admission = await store.admit({ limits, revocation: subject }, nowMs)
+          breaker.success(Date.now())
+          const decisions = admission.limits.map((outcome, i): PolicyDecision => {
+            const policy = (checks[i] as RateLimitCheck).policy
+            countRateLimitDecision(policy, outcome.success ? 'allowed' : 'limited')
+            return { policy, spec: specs[i] as RateLimitSpec, ...outcome, degraded: false, unavailable: false }
+          })
+          return { decisions, revocation: admission.revocation }
+        } catch (error) {
           breaker.failure(Date.now())
-        } catch {
-          breaker.failure(Date.now())
+          cause = error
+        } finally {
+          observeUpstash(performance.now() - started, 'admission')
         }
       }
-      return degradedDecision(policy, spec, key, nowMs)
+      const decisions = checks.map(({ policy }, i) =>
+        degradedDecision(policy, specs[i] as RateLimitSpec, identifiers[i] as string, nowMs),
+      )
+      return { decisions, revocation: subject === undefined ? undefined : { status: 'unavailable', cause } }
     },
   }
 

@@ -294,7 +294,7 @@ describe('rate limiting: the user policy', () => {
 })
 
 describe('rate limiting: hot path', () => {
-  it('an authenticated request sends its policies and revocation check together: one round trip of latency', async () => {
+  it("an authenticated request's limits and revocation are one Upstash call and one command", async () => {
     const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_USER: '100/15m' })
     const config = testConfig(g.bindings)
     const { token } = await mintTestToken({}, config)
@@ -302,10 +302,9 @@ describe('rate limiting: hot path', () => {
     expect((await g.send('/auth/me', headers)).status).toBe(200) // loads the scripts (EVALSHA → NOSCRIPT → EVAL)
     await control.resetStats(g.lane)
     expect((await g.send('/auth/me', headers)).status).toBe(200)
-    const { requests, commands } = await control.stats(g.lane)
-    expect(commands).toBe(3) // the global and user limit scripts and one MGET
-    expect(requests).toBeLessThanOrEqual(3)
-    // Every Upstash request now takes 250 ms: sequential requests would take at least 500 ms.
+    // One EVALSHA of the admission script: the global and user limits and the token's revocation.
+    expect(await control.stats(g.lane)).toEqual({ requests: 1, commands: 1 })
+    // Every Upstash request now takes 250 ms: a second one would take the request past 500 ms.
     await control.setFault('slow', 10_000, g.lane)
     try {
       const started = Date.now()
@@ -316,6 +315,59 @@ describe('rate limiting: hot path', () => {
     } finally {
       await control.setFault('none', undefined, g.lane)
     }
+  })
+
+  it('a login decides its global and auth limits in one Upstash call and one command', async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_AUTH: '100/15m' })
+    const ip = uniqueIpv4()
+    expect((await g.send('/auth/login', { 'cf-connecting-ip': ip })).status).toBe(LOGIN_ADMITTED)
+    await control.resetStats(g.lane)
+    const res = await g.send('/auth/login', { 'cf-connecting-ip': ip })
+    expect(res.status).toBe(LOGIN_ADMITTED)
+    expect(parsePolicies(res.headers.get('ratelimit')).map((p) => [p.name, p.r])).toEqual([
+      ['global', 98],
+      ['auth', 98],
+    ])
+    expect(await control.stats(g.lane)).toEqual({ requests: 1, commands: 1 })
+  })
+
+  it('a request the auth policy refuses is not counted by the global policy', async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '10/15m', RATE_LIMIT_AUTH: '2/15m' })
+    const ip = uniqueIpv4()
+    for (let i = 0; i < 2; i++)
+      expect((await g.send('/auth/login', { 'cf-connecting-ip': ip })).status).toBe(LOGIN_ADMITTED)
+    for (let i = 0; i < 3; i++) {
+      const refused = await g.send('/auth/login', { 'cf-connecting-ip': ip })
+      await expectProblem(refused, 429, 'rate_limited')
+    }
+    // Two admitted logins, three refused ones: the global policy counted the two only.
+    const next = await g.send('/public', { 'cf-connecting-ip': ip })
+    expect(next.status).toBe(200)
+    expect(parsePolicies(next.headers.get('ratelimit')).find((p) => p.name === 'global')?.r).toBe(7)
+  })
+
+  it("a revoked token's requests count against the client's address, not against its user", async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_USER: '10/15m' })
+    const config = testConfig(g.bindings)
+    const sub = `user-${crypto.randomUUID()}`
+    const revoked = await mintTestToken({ sub }, config)
+    const ip = uniqueIpv4()
+    const logout = await g.send(
+      '/auth/logout',
+      { ...authHeader(revoked.token), 'cf-connecting-ip': uniqueIpv4() },
+      'POST',
+    )
+    expect(logout.status).toBe(204)
+    for (let i = 0; i < 3; i++) {
+      const res = await g.send('/auth/me', { ...authHeader(revoked.token), 'cf-connecting-ip': ip })
+      await expectProblem(res, 401, 'invalid_token')
+    }
+    const fresh = await mintTestToken({ sub }, config)
+    const res = await g.send('/auth/me', { ...authHeader(fresh.token), 'cf-connecting-ip': ip })
+    expect(res.status).toBe(200)
+    const remaining = Object.fromEntries(parsePolicies(res.headers.get('ratelimit')).map((p) => [p.name, p.r]))
+    // The logout counted once against the user (its token was good then); the three revoked requests did not.
+    expect(remaining).toEqual({ global: 96, user: 8 })
   })
 
   it('a client blocked in this isolate costs no Upstash request (ephemeral cache)', async () => {

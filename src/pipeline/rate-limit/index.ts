@@ -1,9 +1,10 @@
 /**
  * Rate limiting (S-RL-1, S-RL-2, S-RL-3 in docs/requirements.md): per client IP on every route but /health and
  * /metrics, a strict per-IP policy on /auth/login, /auth/register, /auth/refresh and `rateLimit: 'strict'` routes,
- * and a per-user (or per-tenant) policy. A request's policies and its revocation check go out together, so the
- * stage costs one Upstash round trip of latency. A client refused in this isolate is refused again from memory until
- * its reset, with no Upstash call at all.
+ * and a per-user (or per-tenant) policy. A request's policies and the revocation of its access token are decided
+ * together, by one Upstash command (src/stores/redis/admission.ts), and the request is counted against every policy
+ * only if all of them admit it. A client refused in this isolate is refused again from memory until its reset,
+ * with no Upstash call at all.
  */
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
@@ -15,7 +16,8 @@ import { type ClientIdentity, clientIdentity } from '../../lib/client-identity'
 import { createLogThrottle } from '../../lib/throttle'
 import { logRequest } from '../../request-log'
 import { AUTH_LIMITED_PATHS, RATE_LIMIT_EXEMPT_PATHS } from '../../routes/paths'
-import type { PolicyDecision, PolicyName, RateLimitEngine } from '../../stores/redis/rate-limit'
+import type { RevocationStatus, RevocationSubject } from '../../stores/types'
+import type { PolicyDecision, PolicyName, RateLimitEngine } from './engine'
 
 const limitLogs = createLogThrottle({ intervalMs: 60_000, maxKeys: 1_000 })
 
@@ -63,17 +65,15 @@ export interface RateLimitOptions {
   engine: RateLimitEngine
   settings: Config['rateLimit']
   /**
-   * Verifies a bearer token without I/O and starts its revocation check, returning its claims (or undefined), so
-   * the user policy and the revocation read go out with the IP checks in one Upstash round trip. The check is not
-   * started when `checkRevocation` returns false for the claims: the request is about to be refused.
+   * Verifies a bearer token without I/O and returns its claims (or undefined), so the user policy and the token's
+   * revocation are decided with the IP checks, in one Upstash call.
    */
-  prefetchClaims(
-    c: Context<AppEnv>,
-    checkRevocation: (claims: { sub: string; tenant?: string }) => boolean,
-  ): Promise<{ sub: string; tenant?: string } | undefined>
+  prefetchClaims(c: Context<AppEnv>): Promise<(RevocationSubject & { tenant?: string }) | undefined>
+  /** Hands the revocation decided with the limits to authentication. */
+  settleRevocation(c: Context<AppEnv>, status: RevocationStatus): void
 }
 
-export const rateLimit = ({ engine, settings, prefetchClaims }: RateLimitOptions) => {
+export const rateLimit = ({ engine, settings, prefetchClaims, settleRevocation }: RateLimitOptions) => {
   // One memory per app, so apps built for other settings (tests, a reloaded configuration) never share refusals.
   const blocked = createBlockedIdentities({ maxEntries: MAX_BLOCKED_IDENTITIES })
   const blockKey = (policy: PolicyName, identity: string) => `${policy}|${identity}`
@@ -117,17 +117,18 @@ export const rateLimit = ({ engine, settings, prefetchClaims }: RateLimitOptions
     const refusedIp = remembered(checks, nowMs)
     if (refusedIp.length > 0) refuse(c, client, refusedIp, refusedIp, nowMs)
 
-    // A bearer token is verified here (no I/O) so the user policy and the revocation check go out with the IP
-    // checks; authenticate() then reuses both. A user refused from memory gets no revocation check.
-    const userKey = (claims: { sub: string; tenant?: string }) => blockKey('user', userIdentity(claims))
-    const userOn = settings.user !== 'off'
-    const claims = await prefetchClaims(c, (claims) => !userOn || !blocked.blocked(userKey(claims), nowMs))
-    if (claims !== undefined && userOn) {
+    // A bearer token is verified here (no I/O), so the user policy and the token's revocation are decided with the
+    // IP checks; authenticate() then reuses both. A user refused from memory costs no Upstash call either.
+    const claims = await prefetchClaims(c)
+    if (claims !== undefined && settings.user !== 'off') {
       const refusedUser = remembered([['user', userIdentity(claims)]], nowMs)
       if (refusedUser.length > 0) refuse(c, client, refusedUser, refusedUser, nowMs)
       checks.push(['user', userIdentity(claims)])
     }
-    const decisions = await Promise.all(checks.map(([policy, identity]) => engine.decide(policy, identity, nowMs)))
+    if (checks.length === 0 && claims === undefined) return next()
+    const asked = checks.map(([policy, identity]) => ({ policy, identity }))
+    const { decisions, revocation } = await engine.admit(asked, claims, nowMs)
+    if (revocation !== undefined) settleRevocation(c, revocation)
     remember(checks, decisions, nowMs)
 
     const unavailable = decisions.filter((d) => d.unavailable)

@@ -6,6 +6,7 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { testApp } from '../../test-support/app'
 import { testConfig } from '../../test-support/tokens'
+import { createMemoryAdmissionStore } from './admission'
 import { createMemoryLockoutStore } from './lockout'
 import { createMemoryRefreshTokenStore } from './refresh-tokens'
 import { createMemoryRevocationStore } from './revocation'
@@ -14,13 +15,15 @@ import { createMemoryUserStore } from './users'
 function memoryApp() {
   const config = testConfig()
   const users = createMemoryUserStore()
+  const revocation = createMemoryRevocationStore({
+    clockSkewSeconds: config.jwt.clockSkewSeconds,
+    accessTtlSeconds: config.jwt.accessTtlSeconds,
+  })
   const app = testApp({
     users,
     refreshTokens: createMemoryRefreshTokenStore({ users }),
-    revocation: createMemoryRevocationStore({
-      clockSkewSeconds: config.jwt.clockSkewSeconds,
-      accessTtlSeconds: config.jwt.accessTtlSeconds,
-    }),
+    revocation,
+    admission: createMemoryAdmissionStore({ revocation }),
     lockout: createMemoryLockoutStore(config.accounts.lockout),
   })
   const json = (path: string, body: unknown, headers: Record<string, string> = {}) =>

@@ -5,6 +5,7 @@
  * clock, so isolates with skewed clocks share one timeline. Storage: `EXACT_WINDOW_STORAGE` in src/stores/STORAGE.md.
  */
 import type { Algorithm, RatelimitConfig } from '@upstash/ratelimit'
+import { integers, type LuaScript, runScript, type ScriptRedis } from './script'
 
 /** The single-region context the library hands to an algorithm (not exported by @upstash/ratelimit 2.2.0). */
 export type RegionContext = Parameters<ReturnType<RatelimitConfig['limiter']>['limit']>[0]
@@ -12,12 +13,6 @@ type RatelimitResponse = Awaited<ReturnType<ReturnType<RatelimitConfig['limiter'
 
 /** A window as `'15 m'` (seconds, minutes or hours) or as milliseconds. */
 export type ExactWindow = `${number} ${'s' | 'm' | 'h'}` | number
-
-interface LuaScript {
-  readonly source: string
-  /** SHA-1 of `source`, pinned (checked by exact-window.test.ts) so EVALSHA needs no hashing at run time. */
-  readonly sha1: string
-}
 
 /**
  * The admission script. KEYS[1]: the sorted set. ARGV: tokens, window ms, rate (integer), a unique member id.
@@ -123,9 +118,7 @@ export const EXACT_WINDOW_STORAGE = {
 } as const
 
 /** The key of an identifier: @upstash/ratelimit joins `[prefix, identifier]` with ':' before calling the algorithm. */
-export function exactWindowKey(prefix: string, identifier: string): string {
-  return [prefix, identifier].join(':')
-}
+export { exactWindowKey } from './keys'
 
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000 } as const
 
@@ -145,29 +138,7 @@ export function parseExactWindow(window: ExactWindow): number {
   return ms
 }
 
-export type ExactWindowRedis = Pick<RegionContext['redis'], 'evalsha' | 'eval'>
-
-/**
- * EVALSHA first, EVAL on NOSCRIPT (as the library's `safeEval`): one round trip with a 40-byte body once Redis
- * has the script; two the first time per Redis script cache. Any other error rejects.
- */
-async function runScript(redis: ExactWindowRedis, script: LuaScript, keys: string[], args: (string | number)[]) {
-  try {
-    return await redis.evalsha<(string | number)[], unknown>(script.sha1, keys, args)
-  } catch (error) {
-    if (`${error}`.includes('NOSCRIPT'))
-      return await redis.eval<(string | number)[], unknown>(script.source, keys, args)
-    throw error
-  }
-}
-
-/** Integers only; anything else means a foreign script answered, and the call must fail, not pass. */
-function integers(reply: unknown, length: number): number[] {
-  if (!Array.isArray(reply) || reply.length !== length || !reply.every((n) => Number.isSafeInteger(n))) {
-    throw new Error('exactSlidingWindow: unexpected script reply')
-  }
-  return reply as number[]
-}
+export type ExactWindowRedis = ScriptRedis
 
 /** One run of `EXACT_WINDOW_LIMIT_SCRIPT`; all times are Redis TIME, epoch ms. */
 export interface ExactWindowDecision {

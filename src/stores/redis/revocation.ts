@@ -1,16 +1,19 @@
 /**
  * Token revocation in Upstash, so a logout through one isolate holds on every other at once (S-BL-5 in
  * docs/requirements.md). Keys are SHA-256 hashes of token, session and user ids, never the raw values (S-BL-2,
- * R-JWT-8), and every entry has a TTL, so Redis memory stays bounded. Layout: src/stores/STORAGE.md.
+ * R-JWT-8), and every entry has a TTL, so Redis memory stays bounded. Layout: src/stores/STORAGE.md. A check is the
+ * admission script with no limits (requests that are rate limited get it with their limits): a script that may
+ * write runs on the primary, so a check never reads a replica that has not seen a revocation yet.
  */
 
 import type { Redis } from '@upstash/redis/cloudflare'
 import type { CircuitBreaker } from '../../lib/breaker'
-import { sha256Hex } from '../../lib/crypto'
 import { observeUpstash } from '../../observability/metrics'
 import type { RevocationStore, RevocationSubject } from '../types'
+import { createRedisAdmissionStore } from './admission'
+import { revocationKey } from './keys'
 
-export const REVOCATION_KEY_PREFIX = 'rv'
+export { REVOCATION_KEY_PREFIX, revocationKey } from './keys'
 
 export interface RevocationTimings {
   /** Tolerated clock skew, seconds: added to every TTL. */
@@ -25,31 +28,18 @@ local cutoff = math.max(current, tonumber(ARGV[1]))
 redis.call('SET', KEYS[1], cutoff, 'EX', ARGV[2])
 return cutoff`
 
-export async function revocationKey(kind: 'jti' | 'sid' | 'sub', id: string): Promise<string> {
-  return `${REVOCATION_KEY_PREFIX}:${kind}:${await sha256Hex(id)}`
-}
-
 export function createRedisRevocationStore(
-  redis: Pick<Redis, 'mget' | 'pipeline' | 'eval' | 'set'>,
+  redis: Pick<Redis, 'evalsha' | 'pipeline' | 'eval' | 'set'>,
   timings: RevocationTimings,
 ): RevocationStore {
   const boundedTtl = timings.accessTtlSeconds + timings.clockSkewSeconds
+  const admission = createRedisAdmissionStore(redis)
   return {
     async check(subject: RevocationSubject) {
       const started = performance.now()
       try {
-        const keys = await Promise.all([
-          revocationKey('jti', subject.jti),
-          revocationKey('sid', subject.sid),
-          revocationKey('sub', subject.sub),
-        ])
-        const [token, session, userCutoff] = await redis.mget<(string | null)[]>(...keys)
-        if (token !== null && token !== undefined) return { status: 'revoked', scope: 'token' }
-        if (session !== null && session !== undefined) return { status: 'revoked', scope: 'session' }
-        if (userCutoff !== null && userCutoff !== undefined && subject.iat < Number(userCutoff)) {
-          return { status: 'revoked', scope: 'user' }
-        }
-        return { status: 'ok' }
+        const { revocation } = await admission.admit({ limits: [], revocation: subject }, Date.now())
+        return revocation ?? { status: 'unavailable', cause: new Error('admission answered no revocation') }
       } catch (cause) {
         return { status: 'unavailable', cause }
       } finally {

@@ -1,0 +1,48 @@
+/**
+ * The Redis key layout of the rate limits and the revocation entries (src/stores/STORAGE.md), in one place so the
+ * admission script, the revocation writes and the tests agree on it.
+ */
+import { sha256Hex } from '../../lib/crypto'
+import type { RateLimitPolicy, RevocationSubject } from '../types'
+
+/** Key prefixes, one per rate-limit policy. */
+export const RATE_LIMIT_PREFIXES: Record<RateLimitPolicy, string> = {
+  global: 'rl:global',
+  auth: 'rl:auth',
+  user: 'rl:user',
+}
+
+export const REVOCATION_KEY_PREFIX = 'rv'
+
+/** Ids are stored as SHA-256 hashes, never as they are: a dump of Redis names no token, session or user. */
+export async function revocationKey(kind: 'jti' | 'sid' | 'sub', id: string): Promise<string> {
+  return `${REVOCATION_KEY_PREFIX}:${kind}:${await sha256Hex(id)}`
+}
+
+/** The token's, its session's and its user's revocation keys, in that order. */
+export function revocationKeys(subject: RevocationSubject): Promise<[string, string, string]> {
+  return Promise.all([
+    revocationKey('jti', subject.jti),
+    revocationKey('sid', subject.sid),
+    revocationKey('sub', subject.sub),
+  ])
+}
+
+/** The sorted set of an exact sliding log (the `auth` policy). */
+export function exactWindowKey(prefix: string, identifier: string): string {
+  return `${prefix}:${identifier}`
+}
+
+/**
+ * The current and the previous fixed bucket of a weighted sliding window (`global`, `user`), as @upstash/ratelimit's
+ * `slidingWindow` names them, so keys written before and after the gateway took over the algorithm are the same.
+ */
+export function slidingWindowKeys(
+  prefix: string,
+  identifier: string,
+  windowMs: number,
+  nowMs: number,
+): [string, string] {
+  const bucket = Math.floor(nowMs / windowMs)
+  return [`${prefix}:${identifier}:${bucket}`, `${prefix}:${identifier}:${bucket - 1}`]
+}
