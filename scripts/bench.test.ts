@@ -1,18 +1,43 @@
 /**
  * `npm run bench` end to end at a tiny size: every variant answers, and the Upstash calls per request show what
- * each path costs (the numbers the benchmark exists to report), not only that a table comes out.
+ * each path costs (the numbers the benchmark exists to report), not only that a table comes out. The targets and
+ * the chart are checked on synthetic tables, where the expected verdicts are known.
  */
 import { describe, expect, it } from 'vitest'
 import { runBench } from './bench.ts'
-import { renderTable } from './lib/bench-report.ts'
+import { renderChart } from './lib/bench-chart.ts'
+import { renderDocument } from './lib/bench-document.ts'
+import { type Row, renderTable, type Table, VARIANT } from './lib/bench-report.ts'
+import { evaluateTargets, renderTargets } from './lib/bench-targets.ts'
+
+const MACHINE = { cores: 2, cpu: 'test', node: 'v22', date: '2026-01-01T00:00:00.000Z' }
+const SETTINGS = { rounds: 1, roundMs: 300, concurrency: 4, command: 'npm run bench', elapsedMs: 1000 }
+
+/** Tag names open and closed in order, self-closing tags balanced: enough to tell broken SVG text. */
+function expectBalancedTags(svg: string): void {
+  const open: string[] = []
+  for (const [, closing, name, selfClosing] of svg.matchAll(/<(\/?)([a-z]+)\b[^>]*?(\/?)>/g)) {
+    if (closing) expect(open.pop()).toBe(name)
+    else if (!selfClosing) open.push(name as string)
+  }
+  expect(open).toEqual([])
+}
 
 describe('npm run bench', () => {
-  it('measures every variant and counts their Upstash calls per lane', async () => {
-    const [table, ...rest] = await runBench({ rounds: 1, roundMs: 300, concurrency: 4, latencies: [0] })
-    expect(rest).toEqual([])
-    const rows = new Map(table?.rows.map((r) => [r.variant, r]))
-    expect([...rows.keys()]).toEqual(['bare', 'floor', 'edgeward authenticated', 'edgeward public', 'edgeward blocked'])
-    for (const row of rows.values()) {
+  it('measures every variant, counts their Upstash calls per lane, and measures quiet ones once', async () => {
+    const tables = await runBench({ rounds: 1, roundMs: 200, concurrency: 4, latencies: [0, 20] })
+    const [fast, slow] = tables
+    const rows = new Map(fast?.rows.map((r) => [r.variant, r]))
+    expect([...rows.keys()]).toEqual([
+      'bare',
+      'floor',
+      'naive',
+      'edgeward authenticated',
+      'edgeward public',
+      'edgeward public, no Upstash',
+      'edgeward blocked',
+    ])
+    for (const row of [...(fast?.rows ?? []), ...(slow?.rows ?? [])]) {
       expect(row.reqPerSec, row.variant).toBeGreaterThan(0)
       expect(row.p50, row.variant).toBeGreaterThan(0)
       expect(row.p99, row.variant).toBeGreaterThanOrEqual(row.p50)
@@ -20,9 +45,100 @@ describe('npm run bench', () => {
     }
     expect(rows.get('bare')?.callsPerRequest).toBe(0)
     expect(rows.get('floor')?.callsPerRequest).toBeCloseTo(1, 5)
+    // Two sliding windows and an EXISTS, one call each.
+    expect(rows.get('naive')?.callsPerRequest).toBeCloseTo(3, 1)
+    expect(rows.get('naive')?.commandsPerRequest).toBeGreaterThanOrEqual(3)
     expect(rows.get('edgeward authenticated')?.callsPerRequest).toBeGreaterThanOrEqual(1)
+    expect(rows.get('edgeward public, no Upstash')?.callsPerRequest).toBe(0)
     // A blocked client is refused from the gateway's local cache, without costing an Upstash call.
     expect(rows.get('edgeward blocked')?.callsPerRequest).toBe(0)
-    expect(renderTable(table as NonNullable<typeof table>)).toMatch(/^\| variant \| req\/s/)
-  }, 30_000)
+    // Variants that made no Upstash call are not measured again with Upstash slowed down.
+    expect(slow?.upstashLatencyMs).toBe(20)
+    expect(slow?.rows.map((r) => r.variant)).toEqual(['floor', 'naive', 'edgeward authenticated', 'edgeward public'])
+    expect(renderTable(fast as Table)).toMatch(/^\| variant \| req\/s/)
+    const chart = renderChart(tables)
+    expect(chart.match(/<rect class="bar"/g)).toHaveLength(11)
+  }, 40_000)
+})
+
+const row = (variant: string, reqPerSec: number, p50: number, calls = 0, commands = calls): Row => ({
+  variant,
+  reqPerSec,
+  p50,
+  p99: p50 * 2,
+  callsPerRequest: calls,
+  commandsPerRequest: commands,
+  errors: 0,
+})
+
+/** Every target on its edge: met exactly, or missed by 0.01 as the document shows it. */
+const SYNTHETIC: Table[] = [
+  {
+    upstashLatencyMs: 0,
+    rows: [
+      row(VARIANT.bare, 1000, 1),
+      row(VARIANT.floor, 500, 2, 1),
+      row(VARIANT.authenticated, 300, 4, 1.004, 2),
+      row(VARIANT.publicNoUpstash, 590, 1.5),
+      row(VARIANT.blocked, 2000, 0.5),
+    ],
+  },
+  {
+    upstashLatencyMs: 20,
+    rows: [row(VARIANT.floor, 100, 20, 1), row(VARIANT.authenticated, 90, 22.2, 1)],
+  },
+]
+
+describe('bench targets', () => {
+  it('computes each verdict from the tables, at the precision the document shows', () => {
+    const results = evaluateTargets(SYNTHETIC)
+    expect(results.map((r) => [r.target.label, r.target.latencyMs, r.met])).toEqual([
+      ['edgeward authenticated: Upstash calls per request', 0, true],
+      ['edgeward authenticated: Upstash commands per request', 0, false],
+      ['edgeward blocked: Upstash calls per request', 0, true],
+      ['edgeward authenticated: req/s ÷ floor', 0, true],
+      ['edgeward authenticated: p50 ÷ floor', 20, false],
+      ['edgeward authenticated: req/s ÷ floor', 20, true],
+      ['edgeward public, no Upstash: req/s ÷ bare', 0, false],
+    ])
+    const text = renderTargets(results)
+    expect(text).toContain('| edgeward authenticated: req/s ÷ floor | +0 ms | ≥ 0.6 | 0.60 | met |')
+    expect(text).toContain('| edgeward authenticated: p50 ÷ floor | +20 ms | ≤ 1.1 | 1.11 | **not met** |')
+    expect(text).toContain('| edgeward public, no Upstash: req/s ÷ bare | +0 ms | ≥ 0.6 | 0.59 | **not met** |')
+  })
+
+  it('says "not measured" when the run lacks the latency or the row', () => {
+    const [fast] = SYNTHETIC as [Table]
+    const results = evaluateTargets([{ ...fast, rows: fast.rows.filter((r) => r.variant !== VARIANT.bare) }])
+    expect(results.filter((r) => r.met === undefined).map((r) => r.target.label)).toEqual([
+      'edgeward authenticated: p50 ÷ floor',
+      'edgeward authenticated: req/s ÷ floor',
+      'edgeward public, no Upstash: req/s ÷ bare',
+    ])
+    expect(renderTargets(results)).toContain('| n/a | not measured |')
+  })
+})
+
+describe('bench chart and document', () => {
+  it('draws one bar per row of every table, as balanced SVG text', () => {
+    const svg = renderChart(SYNTHETIC)
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true)
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true)
+    expect(svg.match(/<rect class="bar"/g)).toHaveLength(7)
+    expectBalancedTags(svg)
+    // Bar length is req/s ÷ floor: bare at +0 ms (2×) is twice the floor's bar.
+    const widths = [...svg.matchAll(/<rect class="bar"[^>]* width="([\d.]+)"/g)].map((m) => Number(m[1]))
+    expect(widths[0]).toBeCloseTo(2 * (widths[1] as number), 5)
+    expect(svg).toContain('edgeward public, no Upstash')
+  })
+
+  it('writes the targets, the chart, the ÷ bare note and npm install into PERFORMANCE.md', () => {
+    const doc = renderDocument(SYNTHETIC, MACHINE, { ...SETTINGS, chart: 'performance.svg' })
+    expect(doc).toContain('## Targets')
+    expect(doc).toContain('](performance.svg)')
+    expect(doc).toContain('edgeward public, no Upstash: req/s ÷ bare = 0.59.')
+    expect(doc).toMatch(/\*bare\*, \*edgeward public, no Upstash\*, \*edgeward blocked\* made no Upstash call/)
+    expect(doc).toContain('```sh\nnpm install\nnpm run bench\n```')
+    expect(doc).not.toContain('npm ci')
+  })
 })

@@ -1,9 +1,9 @@
 /**
- * `npm run bench`: edgeward side by side with a bare pass-through worker and a one-Upstash-call floor, in one
- * Miniflare, against one local Upstash server and one echo origin, at +0 ms and +20 ms Upstash latency. Prints a
- * table per latency and writes docs/PERFORMANCE.md.
+ * `npm run bench`: edgeward side by side with a bare pass-through worker, a one-Upstash-call floor and the naive
+ * composition of its libraries, in one Miniflare, against one local Upstash server and one echo origin, at +0 ms
+ * and +20 ms Upstash latency. Prints a table per latency and writes docs/PERFORMANCE.md and docs/performance.svg.
  *
- *   npm run bench -- --rounds 3 --round-ms 5000 --concurrency 8
+ *   npm run bench -- --rounds 3 --round-ms 4000 --concurrency 8
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
@@ -14,9 +14,11 @@ import { calculateJwkThumbprint, importJWK, SignJWT } from 'jose'
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
 import { buildWorker, cleanUp, migrate, ROOT } from '../test/node/support/worker.ts'
 import { startEchoUpstream } from './echo-upstream.ts'
+import { renderChart } from './lib/bench-chart.ts'
+import { renderDocument } from './lib/bench-document.ts'
 import { type RoundResult, runRound } from './lib/bench-load.ts'
-import { renderDocument, renderTable, summarize, type Table } from './lib/bench-report.ts'
-import { type Variant, variants, workerOptions } from './lib/bench-workers.ts'
+import { renderTable, summarize, type Table } from './lib/bench-report.ts'
+import { buildNaiveWorker, type Variant, variants, workerOptions } from './lib/bench-workers.ts'
 import { generateEd25519Jwks } from './lib/keys.ts'
 import { startRedisServer } from './lib/redis-server.ts'
 import { startUpstashLocal } from './upstash-local.ts'
@@ -30,7 +32,8 @@ export interface BenchOptions {
   log?: (line: string) => void
 }
 
-export const DEFAULTS: BenchOptions = { rounds: 3, roundMs: 5000, concurrency: 8, latencies: [0, 20] }
+// 4 s rounds keep the default run under three minutes: 3 rounds × (7 variants at +0 ms + 4 at +20 ms) × 4 s.
+export const DEFAULTS: BenchOptions = { rounds: 3, roundMs: 4000, concurrency: 8, latencies: [0, 20] }
 
 /** An access token shaped as src/tokens/mint.ts mints them, valid for the whole run. */
 async function mintToken(privateJwk: object, publicJwk: object): Promise<string> {
@@ -52,7 +55,11 @@ export async function runBench(opts: BenchOptions): Promise<Table[]> {
   const outDir = await mkdtemp(path.join(tmpdir(), 'edgeward-bench-'))
   const steps: (() => unknown)[] = [() => rm(outDir, { recursive: true, force: true })]
   try {
-    const [scriptPath, redis] = await Promise.all([buildWorker(outDir), startRedisServer()])
+    const [scriptPath, naivePath, redis] = await Promise.all([
+      buildWorker(path.join(outDir, 'edgeward')),
+      buildNaiveWorker(path.join(outDir, 'naive')),
+      startRedisServer(),
+    ])
     steps.unshift(() => redis.stop())
     const latency = Math.max(0, ...opts.latencies)
     const upstash = await startUpstashLocal({ redisUrl: redis.url, slowLatencyMs: latency })
@@ -61,26 +68,29 @@ export async function runBench(opts: BenchOptions): Promise<Table[]> {
     steps.unshift(() => origin.close())
     const keys = generateEd25519Jwks()
     const token = await mintToken(keys.privateJwk, keys.publicJwk)
-    const env = { scriptPath, upstashUrl: upstash.url, upstashToken: upstash.token, originUrl: origin.url }
+    const env = { scriptPath, naivePath, upstashUrl: upstash.url, upstashToken: upstash.token, originUrl: origin.url }
     const mf = new Miniflare(
       convertV4MiniflareOptions({
         cf: false,
         handleStructuredLogs: () => {},
-        workers: workerOptions({ ...env, privateJwk: keys.privateJwk, token }),
+        workers: workerOptions({ ...env, ...keys, token }),
       }),
     )
     steps.unshift(() => mf.dispose())
     await mf.ready
     await migrate(mf, 'ew-auth')
-    const list = variants(token)
+    const all = variants(token)
     const urls = new Map<string, URL>()
-    for (const v of list) urls.set(v.name, await mf.unsafeGetDirectURL(v.worker))
-    await warmUp(list, urls)
+    for (const v of all) urls.set(v.name, await mf.unsafeGetDirectURL(v.worker))
+    await warmUp(all, urls)
 
     const tables: Table[] = []
+    // What Upstash's latency cannot change is measured once: a variant that made no Upstash call at +0 ms.
+    const quiet = new Set<string>()
     for (const ms of opts.latencies) {
       upstash.setFault(ms > 0 ? 'slow' : 'none')
       if (ms > 0 && ms !== latency) throw new Error('bench: one added latency above 0 per run')
+      const list = all.filter((v) => ms === 0 || !quiet.has(v.name))
       for (const v of list) if (v.lane) upstash.resetStats(v.lane)
       const rounds = new Map<string, RoundResult[]>(list.map((v) => [v.name, []]))
       // Interleaved (A B C A B C …), so drift (thermal, a neighbour, Redis growing) spreads over every variant.
@@ -102,6 +112,7 @@ export async function runBench(opts: BenchOptions): Promise<Table[]> {
         summarize(v.name, rounds.get(v.name) ?? [], v.lane ? upstash.stats(v.lane) : { requests: 0, commands: 0 }),
       )
       const table = { upstashLatencyMs: ms, rows }
+      if (ms === 0) for (const r of rows) if (r.callsPerRequest === 0) quiet.add(r.variant)
       log(`\nUpstash latency +${ms} ms (median req/s of ${opts.rounds} rounds)\n${renderTable(table)}`)
       tables.push(table)
     }
@@ -124,6 +135,9 @@ async function warmUp(list: Variant[], urls: Map<string, URL>): Promise<void> {
     }
   }
 }
+
+/** The chart's file name, next to the document. */
+const CHART = 'performance.svg'
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -148,11 +162,13 @@ async function main(): Promise<void> {
   const doc = renderDocument(
     tables,
     { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, date: new Date().toISOString() },
-    { ...opts, command: `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`, elapsedMs },
+    { ...opts, command: `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`, elapsedMs, chart: CHART },
   )
   const out = values.out ?? path.join(ROOT, 'docs/PERFORMANCE.md')
-  await writeFile(out, doc)
-  console.log(`\nbench: ${(elapsedMs / 1000).toFixed(1)} s; wrote ${path.relative(process.cwd(), out)}`)
+  const chart = path.join(path.dirname(out), CHART)
+  await Promise.all([writeFile(out, doc), writeFile(chart, renderChart(tables))])
+  const wrote = [out, chart].map((f) => path.relative(process.cwd(), f)).join(' and ')
+  console.log(`\nbench: ${(elapsedMs / 1000).toFixed(1)} s; wrote ${wrote}`)
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -1,11 +1,14 @@
 /**
- * The workers `npm run bench` compares, as Miniflare options: two baselines written here and the built edgeward
- * bundle in three configurations. Each gets its own direct socket (no Miniflare entry worker in the path, as
- * close to one workerd serving one worker as Miniflare allows) and its own Upstash lane, so the local Upstash
- * server counts each variant's calls apart.
+ * The workers `npm run bench` compares, as Miniflare options: two baselines written here, the naive composition of
+ * bench-naive-worker.ts and the built edgeward bundle in four configurations. Each gets its own direct socket (no
+ * Miniflare entry worker in the path, as close to one workerd serving one worker as Miniflare allows) and its own
+ * Upstash lane, so the local Upstash server counts each variant's calls apart.
  */
+import { mkdir, writeFile } from 'node:fs/promises'
+import path from 'node:path'
 import type { V4WorkerOptions } from 'miniflare'
-import { bundleWorker, COMPATIBILITY } from '../../test/node/support/worker.ts'
+import { buildWorker, bundleWorker, COMPATIBILITY } from '../../test/node/support/worker.ts'
+import { VARIANT } from './bench-report.ts'
 
 /** One thing measured: a worker, the request sent to it, and the status it must answer. */
 export interface Variant {
@@ -19,12 +22,34 @@ export interface Variant {
 }
 
 export interface BenchEnv {
+  /** The built edgeward bundle and the naive worker's bundle (`buildNaiveWorker`). */
   scriptPath: string
+  naivePath: string
   upstashUrl: string
   upstashToken: string
   originUrl: string
   privateJwk: object
+  publicJwk: object
   token: string
+}
+
+/** Bundles bench-naive-worker.ts under `outDir` with wrangler, as the gateway is built; returns its module's path. */
+export async function buildNaiveWorker(outDir: string): Promise<string> {
+  await mkdir(outDir, { recursive: true })
+  const config = path.join(outDir, 'wrangler.toml')
+  const main = path.join(import.meta.dirname, 'bench-naive-worker.ts')
+  const { compatibilityDate, compatibilityFlags } = COMPATIBILITY
+  await writeFile(
+    config,
+    [
+      'name = "bench-naive"',
+      `main = ${JSON.stringify(main)}`,
+      `compatibility_date = ${JSON.stringify(compatibilityDate)}`,
+      `compatibility_flags = ${JSON.stringify(compatibilityFlags)}`,
+      '',
+    ].join('\n'),
+  )
+  return buildWorker(path.join(outDir, 'bundle'), config)
 }
 
 // The floor: what any gateway that consults Redis once per request pays at least. One MGET of two keys, then
@@ -54,6 +79,8 @@ const BARE_SCRIPT = `export default {
 export const AUTHENTICATED_IP = '203.0.113.10'
 export const PUBLIC_IP = '203.0.113.11'
 export const BLOCKED_IP = '203.0.113.12'
+export const NAIVE_IP = '203.0.113.13'
+export const NO_UPSTASH_IP = '203.0.113.14'
 
 const DIRECT = [{ host: '127.0.0.1', port: 0 }]
 // Limits no benchmark round can reach, so the authenticated and public variants measure the allowed path.
@@ -61,10 +88,18 @@ const UNREACHABLE = '1000000/1s'
 
 export function variants(token: string): Variant[] {
   return [
-    { name: 'bare', worker: 'bare', path: '/api/items', headers: {}, expectStatus: 200 },
-    { name: 'floor', worker: 'floor', path: '/api/items', headers: {}, expectStatus: 200, lane: 'lane-floor' },
+    { name: VARIANT.bare, worker: 'bare', path: '/api/items', headers: {}, expectStatus: 200 },
+    { name: VARIANT.floor, worker: 'floor', path: '/api/items', headers: {}, expectStatus: 200, lane: 'lane-floor' },
     {
-      name: 'edgeward authenticated',
+      name: VARIANT.naive,
+      worker: 'naive',
+      path: '/api/items',
+      headers: { authorization: `Bearer ${token}`, 'cf-connecting-ip': NAIVE_IP },
+      expectStatus: 200,
+      lane: 'lane-naive',
+    },
+    {
+      name: VARIANT.authenticated,
       worker: 'ew-auth',
       path: '/api/items',
       headers: { authorization: `Bearer ${token}`, 'cf-connecting-ip': AUTHENTICATED_IP },
@@ -72,7 +107,7 @@ export function variants(token: string): Variant[] {
       lane: 'lane-ew-auth',
     },
     {
-      name: 'edgeward public',
+      name: VARIANT.public,
       worker: 'ew-public',
       path: '/api/public/catalogue',
       headers: { 'cf-connecting-ip': PUBLIC_IP },
@@ -80,7 +115,15 @@ export function variants(token: string): Variant[] {
       lane: 'lane-ew-public',
     },
     {
-      name: 'edgeward blocked',
+      name: VARIANT.publicNoUpstash,
+      worker: 'ew-public-local',
+      path: '/api/public/catalogue',
+      headers: { 'cf-connecting-ip': NO_UPSTASH_IP },
+      expectStatus: 200,
+      lane: 'lane-ew-public-local',
+    },
+    {
+      name: VARIANT.blocked,
       worker: 'ew-blocked',
       path: '/api/public/catalogue',
       headers: { 'cf-connecting-ip': BLOCKED_IP },
@@ -122,8 +165,19 @@ export function workerOptions(env: BenchEnv): V4WorkerOptions[] {
       UPSTASH_URL: lane('floor'),
       UPSTASH_TOKEN: env.upstashToken,
     }),
+    bundleWorker(env.naivePath, {
+      name: VARIANT.naive,
+      unsafeDirectSockets: DIRECT,
+      bindings: {
+        ORIGIN: env.originUrl,
+        UPSTASH_URL: lane('naive'),
+        UPSTASH_TOKEN: env.upstashToken,
+        JWT_PUBLIC_KEY: JSON.stringify(env.publicJwk),
+      },
+    }),
     gateway('ew-auth', UNREACHABLE),
     gateway('ew-public', UNREACHABLE),
+    gateway('ew-public-local', 'off'),
     // One request per day: the first one spends it, every measured request is over the limit.
     gateway('ew-blocked', '1/24h'),
   ]
