@@ -60,6 +60,8 @@ export interface Config {
     global: RateLimitSpec | 'off'
     auth: RateLimitSpec | 'off'
     user: RateLimitSpec | 'off'
+    /** Per session (refresh-token family), on /auth/refresh. */
+    refresh: RateLimitSpec | 'off'
     /** The share of each limit still granted, per isolate, while Redis is unreachable. */
     degradedFraction: number
     breaker: { failureThreshold: number; cooldownMs: number }
@@ -144,6 +146,7 @@ function shapeConfig(vars: Vars) {
       global: parseRateLimitSpec(vars.RATE_LIMIT_GLOBAL) as RateLimitSpec | 'off',
       auth: parseRateLimitSpec(vars.RATE_LIMIT_AUTH) as RateLimitSpec | 'off',
       user: parseRateLimitSpec(vars.RATE_LIMIT_USER) as RateLimitSpec | 'off',
+      refresh: parseRateLimitSpec(vars.RATE_LIMIT_REFRESH) as RateLimitSpec | 'off',
       degradedFraction: vars.RATE_LIMIT_DEGRADED_FRACTION,
       breaker: {
         failureThreshold: vars.RATE_LIMIT_BREAKER_THRESHOLD,

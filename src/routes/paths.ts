@@ -27,12 +27,12 @@ export const RATE_LIMIT_EXEMPT_PATHS: ReadonlySet<string> = new Set([
   GATEWAY_PATHS.metrics,
 ])
 
-/** Under the per-IP auth rate limit: the routes that take credentials. */
-export const AUTH_LIMITED_PATHS: ReadonlySet<string> = new Set([
-  GATEWAY_PATHS.login,
-  GATEWAY_PATHS.register,
-  GATEWAY_PATHS.refresh,
-])
+/**
+ * Under the per-IP auth rate limit: the routes that take a password. /auth/refresh is not: it is limited per
+ * session (the refresh policy, in its handler) and per address by the global policy, so failed logins from an
+ * address cannot starve the refreshes of everyone behind it.
+ */
+export const AUTH_LIMITED_PATHS: ReadonlySet<string> = new Set([GATEWAY_PATHS.login, GATEWAY_PATHS.register])
 
 /** First path segments that belong to the gateway, whatever the route table says. */
 export const GATEWAY_OWNED_SEGMENTS: readonly string[] = [

@@ -1,4 +1,5 @@
 /** The gateway's state behind small interfaces. Implementations are wired in app.ts only. */
+import type { RateLimitPolicy } from '../lib/rate-limit-policies'
 
 /** What a revocation check needs from a verified access token. */
 export interface RevocationSubject {
@@ -151,7 +152,7 @@ export interface LockoutStore {
 }
 
 /** The rate-limit policies: one counter namespace each, so one identifier is counted apart per policy. */
-export type RateLimitPolicy = 'global' | 'auth' | 'user'
+export type { RateLimitPolicy }
 
 /** What one rate-limit check of an admission answered. */
 export interface RateLimitOutcome {

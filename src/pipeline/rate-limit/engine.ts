@@ -27,6 +27,8 @@ export interface PolicyDecision {
   degraded: boolean
   /** The policy could not be checked and fails closed. */
   unavailable: boolean
+  /** Left out of the RateLimit headers: its numbers would tell the client more than it should know. */
+  hidden?: boolean
 }
 
 /** One policy to check for one identity (a client key or a user), as the caller knows them. */

@@ -254,22 +254,72 @@ describe('rate limiting: the auth policy', () => {
     expect(await env.DB.prepare('SELECT id FROM users WHERE email = ?1').bind(email).first()).toBeNull()
   })
 
-  it('allows 3 refreshes per IP, then 429 names the auth policy before the route: the token is not rotated', async () => {
+  it('failed logins from an address do not starve the refreshes of other users behind it', async () => {
     const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m' })
     const { email } = await registerUser()
     const { refresh_token } = await loginUser(email)
     const ip = uniqueIpv4()
     for (let i = 0; i < 3; i++)
-      expect((await g.send('/auth/refresh', { 'cf-connecting-ip': ip }, 'POST')).status).toBe(400)
+      expect((await g.send('/auth/login', { 'cf-connecting-ip': ip })).status).toBe(LOGIN_ADMITTED)
+    await expectAuthLimited(await g.send('/auth/login', { 'cf-connecting-ip': ip }))
     const res = await g.send('/auth/refresh', { 'cf-connecting-ip': ip }, 'POST', JSON.stringify({ refresh_token }))
-    await expectAuthLimited(res)
-    // Login stored one active token; a rotation would have marked it rotated and stored its successor.
-    const tokens = await env.DB.prepare(
-      'SELECT t.status FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE u.email = ?1',
+    expect(res.status).toBe(200)
+    // The per-session policy is not advertised: its count would tell a token's holder about the session.
+    expect(parsePolicies(res.headers.get('ratelimit-policy')).map((p) => p.name)).toEqual(['global'])
+  })
+
+  it('limits refreshes per session, whatever the address: 429 names the refresh policy and nothing rotates', async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_REFRESH: '2/15m' })
+    const { email } = await registerUser()
+    const [first, other] = [await loginUser(email), await loginUser(email)]
+    let token = first.refresh_token
+    for (let i = 0; i < 2; i++) {
+      const res = await g.send(
+        '/auth/refresh',
+        { 'cf-connecting-ip': uniqueIpv4() },
+        'POST',
+        JSON.stringify({ refresh_token: token }),
+      )
+      expect(res.status).toBe(200)
+      token = ((await res.json()) as { refresh_token: string }).refresh_token
+    }
+    const refused = await g.send(
+      '/auth/refresh',
+      { 'cf-connecting-ip': uniqueIpv4() },
+      'POST',
+      JSON.stringify({ refresh_token: token }),
+    )
+    const body = await expectProblem(refused, 429, 'rate_limited')
+    expect(body['violated-policies']).toEqual(['refresh'])
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+    expect(parsePolicies(refused.headers.get('ratelimit')).map((p) => p.name)).toEqual(['global'])
+    expect(JSON.stringify(body)).not.toContain(token)
+    // The refused token is still the family's one active token: it was not rotated.
+    const active = await env.DB.prepare(
+      "SELECT count(*) AS n FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE u.email = ?1 AND t.status = 'active'",
     )
       .bind(email)
-      .all<{ status: string }>()
-    expect(tokens.results).toEqual([{ status: 'active' }])
+      .first<{ n: number }>()
+    expect(active?.n).toBe(2)
+    // Another session of the same user is counted apart.
+    const res = await g.send(
+      '/auth/refresh',
+      { 'cf-connecting-ip': uniqueIpv4() },
+      'POST',
+      JSON.stringify({ refresh_token: other.refresh_token }),
+    )
+    expect(res.status).toBe(200)
+  })
+
+  it('meets an unknown refresh token with the same per-session policy as a stored one: no existence oracle', async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_REFRESH: '2/15m' })
+    const forged = (fill: string) => JSON.stringify({ refresh_token: fill.repeat(43) })
+    const send = (body: string) => g.send('/auth/refresh', { 'cf-connecting-ip': uniqueIpv4() }, 'POST', body)
+    for (let i = 0; i < 2; i++) await expectProblem(await send(forged('x')), 401, 'invalid_refresh_token')
+    const refused = await send(forged('x'))
+    expect((await expectProblem(refused, 429, 'rate_limited'))['violated-policies']).toEqual(['refresh'])
+    // Another token is another "session": counted apart.
+    await expectProblem(await send(forged('y')), 401, 'invalid_refresh_token')
   })
 
   it.each(['/AUTH/login', '/auth/login/', '/auth/LOGIN'])('applies to the %s spelling too', async (path) => {

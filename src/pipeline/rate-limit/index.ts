@@ -1,6 +1,7 @@
 /**
  * Rate limiting (S-RL-1, S-RL-2, S-RL-3 in docs/requirements.md): per client IP on every route but /health and
- * /metrics, a strict per-IP policy on /auth/login, /auth/register, /auth/refresh and `rateLimit: 'strict'` routes,
+ * /metrics, a strict per-IP policy on /auth/login, /auth/register and `rateLimit: 'strict'` routes, a per-session
+ * policy on /auth/refresh (decided by its handler through `limitAlso`),
  * and a per-user (or per-tenant) policy. A request's policies and the revocation of its access token are decided
  * together, by one Upstash command (src/stores/redis/admission.ts), and the request is counted against every policy
  * only if all of them admit it. A client refused in this isolate is refused again from memory until its reset,
@@ -22,6 +23,21 @@ import type { PolicyDecision, PolicyName, RateLimitEngine } from './engine'
 const limitLogs = createLogThrottle({ intervalMs: 60_000, maxKeys: 1_000 })
 
 /**
+ * Decides one more policy for the current request, for a handler that learns the identity only from the body (the
+ * refresh policy: the session of a refresh token). A refusal is the stage's usual 429 with Retry-After and
+ * `violated-policies`, remembered like the stage's; the decision stays out of the RateLimit headers, whose remaining
+ * count would tell a token's holder whether its session exists and how busy it is. A policy that is off admits.
+ */
+export type LimitAlso = (policy: PolicyName, identity: string) => Promise<void>
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** Set by the rate-limit stage for the handlers behind it. */
+    limitAlso: LimitAlso | undefined
+  }
+}
+
+/**
  * Refused identities (policy and identity) an app remembers. At ~100 bytes an entry, 10,000 entries stay near 1 MB
  * of the isolate's 128 MB; beyond it the oldest block is forgotten (src/lib/blocked-identities.ts), which costs one
  * Upstash call when that client returns, never an admission.
@@ -39,7 +55,7 @@ function secondsUntil(resetMs: number, nowMs: number, windowSeconds: number): nu
  * guesses. RFC 9651 strings need only `"` and `\` escaped; policy names are fixed identifiers anyway.
  */
 function rateLimitHeaders(decisions: PolicyDecision[], nowMs: number): Record<string, string> {
-  const exact = decisions.filter((d) => !d.degraded)
+  const exact = decisions.filter((d) => !d.degraded && d.hidden !== true)
   if (exact.length === 0) return {}
   const tightest = exact.reduce((a, b) => (b.remaining < a.remaining ? b : a))
   return {
@@ -125,11 +141,25 @@ export const rateLimit = ({ engine, settings, prefetchClaims, settleRevocation }
       if (refusedUser.length > 0) refuse(c, client, refusedUser, refusedUser, nowMs)
       checks.push(['user', userIdentity(claims)])
     }
-    if (checks.length === 0 && claims === undefined) return next()
-    const asked = checks.map(([policy, identity]) => ({ policy, identity }))
-    const { decisions, revocation } = await engine.admit(asked, claims, nowMs)
-    if (revocation !== undefined) settleRevocation(c, revocation)
-    remember(checks, decisions, nowMs)
+    const decisions: PolicyDecision[] = []
+    c.set('limitAlso', async (policy, identity) => {
+      if (settings[policy] === 'off') return
+      const later = Date.now()
+      const refused = remembered([[policy, identity]], later)
+      if (refused.length > 0) refuse(c, client, [...decisions, ...refused], refused, later)
+      const decided = await engine.admit([{ policy, identity }], undefined, later)
+      remember([[policy, identity]], decided.decisions, later)
+      decisions.push(...decided.decisions.map((d) => ({ ...d, hidden: true })))
+      const denied = decided.decisions.filter((d) => !d.success)
+      if (denied.length > 0) refuse(c, client, decisions, denied, later)
+    })
+    if (checks.length > 0 || claims !== undefined) {
+      const asked = checks.map(([policy, identity]) => ({ policy, identity }))
+      const admission = await engine.admit(asked, claims, nowMs)
+      if (admission.revocation !== undefined) settleRevocation(c, admission.revocation)
+      decisions.push(...admission.decisions)
+      remember(checks, admission.decisions, nowMs)
+    }
 
     const unavailable = decisions.filter((d) => d.unavailable)
     if (unavailable.length > 0) {

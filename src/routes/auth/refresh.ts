@@ -23,6 +23,19 @@ function invalid(c: Context<AppEnv>, reason: string): never {
 
 export async function refresh(c: Context<AppEnv>, body: { refresh_token: string }, gw: Gateway): Promise<Response> {
   const { config, users, refreshTokens } = gw
+  // The refresh policy counts per session, so the token's family is looked up before it rotates. A token that is not
+  // stored counts as a session of its own: every token meets the same policy, so a refusal tells its holder nothing
+  // about whether the token ever existed.
+  const limitAlso = c.get('limitAlso')
+  if (limitAlso !== undefined && config.rateLimit.refresh !== 'off') {
+    let family: Awaited<ReturnType<typeof refreshTokens.findFamily>>
+    try {
+      family = await refreshTokens.findFamily(body.refresh_token)
+    } catch (cause) {
+      throw unavailable('dependency_unavailable', 'refresh_store_failed', cause, ACCOUNT_RETRY_AFTER_SECONDS)
+    }
+    await limitAlso('refresh', family === null ? `token:${body.refresh_token}` : `family:${family.familyId}`)
+  }
   let result: RotateResult
   try {
     result = await refreshTokens.rotate(body.refresh_token, {

@@ -10,6 +10,7 @@ export const RATE_LIMIT_PREFIXES: Record<RateLimitPolicy, string> = {
   global: 'rl:global',
   auth: 'rl:auth',
   user: 'rl:user',
+  refresh: 'rl:refresh',
 }
 
 export const REVOCATION_KEY_PREFIX = 'rv'
