@@ -4,6 +4,7 @@
  * (other bindings, another route table, in-memory stores) and hands it to `createApp`.
  */
 import type { Redis } from '@upstash/redis/cloudflare'
+import { type AccountEvents, createRecordingAccountEvents } from './accounts/events'
 import type { Config } from './config/schema'
 import { createRateLimitEngine, createUpstashBreaker, type RateLimitEngine } from './pipeline/rate-limit/engine'
 import { DEFAULT_ROUTE, ROUTES } from './policies'
@@ -32,6 +33,8 @@ export interface Gateway {
   /** Undefined without UPSTREAM_URL (development only). */
   readonly forward: Forward | undefined
   readonly routes: CompiledRoutes
+  /** Where account events go (to the origin, through a queue when one is bound). */
+  readonly accountEvents: AccountEvents
 }
 
 /**
@@ -40,7 +43,10 @@ export interface Gateway {
  * that reads it too (createMemoryAdmissionStore): otherwise requests would be checked against the other store.
  */
 export type GatewayOverrides = Partial<
-  Pick<Gateway, 'routes' | 'revocation' | 'lockout' | 'users' | 'refreshTokens' | 'rateLimits' | 'forward'> & {
+  Pick<
+    Gateway,
+    'routes' | 'revocation' | 'lockout' | 'users' | 'refreshTokens' | 'rateLimits' | 'forward' | 'accountEvents'
+  > & {
     admission: AdmissionStore
   }
 >
@@ -73,5 +79,7 @@ export function createGateway(config: Config, bindings: { DB: D1Database }, over
     rateLimits: overrides.rateLimits ?? createRateLimitEngine(config, admission, upstash),
     forward: 'forward' in overrides ? overrides.forward : createOriginForwarder(config, bindings),
     routes: overrides.routes ?? compileRoutes(ROUTES, { default: DEFAULT_ROUTE }),
+    // Replaced by the queue/origin sender as it lands; until then events are only recorded in memory.
+    accountEvents: overrides.accountEvents ?? createRecordingAccountEvents(),
   }
 }
