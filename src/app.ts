@@ -22,6 +22,7 @@ import { login, register, registrationOpen } from './routes/auth/account'
 import { refresh } from './routes/auth/refresh'
 import { LoginBody, RefreshBody, RegisterBody } from './routes/auth/schemas'
 import { bearerIfPresent, logout, logoutAll, me } from './routes/auth/session'
+import { endSession, listSessions } from './routes/auth/sessions'
 import { liveness, readiness } from './routes/health'
 import { jwks } from './routes/jwks'
 import { metricsRoute } from './routes/metrics'
@@ -84,6 +85,8 @@ export function createApp(gw: Gateway): Hono<AppEnv> {
   app.post(GATEWAY_PATHS.refresh, ...jsonBody(RefreshBody), (c) => refresh(c, c.req.valid('json'), gw))
   app.post(GATEWAY_PATHS.logout, bearerIfPresent(gw), (c) => logout(c, gw))
   app.post(GATEWAY_PATHS.logoutAll, requireToken, (c) => logoutAll(c, gw))
+  app.get(GATEWAY_PATHS.sessions, requireToken, (c) => listSessions(c, gw))
+  app.delete(GATEWAY_PATHS.session, requireToken, (c) => endSession(c, gw))
 
   // Everything else: the proxy to the origin, under the route's policy (or 404 for a gateway-owned spelling).
   app.notFound(proxy(gw))

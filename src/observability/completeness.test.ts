@@ -92,6 +92,19 @@ async function account(): Promise<{ email: string; userId: string }> {
   return { email, userId: row.id }
 }
 
+/** Logs in to a fresh account: its user id, the session (refresh family) id and the token pair's secrets. */
+async function session(): Promise<{ userId: string; sid: string; accessToken: string; secrets: string[] }> {
+  const { email, userId } = await account()
+  const login = await sendJson('/auth/login', {}, BINDINGS.healthy, { email, password: PASSWORD })
+  const pair = (await login.json()) as { access_token: string; refresh_token: string }
+  const family = await env.DB.prepare('SELECT id FROM refresh_token_families WHERE user_id = ?1')
+    .bind(userId)
+    .first<{ id: string }>()
+  if (family === null) throw new Error('login wrote no refresh family')
+  const secrets = [PASSWORD, email, pair.access_token, pair.refresh_token]
+  return { userId, sid: family.id, accessToken: pair.access_token, secrets }
+}
+
 /** Forgets what setup steps logged, so a scenario is judged on its last request only. */
 const clearSetupLogs = () => {
   logs.lines.length = 0
@@ -208,6 +221,40 @@ const SCENARIOS: Scenario[] = [
       const { token } = await mintTestToken({ sub })
       const res = await send('/auth/logout', { ...headers, ...authHeader(token) }, BINDINGS.healthy, 'POST')
       return { res, secrets: [token], userid: sub }
+    },
+  },
+  {
+    name: 'a session ended by its user',
+    expected: [['session_revoked', 'info']],
+    status: 204,
+    async run(headers) {
+      const { userId, sid, accessToken, secrets } = await session()
+      clearSetupLogs()
+      const res = await send(
+        `/auth/sessions/${sid}`,
+        { ...headers, ...authHeader(accessToken) },
+        BINDINGS.healthy,
+        'DELETE',
+      )
+      return { res, secrets, userid: userId }
+    },
+  },
+  {
+    name: "another user's session (404)",
+    expected: [['request_rejected', 'info']],
+    status: 404,
+    async run(headers) {
+      const attacker = await session()
+      const victim = await session()
+      clearSetupLogs()
+      const authorization = authHeader(attacker.accessToken)
+      const res = await send(
+        `/auth/sessions/${victim.sid}`,
+        { ...headers, ...authorization },
+        BINDINGS.healthy,
+        'DELETE',
+      )
+      return { res, secrets: [...attacker.secrets, ...victim.secrets], userid: attacker.userId }
     },
   },
   {

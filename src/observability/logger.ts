@@ -43,6 +43,7 @@ export const SECURITY_EVENTS: Readonly<Record<string, { outcome: Outcome; descri
   session_created: security('success', 'A session was created.'),
   session_renewed: security('success', 'A session was renewed (refresh).'),
   session_logout: security('success', 'A session was ended by logout.'),
+  session_revoked: security('success', 'A session was ended by its user from the session list.'),
   session_expired: security('failure', 'A session expired.'),
   session_use_after_expire: security('denied', 'An expired session was used.'),
   authz_fail: security('denied', 'Access to a resource was refused for lack of authorization.'),

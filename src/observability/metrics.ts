@@ -25,7 +25,7 @@ export const AUTH_EVENTS = [
   'revocation_skipped',
   /** A valid token without a required scope (`authz_fail`). */
   'scope_denied',
-  /** A successful logout or logout-all (`session_logout`). */
+  /** A successful logout or logout-all (`session_logout`), or one session ended by its user (`session_revoked`). */
   'logout',
   /** POST /auth/login: tokens issued (`authn_login_success`). */
   'login_success',

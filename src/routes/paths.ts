@@ -14,6 +14,9 @@ export const GATEWAY_PATHS = {
   refresh: '/auth/refresh',
   logout: '/auth/logout',
   logoutAll: '/auth/logout-all',
+  sessions: '/auth/sessions',
+  /** One session of the caller; `:id` is the session (refresh family) id, the `sid` of its access tokens. */
+  session: '/auth/sessions/:id',
 } as const
 
 /** The gateway's own auth endpoints share a prefix (and a tight body limit). */

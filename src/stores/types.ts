@@ -82,6 +82,18 @@ export interface IssuedRefreshToken {
   expiresAt: number
 }
 
+/** A live session (refresh family) as its owner sees it. Times are unix seconds. */
+export interface FamilySummary {
+  id: string
+  /** The audience the family was issued for. */
+  client: string
+  createdAt: number
+  /** The last rotation, or the login when it never rotated. */
+  lastUsedAt: number
+  /** The idle expiry: when the session ends unless it is used (never later than its absolute expiry). */
+  expiresAt: number
+}
+
 /**
  * Outcome of presenting a refresh token: rotation, the grace window or reuse. `invalid` covers unknown, expired (idle
  * or absolute, R-RT-10), revoked, other-client and disabled-user tokens alike, so the caller cannot tell them apart;
@@ -119,6 +131,17 @@ export interface RefreshTokenStore {
   findFamily(rawToken: string): Promise<{ familyId: string; userId: string } | null>
   /** Revokes the family and its active tokens. False if it was unknown or already revoked. */
   revokeFamily(familyId: string, reason: string): Promise<boolean>
+  /**
+   * The user's live families (not revoked, idle expiry after `nowSeconds`), newest first, at most
+   * `MAX_LISTED_FAMILIES` (100): a user with more sees the 100 most recent logins.
+   */
+  listFamilies(userId: string, nowSeconds: number): Promise<FamilySummary[]>
+  /**
+   * Revokes the family and its active tokens, as `revokeFamily`, only if it belongs to `userId` and is live (not
+   * revoked, idle expiry not passed), checked and written in one atomic step. False otherwise (unknown, another
+   * user's, already revoked or expired), and then nothing was written.
+   */
+  revokeFamilyOf(userId: string, familyId: string, reason: string): Promise<boolean>
   /** Revokes every live family of the user (logout-all, password change, disable). Returns the families revoked. */
   revokeAllForUser(userId: string, reason: string): Promise<number>
   /**

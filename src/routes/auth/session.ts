@@ -1,20 +1,27 @@
 /**
- * `GET /auth/me`, `POST /auth/logout` and `POST /auth/logout-all`. A logout whose writes fail tells the client
- * (503) rather than pretending: a logout that silently did nothing would leave a session the user believes dead.
+ * `GET /auth/me`, `POST /auth/logout` and `POST /auth/logout-all`, and the two halves of ending a session that
+ * `DELETE /auth/sessions/{id}` shares with them. A logout whose writes fail tells the client (503) rather than
+ * pretending: a logout that silently did nothing would leave a session the user believes dead.
  */
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../../env'
 import { GatewayError, unavailable } from '../../errors/gateway-error'
 import type { Gateway } from '../../gateway'
-import { type AuthDeps, authenticate, REVOCATION_RETRY_AFTER_SECONDS } from '../../middleware/authenticate'
+import {
+  type AuthDeps,
+  authenticate,
+  type Principal,
+  REVOCATION_RETRY_AFTER_SECONDS,
+} from '../../middleware/authenticate'
 import { optionalJsonBody } from '../../middleware/validate'
 import { countAuthEvent } from '../../observability/metrics'
 import { logRequest } from '../../request-log'
 import { ACCOUNT_RETRY_AFTER_SECONDS } from './account'
 import { LogoutBody } from './schemas'
 
-function principalOf(c: Context<AppEnv>) {
+/** The verified principal of a route behind `authenticate()`. */
+export function principalOf(c: Context<AppEnv>): Principal {
   const principal = c.get('principal')
   if (principal === undefined)
     throw new GatewayError('internal_error', { internal: { reason: 'route without authenticate()' } })
@@ -40,6 +47,45 @@ export const bearerIfPresent = (gw: AuthDeps) => {
 }
 
 /**
+ * Runs a D1 step of a session route: a failure is a 503 `dependency_unavailable` (the cause is logged with
+ * `reason`). Ending a session writes D1 first: if the Upstash half then fails, the family can no longer be
+ * refreshed, and a logout retried with the same access token still authenticates and finishes the job.
+ */
+export async function inD1<T>(reason: string, userid: string | undefined, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step()
+  } catch (cause) {
+    throw unavailable('dependency_unavailable', reason, cause, ACCOUNT_RETRY_AFTER_SECONDS, { userid })
+  }
+}
+
+/**
+ * The Upstash half of ending sessions: every access token of each session in `sids` is refused from the next
+ * request on, at every edge location. When the caller's own session is among them, its token is revoked in the same
+ * write. A failure is a 503 `revocation_unavailable` (the cause is logged with `reason`).
+ */
+export async function revokeSessions(
+  { revocation }: Pick<Gateway, 'revocation'>,
+  sids: Iterable<string>,
+  principal: Principal | undefined,
+  reason: string,
+): Promise<void> {
+  try {
+    await Promise.all(
+      [...sids].map((sid) =>
+        principal !== undefined && sid === principal.sid
+          ? revocation.revoke({ jti: principal.jti, exp: principal.exp, sid }, Math.floor(Date.now() / 1000))
+          : revocation.revokeSession(sid),
+      ),
+    )
+  } catch (cause) {
+    throw unavailable('revocation_unavailable', reason, cause, REVOCATION_RETRY_AFTER_SECONDS, {
+      userid: principal?.sub,
+    })
+  }
+}
+
+/**
  * Ends a session: the presented access token, its session (`sid`, the refresh family) in Upstash, and the family
  * in D1; plus the family of `refresh_token` from the body when given (it must belong to the same user). With only a
  * refresh token (an app whose access token expired), that token's family and session are ended. 204 whether or
@@ -55,35 +101,18 @@ export async function logout(c: Context<AppEnv>, gw: Gateway): Promise<Response>
     logRequest(c, { event: 'authn_token_invalid', level: 'warn', reason: 'token_missing', outcome: 'denied' })
     throw new GatewayError('unauthenticated')
   }
-  const { revocation, refreshTokens } = gw
-  const userid = principal?.sub
+  const { refreshTokens } = gw
 
   const families = new Set<string>()
   if (principal !== undefined) families.add(principal.sid)
-  try {
+  await inD1('logout_family_revoke_failed', principal?.sub, async () => {
     if (body?.refresh_token !== undefined) {
       const family = await refreshTokens.findFamily(body.refresh_token)
       if (family !== null && (principal === undefined || family.userId === principal.sub)) families.add(family.familyId)
     }
     for (const familyId of families) await refreshTokens.revokeFamily(familyId, 'logout')
-  } catch (cause) {
-    throw unavailable('dependency_unavailable', 'logout_family_revoke_failed', cause, ACCOUNT_RETRY_AFTER_SECONDS, {
-      userid: userid,
-    })
-  }
-  try {
-    await Promise.all(
-      [...families].map((sid) =>
-        principal !== undefined && sid === principal.sid
-          ? revocation.revoke({ jti: principal.jti, exp: principal.exp, sid }, Math.floor(Date.now() / 1000))
-          : revocation.revokeSession(sid),
-      ),
-    )
-  } catch (cause) {
-    throw unavailable('revocation_unavailable', 'logout_write_failed', cause, REVOCATION_RETRY_AFTER_SECONDS, {
-      userid: userid,
-    })
-  }
+  })
+  await revokeSessions(gw, families, principal, 'logout_write_failed')
   logRequest(c, {
     event: 'session_logout',
     level: 'info',
@@ -104,17 +133,11 @@ export async function logout(c: Context<AppEnv>, gw: Gateway): Promise<Response>
  */
 export async function logoutAll(c: Context<AppEnv>, gw: Gateway): Promise<Response> {
   const principal = principalOf(c)
-  const { revocation, refreshTokens } = gw
-  let families: number
+  const families = await inD1('logout_all_families_failed', principal.sub, () =>
+    gw.refreshTokens.revokeAllForUser(principal.sub, 'logout_all'),
+  )
   try {
-    families = await refreshTokens.revokeAllForUser(principal.sub, 'logout_all')
-  } catch (cause) {
-    throw unavailable('dependency_unavailable', 'logout_all_families_failed', cause, ACCOUNT_RETRY_AFTER_SECONDS, {
-      userid: principal.sub,
-    })
-  }
-  try {
-    await revocation.revokeUserBefore(principal.sub, Math.floor(Date.now() / 1000) + 1)
+    await gw.revocation.revokeUserBefore(principal.sub, Math.floor(Date.now() / 1000) + 1)
   } catch (cause) {
     throw unavailable('revocation_unavailable', 'logout_all_write_failed', cause, REVOCATION_RETRY_AFTER_SECONDS, {
       userid: principal.sub,

@@ -23,6 +23,8 @@ const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
 /** Config caps REFRESH_GRACE at 60 s (R-RT-4); the store enforces the same ceiling. */
 export const MAX_GRACE_SECONDS = 60
 const DEFAULT_PURGE_LIMIT = 500
+/** `listFamilies` answers at most this many sessions, the most recent. */
+export const MAX_LISTED_FAMILIES = 100
 
 function newRawToken(): string {
   return base64url.encode(crypto.getRandomValues(new Uint8Array(TOKEN_BYTES)))
@@ -81,32 +83,44 @@ export function createD1RefreshTokenStore(db: D1Database, options: { clock?: () 
   const nowSeconds = () => Math.floor(clock() / 1000)
 
   /**
-   * Revokes the live families matching `column = id` (one family, or all of a user's) and their active tokens, and
-   * clears grace ciphertexts, in one transaction. Returns how many families were revoked by this call.
+   * Revokes the families that match every id given (one family, all of a user's, or both: one family if it is the
+   * user's) and are not revoked yet, with `live` only those whose idle expiry has not passed; then the active tokens
+   * and grace ciphertexts of revoked families among them. One batch, so one transaction: a family the first
+   * statement leaves alone keeps its tokens. Returns how many families were revoked by this call.
    */
-  const revokeWhere = async (column: 'id' | 'user_id', id: string, reason: string, now: number): Promise<number> => {
-    const tokenColumn = column === 'id' ? 'family_id' : 'user_id'
+  const revokeWhere = async (
+    match: { familyId?: string; userId?: string; live?: boolean },
+    reason: string,
+    now: number,
+  ): Promise<number> => {
+    // ?1 is the time, then the ids, numbered alike in both statements: [family column, token column, value].
+    const ids: [string, string, string][] = []
+    if (match.familyId !== undefined) ids.push(['id', 'family_id', match.familyId])
+    if (match.userId !== undefined) ids.push(['user_id', 'user_id', match.userId])
+    const where = (column: 0 | 1) => ids.map((id, i) => `${id[column]} = ?${i + 2}`).join(' AND ')
+    const values = ids.map(([, , value]) => value)
     const [families] = await db.batch([
       db
         .prepare(
-          `UPDATE refresh_token_families SET revoked_at = ?2, revoked_reason = ?3
-           WHERE ${column} = ?1 AND revoked_at IS NULL`,
+          `UPDATE refresh_token_families SET revoked_at = ?1, revoked_reason = ?${values.length + 2}
+           WHERE ${where(0)} AND revoked_at IS NULL${match.live === true ? ' AND idle_expires_at > ?1' : ''}`,
         )
-        .bind(id, now, reason),
+        .bind(now, ...values, reason),
       db
         .prepare(
           `UPDATE refresh_tokens
            SET status = CASE status WHEN 'active' THEN 'revoked' ELSE status END,
-               revoked_at = CASE status WHEN 'active' THEN ?2 ELSE revoked_at END,
+               revoked_at = CASE status WHEN 'active' THEN ?1 ELSE revoked_at END,
                grace_ciphertext = NULL
-           WHERE ${tokenColumn} = ?1 AND (status = 'active' OR grace_ciphertext IS NOT NULL)`,
+           WHERE ${where(1)} AND (status = 'active' OR grace_ciphertext IS NOT NULL) AND EXISTS (
+             SELECT 1 FROM refresh_token_families f WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NOT NULL)`,
         )
-        .bind(id, now),
+        .bind(now, ...values),
     ])
     return families?.meta.changes ?? 0
   }
   const revokeFamily = async (familyId: string, reason: string, now: number): Promise<boolean> =>
-    (await revokeWhere('id', familyId, reason, now)) === 1
+    (await revokeWhere({ familyId }, reason, now)) === 1
 
   /** A rotated token presented again: the same current child inside the window, otherwise reuse (R-RT-3/4). */
   const presentRotated = async (raw: string, row: PresentedRow, graceSeconds: number, now: number) => {
@@ -235,8 +249,31 @@ export function createD1RefreshTokenStore(db: D1Database, options: { clock?: () 
       return revokeFamily(familyId, reason, nowSeconds())
     },
 
+    async listFamilies(userId, now) {
+      // rowid orders the logins of one second as they were made.
+      const { results } = await db
+        .prepare(
+          `SELECT id, client, created_at, last_used_at, idle_expires_at FROM refresh_token_families
+           WHERE user_id = ?1 AND revoked_at IS NULL AND idle_expires_at > ?2
+           ORDER BY created_at DESC, rowid DESC LIMIT ?3`,
+        )
+        .bind(userId, now, MAX_LISTED_FAMILIES)
+        .all<{ id: string; client: string; created_at: number; last_used_at: number; idle_expires_at: number }>()
+      return results.map((row) => ({
+        id: row.id,
+        client: row.client,
+        createdAt: row.created_at,
+        lastUsedAt: row.last_used_at,
+        expiresAt: row.idle_expires_at,
+      }))
+    },
+
+    async revokeFamilyOf(userId, familyId, reason) {
+      return (await revokeWhere({ familyId, userId, live: true }, reason, nowSeconds())) === 1
+    },
+
     revokeAllForUser(userId, reason) {
-      return revokeWhere('user_id', userId, reason, nowSeconds())
+      return revokeWhere({ userId }, reason, nowSeconds())
     },
 
     async purgeExpired(now, limit = DEFAULT_PURGE_LIMIT) {

@@ -13,7 +13,7 @@
  * exactly as the D1 compare-and-set serializes them.
  */
 import { sha256Hex } from '../../lib/crypto'
-import { MAX_GRACE_SECONDS } from '../d1/refresh-tokens'
+import { MAX_GRACE_SECONDS, MAX_LISTED_FAMILIES } from '../d1/refresh-tokens'
 import type { IssuedRefreshToken, RefreshTokenStore, RotateResult, User, UserStore } from '../types'
 
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
@@ -24,6 +24,9 @@ interface Family {
   id: string
   userId: string
   client: string
+  createdAt: number
+  /** The last rotation, or the login. */
+  lastUsedAt: number
   idleTtlSeconds: number
   /** min(last use + idle TTL, absolute expiry), unix s. */
   idleExpiresAt: number
@@ -145,6 +148,7 @@ export function createMemoryRefreshTokenStore(options: MemoryRefreshTokenOptions
     })
     Object.assign(token, { status: 'rotated', rotatedAt: now, childId: child.id, graceChild: next.raw })
     family.idleExpiresAt = expiresAt
+    family.lastUsedAt = now
     // The presented token's parent is now a grandparent: its grace window is over.
     const parent = token.parentId === null ? undefined : byId.get(token.parentId)
     if (parent !== undefined) parent.graceChild = null
@@ -164,6 +168,8 @@ export function createMemoryRefreshTokenStore(options: MemoryRefreshTokenOptions
         id: crypto.randomUUID(),
         userId,
         client,
+        createdAt: now,
+        lastUsedAt: now,
         idleTtlSeconds,
         idleExpiresAt: expiresAt,
         absoluteExpiresAt,
@@ -197,6 +203,28 @@ export function createMemoryRefreshTokenStore(options: MemoryRefreshTokenOptions
     async revokeFamily(familyId, reason) {
       const family = families.get(familyId)
       return family !== undefined && revoke(family, reason, nowSeconds())
+    },
+
+    async listFamilies(userId, now) {
+      // Newest first; the map keeps insertion order, which orders the logins of one second.
+      return [...families.values()]
+        .filter((family) => family.userId === userId && family.revokedAt === null && family.idleExpiresAt > now)
+        .reverse()
+        .sort((a, b) => b.createdAt - a.createdAt)
+        .slice(0, MAX_LISTED_FAMILIES)
+        .map(({ id, client, createdAt, lastUsedAt, idleExpiresAt }) => ({
+          id,
+          client,
+          createdAt,
+          lastUsedAt,
+          expiresAt: idleExpiresAt,
+        }))
+    },
+
+    async revokeFamilyOf(userId, familyId, reason) {
+      const family = families.get(familyId)
+      const now = nowSeconds()
+      return family?.userId === userId && family.idleExpiresAt > now && revoke(family, reason, now)
     },
 
     async revokeAllForUser(userId, reason) {
