@@ -138,10 +138,11 @@ export interface RefreshTokenStore {
   listFamilies(userId: string, nowSeconds: number): Promise<FamilySummary[]>
   /**
    * Revokes the family and its active tokens, as `revokeFamily`, only if it belongs to `userId` and is live (not
-   * revoked, idle expiry not passed), checked and written in one atomic step. False otherwise (unknown, another
-   * user's, already revoked or expired), and then nothing was written.
+   * revoked, idle expiry not passed), checked and written in one atomic step: `revoked`. A family of `userId` that
+   * was revoked before (and not yet purged) is `already_revoked`, so a caller whose follow-up write failed can finish
+   * it on a retry. Anything else (unknown, another user's, expired) is `not_found`. Only `revoked` wrote anything.
    */
-  revokeFamilyOf(userId: string, familyId: string, reason: string): Promise<boolean>
+  revokeFamilyOf(userId: string, familyId: string, reason: string): Promise<'revoked' | 'already_revoked' | 'not_found'>
   /** Revokes every live family of the user (logout-all, password change, disable). Returns the families revoked. */
   revokeAllForUser(userId: string, reason: string): Promise<number>
   /**

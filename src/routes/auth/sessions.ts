@@ -54,9 +54,10 @@ export async function listSessions(c: Context<AppEnv>, gw: Pick<Gateway, 'refres
  * Ends one of the caller's sessions, the current one included (a logout of that session): its refresh family in D1
  * (checked to be the caller's and live in the same write), then its access tokens in Upstash, as logout does.
  *
- * If the Upstash write fails (503) the family is already revoked, so the session can no longer be refreshed, but a
- * retry answers 404 and the session's access tokens are then refused only once they expire
- * (`ACCESS_TOKEN_TTL_SECONDS`); `POST /auth/logout-all` ends them at once.
+ * If the Upstash write fails (503) the family is already revoked, so the session can no longer be refreshed; a
+ * retry finds the caller's own revoked family, writes Upstash again and answers 204, so a client that retries
+ * a 503 always ends the session's access tokens too. DELETE is idempotent for the session's owner; for anyone
+ * else every id is the same 404.
  */
 export async function endSession(
   c: Context<AppEnv>,
@@ -65,12 +66,12 @@ export async function endSession(
   const principal = principalOf(c)
   const id = c.req.param('id') ?? ''
   const wellFormed = SESSION_ID.test(id)
-  const ended =
-    wellFormed &&
-    (await inD1('session_revoke_failed', principal.sub, () =>
-      gw.refreshTokens.revokeFamilyOf(principal.sub, id, 'session_revoked'),
-    ))
-  if (!ended) {
+  const ended = wellFormed
+    ? await inD1('session_revoke_failed', principal.sub, () =>
+        gw.refreshTokens.revokeFamilyOf(principal.sub, id, 'session_revoked'),
+      )
+    : 'not_found'
+  if (ended === 'not_found') {
     // Logged as `request_rejected`: a run of these from one user is someone guessing at sessions.
     const attempted = wellFormed ? { session_id: id } : {}
     throw new GatewayError('not_found', { internal: { reason: 'session_not_found', ...attempted } })
@@ -83,6 +84,7 @@ export async function endSession(
     userid: principal.sub,
     session_id: id,
     current: id === principal.sid,
+    retry: ended === 'already_revoked',
     outcome: 'success',
   })
   countAuthEvent('logout')

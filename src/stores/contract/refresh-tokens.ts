@@ -266,27 +266,28 @@ export function refreshTokenStoreContract(
       const { store, userId, createUser, now, advance } = await setup()
       const victimId = await createUser()
       const victim = await store.issue(victimId, TTL)
-      expect(await store.revokeFamilyOf(userId, victim.familyId, 'session_revoked')).toBe(false)
+      expect(await store.revokeFamilyOf(userId, victim.familyId, 'session_revoked')).toBe('not_found')
       expect((await store.listFamilies(victimId, now())).map((f) => f.id)).toEqual([victim.familyId])
       expect((await store.rotate(victim.token, GRACE)).kind).toBe('rotated')
 
       const own = await store.issue(userId, TTL)
       const child = tokenOf(await store.rotate(own.token, GRACE))
-      expect(await store.revokeFamilyOf(userId, own.familyId, 'session_revoked')).toBe(true)
-      expect(await store.revokeFamilyOf(userId, own.familyId, 'session_revoked')).toBe(false)
+      expect(await store.revokeFamilyOf(userId, own.familyId, 'session_revoked')).toBe('revoked')
+      // Its owner may ask again (a retry after a failed follow-up write): the family is not revoked twice.
+      expect(await store.revokeFamilyOf(userId, own.familyId, 'session_revoked')).toBe('already_revoked')
       expect(await store.revokeFamily(own.familyId, 'logout')).toBe(false)
       expect(await store.rotate(child, GRACE)).toEqual(INVALID)
       // The grace path is closed too: the parent inside the window gets nothing.
       expect(await store.rotate(own.token, GRACE)).toEqual(INVALID)
       expect(await store.listFamilies(userId, now())).toEqual([])
-      // The owner's own revoked family, an unknown id and a malformed one alike.
-      expect(await store.revokeFamilyOf(victimId, own.familyId, 'session_revoked')).toBe(false)
-      expect(await store.revokeFamilyOf(userId, crypto.randomUUID(), 'session_revoked')).toBe(false)
-      expect(await store.revokeFamilyOf(userId, "x' OR 1=1 --", 'session_revoked')).toBe(false)
+      // Someone else's revoked family, an unknown id and a malformed one alike.
+      expect(await store.revokeFamilyOf(victimId, own.familyId, 'session_revoked')).toBe('not_found')
+      expect(await store.revokeFamilyOf(userId, crypto.randomUUID(), 'session_revoked')).toBe('not_found')
+      expect(await store.revokeFamilyOf(userId, "x' OR 1=1 --", 'session_revoked')).toBe('not_found')
 
       const expired = await store.issue(userId, { client: 'web', absoluteTtlSeconds: 30, idleTtlSeconds: 20 })
       await advance(20)
-      expect(await store.revokeFamilyOf(userId, expired.familyId, 'session_revoked')).toBe(false)
+      expect(await store.revokeFamilyOf(userId, expired.familyId, 'session_revoked')).toBe('not_found')
       // Nothing was written: the dead family was still unrevoked.
       expect(await store.revokeFamily(expired.familyId, 'logout')).toBe(true)
       // The victim's family is still live: its rotated token replayed is reuse, where a revoked family's is invalid.

@@ -269,7 +269,12 @@ export function createD1RefreshTokenStore(db: D1Database, options: { clock?: () 
     },
 
     async revokeFamilyOf(userId, familyId, reason) {
-      return (await revokeWhere({ familyId, userId, live: true }, reason, nowSeconds())) === 1
+      if ((await revokeWhere({ familyId, userId, live: true }, reason, nowSeconds())) === 1) return 'revoked'
+      const revoked = await db
+        .prepare('SELECT 1 FROM refresh_token_families WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NOT NULL')
+        .bind(familyId, userId)
+        .first()
+      return revoked === null ? 'not_found' : 'already_revoked'
     },
 
     revokeAllForUser(userId, reason) {

@@ -224,7 +224,9 @@ export function createMemoryRefreshTokenStore(options: MemoryRefreshTokenOptions
     async revokeFamilyOf(userId, familyId, reason) {
       const family = families.get(familyId)
       const now = nowSeconds()
-      return family?.userId === userId && family.idleExpiresAt > now && revoke(family, reason, now)
+      if (family?.userId !== userId) return 'not_found'
+      if (family.revokedAt !== null) return 'already_revoked'
+      return family.idleExpiresAt > now && revoke(family, reason, now) ? 'revoked' : 'not_found'
     },
 
     async revokeAllForUser(userId, reason) {
