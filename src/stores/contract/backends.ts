@@ -1,6 +1,6 @@
 /** The real backends the contract suites run against, as the test setup provides them. */
 import { env } from 'cloudflare:workers'
-import type { Redis } from '@upstash/redis/cloudflare'
+import { Redis } from '@upstash/redis/cloudflare'
 import type { Config } from '../../config/schema'
 import { createRedis } from '../redis/client'
 
@@ -18,5 +18,19 @@ export function testRedis(lane?: string, overrides: Partial<Config['redis']> = {
     insecurePlaintext: false,
     allowPlaintextOverride: false,
     ...overrides,
+  })
+}
+
+/**
+ * The full @upstash/redis client on the same server, for tests to look at what the stores wrote (TTLs, set sizes,
+ * key names) or to prepare it, with commands the worker's own client does not have. Replies are not deserialized,
+ * as the worker's client does not deserialize them either.
+ */
+export function inspectRedis(): Redis {
+  return new Redis({
+    url: env.UPSTASH_REDIS_REST_URL,
+    token: env.UPSTASH_REDIS_REST_TOKEN,
+    enableTelemetry: false,
+    automaticDeserialization: false,
   })
 }
