@@ -3,13 +3,14 @@ import { env } from 'cloudflare:workers'
 import { Redis } from '@upstash/redis/cloudflare'
 import type { Config } from '../../config/schema'
 import { createRedis } from '../redis/client'
+import type { UpstashRest } from '../redis/rest'
 
 /**
  * A client of the local Upstash REST server in front of the test redis-server. Keys are shared by every test file:
  * callers keep theirs apart with fresh identifiers, secrets or prefixes. `lane` (a path segment such as
  * 'lane-1') scopes the server's injected faults to this client.
  */
-export function testRedis(lane?: string, overrides: Partial<Config['redis']> = {}): Redis {
+export function testRedis(lane?: string, overrides: Partial<Config['redis']> = {}): UpstashRest {
   return createRedis({
     url: lane === undefined ? env.UPSTASH_REDIS_REST_URL : `${env.UPSTASH_REDIS_REST_URL}/${lane}`,
     token: env.UPSTASH_REDIS_REST_TOKEN,

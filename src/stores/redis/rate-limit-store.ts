@@ -10,10 +10,10 @@
  * `success: true`) stays off, and the client's timeout makes a slow Upstash throw instead.
  */
 import { Ratelimit } from '@upstash/ratelimit'
-import type { Redis } from '@upstash/redis/cloudflare'
 import type { RateLimitPolicy, RateLimitStore } from '../types'
 import { exactSlidingWindow } from './exact-window'
 import { RATE_LIMIT_PREFIXES } from './rate-limit'
+import type { UpstashRest } from './rest'
 
 export interface RedisRateLimitOptions {
   /**
@@ -30,7 +30,7 @@ export interface RedisRateLimitOptions {
  * const limits = createRedisRateLimitStore(createRedis(config.redis))
  * const { success } = await limits.limit('auth', key, { limit: 5, windowSeconds: 900 }, Date.now())
  */
-export function createRedisRateLimitStore(redis: Redis, options: RedisRateLimitOptions = {}): RateLimitStore {
+export function createRedisRateLimitStore(redis: UpstashRest, options: RedisRateLimitOptions = {}): RateLimitStore {
   const prefixes = options.prefixes ?? RATE_LIMIT_PREFIXES
   const limiters = new Map<string, Ratelimit>()
 

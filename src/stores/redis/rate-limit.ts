@@ -5,7 +5,6 @@
  * policy fails closed while the others fall back (S-RL-7, R-BF-7 in docs/requirements.md).
  */
 import { Ratelimit } from '@upstash/ratelimit'
-import type { Redis } from '@upstash/redis/cloudflare'
 import type { Config, RateLimitSpec } from '../../config/schema'
 import { type CircuitBreaker, createCircuitBreaker } from '../../lib/breaker'
 import { sha256Hex } from '../../lib/crypto'
@@ -15,6 +14,7 @@ import { countRateLimitDecision, setDegradedMode } from '../../observability/met
 import { createFallbackLimiter } from '../../pipeline/rate-limit/fallback'
 import { probeRedis } from './client'
 import { exactSlidingWindow } from './exact-window'
+import type { UpstashRest as Redis } from './rest'
 
 export type PolicyName = RateLimitPolicy
 

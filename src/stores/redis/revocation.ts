@@ -4,11 +4,11 @@
  * R-JWT-8), and every entry has a TTL, so Redis memory stays bounded. Layout: src/stores/STORAGE.md.
  */
 
-import type { Redis } from '@upstash/redis/cloudflare'
 import type { CircuitBreaker } from '../../lib/breaker'
 import { sha256Hex } from '../../lib/crypto'
 import { observeUpstash } from '../../observability/metrics'
 import type { RevocationStore, RevocationSubject } from '../types'
+import type { UpstashRest as Redis } from './rest'
 
 export const REVOCATION_KEY_PREFIX = 'rv'
 
