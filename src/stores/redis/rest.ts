@@ -1,6 +1,6 @@
 /**
  * A thin client for the Upstash Redis REST API: only the commands the worker sends, as plain JSON over `fetch`.
- * It stands in for @upstash/redis in the worker (README "Deployment" says why): the same call signatures for
+ * It stands in for @upstash/redis in the worker (README "Security model" says why): the same call signatures for
  * these commands, replies not deserialized (strings stay strings, integers numbers, nil `null`), one request per
  * call (no auto-pipelining), and a call fails in one of three ways only: a network error that outlived its
  * retries, the timeout, or an `UpstashError` that carries Redis's own text (`NOSCRIPT …`, `ERR …`).
