@@ -3,7 +3,6 @@
  * backends are wired to the code that uses them. `src/index.ts` builds it once per isolate; a test builds its own
  * (other bindings, another route table, in-memory stores) and hands it to `createApp`.
  */
-import type { Redis } from '@upstash/redis/cloudflare'
 import { type AccountEvents, createRecordingAccountEvents } from './accounts/events'
 import type { Config } from './config/schema'
 import { createRateLimitEngine, createUpstashBreaker, type RateLimitEngine } from './pipeline/rate-limit/engine'
@@ -14,6 +13,7 @@ import { createD1UserStore } from './stores/d1/users'
 import { createRedisAdmissionStore } from './stores/redis/admission'
 import { createRedis } from './stores/redis/client'
 import { createRedisLockoutStore } from './stores/redis/lockout'
+import type { UpstashRest } from './stores/redis/rest'
 import { createRedisRevocationStore, withUpstashBreaker } from './stores/redis/revocation'
 import type { AdmissionStore, LockoutStore, RefreshTokenStore, RevocationStore, UserStore } from './stores/types'
 import { type KeyRing, keyRingOnce } from './tokens/keys'
@@ -22,7 +22,7 @@ import { createOriginForwarder, type Forward } from './upstream/origin'
 export interface Gateway {
   readonly config: Config
   readonly db: D1Database
-  readonly redis: Redis
+  readonly redis: UpstashRest
   readonly revocation: RevocationStore
   readonly lockout: LockoutStore
   readonly users: UserStore

@@ -9,7 +9,7 @@ import { base64url, exportSPKI, importJWK, type JWK, type JWTPayload } from 'jos
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
 import type { ErrorCode } from '../../errors/gateway-error'
-import { createRedis } from '../../stores/redis/client'
+import { inspectRedis } from '../../stores/contract/backends'
 import { revocationKey } from '../../stores/redis/revocation'
 import { testApp } from '../../test-support/app'
 import { testExecutionContext as ctx } from '../../test-support/context'
@@ -29,7 +29,7 @@ import { verifyAccessToken } from '../../tokens/verify'
 import { authenticate, requireScopes } from '.'
 
 const control = httpControl(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN)
-const redis = createRedis(testConfig().redis)
+const redis = inspectRedis()
 const INVALID_TOKEN_CHALLENGE = 'Bearer realm="edgeward", error="invalid_token"'
 const ROUTES = [
   ['GET', '/auth/me'],

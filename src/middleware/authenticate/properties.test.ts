@@ -7,7 +7,7 @@
 import { exports } from 'cloudflare:workers'
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { createRedis } from '../../stores/redis/client'
+import { inspectRedis } from '../../stores/contract/backends'
 import { revocationKey } from '../../stores/redis/revocation'
 import { testApp } from '../../test-support/app'
 import { captureLogs } from '../../test-support/logs'
@@ -16,7 +16,7 @@ import { authHeader, mintTestToken, testConfig } from '../../test-support/tokens
 
 const config = testConfig()
 const { clockSkewSeconds: SKEW, accessTtlSeconds: TTL } = config.jwt
-const redis = createRedis(config.redis)
+const redis = inspectRedis()
 const revocation = testApp().gateway().revocation
 const RUNS = { numRuns: 25 }
 

@@ -2,7 +2,7 @@ import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
 import { hashPassword, PBKDF2_ITERATIONS } from '../../passwords/password'
-import { createRedis } from '../../stores/redis/client'
+import { inspectRedis } from '../../stores/contract/backends'
 import { lockoutKeys } from '../../stores/redis/lockout'
 import { loginUser, postJson, registerUser, STRONG_PASSWORD, uniqueEmail } from '../../test-support/accounts'
 import { testApp } from '../../test-support/app'
@@ -279,7 +279,7 @@ describe('POST /auth/login', () => {
     const unknown: number[] = []
     // Interleaved, and each known-address round resets nothing: the lockout (5) would stop us, so use fresh ghosts
     // for "unknown" and reset the known account's counter through Redis between rounds.
-    const redis = createRedis(testConfig().redis)
+    const redis = inspectRedis()
     const keys = await lockoutKeys(testConfig().passwords.pepper, email)
     for (let i = 0; i < 15; i++) {
       await redis.del(...keys)
@@ -415,7 +415,7 @@ describe('account lockout (S-LO-1, S-LO-2, R-BF-1)', () => {
   it('enforces the hourly ceiling of 100 failures even when successes reset the consecutive count', async () => {
     const { email } = await registerUser()
     const [, hourly] = await lockoutKeys(testConfig().passwords.pepper, email)
-    const redis = createRedis(testConfig().redis)
+    const redis = inspectRedis()
     await redis.set(hourly, 100, { px: 3_600_000 })
     const res = await postJson('/auth/login', { email, password: STRONG_PASSWORD })
     await expectProblem(res, 429, 'account_locked')
@@ -428,7 +428,7 @@ describe('account lockout (S-LO-1, S-LO-2, R-BF-1)', () => {
     const [consecutive, hourly] = await lockoutKeys(testConfig().passwords.pepper, email)
     expect(consecutive).toMatch(/^auth:fail:[0-9a-f]{64}$/)
     expect(hourly).toMatch(/^auth:fail:h:[0-9a-f]{64}$/)
-    const redis = createRedis(testConfig().redis)
+    const redis = inspectRedis()
     expect(Number(await redis.get(consecutive))).toBe(1)
     const ttl = await redis.pttl(consecutive)
     expect(ttl).toBeGreaterThan(899_000)

@@ -1,7 +1,7 @@
 import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
-import { createRedis } from '../../stores/redis/client'
+import { inspectRedis } from '../../stores/contract/backends'
 import { revocationKey } from '../../stores/redis/revocation'
 import { testApp } from '../../test-support/app'
 import { testExecutionContext as ctx } from '../../test-support/context'
@@ -94,7 +94,7 @@ describe('POST /auth/logout', () => {
     const config = testConfig()
     const minted = await mintTestToken({ sub: 'carol', sid: 'sid-carol-1' })
     expect((await post('/auth/logout', authHeader(minted.token))).status).toBe(204)
-    const redis = createRedis(config.redis)
+    const redis = inspectRedis()
     const jtiKey = await revocationKey('jti', minted.jti)
     const sidKey = await revocationKey('sid', 'sid-carol-1')
     expect(jtiKey).toMatch(/^rv:jti:[0-9a-f]{64}$/)
@@ -126,7 +126,7 @@ describe('POST /auth/logout', () => {
     } finally {
       await control.setFault('none', undefined, lane)
     }
-    expect(await createRedis(testConfig().redis).exists(await revocationKey('jti', minted.jti))).toBe(0)
+    expect(await inspectRedis().exists(await revocationKey('jti', minted.jti))).toBe(0)
     expect(logs.lines.join('\n')).not.toContain(minted.token)
   })
 })

@@ -1,24 +1,17 @@
 /**
- * The @upstash/redis client, built from config. Every request is bounded by a timeout that throws (the function
- * form of `signal`: after a static signal fires, @upstash/redis resolves every call to `null`, a silent fail-open)
- * and retried a bounded number of times, on network errors only.
+ * The worker's Upstash client, built from config: the thin REST client of rest.ts. Every call is bounded by a
+ * timeout that throws, covering its retries, and retried a bounded number of times, on network errors only.
  */
-import { Redis } from '@upstash/redis/cloudflare'
 import type { Config } from '../../config/schema'
-
-/** Backoff between retries of a failed fetch, in ms: short, because the whole request shares one timeout. */
-const RETRY_BACKOFF_MS = 25
+import { createUpstashRest, type UpstashRest } from './rest'
 
 /** A client for these settings. The gateway builds one per isolate (`createGateway`). */
-export function createRedis(config: Config['redis']): Redis {
-  return new Redis({
+export function createRedis(config: Config['redis']): UpstashRest {
+  return createUpstashRest({
     url: config.url,
     token: config.token,
-    // One timer per request, covering every retry of it: a dead Upstash costs at most timeoutMs.
-    signal: () => AbortSignal.timeout(config.timeoutMs),
-    retry: { retries: config.retries, backoff: () => RETRY_BACKOFF_MS },
-    enableTelemetry: false,
-    automaticDeserialization: false,
+    timeoutMs: config.timeoutMs,
+    retries: config.retries,
   })
 }
 
@@ -30,7 +23,7 @@ export interface RedisProbe {
 }
 
 /** PINGs Redis and measures the round trip; never throws. */
-export async function probeRedis(redis: Pick<Redis, 'ping'>): Promise<RedisProbe> {
+export async function probeRedis(redis: Pick<UpstashRest, 'ping'>): Promise<RedisProbe> {
   const started = performance.now()
   try {
     const reply = await redis.ping()

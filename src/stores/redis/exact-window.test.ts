@@ -4,7 +4,7 @@ import fc from 'fast-check'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
 import type { Config } from '../../config/schema'
-import { testRedis } from '../contract/backends'
+import { inspectRedis, testRedis } from '../contract/backends'
 import {
   consumeExactWindow,
   EXACT_WINDOW_LIMIT_SCRIPT,
@@ -16,11 +16,12 @@ import {
 } from './exact-window'
 
 const control = httpControl(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN)
+const inspect = inspectRedis()
 
 /** Workers clocks advance only across I/O; Redis TIME and the worker read the same host clock here. */
 const CLOCK_SLACK_MS = 25
 
-/** A fresh client (and its own auto-pipeline), on its own lane when faults or request counts matter. */
+/** A fresh client of the worker's kind, on its own lane when faults or request counts matter. */
 function client(options: Partial<Config['redis']> & { lane?: string } = {}) {
   const { lane, ...overrides } = options
   return testRedis(lane, overrides)
@@ -32,16 +33,15 @@ function limiter(
   options: { redis?: ReturnType<typeof client>; cache?: Map<string, number>; prefix?: string } = {},
 ) {
   const prefix = options.prefix ?? `test:exact:${crypto.randomUUID()}`
-  const redis = options.redis ?? client()
   const ratelimit = new Ratelimit({
-    redis,
+    redis: options.redis ?? client(),
     prefix,
     limiter: exactSlidingWindow(tokens, window),
     ephemeralCache: options.cache ?? false,
     timeout: 0,
     analytics: false,
   })
-  return { ratelimit, prefix, redis }
+  return { ratelimit, prefix }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)))
@@ -86,7 +86,7 @@ describe('exactSlidingWindow against the local Upstash server', () => {
   it('admits N with falling remaining, then denies; reset is when the oldest entry leaves', async () => {
     const N = 3
     const W = 60_000
-    const { ratelimit, prefix, redis } = limiter(N, W)
+    const { ratelimit, prefix } = limiter(N, W)
     const before = Date.now()
     const first = await ratelimit.limit('alice')
     const after = Date.now()
@@ -106,11 +106,11 @@ describe('exactSlidingWindow against the local Upstash server', () => {
 
     // Key shape: one sorted set at <prefix>:<identifier>, N members, expiring with the window.
     const key = exactWindowKey(prefix, 'alice')
-    expect(await redis.zcard(key)).toBe(N)
-    const ttl = await redis.pttl(key)
+    expect(await inspect.zcard(key)).toBe(N)
+    const ttl = await inspect.pttl(key)
     expect(ttl).toBeGreaterThan(0)
     expect(ttl).toBeLessThanOrEqual(W)
-    expect(await redis.keys(`${prefix}*`)).toEqual([key])
+    expect(await inspect.keys(`${prefix}*`)).toEqual([key])
   })
 
   it('admits exactly N of 3N concurrent calls from three isolates (clients)', async () => {
@@ -121,7 +121,7 @@ describe('exactSlidingWindow against the local Upstash server', () => {
       Array.from({ length: 3 * N }, (_, i) => isolates[i % 3]?.limit('bob') ?? Promise.reject(new Error('no isolate'))),
     )
     expect(results.filter((r) => r.success)).toHaveLength(N)
-    expect(await client().zcard(exactWindowKey(prefix, 'bob'))).toBe(N)
+    expect(await inspect.zcard(exactWindowKey(prefix, 'bob'))).toBe(N)
   })
 
   it('slides: quota comes back one entry at a time as each admission leaves the window', async () => {
@@ -189,7 +189,7 @@ describe('exactSlidingWindow against the local Upstash server', () => {
 
   it('getRemaining reads without consuming; resetUsedTokens clears Redis and the cache', async () => {
     const cache = new Map<string, number>()
-    const { ratelimit, prefix, redis } = limiter(2, '1 m', { cache })
+    const { ratelimit, prefix } = limiter(2, '1 m', { cache })
     const first = await ratelimit.limit('gina')
     expect(await ratelimit.getRemaining('gina')).toEqual({ remaining: 1, reset: first.reset, limit: 2 })
     expect(await ratelimit.getRemaining('gina')).toEqual({ remaining: 1, reset: first.reset, limit: 2 })
@@ -198,14 +198,14 @@ describe('exactSlidingWindow against the local Upstash server', () => {
     expect((await ratelimit.limit('gina')).reason).toBe('cacheBlock')
 
     await ratelimit.resetUsedTokens('gina')
-    expect(await redis.exists(exactWindowKey(prefix, 'gina'))).toBe(0)
+    expect(await inspect.exists(exactWindowKey(prefix, 'gina'))).toBe(0)
     expect(await ratelimit.getRemaining('gina')).toMatchObject({ remaining: 2, limit: 2 })
     expect(await ratelimit.limit('gina')).toMatchObject({ success: true, remaining: 1 })
   })
 
   it('charges `rate` entries, refunds with a negative rate, and never fits a rate above the limit', async () => {
     const cache = new Map<string, number>()
-    const { ratelimit, prefix, redis } = limiter(3, '1 m', { cache })
+    const { ratelimit, prefix } = limiter(3, '1 m', { cache })
     const key = exactWindowKey(prefix, 'hank')
     expect(await ratelimit.limit('hank', { rate: 2 })).toMatchObject({ success: true, remaining: 1 })
     // 2 used + 2 > 3: denied, but one slot is still free, so the cache must not block 1-token requests.
@@ -213,13 +213,13 @@ describe('exactSlidingWindow against the local Upstash server', () => {
     expect(tooBig).toMatchObject({ success: false, remaining: 1 })
     expect(cache.size).toBe(0)
     expect(await ratelimit.limit('hank')).toMatchObject({ success: true, remaining: 0 })
-    expect(await redis.zcard(key)).toBe(3)
+    expect(await inspect.zcard(key)).toBe(3)
 
     expect(await ratelimit.limit('hank', { rate: -1 })).toMatchObject({ success: true, remaining: 1 })
-    expect(await redis.zcard(key)).toBe(2)
+    expect(await inspect.zcard(key)).toBe(2)
     const never = await ratelimit.limit('hank', { rate: 4 })
     expect(never.success).toBe(false)
-    expect(await redis.zcard(key)).toBe(2)
+    expect(await inspect.zcard(key)).toBe(2)
     await expect(ratelimit.limit('hank', { rate: 1.5 })).rejects.toThrow(TypeError)
   })
 })

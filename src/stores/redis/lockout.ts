@@ -4,9 +4,9 @@
  * identifier: unknown addresses count like known ones and a Redis dump names nobody. Layout:
  * src/stores/STORAGE.md.
  */
-import type { Redis } from '@upstash/redis/cloudflare'
 import { hmacSha256Hex } from '../../lib/crypto'
 import type { LockoutDecision, LockoutStore } from '../types'
+import type { UpstashRest } from './rest'
 
 export const LOCKOUT_KEY_PREFIX = 'auth:fail'
 
@@ -72,7 +72,7 @@ export async function lockoutKeys(keySecret: string, identifier: string): Promis
  * const decision = await lockout.begin('alice@example.com')
  */
 export function createRedisLockoutStore(
-  redis: Pick<Redis, 'eval'>,
+  redis: Pick<UpstashRest, 'eval'>,
   policy: LockoutPolicy,
   keySecret: string,
 ): LockoutStore {

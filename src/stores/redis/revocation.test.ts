@@ -2,10 +2,12 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
 import type { Config } from '../../config/schema'
+import { inspectRedis } from '../contract/backends'
 import { createRedis } from './client'
 import { createRedisRevocationStore, revocationKey } from './revocation'
 
 const control = httpControl(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN)
+const inspect = inspectRedis()
 const timings = { clockSkewSeconds: 60, accessTtlSeconds: 900 }
 
 function store(lane?: string) {
@@ -17,8 +19,7 @@ function store(lane?: string) {
     insecurePlaintext: false,
     allowPlaintextOverride: false,
   }
-  const redis = createRedis(config)
-  return { redis, revocation: createRedisRevocationStore(redis, timings) }
+  return { revocation: createRedisRevocationStore(createRedis(config), timings) }
 }
 
 const subject = (iat = 1_000) => ({ jti: crypto.randomUUID(), sid: crypto.randomUUID(), sub: crypto.randomUUID(), iat })
@@ -44,23 +45,23 @@ describe('Redis revocation store', () => {
   })
 
   it('bounds TTLs: token entry by remaining lifetime + skew, session entry by access TTL + skew', async () => {
-    const { redis, revocation } = store()
+    const { revocation } = store()
     const s = subject()
     const now = Math.floor(Date.now() / 1000)
     await revocation.revoke({ jti: s.jti, exp: now + 100, sid: s.sid }, now)
-    const jtiTtl = await redis.ttl(await revocationKey('jti', s.jti))
+    const jtiTtl = await inspect.ttl(await revocationKey('jti', s.jti))
     expect(jtiTtl).toBeGreaterThan(150)
     expect(jtiTtl).toBeLessThanOrEqual(160)
-    const sidTtl = await redis.ttl(await revocationKey('sid', s.sid))
+    const sidTtl = await inspect.ttl(await revocationKey('sid', s.sid))
     expect(sidTtl).toBeGreaterThan(950)
     expect(sidTtl).toBeLessThanOrEqual(960)
   })
 
   it('gives an already-expired token a 1-second entry rather than none', async () => {
-    const { redis, revocation } = store()
+    const { revocation } = store()
     const s = subject()
     await revocation.revoke({ jti: s.jti, exp: 100 }, 1_000)
-    expect(await redis.ttl(await revocationKey('jti', s.jti))).toBe(1)
+    expect(await inspect.ttl(await revocationKey('jti', s.jti))).toBe(1)
   })
 
   it('revokes a user for tokens issued before the cutoff only, and the cutoff only moves forward', async () => {

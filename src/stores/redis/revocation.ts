@@ -6,12 +6,12 @@
  * write runs on the primary, so a check never reads a replica that has not seen a revocation yet.
  */
 
-import type { Redis } from '@upstash/redis/cloudflare'
 import type { CircuitBreaker } from '../../lib/breaker'
 import { observeUpstash } from '../../observability/metrics'
 import type { RevocationStore, RevocationSubject } from '../types'
 import { createRedisAdmissionStore } from './admission'
 import { revocationKey } from './keys'
+import type { UpstashRest as Redis } from './rest'
 
 export { REVOCATION_KEY_PREFIX, revocationKey } from './keys'
 

@@ -1,5 +1,5 @@
 /** Running the gateway's Lua scripts on Upstash: by SHA-1 when Redis has them, by source when it does not. */
-import type { Redis } from '@upstash/redis/cloudflare'
+import type { UpstashRest as Redis } from './rest'
 
 export interface LuaScript {
   readonly source: string
