@@ -39,6 +39,8 @@ export default defineConfig(async () => {
                   JWT_PRIVATE_KEY: JSON.stringify(signingKey.privateJwk),
                   PASSWORD_PEPPER: passwordPepper,
                   UPSTREAM_SIGNING_SECRET: upstreamSigningSecret,
+                  // Account events go through the real queue (wrangler.toml) to the echo upstream, as in npm run dev.
+                  ACCOUNT_EVENTS_URL: `${inject('upstreamUrl')}/__account-events`,
                   // Test files share one Redis and mostly send no CF-Connecting-IP (one shared bucket), so rate
                   // limiting is off by default; src/pipeline/rate-limit tests turn each policy on explicitly.
                   RATE_LIMIT_GLOBAL: 'off',

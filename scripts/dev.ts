@@ -9,7 +9,9 @@ import { constants } from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { DEVELOPMENT_UPSTREAM_SIGNING_SECRET } from '../src/config/vars.ts'
 import { startEchoUpstream } from './echo-upstream.ts'
+import { accountEventPrinter, DEV_ACCOUNT_EVENTS_PATH } from './lib/dev-account-events.ts'
 import {
   assertPortFree,
   checkExtraArgs,
@@ -139,6 +141,7 @@ async function waitUntilReady(port: number, wranglerExited: Promise<number>): Pr
  *   PORT=8788 npm run dev                          # a second instance beside the first
  *   REDIS_URL=redis://127.0.0.1:6379 npm run dev   # share one Redis between instances
  *   UPSTREAM_URL=http://127.0.0.1:3000 npm run dev # proxy to your own origin
+ *   ACCOUNT_EVENTS_URL=http://127.0.0.1:3000/events npm run dev # account events to your own origin
  *   npm run dev -- --var NAME:VALUE                # extra arguments go to `wrangler dev`
  */
 async function main(): Promise<void> {
@@ -148,6 +151,7 @@ async function main(): Promise<void> {
   const sharedArgs = checkExtraArgs(extra)
   const port = parsePort(process.env.PORT)
   if (process.env.UPSTREAM_URL) checkUrl('UPSTREAM_URL', process.env.UPSTREAM_URL)
+  if (process.env.ACCOUNT_EVENTS_URL) checkUrl('ACCOUNT_EVENTS_URL', process.env.ACCOUNT_EVENTS_URL)
   if (process.env.REDIS_URL) checkUrl('REDIS_URL', process.env.REDIS_URL)
 
   step(1, 'checking Node, wrangler.toml and the gateway port')
@@ -196,12 +200,17 @@ async function main(): Promise<void> {
 
   checkpoint()
   let upstreamUrl = process.env.UPSTREAM_URL
+  let accountEventsUrl = process.env.ACCOUNT_EVENTS_URL
   if (upstreamUrl) {
     step(5, 'using UPSTREAM_URL from the environment (no echo upstream)')
   } else {
-    step(5, 'starting the echo upstream')
-    const echo = await starting('echo upstream', startEchoUpstream({ host: HOST }), (e) => e.close())
+    step(5, 'starting the echo upstream (it prints account events)')
+    // What the worker signs with: .dev.vars's secret, or (left empty there) the development-only default.
+    const secret = vars.UPSTREAM_SIGNING_SECRET || DEVELOPMENT_UPSTREAM_SIGNING_SECRET
+    const onRequest = accountEventPrinter(secret, (line) => say(`    ${line}`))
+    const echo = await starting('echo upstream', startEchoUpstream({ host: HOST, onRequest }), (e) => e.close())
     upstreamUrl = echo.url
+    accountEventsUrl ??= `${echo.url}${DEV_ACCOUNT_EVENTS_PATH}`
     say(`    echo upstream ${echo.url}`)
   }
 
@@ -210,7 +219,12 @@ async function main(): Promise<void> {
   const inspectorPort = await freePort(HOST)
   // wrangler.toml's top level is production-strict; local dev opts out explicitly. Later
   // --var flags win, so `npm run dev -- --var NAME:VALUE` overrides any of these.
-  const cliVars = { ENVIRONMENT: 'development', UPSTASH_REDIS_REST_URL: upstash.url, UPSTREAM_URL: upstreamUrl }
+  const cliVars = {
+    ENVIRONMENT: 'development',
+    UPSTASH_REDIS_REST_URL: upstash.url,
+    UPSTREAM_URL: upstreamUrl,
+    ...(accountEventsUrl ? { ACCOUNT_EVENTS_URL: accountEventsUrl } : {}),
+  }
   const dev = spawnWrangler('wrangler dev', [
     ...['dev', '--ip', HOST, '--port', String(port), '--inspector-port', String(inspectorPort)],
     '--show-interactive-dev-session=false',
@@ -227,6 +241,10 @@ async function main(): Promise<void> {
   say(`ready in ${seconds(t0)} (GET /health answered ${health})`)
   say(`    gateway    ${gateway}`)
   say(`    upstream   ${upstreamUrl}${process.env.UPSTREAM_URL ? '' : ' (echo; request log at /__echo/log)'}`)
+  const printed = accountEventsUrl !== undefined && !process.env.ACCOUNT_EVENTS_URL
+  say(
+    `    events     ${accountEventsUrl ?? 'none (set ACCOUNT_EVENTS_URL): account events are dropped'}${printed ? ' (printed here, tokens included)' : ''}`,
+  )
   say(`    upstash    ${upstash.url} (token in .dev.vars)`)
   say(
     `    redis      ${redactUrl(upstash.redisUrl)}${process.env.REDIS_URL ? ' (shared, from REDIS_URL)' : ' (ephemeral, this run only)'}`,

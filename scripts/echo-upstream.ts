@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { createFaults } from './lib/echo-faults.ts'
 
 /** One request as the echo server saw it; also the JSON body of every echo answer. */
 export type EchoRecord = {
@@ -31,6 +32,8 @@ export type EchoRecord = {
   bodySha256: string
   /** Set on log entries whose body was dropped to bound memory (`LOG_BODY_MAX_BYTES`). */
   bodyOmitted?: true
+  /** Set when an armed fault answered this request with that status instead of the echo. */
+  fault?: number
   /** Milliseconds since the epoch when the request head arrived. */
   receivedAt: number
 }
@@ -42,6 +45,8 @@ export type EchoUpstreamOptions = {
   port?: number
   /** How many requests `requests()` and `GET /__echo/log` keep. @default 1000 */
   logLimit?: number
+  /** Sees each echoed request before it is answered (`npm run dev` prints account events with it). */
+  onRequest?: (record: EchoRecord) => void | Promise<void>
 }
 
 export type EchoUpstream = {
@@ -73,7 +78,10 @@ const REDIRECT_PATH = /\/__echo\/redirect\/(30[1-8])(?:\/|$)/
  * - `/__echo/slow/:ms` reads the body, then waits `ms` (≤ {@link MAX_SLOW_MS}) before answering;
  * - `/__echo/set-cookie` adds `Set-Cookie`, `Server` and `X-Powered-By` (headers a gateway should strip or vet);
  * - `/__echo/redirect/:code?to=URL` answers that 3xx with `Location: URL` (an open redirect, as origins have);
- * - `GET /__echo/log` returns the request log, `POST /__echo/log/reset` empties it (neither is logged).
+ * - `POST /__echo/faults` with `{match, times, status}` makes the next `times` requests whose body contains `match`
+ *   get `status` (500–599) instead of the echo;
+ * - `GET /__echo/log` returns the request log, `POST /__echo/log/reset` empties it and clears the faults (neither
+ *   is logged).
  *
  * @example
  * const echo = await startEchoUpstream()
@@ -85,8 +93,10 @@ export async function startEchoUpstream({
   host = '127.0.0.1',
   port = 0,
   logLimit = 1000,
+  onRequest,
 }: EchoUpstreamOptions = {}): Promise<EchoUpstream> {
   let log: EchoRecord[] = []
+  const faults = createFaults()
 
   const server = http.createServer(function echoRequest(req, res) {
     handle(req, res).catch((err: unknown) => {
@@ -107,7 +117,13 @@ export async function startEchoUpstream({
     if (pathname === '/__echo/log/reset' && req.method === 'POST') {
       req.resume()
       log = []
+      faults.clear()
       return sendJson(res, 200, { reset: true })
+    }
+    if (pathname === '/__echo/faults' && req.method === 'POST') {
+      const text = await readBody(req)
+      const refused = text === 'too_large' ? 'too large' : faults.arm(text.toString('utf8'))
+      return sendJson(res, refused ? 400 : 200, refused ? { error: 'bad_fault', message: refused } : { armed: true })
     }
 
     const body = await readBody(req)
@@ -116,6 +132,7 @@ export async function startEchoUpstream({
     }
 
     const utf8 = isUtf8(body)
+    const fault = faults.take(body)
     const record: EchoRecord = {
       method: req.method ?? 'GET',
       path: rawPath,
@@ -126,9 +143,12 @@ export async function startEchoUpstream({
       bodyBytes: body.length,
       bodySha256: createHash('sha256').update(body).digest('hex'),
       receivedAt,
+      ...(fault === undefined ? {} : { fault }),
     }
     log.push(body.length > LOG_BODY_MAX_BYTES ? { ...record, body: '', bodyOmitted: true } : record)
     if (log.length > logLimit) log.splice(0, log.length - logLimit)
+    await (async () => onRequest?.(record))().catch(() => {}) // an observer's failure is not the client's
+    if (fault !== undefined) return sendJson(res, fault, { error: 'injected_fault' })
 
     let status = 200
     const extra: Record<string, string | string[]> = {}

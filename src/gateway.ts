@@ -3,7 +3,8 @@
  * backends are wired to the code that uses them. `src/index.ts` builds it once per isolate; a test builds its own
  * (other bindings, another route table, in-memory stores) and hands it to `createApp`.
  */
-import { type AccountEvents, createRecordingAccountEvents } from './accounts/events'
+import type { AccountEvents } from './accounts/events'
+import { createAccountEventSender } from './accounts/sender'
 import type { Config } from './config/schema'
 import { createRateLimitEngine, createUpstashBreaker, type RateLimitEngine } from './pipeline/rate-limit/engine'
 import { DEFAULT_ROUTE, ROUTES } from './policies'
@@ -79,7 +80,6 @@ export function createGateway(config: Config, bindings: { DB: D1Database }, over
     rateLimits: overrides.rateLimits ?? createRateLimitEngine(config, admission, upstash),
     forward: 'forward' in overrides ? overrides.forward : createOriginForwarder(config, bindings),
     routes: overrides.routes ?? compileRoutes(ROUTES, { default: DEFAULT_ROUTE }),
-    // Replaced by the queue/origin sender as it lands; until then events are only recorded in memory.
-    accountEvents: overrides.accountEvents ?? createRecordingAccountEvents(),
+    accountEvents: overrides.accountEvents ?? createAccountEventSender(config, bindings),
   }
 }

@@ -1,8 +1,10 @@
 /**
  * The worker entry: builds the app once per isolate (per bindings object) from the validated configuration, or
- * the 500-only app when the configuration is invalid, and runs the daily purge of dead refresh-token families.
+ * the 500-only app when the configuration is invalid, runs the daily purge of dead refresh-token families, and
+ * consumes the account-events queue.
  */
 import type { Hono } from 'hono'
+import { consumeAccountEvents } from './accounts/consumer'
 import { createApp, createConfigErrorApp } from './app'
 import { loadConfig } from './config/load'
 import type { AppEnv } from './env'
@@ -32,6 +34,8 @@ function appFor(bindings: Env): Hono<AppEnv> {
 
 export default {
   fetch: (request, env, ctx) => appFor(env).fetch(request, env, ctx),
+  /** The account-events queue (wrangler.toml `[[queues.consumers]]`): delivers each event to ACCOUNT_EVENTS_URL. */
+  queue: (batch, env) => consumeAccountEvents(batch, env),
   /**
    * Cron (wrangler.toml `[triggers]`): deletes dead refresh-token families and their tokens, so D1 does not grow with
    * every login.

@@ -3,6 +3,7 @@
  * Pure: the file's text in, fix-it messages out.
  */
 import { parse, type TomlTable } from 'smol-toml'
+import { ACCOUNT_EVENTS_MAX_RETRIES, ACCOUNT_EVENTS_QUEUE_BINDING } from '../../src/accounts/queue-settings.ts'
 
 /** What the gateway uses when JWT_AUDIENCE is unset (the default in src/config/schema.ts). */
 export const DEFAULT_JWT_AUDIENCE = 'edgeward'
@@ -18,24 +19,39 @@ interface Deployable {
   audience: string
   /** False when JWT_AUDIENCE is not set for it and the gateway's default applies. */
   explicit: boolean
+  /** Its `queues` table ("[[queues.consumers]]" or "[[env.staging.queues.consumers]]"), and the prefix to name it. */
+  queues: { producers: TomlTable[]; consumers: TomlTable[]; prefix: string }
 }
 
 const isTable = (value: unknown): value is TomlTable =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
-function deployable(label: string, varsTable: string, env: string | undefined, vars: unknown): Deployable {
+const tables = (value: unknown): TomlTable[] => (Array.isArray(value) ? value.filter(isTable) : [])
+
+function deployable(label: string, env: string | undefined, table: unknown): Deployable {
+  const prefix = env === undefined ? '' : `env.${env}.`
+  const vars = isTable(table) ? table.vars : undefined
   const value = isTable(vars) ? vars.JWT_AUDIENCE : undefined
   const explicit = value !== undefined && value !== ''
-  return { label, varsTable, env, audience: explicit ? String(value) : DEFAULT_JWT_AUDIENCE, explicit }
+  const queues = isTable(table) && isTable(table.queues) ? table.queues : {}
+  return {
+    label,
+    varsTable: `[${prefix}vars]`,
+    env,
+    audience: explicit ? String(value) : DEFAULT_JWT_AUDIENCE,
+    explicit,
+    queues: { producers: tables(queues.producers), consumers: tables(queues.consumers), prefix },
+  }
 }
 
-/** The top level and every `[env.*]`. Wrangler does not inherit `vars` into an environment, so each stands alone. */
+/**
+ * The top level and every `[env.*]`. Wrangler inherits neither `vars` nor queue bindings into an environment, so
+ * each stands alone.
+ */
 function deployables(config: TomlTable): Deployable[] {
-  const found = [deployable('the top level', '[vars]', undefined, config.vars)]
+  const found = [deployable('the top level', undefined, config)]
   const envs = isTable(config.env) ? config.env : {}
-  for (const [name, table] of Object.entries(envs)) {
-    found.push(deployable(`[env.${name}]`, `[env.${name}.vars]`, name, isTable(table) ? table.vars : undefined))
-  }
+  for (const [name, table] of Object.entries(envs)) found.push(deployable(`[env.${name}]`, name, table))
   return found
 }
 
@@ -63,6 +79,48 @@ function sharedAudienceProblems(configs: Deployable[]): string[] {
   return problems
 }
 
+/**
+ * The account-events queue of each configuration that binds one: consumed by the same worker (or events would be
+ * queued and never delivered), with the retries the consumer counts on and a dead-letter queue (or the last
+ * failure would delete the event), and its own (a queue has one consumer: another environment's worker would
+ * deliver the events, to its own origin). A configuration without the binding delivers directly (README).
+ */
+function accountEventQueueProblems(configs: Deployable[]): string[] {
+  const problems: string[] = []
+  const users = new Map<string, string[]>()
+  for (const { label, queues } of configs) {
+    const producer = queues.producers.find((p) => p.binding === ACCOUNT_EVENTS_QUEUE_BINDING)
+    if (producer === undefined || typeof producer.queue !== 'string') continue
+    const queue = producer.queue
+    users.set(queue, [...(users.get(queue) ?? []), label])
+    const consumer = queues.consumers.find((c) => c.queue === queue)
+    const table = `[[${queues.prefix}queues.consumers]]`
+    if (consumer === undefined) {
+      problems.push(
+        `${label} sends account events to the queue "${queue}" (${ACCOUNT_EVENTS_QUEUE_BINDING}) but does not consume it: they would never be delivered. Add a ${table} entry with queue = "${queue}", max_retries = ${ACCOUNT_EVENTS_MAX_RETRIES} and a dead_letter_queue.`,
+      )
+      continue
+    }
+    if (consumer.max_retries !== ACCOUNT_EVENTS_MAX_RETRIES) {
+      problems.push(
+        `${label}: the ${table} entry for "${queue}" has max_retries = ${consumer.max_retries ?? 'unset (3)'}, but the consumer logs the last attempt as dead-lettered after ${ACCOUNT_EVENTS_MAX_RETRIES} (src/accounts/queue-settings.ts). Set max_retries = ${ACCOUNT_EVENTS_MAX_RETRIES}.`,
+      )
+    }
+    if (typeof consumer.dead_letter_queue !== 'string' || consumer.dead_letter_queue === queue) {
+      problems.push(
+        `${label}: the ${table} entry for "${queue}" has no dead_letter_queue of its own: an event whose retries all failed would be deleted. Add dead_letter_queue = "${queue}-dlq".`,
+      )
+    }
+  }
+  for (const [queue, labels] of users) {
+    if (labels.length < 2) continue
+    problems.push(
+      `The account-events queue "${queue}" is used by ${listed(labels)}: a queue has one consumer, so one configuration's events would be delivered by the other's worker, to its origin. Give each its own queue and dead-letter queue.`,
+    )
+  }
+  return problems
+}
+
 /** Everything wrong with this wrangler.toml text, as messages that say how to fix it; empty when nothing is. */
 export function wranglerConfigProblems(text: string): string[] {
   let config: TomlTable
@@ -71,5 +129,6 @@ export function wranglerConfigProblems(text: string): string[] {
   } catch (error) {
     return [`it is not valid TOML: ${error instanceof Error ? error.message : String(error)}`]
   }
-  return sharedAudienceProblems(deployables(config))
+  const configs = deployables(config)
+  return [...sharedAudienceProblems(configs), ...accountEventQueueProblems(configs)]
 }

@@ -80,6 +80,11 @@ export interface Config {
       minSources: number
     }
   }
+  /**
+   * Account events (src/accounts): POSTed to `url`, signed with `upstream.signingSecret`. Unset, each event is
+   * logged (`account_event_undeliverable`) and dropped, so verification and reset mails cannot be sent.
+   */
+  accountEvents: { url: string | undefined }
   /** Password hashing (src/passwords/password.ts): the HMAC pepper (never stored) and the policy minimum. */
   passwords: { pepper: string; minLength: number }
   /** Accounts and sessions (src/routes/auth): registration, lockout and refresh-token families. */
@@ -164,6 +169,7 @@ function shapeConfig(vars: Vars) {
         minSources: vars.UPSTREAM_BREAKER_MIN_CLIENTS,
       },
     },
+    accountEvents: { url: vars.ACCOUNT_EVENTS_URL },
     passwords: {
       pepper: vars.PASSWORD_PEPPER ?? DEVELOPMENT_PASSWORD_PEPPER,
       minLength: vars.PASSWORD_MIN_LENGTH,

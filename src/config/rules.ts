@@ -39,6 +39,7 @@ export function checkPolicy(vars: Vars, issue: ReportIssue): void {
   }
   checkSigningPolicy(vars, issue)
   checkCorsPolicy(vars, issue)
+  checkAccountEventsUrl(vars, issue)
   if (strict && vars.RATE_LIMIT_AUTH.trim() === 'off') {
     issue(
       'RATE_LIMIT_AUTH',
@@ -130,6 +131,20 @@ function checkSigningPolicy(vars: Vars, issue: ReportIssue): void {
   }
   if (!hasKey && vars.JWT_PUBLIC_KEYS !== undefined) {
     issue('JWT_PUBLIC_KEYS', 'JWT_PUBLIC_KEYS is only used with JWT_PRIVATE_KEY (EdDSA): remove it')
+  }
+}
+
+/** Events carry single-use tokens: https, or plain http to a local host in development. */
+function checkAccountEventsUrl(vars: Vars, issue: ReportIssue): void {
+  const url = vars.ACCOUNT_EVENTS_URL === undefined ? undefined : parseHttpUrl(vars.ACCOUNT_EVENTS_URL)
+  if (url?.protocol !== 'http:') return
+  if (vars.ENVIRONMENT !== 'development') {
+    issue('ACCOUNT_EVENTS_URL', `ACCOUNT_EVENTS_URL must start with https:// in ${vars.ENVIRONMENT} (got http://…)`)
+  } else if (!isDevelopmentHost(url.hostname)) {
+    issue(
+      'ACCOUNT_EVENTS_URL',
+      'ACCOUNT_EVENTS_URL uses plain http:// to a host that is not local: use https://, or in development a local host (localhost, 127.0.0.0/8, [::1], *.localhost, *.test)',
+    )
   }
 }
 

@@ -529,3 +529,49 @@ describe('config schema: the hosts a development configuration may serve', () =>
     })
   })
 })
+
+describe('ACCOUNT_EVENTS_URL', () => {
+  const url = 'https://api.internal.example.com/edgeward/account-events'
+
+  it('is optional everywhere: without it, events are dropped (and logged) when sent', () => {
+    for (const config of [prod, dev]) {
+      const result = parseConfig(config)
+      expect(result.ok && result.config.accountEvents).toEqual({ url: undefined })
+    }
+    const result = parseConfig({ ...prod, ACCOUNT_EVENTS_URL: url })
+    expect(result.ok && result.config.accountEvents).toEqual({ url })
+  })
+
+  it.each(['production', 'staging'])('must be https:// in %s', (environment) => {
+    expect(
+      issues(parseConfig({ ...prod, ENVIRONMENT: environment, ACCOUNT_EVENTS_URL: 'http://api.internal/events' })),
+    ).toEqual([
+      {
+        variable: 'ACCOUNT_EVENTS_URL',
+        message: `ACCOUNT_EVENTS_URL must start with https:// in ${environment} (got http://…)`,
+      },
+    ])
+  })
+
+  it('may be plain http:// in development to a local host only: events carry tokens', () => {
+    for (const local of [
+      'http://127.0.0.1:9000/e',
+      'http://localhost:9000/e',
+      'http://[::1]/e',
+      'http://origin.test/e',
+    ]) {
+      expect(parseConfig({ ...dev, ACCOUNT_EVENTS_URL: local }).ok, local).toBe(true)
+    }
+    const [issue, ...more] = issues(parseConfig({ ...dev, ACCOUNT_EVENTS_URL: 'http://192.168.1.20/e' }))
+    expect(more).toEqual([])
+    expect(issue?.variable).toBe('ACCOUNT_EVENTS_URL')
+    expect(issue?.message).toContain('plain http:// to a host that is not local')
+    expect(parseConfig({ ...dev, ACCOUNT_EVENTS_URL: 'https://events.example.com/e' }).ok).toBe(true)
+  })
+
+  it.each(['not a url', 'ftp://api.internal/events'])('refuses %s', (value) => {
+    expect(issues(parseConfig({ ...prod, ACCOUNT_EVENTS_URL: value }))[0]?.message).toContain(
+      'ACCOUNT_EVENTS_URL must be an absolute http(s) URL',
+    )
+  })
+})

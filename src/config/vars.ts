@@ -232,6 +232,12 @@ export const VarsSchema = z.object({
     httpUrl('UPSTREAM_URL', 'the base URL of the API edgeward protects, e.g. https://api.internal.example.com'),
   ),
   UPSTREAM_SIGNING_SECRET: z.optional(z.string()),
+  ACCOUNT_EVENTS_URL: z.optional(
+    httpUrl(
+      'ACCOUNT_EVENTS_URL',
+      'the origin URL that receives account events (verification and password-reset tokens), e.g. https://api.internal.example.com/edgeward/account-events',
+    ),
+  ),
   UPSTREAM_TIMEOUT_MS: integer('UPSTREAM_TIMEOUT_MS', 100, 60_000, 10_000),
   UPSTREAM_RETRIES: integer('UPSTREAM_RETRIES', 0, 1, 1),
   UPSTREAM_BREAKER_THRESHOLD: integer('UPSTREAM_BREAKER_THRESHOLD', 1, 100, 5),

@@ -1,10 +1,13 @@
 /**
- * The gateway side of signed identity: the X-Gateway-* headers the origin trusts instead of the client's token.
- * The canonical string and its encoding live in `verify-origin.ts` (the origin's copy), so signer and verifier
- * cannot drift; see that file's header for the exact v1 format.
+ * The gateway side of signed identity: the X-Gateway-* headers the origin trusts instead of the client's token, and
+ * the same signature over the account events POSTed to the origin (`signEvent`). The canonical string and its
+ * encoding live in `verify-origin.ts` (the origin's copy), so signer and verifier cannot drift; see that file's
+ * header for the exact v1 format.
  */
 import {
   computeSignature,
+  contentSha256,
+  HEADER_CONTENT_SHA256,
   HEADER_REQUEST_ID,
   HEADER_SCOPES,
   HEADER_SESSION,
@@ -68,4 +71,45 @@ export async function signIdentity(secret: string, fields: IdentityFields): Prom
   if (scopes !== '') headers[HEADER_SCOPES] = scopes
   if (session !== '') headers[HEADER_SESSION] = session
   return headers
+}
+
+export interface EventFields {
+  /** The method sent to the origin. */
+  method: string
+  /** Path and query exactly as sent to the origin. */
+  pathAndQuery: string
+  /** The event's id, sent as `X-Request-Id`: the same on every delivery attempt, so the origin can skip a repeat. */
+  requestId: string
+  /** The body exactly as sent (UTF-8). */
+  body: string
+  /** @default Math.floor(Date.now() / 1000) */
+  nowSeconds?: number
+}
+
+/**
+ * The signed headers for an account event: `X-Gateway-Timestamp`, `X-Gateway-Signature`, `X-Request-Id` and
+ * `X-Gateway-Content-SHA256`, the body's digest, which the signature covers (the canonical string's ninth line).
+ * No identity headers: the body names the account. The origin checks it with `verifyGatewayRequest` given the
+ * body. Throws a TypeError for a secret under 32 bytes or a malformed method/path/id.
+ */
+export async function signEvent(secret: string, fields: EventFields): Promise<Record<string, string>> {
+  const timestamp = Math.floor(fields.nowSeconds ?? Date.now() / 1000)
+  const digest = await contentSha256(fields.body)
+  const { method, pathAndQuery, requestId } = fields
+  const signature = await computeSignature(secret, {
+    timestamp,
+    method,
+    pathAndQuery,
+    user: '',
+    scopes: '',
+    session: '',
+    requestId,
+    contentSha256: digest,
+  })
+  return {
+    [HEADER_TIMESTAMP]: String(timestamp),
+    [HEADER_SIGNATURE]: signature,
+    [HEADER_REQUEST_ID]: requestId,
+    [HEADER_CONTENT_SHA256]: digest,
+  }
 }

@@ -1,8 +1,9 @@
 /**
- * Verifies the signed identity edgeward attaches to every proxied request. Copy this file into the origin as is: it
- * imports nothing and uses only Web Crypto (Node ≥ 20, Workers, Deno, Bun). The gateway's signer imports its
- * canonical form from here, so both stay in step. The signature covers neither the body nor the host: keep the
- * gateway→origin hop on TLS (or a service binding), so a captured request cannot be replayed with another body.
+ * Verifies the signed identity edgeward attaches to every proxied request, and the account events it POSTs to the
+ * origin. Copy this file into the origin as is: it imports nothing and uses only Web Crypto (Node ≥ 20, Workers,
+ * Deno, Bun). The gateway's signer imports its canonical form from here, so both stay in step. A proxied request's
+ * signature covers neither the body nor the host: keep the gateway→origin hop on TLS (or a service binding), so a
+ * captured request cannot be replayed with another body. An account event's signature covers its body too.
  */
 
 export const SIGNATURE_VERSION = 'v1'
@@ -12,8 +13,11 @@ export const HEADER_SESSION = 'x-gateway-session'
 export const HEADER_TIMESTAMP = 'x-gateway-timestamp'
 export const HEADER_SIGNATURE = 'x-gateway-signature'
 export const HEADER_REQUEST_ID = 'x-request-id'
+/** Only on account events: the body's SHA-256, base64url, unpadded. Proxied requests never carry it. */
+export const HEADER_CONTENT_SHA256 = 'x-gateway-content-sha256'
 /** Headers the gateway may send under the `x-gateway-` prefix; any other one is refused (nothing unsigned). */
 const KNOWN_GATEWAY_HEADERS = new Set([HEADER_USER, HEADER_SCOPES, HEADER_SESSION, HEADER_TIMESTAMP, HEADER_SIGNATURE])
+const KNOWN_EVENT_HEADERS = new Set([...KNOWN_GATEWAY_HEADERS, HEADER_CONTENT_SHA256])
 /** Shortest accepted secret, in UTF-8 bytes (256 bits for HMAC-SHA256). */
 export const MIN_SECRET_BYTES = 32
 
@@ -27,6 +31,8 @@ export interface CanonicalFields {
   scopes: string
   session: string
   requestId: string
+  /** The `X-Gateway-Content-SHA256` value of an account event; undefined on a proxied request. */
+  contentSha256?: string
 }
 
 const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
@@ -37,9 +43,10 @@ const SCOPES = /^[A-Za-z0-9\-_.!~*'()%]+( [A-Za-z0-9\-_.!~*'()%]+)*$/
 const REQUEST_ID = /^[\x21-\x7E]{1,200}$/
 const TIMESTAMP = /^\d{1,12}$/
 const SIGNATURE = /^v1=([A-Za-z0-9_-]{43})$/
+const SHA256 = /^[A-Za-z0-9_-]{43}$/
 
 /**
- * The v1 canonical string: eight lines joined by "\n" (no trailing newline):
+ * The v1 canonical string: eight lines (nine for an account event) joined by "\n" (no trailing newline):
  *
  *     v1
  *     <X-Gateway-Timestamp: unix seconds>
@@ -49,6 +56,7 @@ const SIGNATURE = /^v1=([A-Za-z0-9_-]{43})$/
  *     <X-Gateway-Scopes value, or "" when absent>
  *     <X-Gateway-Session value, or "" when absent>
  *     <X-Request-Id value>
+ *     <X-Gateway-Content-SHA256 value: account events only; a proxied request has no ninth line>
  *
  * User, session and each scope are percent-encoded (`encodeURIComponent`) in their headers and scopes are sorted
  * and space-joined, so no field can hold a newline; the method is an HTTP token and the path is printable ASCII.
@@ -65,7 +73,9 @@ export function canonicalString(f: CanonicalFields): string {
   if (f.scopes !== '' && !SCOPES.test(f.scopes))
     throw new TypeError('scopes must be encoded scopes joined by one space')
   if (!REQUEST_ID.test(f.requestId)) throw new TypeError('requestId must be 1-200 printable ASCII characters')
-  return [
+  if (f.contentSha256 !== undefined && !SHA256.test(f.contentSha256))
+    throw new TypeError('contentSha256 must be an unpadded base64url SHA-256')
+  const lines = [
     SIGNATURE_VERSION,
     String(f.timestamp),
     f.method,
@@ -74,7 +84,15 @@ export function canonicalString(f: CanonicalFields): string {
     f.scopes,
     f.session,
     f.requestId,
-  ].join('\n')
+  ]
+  if (f.contentSha256 !== undefined) lines.push(f.contentSha256)
+  return lines.join('\n')
+}
+
+/** The `X-Gateway-Content-SHA256` value of `body`: base64url SHA-256 of its bytes (a string as UTF-8), unpadded. */
+export async function contentSha256(body: string | ArrayBuffer | Uint8Array): Promise<string> {
+  const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : new Uint8Array(body)
+  return base64url(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)))
 }
 
 /** `v1=<base64url HMAC-SHA256>` over the canonical string. */
@@ -83,15 +101,23 @@ export async function computeSignature(secret: string, fields: CanonicalFields):
   return `${SIGNATURE_VERSION}=${base64url(new Uint8Array(mac))}`
 }
 
-export type VerifyFailure = 'missing_header' | 'bad_format' | 'unexpected_header' | 'stale' | 'future' | 'bad_signature'
+export type VerifyFailure =
+  | 'missing_header'
+  | 'bad_format'
+  | 'unexpected_header'
+  | 'stale'
+  | 'future'
+  | 'bad_signature'
+  | 'bad_digest'
 
 export type VerifyResult =
   | {
       ok: true
-      /** The authenticated user id, or null on a public route called without a token. */
+      /** The authenticated user id, or null on a public route called without a token (and on account events). */
       user: string | null
       scopes: string[]
       session: string | null
+      /** On an account event, the event's id: the same on every delivery attempt. */
       requestId: string
       timestamp: number
     }
@@ -103,6 +129,11 @@ export interface GatewayRequestLike {
   url: string
   /** Fetch `Headers`, or Node's `req.headers` (lower-case names). */
   headers: Headers | Record<string, string | string[] | undefined>
+  /**
+   * Only for an account event: its body exactly as received (raw bytes or text; parse it after). Given, the request
+   * must carry a matching `X-Gateway-Content-SHA256`; absent (a proxied request), it must carry none.
+   */
+  body?: string | ArrayBuffer | Uint8Array
 }
 
 export interface VerifyOptions {
@@ -115,8 +146,9 @@ export interface VerifyOptions {
 }
 
 /**
- * Checks that a request came through edgeward with this identity, method and path, recently.
- * Refuse the request (401/403) on `ok: false`; log `reason`, do not send it.
+ * Checks that a request came through edgeward with this identity, method and path, recently; for an account event
+ * (`request.body` given), with this body too. Refuse the request (401/403) on `ok: false`; log `reason`, do not
+ * send it. Account events come at least once: answer 2xx once one is handled, and skip a `requestId` seen before.
  *
  * @example
  * // Node origin
@@ -132,15 +164,23 @@ export async function verifyGatewayRequest(request: GatewayRequestLike, options:
   if (!Array.isArray(secrets) || secrets.length === 0) throw new TypeError('verifyGatewayRequest: secrets is empty')
   const header = headerReader(request.headers)
   if (header === undefined) return { ok: false, reason: 'bad_format' }
+  // An account event must carry the body's digest; a proxied request must not (its signature has no digest line).
+  const digest = request.body === undefined ? undefined : await contentSha256(request.body)
+  const known = digest === undefined ? KNOWN_GATEWAY_HEADERS : KNOWN_EVENT_HEADERS
 
   for (const name of header.names()) {
-    if (name.startsWith('x-gateway-') && !KNOWN_GATEWAY_HEADERS.has(name))
-      return { ok: false, reason: 'unexpected_header' }
+    if (name.startsWith('x-gateway-') && !known.has(name)) return { ok: false, reason: 'unexpected_header' }
   }
   const timestampText = header.get(HEADER_TIMESTAMP)
   const signatureText = header.get(HEADER_SIGNATURE)
   const requestId = header.get(HEADER_REQUEST_ID)
-  if (timestampText === undefined || signatureText === undefined || requestId === undefined) {
+  const presentedDigest = header.get(HEADER_CONTENT_SHA256)
+  if (
+    timestampText === undefined ||
+    signatureText === undefined ||
+    requestId === undefined ||
+    (digest !== undefined && presentedDigest === undefined)
+  ) {
     return { ok: false, reason: 'missing_header' }
   }
   const user = header.get(HEADER_USER) ?? ''
@@ -157,15 +197,18 @@ export async function verifyGatewayRequest(request: GatewayRequestLike, options:
     !ENCODED.test(user) ||
     !ENCODED.test(session) ||
     (scopes !== '' && !SCOPES.test(scopes)) ||
-    !REQUEST_ID.test(requestId)
+    !REQUEST_ID.test(requestId) ||
+    (presentedDigest !== undefined && !SHA256.test(presentedDigest))
   ) {
     return { ok: false, reason: 'bad_format' }
   }
   const timestamp = Number(timestampText)
   if (nowSeconds - timestamp > maxAgeSeconds) return { ok: false, reason: 'stale' }
   if (timestamp - nowSeconds > maxAgeSeconds) return { ok: false, reason: 'future' }
+  if (presentedDigest !== digest) return { ok: false, reason: 'bad_digest' }
 
   const fields: CanonicalFields = { timestamp, method: request.method, pathAndQuery, user, scopes, session, requestId }
+  if (digest !== undefined) fields.contentSha256 = digest
   const presented = `${SIGNATURE_VERSION}=${signature}`
   let matched = false
   for (const secret of secrets) {
@@ -222,9 +265,11 @@ function headerReader(headers: GatewayRequestLike['headers']) {
   return { get: (name: string) => lower.get(name), names: () => [...lower.keys()] }
 }
 
-const keys = new Map<string, Promise<CryptoKey>>()
+/** Spelled so that the file also compiles with Node's types alone, which have no global `CryptoKey`. */
+type HmacKey = ReturnType<typeof crypto.subtle.importKey>
+const keys = new Map<string, HmacKey>()
 
-function hmacKey(secret: string): Promise<CryptoKey> {
+function hmacKey(secret: string): HmacKey {
   const bytes = new TextEncoder().encode(secret)
   if (bytes.length < MIN_SECRET_BYTES)
     throw new TypeError(`the signing secret must be at least ${MIN_SECRET_BYTES} bytes`)

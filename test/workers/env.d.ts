@@ -6,5 +6,6 @@ declare namespace Cloudflare {
     UPSTREAM_URL: string
     JWT_PRIVATE_KEY: string
     UPSTREAM_SIGNING_SECRET: string
+    ACCOUNT_EVENTS_URL: string
   }
 }
