@@ -75,6 +75,7 @@ export function renderChart(tables: Table[]): string {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" ` +
       `font-family="-apple-system, 'Segoe UI', Helvetica, Arial, sans-serif" font-size="12" fill="${INK}">`,
+    '<title>Throughput of each variant relative to the one-Upstash-call floor, per added Upstash latency</title>',
     `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
     ...grid,
     ...legend(),
