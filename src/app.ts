@@ -18,6 +18,7 @@ import { rateLimit } from './pipeline/rate-limit'
 import { requestId } from './pipeline/request-id'
 import { resolveRoute } from './pipeline/route'
 import { noStore, securityHeaders } from './pipeline/security-headers'
+import { registerAdminRoutes } from './routes/admin'
 import { login, register, registrationOpen } from './routes/auth/account'
 import { refresh } from './routes/auth/refresh'
 import { LoginBody, RefreshBody, RegisterBody } from './routes/auth/schemas'
@@ -87,6 +88,7 @@ export function createApp(gw: Gateway): Hono<AppEnv> {
   app.post(GATEWAY_PATHS.logoutAll, requireToken, (c) => logoutAll(c, gw))
   app.get(GATEWAY_PATHS.sessions, requireToken, (c) => listSessions(c, gw))
   app.delete(GATEWAY_PATHS.session, requireToken, (c) => endSession(c, gw))
+  registerAdminRoutes(app, gw)
 
   // Everything else: the proxy to the origin, under the route's policy (or 404 for a gateway-owned spelling).
   app.notFound(proxy(gw))

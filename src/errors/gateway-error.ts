@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'invalid_path'
   | 'method_override'
   | 'invalid_json'
+  | 'invalid_query'
   | 'invalid_compressed_body'
   | 'validation_failed'
   | 'unauthenticated'
@@ -20,6 +21,7 @@ export type ErrorCode =
   | 'registration_disabled'
   | 'not_found'
   | 'method_not_allowed'
+  | 'admin_self_action'
   | 'payload_too_large'
   | 'request_timeout'
   | 'unsupported_media_type'
@@ -65,6 +67,11 @@ export const PROBLEM_TYPES = {
       'Method overrides are not accepted: send the real method. Where methods differ in policy, form bodies (which can carry `_method`) are refused too.',
   },
   invalid_json: { status: 400, title: 'Bad Request', detail: 'The request body is not valid JSON.' },
+  invalid_query: {
+    status: 400,
+    title: 'Bad Request',
+    detail: 'The query string does not match what this route expects; see `errors` (parameter names and issue codes).',
+  },
   invalid_compressed_body: {
     status: 400,
     title: 'Bad Request',
@@ -121,6 +128,12 @@ export const PROBLEM_TYPES = {
     status: 405,
     title: 'Method Not Allowed',
     detail: 'This method is not allowed on this resource; see the Allow header.',
+  },
+  admin_self_action: {
+    status: 409,
+    title: 'Conflict',
+    detail:
+      'An administrator cannot disable or delete their own account, nor take the admin scope from it; another administrator can.',
   },
   payload_too_large: {
     status: 413,

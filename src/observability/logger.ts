@@ -47,6 +47,7 @@ export const SECURITY_EVENTS: Readonly<Record<string, { outcome: Outcome; descri
   session_expired: security('failure', 'A session expired.'),
   session_use_after_expire: security('denied', 'An expired session was used.'),
   authz_fail: security('denied', 'Access to a resource was refused for lack of authorization.'),
+  authz_admin: security('success', 'An administrator acted on a user account.'),
   excess_rate_limit_exceeded: security('denied', 'A rate limit was exceeded.'),
   degraded_mode_entered: security(
     'failure',

@@ -17,6 +17,15 @@ export const GATEWAY_PATHS = {
   sessions: '/auth/sessions',
   /** One session of the caller; `:id` is the session (refresh family) id, the `sid` of its access tokens. */
   session: '/auth/sessions/:id',
+  /** The operator's back office (scope `edgeward:admin`): `GET ?email=` finds an account. */
+  adminUsers: '/auth/admin/users',
+  /** One account, by user id (`DELETE`: erasure), and what an administrator can do to it. */
+  adminUser: '/auth/admin/users/:id',
+  adminUserSessions: '/auth/admin/users/:id/sessions',
+  adminUserUnlock: '/auth/admin/users/:id/unlock',
+  adminUserDisable: '/auth/admin/users/:id/disable',
+  adminUserEnable: '/auth/admin/users/:id/enable',
+  adminUserScopes: '/auth/admin/users/:id/scopes',
 } as const
 
 /** The gateway's own auth endpoints share a prefix (and a tight body limit). */

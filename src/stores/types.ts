@@ -71,6 +71,18 @@ export interface UserStore {
   findById(id: string): Promise<User | null>
   /** Replaces the hash and bumps `updated_at`. False when no such user. */
   setPasswordHash(id: string, passwordHash: string): Promise<boolean>
+  /**
+   * Disables the account from `disabledAt` (unix seconds), or enables it again (null), without touching
+   * `updatedAt`. A disabled account cannot log in or refresh. False when no such user.
+   */
+  setDisabled(id: string, disabledAt: number | null): Promise<boolean>
+  /**
+   * Replaces the scopes (they go into the access tokens minted from now on) and bumps `updated_at`. Throws a
+   * `RangeError`, as `create` does, for an empty scope or one containing whitespace. False when no such user.
+   */
+  setScopes(id: string, scopes: readonly string[]): Promise<boolean>
+  /** Deletes the account with its refresh families and tokens (ON DELETE CASCADE). False when no such user. */
+  delete(id: string): Promise<boolean>
 }
 
 export interface IssuedRefreshToken {
@@ -162,6 +174,12 @@ export type LockoutDecision =
   /** Refused without checking the password, whether or not the account exists or the password is right. */
   | { status: 'locked'; retryAfterSeconds: number; by: 'consecutive_failures' | 'hourly_ceiling' }
 
+/** What `LockoutStore.status` reads: whether `begin` would refuse the identifier now. */
+export type LockoutStatus =
+  /** `failures`: the consecutive failures counted so far (below the threshold). */
+  | { locked: false; failures: number }
+  | { locked: true; retryAfterSeconds: number; by: 'consecutive_failures' | 'hourly_ceiling' }
+
 /**
  * Per-identifier login failure counting (S-LO-1, S-LO-2, R-BF-1). Every method throws when the store cannot be
  * reached: login then fails closed (503), because a lockout that silently stopped counting protects nobody.
@@ -173,6 +191,10 @@ export interface LockoutStore {
   succeeded(identifier: string): Promise<void>
   /** The attempt was never decided (the user store failed): returns both reservations. */
   release(identifier: string): Promise<void>
+  /** Whether the identifier is locked now, read without counting, reserving or extending anything. */
+  status(identifier: string): Promise<LockoutStatus>
+  /** Forgets every failure of the identifier, consecutive and hourly: the next login starts from zero. */
+  unlock(identifier: string): Promise<void>
 }
 
 /** The rate-limit policies: one counter namespace each, so one identifier is counted apart per policy. */

@@ -127,22 +127,38 @@ export async function logout(c: Context<AppEnv>, gw: Gateway): Promise<Response>
 }
 
 /**
- * Ends every session of the user (R-RT-11 in docs/requirements.md): every refresh family in D1, then every access token
- * issued up to now (`revokeUserBefore(sub, floor(now)+1)`; a token minted later in this same second is refused too:
- * fail safe). D1 first, for the same retry reason as logout.
+ * Ends every session of `userId`: every live refresh family in D1 (revoked with `reason`), then every access token
+ * issued up to now (`revokeUserBefore(userId, floor(now)+1)`; a token minted later in this same second is refused
+ * too: fail safe). D1 first, for the same retry reason as logout. A failure is a 503 logged with reason
+ * `<reason>_families_failed` (D1) or `<reason>_write_failed` (Upstash). Returns the families revoked.
  */
-export async function logoutAll(c: Context<AppEnv>, gw: Gateway): Promise<Response> {
-  const principal = principalOf(c)
-  const families = await inD1('logout_all_families_failed', principal.sub, () =>
-    gw.refreshTokens.revokeAllForUser(principal.sub, 'logout_all'),
-  )
+export async function endAllSessions(
+  gw: Pick<Gateway, 'refreshTokens' | 'revocation'>,
+  userId: string,
+  reason: string,
+): Promise<number> {
+  let families: number
   try {
-    await gw.revocation.revokeUserBefore(principal.sub, Math.floor(Date.now() / 1000) + 1)
+    families = await gw.refreshTokens.revokeAllForUser(userId, reason)
   } catch (cause) {
-    throw unavailable('revocation_unavailable', 'logout_all_write_failed', cause, REVOCATION_RETRY_AFTER_SECONDS, {
-      userid: principal.sub,
+    throw unavailable('dependency_unavailable', `${reason}_families_failed`, cause, ACCOUNT_RETRY_AFTER_SECONDS, {
+      target_userid: userId,
     })
   }
+  try {
+    await gw.revocation.revokeUserBefore(userId, Math.floor(Date.now() / 1000) + 1)
+  } catch (cause) {
+    throw unavailable('revocation_unavailable', `${reason}_write_failed`, cause, REVOCATION_RETRY_AFTER_SECONDS, {
+      target_userid: userId,
+    })
+  }
+  return families
+}
+
+/** Ends every session of the caller (R-RT-11 in docs/requirements.md) with {@link endAllSessions}. */
+export async function logoutAll(c: Context<AppEnv>, gw: Gateway): Promise<Response> {
+  const principal = principalOf(c)
+  const families = await endAllSessions(gw, principal.sub, 'logout_all')
   logRequest(c, {
     event: 'session_logout',
     level: 'info',

@@ -10,6 +10,7 @@ import { GatewayError } from '../../errors/gateway-error'
 import type { Gateway } from '../../gateway'
 import { countAuthEvent } from '../../observability/metrics'
 import { logRequest } from '../../request-log'
+import type { FamilySummary } from '../../stores/types'
 import { inD1, principalOf, revokeSessions } from './session'
 
 /** A family id as the stores make them (`crypto.randomUUID()`); anything else costs no D1 query. */
@@ -30,22 +31,24 @@ export interface SessionBody {
   current: boolean
 }
 
+/** A session as the API shows it, without `current` (which depends on who asks). */
+export function sessionBody(family: FamilySummary): Omit<SessionBody, 'current'> {
+  return {
+    id: family.id,
+    created_at: isoTime(family.createdAt),
+    last_used_at: isoTime(family.lastUsedAt),
+    expires_at: isoTime(family.expiresAt),
+    client: family.client,
+  }
+}
+
 /** The caller's live sessions, newest first, at most 100. */
 export async function listSessions(c: Context<AppEnv>, gw: Pick<Gateway, 'refreshTokens'>): Promise<Response> {
   const { sub, sid } = principalOf(c)
   const families = await inD1('session_list_failed', sub, () =>
     gw.refreshTokens.listFamilies(sub, Math.floor(Date.now() / 1000)),
   )
-  const sessions = families.map(
-    (family): SessionBody => ({
-      id: family.id,
-      created_at: isoTime(family.createdAt),
-      last_used_at: isoTime(family.lastUsedAt),
-      expires_at: isoTime(family.expiresAt),
-      client: family.client,
-      current: family.id === sid,
-    }),
-  )
+  const sessions = families.map((family): SessionBody => ({ ...sessionBody(family), current: family.id === sid }))
   c.header('cache-control', 'no-store')
   return c.json({ sessions })
 }

@@ -113,6 +113,49 @@ export function lockoutStoreContract(
       expect(decisions.filter((d) => d.status === 'locked')).toHaveLength(7)
     })
 
+    it('reads the status without counting: failures so far, then the lock and its wait', async () => {
+      const { store } = await make(POLICY)
+      const id = identifier()
+      expect(await store.status(id)).toEqual({ locked: false, failures: 0 })
+      await store.begin(id)
+      await store.begin(id)
+      for (let i = 0; i < 5; i++) expect(await store.status(id)).toEqual({ locked: false, failures: 2 })
+      expect(await store.begin(id)).toEqual(allowed(3, true))
+      const status = await store.status(id)
+      expect(status).toMatchObject({ locked: true, by: 'consecutive_failures' })
+      const wait = status.locked ? status.retryAfterSeconds : 0
+      expect(wait).toBeGreaterThanOrEqual(POLICY.lockSeconds - 1)
+      expect(wait).toBeLessThanOrEqual(POLICY.lockSeconds)
+      expect(await store.status(identifier())).toEqual({ locked: false, failures: 0 })
+    })
+
+    it('reports the hourly ceiling as a lock of its own', async () => {
+      const { store } = await make({ threshold: 3, lockSeconds: 900, hourlyCeiling: 2 })
+      const id = identifier()
+      await store.begin(id)
+      await store.succeeded(id)
+      await store.begin(id)
+      await store.begin(id)
+      const status = await store.status(id)
+      expect(status).toMatchObject({ locked: true, by: 'hourly_ceiling' })
+      expect(status.locked && status.retryAfterSeconds).toBeGreaterThan(3_590)
+    })
+
+    it('unlocks: both counters forgotten, the next attempt is the first; unknown identifiers are a no-op', async () => {
+      const { store } = await make({ threshold: 3, lockSeconds: 900, hourlyCeiling: 4 })
+      const id = identifier()
+      for (let i = 0; i < 3; i++) await store.begin(id)
+      expect((await store.begin(id)).status).toBe('locked')
+      await store.unlock(id)
+      expect(await store.status(id)).toEqual({ locked: false, failures: 0 })
+      // The hourly count went too: four more failures fit before the ceiling.
+      expect(await store.begin(id)).toEqual(allowed(1))
+      expect(await store.begin(id)).toEqual(allowed(2))
+      await store.succeeded(id)
+      expect(await store.begin(id)).toEqual(allowed(1))
+      await store.unlock(identifier())
+    })
+
     it('unlocks a lock duration after the last counted attempt, not the last refusal; the hour runs from the first failure', async () => {
       const { store, clock } = await make({ threshold: 3, lockSeconds: 1, hourlyCeiling: 4 })
       const id = identifier()

@@ -103,6 +103,54 @@ export function userStoreContract(name: string, make: () => UserHarness | Promis
       expect(await store.setPasswordHash(crypto.randomUUID(), 'new')).toBe(false)
     })
 
+    it('disables and enables an account without touching updatedAt; false for an unknown id', async () => {
+      const { store, clock } = await make()
+      const user = await created(store, `${local()}@example.com`)
+      await clock.advance(1_000)
+      const at = Math.floor(clock.now() / 1000)
+      expect(await store.setDisabled(user.id, at)).toBe(true)
+      expect(await store.findById(user.id)).toEqual({ ...user, disabledAt: at })
+      expect(await store.findByEmail(user.email)).toEqual({ ...user, disabledAt: at })
+      expect(await store.setDisabled(user.id, null)).toBe(true)
+      expect(await store.findById(user.id)).toEqual(user)
+      expect(await store.setDisabled(crypto.randomUUID(), at)).toBe(false)
+    })
+
+    it('replaces the scopes and bumps updatedAt; none at all is allowed; false for an unknown id', async () => {
+      const { store, clock } = await make()
+      const user = await created(store, `${local()}@example.com`, 'h', ['read'])
+      await clock.advance(2_000)
+      expect(await store.setScopes(user.id, ['edgeward:admin', 'write'])).toBe(true)
+      const changed = { ...user, scopes: ['edgeward:admin', 'write'], updatedAt: user.createdAt + 2 }
+      expect(await store.findById(user.id)).toEqual(changed)
+      expect(await store.setScopes(user.id, [])).toBe(true)
+      expect((await store.findById(user.id))?.scopes).toEqual([])
+      expect(await store.setScopes(crypto.randomUUID(), ['read'])).toBe(false)
+    })
+
+    it.each([
+      ['a scope with whitespace', ['a b']],
+      ['an empty scope', ['read', '']],
+    ])('refuses to set %s with a RangeError and changes nothing', async (_case, scopes) => {
+      const { store } = await make()
+      const user = await created(store, `${local()}@example.com`, 'h', ['read'])
+      await expect(store.setScopes(user.id, scopes)).rejects.toThrow(RangeError)
+      expect(await store.findById(user.id)).toEqual(user)
+    })
+
+    it('deletes an account: found by neither id nor email, its address free again; false once gone', async () => {
+      const { store } = await make()
+      const user = await created(store, `${local()}@example.com`)
+      const kept = await created(store, `${local()}@example.com`)
+      expect(await store.delete(user.id)).toBe(true)
+      expect(await store.findById(user.id)).toBeNull()
+      expect(await store.findByEmail(user.email)).toBeNull()
+      expect(await store.delete(user.id)).toBe(false)
+      expect(await store.findById(kept.id)).toEqual(kept)
+      const again = await created(store, user.email)
+      expect(again.id).not.toBe(user.id)
+    })
+
     it('hands out copies: changing a returned user changes nothing stored', async () => {
       const { store } = await make()
       const user = await created(store, `${local()}@example.com`, 'h', ['read'])

@@ -29,10 +29,15 @@ const WHITESPACE = /\s/u
 export function checkNewUser(email: string, scopes: readonly string[]): string {
   const normalized = normalizeEmail(email)
   if (normalized === null) throw new RangeError('unacceptable email')
+  checkScopes(scopes)
+  return normalized
+}
+
+/** Scopes as every user store stores them (space-separated): a RangeError for one that is empty or has white space. */
+export function checkScopes(scopes: readonly string[]): void {
   if (scopes.some((scope) => scope === '' || WHITESPACE.test(scope))) {
     throw new RangeError('a scope is empty or contains whitespace')
   }
-  return normalized
 }
 
 export function normalizeEmail(raw: string): string | null {
@@ -106,6 +111,25 @@ export function createD1UserStore(db: D1Database, options: { clock?: () => numbe
         .prepare('UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1')
         .bind(id, passwordHash, Math.floor(clock() / 1000))
         .run()
+      return result.meta.changes === 1
+    },
+
+    async setDisabled(id, disabledAt) {
+      const result = await db.prepare('UPDATE users SET disabled_at = ?2 WHERE id = ?1').bind(id, disabledAt).run()
+      return result.meta.changes === 1
+    },
+
+    async setScopes(id, scopes) {
+      checkScopes(scopes)
+      const result = await db
+        .prepare('UPDATE users SET scopes = ?2, updated_at = ?3 WHERE id = ?1')
+        .bind(id, scopes.join(' '), Math.floor(clock() / 1000))
+        .run()
+      return result.meta.changes === 1
+    },
+
+    async delete(id) {
+      const result = await db.prepare('DELETE FROM users WHERE id = ?1').bind(id).run()
       return result.meta.changes === 1
     },
   }

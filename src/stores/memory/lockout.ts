@@ -6,7 +6,7 @@
  * dumped, so it needs no HMAC. For tests and single-isolate development: nothing is shared between isolates.
  */
 import type { LockoutPolicy } from '../redis/lockout'
-import type { LockoutDecision, LockoutStore } from '../types'
+import type { LockoutDecision, LockoutStatus, LockoutStore } from '../types'
 import { createExpiringMap, type ExpiringMap } from './expiring-map'
 
 const HOUR_MS = 3_600_000
@@ -41,14 +41,22 @@ export function createMemoryLockoutStore(policy: LockoutPolicy, options: MemoryL
       by,
     }) satisfies LockoutDecision
 
+  /** The refusal `begin` would answer now, or undefined when the identifier may try. */
+  const lockOf = (identifier: string, now: number) => {
+    if ((consecutive.get(identifier, now) ?? 0) >= policy.threshold)
+      return locked(consecutive.expiresAt(identifier, now), now, 'consecutive_failures')
+    if ((hourly.get(identifier, now) ?? 0) >= policy.hourlyCeiling)
+      return locked(hourly.expiresAt(identifier, now), now, 'hourly_ceiling')
+    return undefined
+  }
+
   return {
     async begin(identifier): Promise<LockoutDecision> {
       const now = clock()
+      const refusal = lockOf(identifier, now)
+      if (refusal !== undefined) return refusal
       const failures = consecutive.get(identifier, now) ?? 0
       const hour = hourly.get(identifier, now) ?? 0
-      if (failures >= policy.threshold)
-        return locked(consecutive.expiresAt(identifier, now), now, 'consecutive_failures')
-      if (hour >= policy.hourlyCeiling) return locked(hourly.expiresAt(identifier, now), now, 'hourly_ceiling')
       consecutive.set(identifier, failures + 1, now + lockMs, now)
       // The hour starts at the first failure and is not renewed by later ones.
       hourly.set(identifier, hour + 1, hour === 0 ? now + HOUR_MS : (hourly.expiresAt(identifier, now) ?? now), now)
@@ -65,6 +73,18 @@ export function createMemoryLockoutStore(policy: LockoutPolicy, options: MemoryL
       const now = clock()
       giveBack(consecutive, identifier, now)
       giveBack(hourly, identifier, now)
+    },
+
+    async status(identifier): Promise<LockoutStatus> {
+      const now = clock()
+      const refusal = lockOf(identifier, now)
+      if (refusal === undefined) return { locked: false, failures: consecutive.get(identifier, now) ?? 0 }
+      return { locked: true, retryAfterSeconds: refusal.retryAfterSeconds, by: refusal.by }
+    },
+
+    async unlock(identifier) {
+      consecutive.delete(identifier)
+      hourly.delete(identifier)
     },
   }
 }

@@ -3,14 +3,8 @@
  * write and unique after normalization, scopes without whitespace, times in unix seconds from the clock. Every
  * read returns a fresh copy, as a database row would be: a caller mutating a user changes nothing stored.
  */
-import { checkNewUser, normalizeEmail } from '../d1/users'
+import { checkNewUser, checkScopes, normalizeEmail } from '../d1/users'
 import type { CreateUserResult, User, UserStore } from '../types'
-
-/** The user store plus what D1 does by SQL today: disabling an account. */
-export interface MemoryUserStore extends UserStore {
-  /** Sets or clears `disabledAt` (unix seconds) without touching `updatedAt`. False when no such user. */
-  setDisabled(id: string, disabledAt: number | null): Promise<boolean>
-}
 
 export interface MemoryUserOptions {
   /** Epoch milliseconds; tests pass a fixed instant. */
@@ -20,7 +14,7 @@ export interface MemoryUserOptions {
 const copy = (user: User): User => ({ ...user, scopes: [...user.scopes] })
 
 /** @example const users = createMemoryUserStore({ clock: () => 1_800_000_000_000 }) */
-export function createMemoryUserStore(options: MemoryUserOptions = {}): MemoryUserStore {
+export function createMemoryUserStore(options: MemoryUserOptions = {}): UserStore {
   const clock = options.clock ?? Date.now
   const byId = new Map<string, User>()
   /** normalized email → id */
@@ -69,6 +63,23 @@ export function createMemoryUserStore(options: MemoryUserOptions = {}): MemoryUs
       const user = byId.get(id)
       if (user === undefined) return false
       user.disabledAt = disabledAt
+      return true
+    },
+
+    async setScopes(id, scopes) {
+      checkScopes(scopes)
+      const user = byId.get(id)
+      if (user === undefined) return false
+      user.scopes = [...scopes]
+      user.updatedAt = Math.floor(clock() / 1000)
+      return true
+    },
+
+    async delete(id) {
+      const user = byId.get(id)
+      if (user === undefined) return false
+      byId.delete(id)
+      byEmail.delete(user.email)
       return true
     },
   }

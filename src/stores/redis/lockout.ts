@@ -56,6 +56,17 @@ const RELEASE_SCRIPT = `for i = 1, 2 do
 end
 return 1`
 
+/**
+ * The lock as `begin` would see it, read without writing: {consecutive, its PTTL, hourly, its PTTL}. A key
+ * without a TTL (PTTL -1) is one `begin` would give a full period on its next refusal.
+ */
+const STATUS_SCRIPT = `return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('PTTL', KEYS[1]),
+  tonumber(redis.call('GET', KEYS[2]) or '0'), redis.call('PTTL', KEYS[2])}`
+
+/** An administrator's unlock: both counters go, as if the identifier had never failed. */
+const UNLOCK_SCRIPT = `redis.call('DEL', KEYS[1], KEYS[2])
+return 1`
+
 const HOUR_MS = 3_600_000
 
 /** The two keys of an identifier: `auth:fail:<hmac>` (consecutive) and `auth:fail:h:<hmac>` (hourly). */
@@ -102,6 +113,26 @@ export function createRedisLockoutStore(
 
     async release(identifier) {
       await redis.eval(RELEASE_SCRIPT, await lockoutKeys(keySecret, identifier), [])
+    },
+
+    async status(identifier) {
+      const keys = await lockoutKeys(keySecret, identifier)
+      const [consecutive, consecutiveTtl, hourly, hourlyTtl] = await redis.eval<
+        unknown[],
+        [number, number, number, number]
+      >(STATUS_SCRIPT, keys, [])
+      const wait = (ttl: number, period: number) => Math.max(1, Math.ceil((ttl < 0 ? period : ttl) / 1_000))
+      if (consecutive >= policy.threshold) {
+        return { locked: true, retryAfterSeconds: wait(consecutiveTtl, lockMs), by: 'consecutive_failures' }
+      }
+      if (hourly >= policy.hourlyCeiling) {
+        return { locked: true, retryAfterSeconds: wait(hourlyTtl, HOUR_MS), by: 'hourly_ceiling' }
+      }
+      return { locked: false, failures: consecutive }
+    },
+
+    async unlock(identifier) {
+      await redis.eval(UNLOCK_SCRIPT, await lockoutKeys(keySecret, identifier), [])
     },
   }
 }

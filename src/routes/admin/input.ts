@@ -1,0 +1,59 @@
+/**
+ * What the admin routes accept: `?email=` on the user search (one parameter, nothing else in the query) and the
+ * strict body of `PUT …/scopes`. Errors name the parameter or JSON pointer and an issue code, never a value.
+ */
+import type { Context } from 'hono'
+import * as z from 'zod/mini'
+import type { AppEnv } from '../../env'
+import { GatewayError } from '../../errors/gateway-error'
+import { SCOPE_TOKEN } from '../../lib/scopes'
+import { logRequest } from '../../request-log'
+import { normalizeEmail } from '../../stores/d1/users'
+import { LoginBody } from '../auth/schemas'
+
+/** At most this many scopes per account, each at most this long: they all travel in every access token. */
+export const MAX_SCOPES = 32
+export const MAX_SCOPE_LENGTH = 128
+
+const scope = z.string().check(z.maxLength(MAX_SCOPE_LENGTH), z.regex(SCOPE_TOKEN))
+
+/** `PUT /auth/admin/users/{id}/scopes`: the whole new set (RFC 6749 §3.3 scope tokens); `[]` takes every scope away. */
+export const ScopesBody = z.strictObject({ scopes: z.array(scope).check(z.maxLength(MAX_SCOPES)) })
+
+interface QueryError {
+  parameter: string
+  code: string
+}
+
+function refuse(c: Context<AppEnv>, errors: QueryError[]): never {
+  logRequest(c, { event: 'input_validation_fail', level: 'info', errors, outcome: 'denied' })
+  throw new GatewayError('invalid_query', { extensions: { errors } })
+}
+
+/**
+ * The normalized address of `?email=`, checked as login checks it. Missing, repeated or invalid, or beside any
+ * other parameter: 400 `invalid_query`.
+ */
+export function emailQuery(c: Context<AppEnv>): string {
+  const params = new URL(c.req.url).searchParams
+  const unknown = [...new Set(params.keys())].filter((name) => name !== 'email')
+  if (unknown.length > 0)
+    refuse(
+      c,
+      unknown.map((parameter) => ({ parameter, code: 'unrecognized_keys' })),
+    )
+  const values = params.getAll('email')
+  if (values.length === 0) refuse(c, [{ parameter: 'email', code: 'invalid_type' }])
+  if (values.length > 1) refuse(c, [{ parameter: 'email', code: 'duplicate_key' }])
+  const parsed = LoginBody.shape.email.safeParse(values[0])
+  const email = parsed.success ? normalizeEmail(parsed.data) : null
+  if (email === null) {
+    refuse(c, [
+      {
+        parameter: 'email',
+        code: parsed.success ? 'invalid_format' : (parsed.error.issues[0]?.code ?? 'invalid_format'),
+      },
+    ])
+  }
+  return email
+}
