@@ -4,17 +4,11 @@
  * issue for, and a clock it moves by hand.
  */
 import { describe, expect, it } from 'vitest'
-import type { RefreshTokenStore, RotateResult, UserStore } from '../types'
-import type { TestClock } from './clock'
+import type { UserStore } from '../types'
+import { DAY, GRACE, harnessSetup, INVALID, type RefreshTokenHarness, TTL, tokenOf } from './refresh-harness'
+import { refreshSessionCases } from './refresh-sessions'
 
-export interface RefreshTokenHarness {
-  store: RefreshTokenStore
-  clock: TestClock
-  /** Creates an account the store can issue for; returns its id. */
-  createUser(): Promise<string>
-  /** Disables an account the way an administrator would. */
-  disableUser(id: string): Promise<void>
-}
+export type { RefreshTokenHarness }
 
 /** Creates accounts with fresh addresses in `users`: a harness's `createUser`. */
 export function userFactory(users: UserStore): () => Promise<string> {
@@ -23,16 +17,6 @@ export function userFactory(users: UserStore): () => Promise<string> {
     if (!result.created) throw new Error('user not created')
     return result.user.id
   }
-}
-
-const DAY = 86_400
-const TTL = { client: 'web', absoluteTtlSeconds: 30 * DAY, idleTtlSeconds: 7 * DAY }
-const GRACE = { graceSeconds: 10 }
-const INVALID = { kind: 'invalid' }
-
-function tokenOf(result: RotateResult): string {
-  if (result.kind !== 'rotated' && result.kind !== 'grace') throw new Error(`expected a token, got ${result.kind}`)
-  return result.token
 }
 
 /** A well-formed token no store issued. */
@@ -49,12 +33,8 @@ export function refreshTokenStoreContract(
   make: () => RefreshTokenHarness | Promise<RefreshTokenHarness>,
 ): void {
   describe(`RefreshTokenStore contract: ${name}`, () => {
-    const setup = async () => {
-      const harness = await make()
-      const userId = await harness.createUser()
-      const now = () => Math.floor(harness.clock.now() / 1000)
-      return { ...harness, userId, now, advance: (seconds: number) => harness.clock.advance(seconds * 1000) }
-    }
+    refreshSessionCases(() => harnessSetup(make))
+    const setup = () => harnessSetup(make)
 
     it('issues a 256-bit base64url token that expires after the idle TTL, capped by the absolute one', async () => {
       const { store, userId, now } = await setup()
@@ -220,78 +200,6 @@ export function refreshTokenStoreContract(
       expect(await store.rotate(twoB, GRACE)).toEqual(INVALID)
       expect(await store.rotate(two.token, GRACE)).toEqual(INVALID)
       expect((await store.rotate(bystander.token, GRACE)).kind).toBe('rotated')
-    })
-
-    it('lists the live families of a user, newest first (logins of one second in order), with their times', async () => {
-      const { store, userId, createUser, now, advance } = await setup()
-      const start = now()
-      const first = await store.issue(userId, TTL)
-      await advance(10)
-      const second = await store.issue(userId, { ...TTL, client: 'mobile' })
-      const revoked = await store.issue(userId, TTL)
-      await store.revokeFamily(revoked.familyId, 'logout')
-      const short = await store.issue(userId, { client: 'web', absoluteTtlSeconds: 30, idleTtlSeconds: 20 })
-      await store.issue(await createUser(), TTL)
-      await advance(19)
-      await store.rotate(first.token, GRACE)
-      const web = { client: 'web' }
-      expect(await store.listFamilies(userId, now())).toEqual([
-        { id: short.familyId, ...web, createdAt: start + 10, lastUsedAt: start + 10, expiresAt: start + 30 },
-        {
-          id: second.familyId,
-          client: 'mobile',
-          createdAt: start + 10,
-          lastUsedAt: start + 10,
-          expiresAt: start + 10 + 7 * DAY,
-        },
-        { id: first.familyId, ...web, createdAt: start, lastUsedAt: start + 29, expiresAt: start + 29 + 7 * DAY },
-      ])
-      // Live means an idle expiry after the `now` given.
-      expect((await store.listFamilies(userId, start + 30)).map((f) => f.id)).toEqual([second.familyId, first.familyId])
-      expect(await store.listFamilies(await createUser(), now())).toEqual([])
-    })
-
-    it('lists at most 100 families, the most recent', async () => {
-      const { store, userId, now, advance } = await setup()
-      const issued: string[] = []
-      for (let i = 0; i < 101; i++) {
-        issued.push((await store.issue(userId, TTL)).familyId)
-        await advance(1)
-      }
-      const listed = await store.listFamilies(userId, now())
-      expect(listed.map((f) => f.id)).toEqual(issued.slice(1).reverse())
-    })
-
-    it("revokes a family only for its owner and only while it is live; another user's stays untouched", async () => {
-      const { store, userId, createUser, now, advance } = await setup()
-      const victimId = await createUser()
-      const victim = await store.issue(victimId, TTL)
-      expect(await store.revokeFamilyOf(userId, victim.familyId, 'session_revoked')).toBe('not_found')
-      expect((await store.listFamilies(victimId, now())).map((f) => f.id)).toEqual([victim.familyId])
-      expect((await store.rotate(victim.token, GRACE)).kind).toBe('rotated')
-
-      const own = await store.issue(userId, TTL)
-      const child = tokenOf(await store.rotate(own.token, GRACE))
-      expect(await store.revokeFamilyOf(userId, own.familyId, 'session_revoked')).toBe('revoked')
-      // Its owner may ask again (a retry after a failed follow-up write): the family is not revoked twice.
-      expect(await store.revokeFamilyOf(userId, own.familyId, 'session_revoked')).toBe('already_revoked')
-      expect(await store.revokeFamily(own.familyId, 'logout')).toBe(false)
-      expect(await store.rotate(child, GRACE)).toEqual(INVALID)
-      // The grace path is closed too: the parent inside the window gets nothing.
-      expect(await store.rotate(own.token, GRACE)).toEqual(INVALID)
-      expect(await store.listFamilies(userId, now())).toEqual([])
-      // Someone else's revoked family, an unknown id and a malformed one alike.
-      expect(await store.revokeFamilyOf(victimId, own.familyId, 'session_revoked')).toBe('not_found')
-      expect(await store.revokeFamilyOf(userId, crypto.randomUUID(), 'session_revoked')).toBe('not_found')
-      expect(await store.revokeFamilyOf(userId, "x' OR 1=1 --", 'session_revoked')).toBe('not_found')
-
-      const expired = await store.issue(userId, { client: 'web', absoluteTtlSeconds: 30, idleTtlSeconds: 20 })
-      await advance(20)
-      expect(await store.revokeFamilyOf(userId, expired.familyId, 'session_revoked')).toBe('not_found')
-      // Nothing was written: the dead family was still unrevoked.
-      expect(await store.revokeFamily(expired.familyId, 'logout')).toBe(true)
-      // The victim's family is still live: its rotated token replayed is reuse, where a revoked family's is invalid.
-      expect((await store.rotate(victim.token, { graceSeconds: 0 })).kind).toBe('reuse')
     })
 
     it('purges dead families with their tokens, a bounded number at a time, and keeps live ones, revoked or not', async () => {

@@ -16,6 +16,7 @@ import { base64url } from 'jose'
 import { sha256Hex } from '../../lib/crypto'
 import type { IssuedRefreshToken, RefreshTokenStore, RotateResult } from '../types'
 import { openChild, sealChild } from './grace-seal'
+import { type PresentedRow, SELECT_PRESENTED, type TokenRow } from './refresh-rows'
 
 /** 256 random bits (R-RT-1): 43 base64url characters. */
 const TOKEN_BYTES = 32
@@ -28,40 +29,6 @@ export const MAX_LISTED_FAMILIES = 100
 
 function newRawToken(): string {
   return base64url.encode(crypto.getRandomValues(new Uint8Array(TOKEN_BYTES)))
-}
-
-/** A presented token joined with its family and user: the one read `rotate` decides on. */
-interface PresentedRow {
-  id: string
-  family_id: string
-  user_id: string
-  parent_id: string | null
-  child_id: string | null
-  status: 'active' | 'rotated' | 'revoked'
-  expires_at: number
-  rotated_at: number | null
-  grace_ciphertext: string | null
-  client: string
-  idle_ttl_seconds: number
-  idle_expires_at: number
-  absolute_expires_at: number
-  family_revoked_at: number | null
-  user_disabled_at: number | null
-}
-
-const SELECT_PRESENTED = `SELECT t.id, t.family_id, t.user_id, t.parent_id, t.child_id, t.status, t.expires_at, t.rotated_at,
-    t.grace_ciphertext, f.client, f.idle_ttl_seconds, f.idle_expires_at, f.absolute_expires_at,
-    f.revoked_at AS family_revoked_at, u.disabled_at AS user_disabled_at
-  FROM refresh_tokens t
-  JOIN refresh_token_families f ON f.id = t.family_id
-  JOIN users u ON u.id = t.user_id
-  WHERE t.token_hash = ?1`
-
-interface TokenRow {
-  id: string
-  token_hash: string
-  status: 'active' | 'rotated' | 'revoked'
-  expires_at: number
 }
 
 function positiveSeconds(name: string, value: number): number {
