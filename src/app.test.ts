@@ -105,6 +105,9 @@ describe('invalid configuration', () => {
     UPSTASH_REDIS_REST_URL: 'http://leaky.example.net',
     UPSTASH_REDIS_REST_TOKEN: 'short-token-value',
     RATE_LIMIT_AUTH: '5/15m',
+    // The test bindings point account events at a local http origin, which production refuses: not this test's
+    // subject.
+    ACCOUNT_EVENTS_URL: 'https://origin.example/account-events',
   }
 
   it('answers every request with a 500 that reveals nothing and logs the variables once', async () => {
