@@ -52,6 +52,8 @@ export interface User {
   createdAt: number
   updatedAt: number
   disabledAt: number | null
+  /** When the owner proved the address; null while it is pending (such an account cannot sign in). */
+  emailVerifiedAt: number | null
 }
 
 export type CreateUserResult = { created: true; user: User } | { created: false }
@@ -63,9 +65,15 @@ export type CreateUserResult = { created: true; user: User } | { created: false 
 export interface UserStore {
   /**
    * Inserts a user. A duplicate email (after normalization, any case) is `{ created: false }`, never an error.
-   * Throws a `RangeError` for an email `normalizeEmail` rejects or a scope containing whitespace.
+   * Throws a `RangeError` for an email `normalizeEmail` rejects or a scope containing whitespace. `verified: false`
+   * creates a pending account (`emailVerifiedAt` null); by default the address counts as verified at creation.
    */
-  create(input: { email: string; passwordHash: string; scopes?: readonly string[] }): Promise<CreateUserResult>
+  create(input: {
+    email: string
+    passwordHash: string
+    scopes?: readonly string[]
+    verified?: boolean
+  }): Promise<CreateUserResult>
   /** Normalizes `email` first; an unacceptable email is simply not found. */
   findByEmail(email: string): Promise<User | null>
   findById(id: string): Promise<User | null>
@@ -83,6 +91,53 @@ export interface UserStore {
   setScopes(id: string, scopes: readonly string[]): Promise<boolean>
   /** Deletes the account with its refresh families and tokens (ON DELETE CASCADE). False when no such user. */
   delete(id: string): Promise<boolean>
+  /**
+   * Marks a pending address verified and sets the password registered with the verification, bumping
+   * `updated_at`. False, changing nothing, when no such user, or it is verified already or disabled.
+   */
+  verifyEmail(id: string, passwordHash: string): Promise<boolean>
+}
+
+/** What a single-use account token is for. A token of one purpose is never accepted for the other. */
+export type AccountTokenPurpose = 'verify_email' | 'password_reset'
+
+/** What a live account token grants: whose it is and, for `verify_email`, the password registered with it. */
+export interface AccountTokenGrant {
+  userId: string
+  purpose: AccountTokenPurpose
+  /** Set on `verify_email` tokens only. */
+  pendingPasswordHash: string | null
+  /** Unix seconds. */
+  expiresAt: number
+}
+
+/**
+ * Single-use tokens that prove control of an address (verification, password reset): 256 random bits, stored only
+ * as SHA-256, short-lived. A token is live until it expires, is consumed, or is replaced: issuing one of a purpose
+ * deletes the user's unconsumed ones of that purpose. Unknown, malformed, expired, consumed, replaced and
+ * other-purpose tokens all read as null. D1 errors are thrown: the caller answers 503.
+ */
+export interface AccountTokenStore {
+  /**
+   * Issues a token and returns the raw value (never stored, never logged) with its expiry, unix seconds.
+   * `pendingPasswordHash` is required for `verify_email` and refused for `password_reset` (RangeError), as is a
+   * non-positive or fractional `ttlSeconds`. Throws for an unknown user.
+   */
+  issue(input: {
+    userId: string
+    purpose: AccountTokenPurpose
+    ttlSeconds: number
+    pendingPasswordHash?: string
+  }): Promise<{ token: string; expiresAt: number }>
+  /** The grant of a live token, without consuming it. */
+  find(rawToken: string, purpose: AccountTokenPurpose): Promise<AccountTokenGrant | null>
+  /**
+   * Consumes a live token in one conditional write and returns its grant; of any number of concurrent calls with
+   * one token, exactly one gets the grant.
+   */
+  consume(rawToken: string, purpose: AccountTokenPurpose): Promise<AccountTokenGrant | null>
+  /** Deletes at most `limit` expired or consumed tokens; returns how many. */
+  purgeExpired(nowSeconds: number, limit?: number): Promise<number>
 }
 
 export interface IssuedRefreshToken {

@@ -19,8 +19,8 @@ export function userFactory(users: UserStore): () => Promise<string> {
   }
 }
 
-/** A well-formed token no store issued. */
-function foreignToken(): string {
+/** A well-formed token no store issued (43 base64url characters). */
+export function foreignToken(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32))
   return btoa(String.fromCharCode(...bytes))
     .replaceAll('+', '-')
