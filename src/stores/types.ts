@@ -213,6 +213,11 @@ export interface RefreshTokenStore {
   /** Revokes every live family of the user (logout-all, password change, disable). Returns the families revoked. */
   revokeAllForUser(userId: string, reason: string): Promise<number>
   /**
+   * Revokes every live family of the user except `keepFamilyId` (a password change keeps the caller's session), and
+   * returns the ids of the families it revoked, so their sessions can be revoked in Upstash too.
+   */
+  revokeOtherFamilies(userId: string, keepFamilyId: string, reason: string): Promise<string[]>
+  /**
    * Deletes at most `limit` dead families (idle or absolute expiry passed) with their tokens, and clears grace
    * ciphertexts older than the longest grace window. Returns the rows deleted (tokens + families).
    */
