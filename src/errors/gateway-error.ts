@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'insufficient_scope'
   | 'invalid_credentials'
   | 'invalid_refresh_token'
+  | 'invalid_account_token'
   | 'account_locked'
   | 'registration_disabled'
   | 'not_found'
@@ -111,6 +112,12 @@ export const PROBLEM_TYPES = {
     title: 'Unauthorized',
     // One text for unknown, expired, revoked and reused tokens (R-RT-8): no detection oracle.
     detail: 'The refresh token is not valid. Sign in again.',
+  },
+  invalid_account_token: {
+    status: 400,
+    title: 'Bad Request',
+    // One text for unknown, expired, used and replaced tokens, of either purpose: no detection oracle.
+    detail: 'This link is not valid: it may have expired or been used already. Ask for a new one.',
   },
   account_locked: {
     status: 429,

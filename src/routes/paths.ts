@@ -26,6 +26,7 @@ export const GATEWAY_PATHS = {
   adminUserDisable: '/auth/admin/users/:id/disable',
   adminUserEnable: '/auth/admin/users/:id/enable',
   adminUserScopes: '/auth/admin/users/:id/scopes',
+  verifyEmail: '/auth/verify-email',
 } as const
 
 /** The gateway's own auth endpoints share a prefix (and a tight body limit). */
@@ -40,11 +41,14 @@ export const RATE_LIMIT_EXEMPT_PATHS: ReadonlySet<string> = new Set([
 ])
 
 /**
- * Under the per-IP auth rate limit: the routes that take a password. /auth/refresh is not: it is limited per
- * session (the refresh policy, in its handler) and per address by the global policy, so failed logins from an
- * address cannot starve the refreshes of everyone behind it.
+ * Under the per-IP auth rate limit: the routes that take a password or a single-use account token. /auth/refresh is not: it is limited per session (the refresh policy, in its handler) and per address
+ * by the global policy, so failed logins from an address cannot starve the refreshes of everyone behind it.
  */
-export const AUTH_LIMITED_PATHS: ReadonlySet<string> = new Set([GATEWAY_PATHS.login, GATEWAY_PATHS.register])
+export const AUTH_LIMITED_PATHS: ReadonlySet<string> = new Set([
+  GATEWAY_PATHS.login,
+  GATEWAY_PATHS.register,
+  GATEWAY_PATHS.verifyEmail,
+])
 
 /** First path segments that belong to the gateway, whatever the route table says. */
 export const GATEWAY_OWNED_SEGMENTS: readonly string[] = [
