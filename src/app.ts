@@ -20,8 +20,18 @@ import { resolveRoute } from './pipeline/route'
 import { noStore, securityHeaders } from './pipeline/security-headers'
 import { registerAdminRoutes } from './routes/admin'
 import { login, register, registrationOpen } from './routes/auth/account'
+import { changePassword } from './routes/auth/password-change'
+import { forgotPassword, resetPassword } from './routes/auth/password-reset'
 import { refresh } from './routes/auth/refresh'
-import { LoginBody, RefreshBody, RegisterBody, VerifyEmailBody } from './routes/auth/schemas'
+import {
+  ChangePasswordBody,
+  ForgotPasswordBody,
+  LoginBody,
+  RefreshBody,
+  RegisterBody,
+  ResetPasswordBody,
+  VerifyEmailBody,
+} from './routes/auth/schemas'
 import { bearerIfPresent, logout, logoutAll, me } from './routes/auth/session'
 import { endSession, listSessions } from './routes/auth/sessions'
 import { verifyEmail } from './routes/auth/verify'
@@ -91,6 +101,15 @@ export function createApp(gw: Gateway): Hono<AppEnv> {
   app.delete(GATEWAY_PATHS.session, requireToken, (c) => endSession(c, gw))
   registerAdminRoutes(app, gw)
   app.post(GATEWAY_PATHS.verifyEmail, ...jsonBody(VerifyEmailBody), (c) => verifyEmail(c, c.req.valid('json'), gw))
+  app.post(GATEWAY_PATHS.passwordForgot, ...jsonBody(ForgotPasswordBody), (c) =>
+    forgotPassword(c, c.req.valid('json'), gw),
+  )
+  app.post(GATEWAY_PATHS.passwordReset, ...jsonBody(ResetPasswordBody), (c) =>
+    resetPassword(c, c.req.valid('json'), gw),
+  )
+  app.post(GATEWAY_PATHS.passwordChange, requireToken, ...jsonBody(ChangePasswordBody), (c) =>
+    changePassword(c, c.req.valid('json'), gw),
+  )
 
   // Everything else: the proxy to the origin, under the route's policy (or 404 for a gateway-owned spelling).
   app.notFound(proxy(gw))

@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'invalid_credentials'
   | 'invalid_refresh_token'
   | 'invalid_account_token'
+  | 'incorrect_password'
   | 'account_locked'
   | 'registration_disabled'
   | 'not_found'
@@ -118,6 +119,11 @@ export const PROBLEM_TYPES = {
     title: 'Bad Request',
     // One text for unknown, expired, used and replaced tokens, of either purpose: no detection oracle.
     detail: 'This link is not valid: it may have expired or been used already. Ask for a new one.',
+  },
+  incorrect_password: {
+    status: 403,
+    title: 'Forbidden',
+    detail: 'The current password is not correct.',
   },
   account_locked: {
     status: 429,

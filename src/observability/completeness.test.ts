@@ -85,6 +85,8 @@ const sendJson = (path: string, headers: Record<string, string>, bindings: objec
 
 const PASSWORD = 'amber-quarry-violin-77'
 const accountTokens = createD1AccountTokenStore(env.DB)
+/** The client's headers plus a bearer token. */
+const authed = (headers: Record<string, string>, accessToken: string) => ({ ...headers, ...authHeader(accessToken) })
 
 /** Registers an account and returns its email and user id (setup: its records are cleared by the caller). */
 async function account(): Promise<{ email: string; userId: string }> {
@@ -369,6 +371,43 @@ const SCENARIOS: Scenario[] = [
       clearSetupLogs()
       const res = await sendJson('/auth/refresh', headers, BINDINGS.noGrace, { refresh_token })
       return { res, secrets: [PASSWORD, refresh_token, child], userid: userId }
+    },
+  },
+  {
+    name: 'password change refused: wrong current password',
+    expected: [['authn_password_change_fail', 'warn']],
+    status: 403,
+    async run(headers) {
+      const { userId, accessToken, secrets } = await session()
+      clearSetupLogs()
+      const body = { current_password: 'wrong-but-long-9', new_password: 'lantern-orbit-mosaic-40' }
+      const res = await sendJson('/auth/password/change', authed(headers, accessToken), BINDINGS.healthy, body)
+      return { res, secrets: [...secrets, ...Object.values(body)], userid: userId }
+    },
+  },
+  {
+    name: 'password changed',
+    expected: [['authn_password_change', 'info']],
+    status: 204,
+    async run(headers) {
+      const { userId, accessToken, secrets } = await session()
+      clearSetupLogs()
+      const body = { current_password: PASSWORD, new_password: 'lantern-orbit-mosaic-40' }
+      const res = await sendJson('/auth/password/change', authed(headers, accessToken), BINDINGS.healthy, body)
+      return { res, secrets: [...secrets, body.new_password], userid: userId }
+    },
+  },
+  {
+    name: 'password reset with a reset token',
+    expected: [['authn_password_change', 'info']],
+    status: 204,
+    async run(headers) {
+      const { email, userId } = await account()
+      const { token } = await accountTokens.issue({ userId, purpose: 'password_reset', ttlSeconds: 600 })
+      clearSetupLogs()
+      const body = { token, new_password: 'lantern-orbit-mosaic-40' }
+      const res = await sendJson('/auth/password/reset', headers, BINDINGS.healthy, body)
+      return { res, secrets: [PASSWORD, email, ...Object.values(body)], userid: userId }
     },
   },
   {

@@ -67,7 +67,11 @@ export async function register(
   return c.json(REGISTER_ACCEPTED, 202)
 }
 
-async function reserveAttempt(
+/**
+ * Checks the identifier's lock and reserves this password check on its failure counter (login, password change).
+ * Locked: 429 `account_locked`; counter unreachable: 503, failing closed.
+ */
+export async function reserveAttempt(
   c: Context<AppEnv>,
   identifier: string,
   { lockout }: Gateway,

@@ -228,14 +228,16 @@ describe('REGISTRATION=open', () => {
 
 describe('the per-IP auth rate limit (RATE_LIMIT_AUTH)', () => {
   const limited = accountFlows({ RATE_LIMIT_AUTH: '1/1m' })
-  it.each([['/auth/verify-email', { token: 'A'.repeat(43) }]])(
-    'covers %s: the second request from one address is 429 before the route runs',
-    async (path, body) => {
-      const headers = { 'cf-connecting-ip': uniqueIpv4() }
-      expect((await limited.post(path, body, { headers })).status).not.toBe(429)
-      const tokens = await rowCount('account_tokens')
-      await expectProblem(await limited.post(path, body, { headers }), 429, 'rate_limited')
-      expect(await rowCount('account_tokens')).toBe(tokens)
-    },
-  )
+  it.each([
+    ['/auth/verify-email', { token: 'A'.repeat(43) }],
+    ['/auth/password/forgot', { email: 'someone@example.test' }],
+    ['/auth/password/reset', { token: 'A'.repeat(43), new_password: 'copper-meadow-falcon-19' }],
+    ['/auth/password/change', { current_password: 'a', new_password: 'copper-meadow-falcon-19' }],
+  ])('covers %s: the second request from one address is 429 before the route runs', async (path, body) => {
+    const headers = { 'cf-connecting-ip': uniqueIpv4() }
+    expect((await limited.post(path, body, { headers })).status).not.toBe(429)
+    const tokens = await rowCount('account_tokens')
+    await expectProblem(await limited.post(path, body, { headers }), 429, 'rate_limited')
+    expect(await rowCount('account_tokens')).toBe(tokens)
+  })
 })
