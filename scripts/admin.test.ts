@@ -204,7 +204,8 @@ describe('npm run admin -- create-user --local', () => {
     expect(again.code).toBe(2)
     expect(again.out).toContain("an account for o'neil.root@example.com already exists; nothing was written")
 
-    const select = "SELECT id, email, password_hash, scopes, disabled_at FROM users WHERE email LIKE 'o''neil%'"
+    const select =
+      "SELECT id, email, password_hash, scopes, disabled_at, email_verified_at FROM users WHERE email LIKE 'o''neil%'"
     const read = await run(
       [WRANGLER_JS, 'd1', 'execute', 'DB', '--local', '--persist-to', dir, '--command', select, '--json'],
       '',
@@ -218,6 +219,8 @@ describe('npm run admin -- create-user --local', () => {
         password_hash: expect.stringMatching(/^pbkdf2-sha256\$i=100000\$/),
         scopes: "edgeward:admin x';--",
         disabled_at: null,
+        // Verified: with REGISTRATION=verify (the default outside development) a pending account cannot sign in.
+        email_verified_at: expect.any(Number),
       },
     ])
     const hash = String(results[0]?.password_hash)

@@ -20,10 +20,21 @@ import { resolveRoute } from './pipeline/route'
 import { noStore, securityHeaders } from './pipeline/security-headers'
 import { registerAdminRoutes } from './routes/admin'
 import { login, register, registrationOpen } from './routes/auth/account'
+import { changePassword } from './routes/auth/password-change'
+import { forgotPassword, resetPassword } from './routes/auth/password-reset'
 import { refresh } from './routes/auth/refresh'
-import { LoginBody, RefreshBody, RegisterBody } from './routes/auth/schemas'
+import {
+  ChangePasswordBody,
+  ForgotPasswordBody,
+  LoginBody,
+  RefreshBody,
+  RegisterBody,
+  ResetPasswordBody,
+  VerifyEmailBody,
+} from './routes/auth/schemas'
 import { bearerIfPresent, logout, logoutAll, me } from './routes/auth/session'
 import { endSession, listSessions } from './routes/auth/sessions'
+import { verifyEmail } from './routes/auth/verify'
 import { liveness, readiness } from './routes/health'
 import { jwks } from './routes/jwks'
 import { metricsRoute } from './routes/metrics'
@@ -89,6 +100,16 @@ export function createApp(gw: Gateway): Hono<AppEnv> {
   app.get(GATEWAY_PATHS.sessions, requireToken, (c) => listSessions(c, gw))
   app.delete(GATEWAY_PATHS.session, requireToken, (c) => endSession(c, gw))
   registerAdminRoutes(app, gw)
+  app.post(GATEWAY_PATHS.verifyEmail, ...jsonBody(VerifyEmailBody), (c) => verifyEmail(c, c.req.valid('json'), gw))
+  app.post(GATEWAY_PATHS.passwordForgot, ...jsonBody(ForgotPasswordBody), (c) =>
+    forgotPassword(c, c.req.valid('json'), gw),
+  )
+  app.post(GATEWAY_PATHS.passwordReset, ...jsonBody(ResetPasswordBody), (c) =>
+    resetPassword(c, c.req.valid('json'), gw),
+  )
+  app.post(GATEWAY_PATHS.passwordChange, requireToken, ...jsonBody(ChangePasswordBody), (c) =>
+    changePassword(c, c.req.valid('json'), gw),
+  )
 
   // Everything else: the proxy to the origin, under the route's policy (or 404 for a gateway-owned spelling).
   app.notFound(proxy(gw))

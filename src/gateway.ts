@@ -9,6 +9,7 @@ import type { Config } from './config/schema'
 import { createRateLimitEngine, createUpstashBreaker, type RateLimitEngine } from './pipeline/rate-limit/engine'
 import { DEFAULT_ROUTE, ROUTES } from './policies'
 import { type CompiledRoutes, compileRoutes } from './routing/table'
+import { createD1AccountTokenStore } from './stores/d1/account-tokens'
 import { createD1RefreshTokenStore } from './stores/d1/refresh-tokens'
 import { createD1UserStore } from './stores/d1/users'
 import { createRedisAdmissionStore } from './stores/redis/admission'
@@ -16,7 +17,14 @@ import { createRedis } from './stores/redis/client'
 import { createRedisLockoutStore } from './stores/redis/lockout'
 import type { UpstashRest } from './stores/redis/rest'
 import { createRedisRevocationStore, withUpstashBreaker } from './stores/redis/revocation'
-import type { AdmissionStore, LockoutStore, RefreshTokenStore, RevocationStore, UserStore } from './stores/types'
+import type {
+  AccountTokenStore,
+  AdmissionStore,
+  LockoutStore,
+  RefreshTokenStore,
+  RevocationStore,
+  UserStore,
+} from './stores/types'
 import { type KeyRing, keyRingOnce } from './tokens/keys'
 import { createOriginForwarder, type Forward } from './upstream/origin'
 
@@ -28,6 +36,8 @@ export interface Gateway {
   readonly lockout: LockoutStore
   readonly users: UserStore
   readonly refreshTokens: RefreshTokenStore
+  /** Single-use verification and password-reset tokens. */
+  readonly accountTokens: AccountTokenStore
   /** The signing and verification keys, imported on first use. */
   keyRing(): Promise<KeyRing>
   readonly rateLimits: RateLimitEngine
@@ -46,7 +56,15 @@ export interface Gateway {
 export type GatewayOverrides = Partial<
   Pick<
     Gateway,
-    'routes' | 'revocation' | 'lockout' | 'users' | 'refreshTokens' | 'rateLimits' | 'forward' | 'accountEvents'
+    | 'routes'
+    | 'revocation'
+    | 'lockout'
+    | 'users'
+    | 'refreshTokens'
+    | 'accountTokens'
+    | 'rateLimits'
+    | 'forward'
+    | 'accountEvents'
   > & {
     admission: AdmissionStore
   }
@@ -76,6 +94,7 @@ export function createGateway(config: Config, bindings: { DB: D1Database }, over
     lockout: overrides.lockout ?? createRedisLockoutStore(redis, config.accounts.lockout, config.passwords.pepper),
     users: overrides.users ?? createD1UserStore(bindings.DB),
     refreshTokens: overrides.refreshTokens ?? createD1RefreshTokenStore(bindings.DB),
+    accountTokens: overrides.accountTokens ?? createD1AccountTokenStore(bindings.DB),
     keyRing: keyRingOnce(config.jwt.signing),
     rateLimits: overrides.rateLimits ?? createRateLimitEngine(config, admission, upstash),
     forward: 'forward' in overrides ? overrides.forward : createOriginForwarder(config, bindings),

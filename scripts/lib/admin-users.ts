@@ -39,10 +39,14 @@ export function sqlText(value: string): string {
   return `'${value.replaceAll("'", "''")}'`
 }
 
-/** The one statement: a duplicate address (any case, the unique index) inserts nothing rather than failing. */
+/**
+ * The one statement: a duplicate address (any case, the unique index) inserts nothing rather than failing. The
+ * operator vouches for the address, so it counts as verified: with REGISTRATION=verify a pending account could not
+ * sign in.
+ */
 export function insertUserSql(row: { id: string; email: string; passwordHash: string; scopes: string[] }): string {
   const values = [row.id, row.email, row.passwordHash, row.scopes.join(' ')].map(sqlText).join(', ')
-  return `INSERT INTO users (id, email, password_hash, scopes, created_at, updated_at)\nVALUES (${values}, unixepoch(), unixepoch())\nON CONFLICT DO NOTHING;\n`
+  return `INSERT INTO users (id, email, password_hash, scopes, created_at, updated_at, email_verified_at)\nVALUES (${values}, unixepoch(), unixepoch(), unixepoch())\nON CONFLICT DO NOTHING;\n`
 }
 
 export function targetArgs(target: D1Target): string[] {

@@ -89,8 +89,11 @@ export interface Config {
   passwords: { pepper: string; minLength: number }
   /** Accounts and sessions (src/routes/auth): registration, lockout and refresh-token families. */
   accounts: {
-    /** Open by default in development only: a deployed gateway creates accounts only if told to. */
-    registration: 'open' | 'closed'
+    /**
+     * `open`: an account is usable at once (the default in development only); `verify`: it is pending until its
+     * address is proven (the default in staging and production); `closed`: no registration at all.
+     */
+    registration: 'open' | 'verify' | 'closed'
     defaultScopes: string[]
     lockout: {
       threshold: number
@@ -175,7 +178,7 @@ function shapeConfig(vars: Vars) {
       minLength: vars.PASSWORD_MIN_LENGTH,
     },
     accounts: {
-      registration: vars.REGISTRATION ?? (vars.ENVIRONMENT === 'development' ? 'open' : 'closed'),
+      registration: vars.REGISTRATION ?? (vars.ENVIRONMENT === 'development' ? 'open' : 'verify'),
       defaultScopes: vars.DEFAULT_USER_SCOPES.split(' ').filter((s) => s.length > 0),
       lockout: { threshold: vars.LOCKOUT_THRESHOLD, lockSeconds: vars.LOCKOUT_SECONDS, hourlyCeiling: 100 },
       refresh: {

@@ -414,21 +414,27 @@ describe('config schema: passwords', () => {
     }
   })
 
-  it('opens registration by default in development only', () => {
+  it('opens registration by default in development only; elsewhere an account waits for its address', () => {
     const local = parseConfig(dev)
     expect(local.ok && local.config.accounts.registration).toBe('open')
     const deployed = parseConfig(prod)
-    expect(deployed.ok && deployed.config.accounts.registration).toBe('closed')
-    const opened = parseConfig({ ...prod, REGISTRATION: 'open' })
-    expect(opened.ok && opened.config.accounts.registration).toBe('open')
+    expect(deployed.ok && deployed.config.accounts.registration).toBe('verify')
+    const staging = parseConfig({ ...prod, ENVIRONMENT: 'staging' })
+    expect(staging.ok && staging.config.accounts.registration).toBe('verify')
+    for (const mode of ['open', 'verify', 'closed'] as const) {
+      const chosen = parseConfig({ ...prod, REGISTRATION: mode })
+      expect(chosen.ok && chosen.config.accounts.registration).toBe(mode)
+      const local = parseConfig({ ...dev, REGISTRATION: mode })
+      expect(local.ok && local.config.accounts.registration).toBe(mode)
+    }
     const found = issues(parseConfig({ ...prod, REGISTRATION: 'yes' }))
-    expect(found).toEqual([{ variable: 'REGISTRATION', message: 'REGISTRATION must be open or closed' }])
+    expect(found).toEqual([{ variable: 'REGISTRATION', message: 'REGISTRATION must be open, verify or closed' }])
   })
 
   it('reads the account defaults: lockout 5 per 15 min, grace 10 s, idle 7 d, absolute 30 d, no scopes', () => {
     const result = parseConfig(prod)
     expect(result.ok && result.config.accounts).toEqual({
-      registration: 'closed',
+      registration: 'verify',
       defaultScopes: [],
       lockout: { threshold: 5, lockSeconds: 900, hourlyCeiling: 100 },
       refresh: { graceSeconds: 10, idleSeconds: 604_800, absoluteSeconds: 2_592_000 },

@@ -213,7 +213,9 @@ export const VarsSchema = z.object({
   RATE_LIMIT_BREAKER_COOLDOWN_SECONDS: integer('RATE_LIMIT_BREAKER_COOLDOWN_SECONDS', 1, 600, 30),
   PASSWORD_PEPPER: z.optional(z.string()),
   PASSWORD_MIN_LENGTH: integer('PASSWORD_MIN_LENGTH', 8, 64, 8),
-  REGISTRATION: z.optional(z.enum(['open', 'closed'], { error: 'REGISTRATION must be open or closed' })),
+  REGISTRATION: z.optional(
+    z.enum(['open', 'verify', 'closed'], { error: 'REGISTRATION must be open, verify or closed' }),
+  ),
   DEFAULT_USER_SCOPES: z._default(
     z.string().check(
       z.maxLength(1_024, { error: 'DEFAULT_USER_SCOPES must be at most 1024 characters' }),

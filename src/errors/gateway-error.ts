@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'insufficient_scope'
   | 'invalid_credentials'
   | 'invalid_refresh_token'
+  | 'invalid_account_token'
+  | 'incorrect_password'
   | 'account_locked'
   | 'registration_disabled'
   | 'not_found'
@@ -111,6 +113,17 @@ export const PROBLEM_TYPES = {
     title: 'Unauthorized',
     // One text for unknown, expired, revoked and reused tokens (R-RT-8): no detection oracle.
     detail: 'The refresh token is not valid. Sign in again.',
+  },
+  invalid_account_token: {
+    status: 400,
+    title: 'Bad Request',
+    // One text for unknown, expired, used and replaced tokens, of either purpose: no detection oracle.
+    detail: 'This link is not valid: it may have expired or been used already. Ask for a new one.',
+  },
+  incorrect_password: {
+    status: 403,
+    title: 'Forbidden',
+    detail: 'The current password is not correct.',
   },
   account_locked: {
     status: 429,

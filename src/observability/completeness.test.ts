@@ -9,6 +9,8 @@ import fc from 'fast-check'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../test/conformance/upstash-cases'
 import { authenticate, requireScopes } from '../middleware/authenticate'
+import { createD1AccountTokenStore } from '../stores/d1/account-tokens'
+import { createD1UserStore } from '../stores/d1/users'
 import { createRedis } from '../stores/redis/client'
 import { lockoutKeys } from '../stores/redis/lockout'
 import { testApp } from '../test-support/app'
@@ -82,6 +84,9 @@ const sendJson = (path: string, headers: Record<string, string>, bindings: objec
 }
 
 const PASSWORD = 'amber-quarry-violin-77'
+const accountTokens = createD1AccountTokenStore(env.DB)
+/** The client's headers plus a bearer token. */
+const authed = (headers: Record<string, string>, accessToken: string) => ({ ...headers, ...authHeader(accessToken) })
 
 /** Registers an account and returns its email and user id (setup: its records are cleared by the caller). */
 async function account(): Promise<{ email: string; userId: string }> {
@@ -366,6 +371,71 @@ const SCENARIOS: Scenario[] = [
       clearSetupLogs()
       const res = await sendJson('/auth/refresh', headers, BINDINGS.noGrace, { refresh_token })
       return { res, secrets: [PASSWORD, refresh_token, child], userid: userId }
+    },
+  },
+  {
+    name: 'password change refused: wrong current password',
+    expected: [['authn_password_change_fail', 'warn']],
+    status: 403,
+    async run(headers) {
+      const { userId, accessToken, secrets } = await session()
+      clearSetupLogs()
+      const body = { current_password: 'wrong-but-long-9', new_password: 'lantern-orbit-mosaic-40' }
+      const res = await sendJson('/auth/password/change', authed(headers, accessToken), BINDINGS.healthy, body)
+      return { res, secrets: [...secrets, ...Object.values(body)], userid: userId }
+    },
+  },
+  {
+    name: 'password changed',
+    expected: [['authn_password_change', 'info']],
+    status: 204,
+    async run(headers) {
+      const { userId, accessToken, secrets } = await session()
+      clearSetupLogs()
+      const body = { current_password: PASSWORD, new_password: 'lantern-orbit-mosaic-40' }
+      const res = await sendJson('/auth/password/change', authed(headers, accessToken), BINDINGS.healthy, body)
+      return { res, secrets: [...secrets, body.new_password], userid: userId }
+    },
+  },
+  {
+    name: 'password reset with a reset token',
+    expected: [['authn_password_change', 'info']],
+    status: 204,
+    async run(headers) {
+      const { email, userId } = await account()
+      const { token } = await accountTokens.issue({ userId, purpose: 'password_reset', ttlSeconds: 600 })
+      clearSetupLogs()
+      const body = { token, new_password: 'lantern-orbit-mosaic-40' }
+      const res = await sendJson('/auth/password/reset', headers, BINDINGS.healthy, body)
+      return { res, secrets: [PASSWORD, email, ...Object.values(body)], userid: userId }
+    },
+  },
+  {
+    name: 'address verified with a verification token',
+    expected: [['user_updated', 'info']],
+    status: 204,
+    async run(headers) {
+      const email = `pending.${crypto.randomUUID().slice(0, 12)}@example.test`
+      const created = await createD1UserStore(env.DB).create({ email, passwordHash: 'h', verified: false })
+      const userId = created.created ? created.user.id : 'missing'
+      const { token } = await accountTokens.issue({
+        userId,
+        purpose: 'verify_email',
+        ttlSeconds: 600,
+        pendingPasswordHash: 'h',
+      })
+      const res = await sendJson('/auth/verify-email', headers, BINDINGS.healthy, { token })
+      return { res, secrets: [email, token], userid: userId }
+    },
+  },
+  {
+    name: 'verification or reset token refused',
+    expected: [['authn_token_invalid', 'warn']],
+    status: 400,
+    async run(headers) {
+      const token = crypto.randomUUID().replaceAll('-', '').padEnd(43, 'x')
+      const res = await sendJson('/auth/verify-email', headers, BINDINGS.healthy, { token })
+      return { res, secrets: [token] }
     },
   },
   {

@@ -58,6 +58,7 @@ export const SECURITY_EVENTS: Readonly<Record<string, { outcome: Outcome; descri
   input_validation_fail: security('denied', 'A request failed input validation.'),
   malicious_cors: security('denied', 'A cross-origin request came from an origin that is not allowed.'),
   user_created: security('success', 'A user was created.'),
+  user_updated: security('success', 'A user account was updated.'),
   revocation_check_skipped: security('allowed', 'The revocation check failed open: a token was accepted unchecked.'),
   health_check_failed: security('failure', 'A dependency of the gateway failed its health check.'),
   config_invalid: security('failure', 'The gateway configuration is invalid.'),

@@ -26,6 +26,10 @@ export const GATEWAY_PATHS = {
   adminUserDisable: '/auth/admin/users/:id/disable',
   adminUserEnable: '/auth/admin/users/:id/enable',
   adminUserScopes: '/auth/admin/users/:id/scopes',
+  verifyEmail: '/auth/verify-email',
+  passwordForgot: '/auth/password/forgot',
+  passwordReset: '/auth/password/reset',
+  passwordChange: '/auth/password/change',
 } as const
 
 /** The gateway's own auth endpoints share a prefix (and a tight body limit). */
@@ -40,11 +44,18 @@ export const RATE_LIMIT_EXEMPT_PATHS: ReadonlySet<string> = new Set([
 ])
 
 /**
- * Under the per-IP auth rate limit: the routes that take a password. /auth/refresh is not: it is limited per
- * session (the refresh policy, in its handler) and per address by the global policy, so failed logins from an
- * address cannot starve the refreshes of everyone behind it.
+ * Under the per-IP auth rate limit: the routes that take a password, a single-use account token, or an address to
+ * send one to. /auth/refresh is not: it is limited per session (the refresh policy, in its handler) and per address
+ * by the global policy, so failed logins from an address cannot starve the refreshes of everyone behind it.
  */
-export const AUTH_LIMITED_PATHS: ReadonlySet<string> = new Set([GATEWAY_PATHS.login, GATEWAY_PATHS.register])
+export const AUTH_LIMITED_PATHS: ReadonlySet<string> = new Set([
+  GATEWAY_PATHS.login,
+  GATEWAY_PATHS.register,
+  GATEWAY_PATHS.verifyEmail,
+  GATEWAY_PATHS.passwordForgot,
+  GATEWAY_PATHS.passwordReset,
+  GATEWAY_PATHS.passwordChange,
+])
 
 /** First path segments that belong to the gateway, whatever the route table says. */
 export const GATEWAY_OWNED_SEGMENTS: readonly string[] = [

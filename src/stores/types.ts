@@ -52,6 +52,8 @@ export interface User {
   createdAt: number
   updatedAt: number
   disabledAt: number | null
+  /** When the owner proved the address; null while it is pending (such an account cannot sign in). */
+  emailVerifiedAt: number | null
 }
 
 export type CreateUserResult = { created: true; user: User } | { created: false }
@@ -63,9 +65,15 @@ export type CreateUserResult = { created: true; user: User } | { created: false 
 export interface UserStore {
   /**
    * Inserts a user. A duplicate email (after normalization, any case) is `{ created: false }`, never an error.
-   * Throws a `RangeError` for an email `normalizeEmail` rejects or a scope containing whitespace.
+   * Throws a `RangeError` for an email `normalizeEmail` rejects or a scope containing whitespace. `verified: false`
+   * creates a pending account (`emailVerifiedAt` null); by default the address counts as verified at creation.
    */
-  create(input: { email: string; passwordHash: string; scopes?: readonly string[] }): Promise<CreateUserResult>
+  create(input: {
+    email: string
+    passwordHash: string
+    scopes?: readonly string[]
+    verified?: boolean
+  }): Promise<CreateUserResult>
   /** Normalizes `email` first; an unacceptable email is simply not found. */
   findByEmail(email: string): Promise<User | null>
   findById(id: string): Promise<User | null>
@@ -83,7 +91,15 @@ export interface UserStore {
   setScopes(id: string, scopes: readonly string[]): Promise<boolean>
   /** Deletes the account with its refresh families and tokens (ON DELETE CASCADE). False when no such user. */
   delete(id: string): Promise<boolean>
+  /**
+   * Marks a pending address verified and sets the password registered with the verification, bumping
+   * `updated_at`. False, changing nothing, when no such user, or it is verified already or disabled.
+   */
+  verifyEmail(id: string, passwordHash: string): Promise<boolean>
 }
+
+/** Single-use verification and password-reset tokens: in a file of their own, named here with the others. */
+export type { AccountTokenGrant, AccountTokenPurpose, AccountTokenStore } from './account-token-store'
 
 export interface IssuedRefreshToken {
   /** The raw opaque token: returned once, never stored or logged. */
@@ -157,6 +173,11 @@ export interface RefreshTokenStore {
   revokeFamilyOf(userId: string, familyId: string, reason: string): Promise<'revoked' | 'already_revoked' | 'not_found'>
   /** Revokes every live family of the user (logout-all, password change, disable). Returns the families revoked. */
   revokeAllForUser(userId: string, reason: string): Promise<number>
+  /**
+   * Revokes every live family of the user except `keepFamilyId` (a password change keeps the caller's session), and
+   * returns the ids of the families it revoked, so their sessions can be revoked in Upstash too.
+   */
+  revokeOtherFamilies(userId: string, keepFamilyId: string, reason: string): Promise<string[]>
   /**
    * Deletes at most `limit` dead families (idle or absolute expiry passed) with their tokens, and clears grace
    * ciphertexts older than the longest grace window. Returns the rows deleted (tokens + families).

@@ -1,9 +1,9 @@
 /**
  * `POST /auth/register` and `POST /auth/login`. Login's order is the defence: the per-IP auth limit (pipeline),
  * validation, the lockout reservation (fails closed: 503), the D1 user lookup, exactly one KDF (a dummy one for an
- * unknown address), then the tokens. Unknown address, wrong password and disabled account get the same 401 bytes,
- * a lock the same 429 whether or not the account exists (R-BF-4, S-LO-2 in docs/requirements.md). Only the logs
- * say which case it was.
+ * unknown address), then the tokens. Unknown address, wrong password, disabled and pending (unverified) account
+ * get the same 401 bytes, a lock the same 429 whether or not the account exists (R-BF-4, S-LO-2 in
+ * docs/requirements.md). Only the logs say which case it was.
  */
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
@@ -13,16 +13,19 @@ import type { Gateway } from '../../gateway'
 import { createLogThrottle } from '../../lib/throttle'
 import { maskEmail } from '../../observability/logger'
 import { countAuthEvent } from '../../observability/metrics'
-import { checkPasswordPolicy, hashPassword, verifyPasswordOrDummy } from '../../passwords/password'
+import { hashPassword, verifyPasswordOrDummy } from '../../passwords/password'
 import { logRequest } from '../../request-log'
-import { normalizeEmail } from '../../stores/d1/users'
 import type { LockoutDecision } from '../../stores/types'
+import { ACCOUNT_RETRY_AFTER_SECONDS, enforcePasswordPolicy, identifierOf } from './common'
 import { tokenPairResponse } from './token-pair'
+import { registerPending } from './verify'
 
-/** Seconds a client should wait after a 503 from an unavailable Upstash or D1. */
-export const ACCOUNT_RETRY_AFTER_SECONDS = 2
+export { ACCOUNT_RETRY_AFTER_SECONDS } from './common'
 
-/** The body of every 202 from /auth/register: the same whether or not the address was new (R-BF-4). */
+/**
+ * The body of every 202 from /auth/register with REGISTRATION=open: the same whether or not the address was new
+ * (R-BF-4). REGISTRATION=verify answers REGISTER_PENDING (verify.ts).
+ */
 export const REGISTER_ACCEPTED = {
   status: 'accepted',
   detail: 'If this address can be registered, its account is ready: sign in with POST /auth/login.',
@@ -31,17 +34,6 @@ export const REGISTER_ACCEPTED = {
 /** One `authn_login_lock` record per identifier per minute: a locked account under attack must not flood the log. */
 const lockLogs = createLogThrottle({ intervalMs: 60_000, maxKeys: 1_000 })
 
-/** The canonical identifier; the body schema already refused anything normalizeEmail would. */
-function identifierOf(email: string): string {
-  const identifier = normalizeEmail(email)
-  if (identifier === null) {
-    throw new GatewayError('validation_failed', {
-      extensions: { errors: [{ pointer: '/email', code: 'invalid_format' }] },
-    })
-  }
-  return identifier
-}
-
 export async function register(
   c: Context<AppEnv>,
   body: { email: string; password: string },
@@ -49,23 +41,10 @@ export async function register(
 ): Promise<Response> {
   const { config } = gw
   const identifier = identifierOf(body.email)
-  const policy = checkPasswordPolicy(body.password, { minLength: config.passwords.minLength, email: identifier })
-  if (!policy.ok) {
-    // The policy is public (README); saying which rule failed reveals nothing about any account.
-    logRequest(c, {
-      event: 'input_validation_fail',
-      level: 'info',
-      errors: [{ pointer: '/password', code: policy.reason }],
-    })
-    throw new GatewayError('validation_failed', {
-      extensions: {
-        errors: [{ pointer: '/password', code: policy.reason }],
-        password_policy: { min_length: policy.minLength, max_length: policy.maxLength },
-      },
-    })
-  }
+  enforcePasswordPolicy(c, body.password, identifier, config, '/password')
   // The hash and the insert run on both paths, so a taken address answers in the same time as a new one.
   const passwordHash = await hashPassword(body.password, config.passwords.pepper)
+  if (config.accounts.registration === 'verify') return registerPending(c, gw, identifier, passwordHash)
   const { users } = gw
   let created: Awaited<ReturnType<typeof users.create>>
   try {
@@ -88,7 +67,11 @@ export async function register(
   return c.json(REGISTER_ACCEPTED, 202)
 }
 
-async function reserveAttempt(
+/**
+ * Checks the identifier's lock and reserves this password check on its failure counter (login, password change).
+ * Locked: 429 `account_locked`; counter unreachable: 503, failing closed.
+ */
+export async function reserveAttempt(
   c: Context<AppEnv>,
   identifier: string,
   { lockout }: Gateway,
@@ -140,15 +123,16 @@ export async function login(
   }
   // Exactly one KDF on every path: a dummy hash when there is no user (R-BF-5); a disabled account is checked too.
   const verified = await verifyPasswordOrDummy(body.password, user?.passwordHash, config.passwords.pepper)
-  if (!verified.ok || user === null || user.disabledAt !== null) {
+  // A pending account (REGISTRATION=verify) is refused like a wrong password, after the same work.
+  if (!verified.ok || user === null || user.disabledAt !== null || user.emailVerifiedAt === null) {
     const reason =
       user === null
         ? 'unknown_user'
         : user.disabledAt !== null
           ? 'account_disabled'
-          : verified.ok
-            ? 'ok'
-            : verified.reason
+          : !verified.ok
+            ? verified.reason
+            : 'unverified'
     countAuthEvent('login_failed')
     logRequest(c, {
       event: attempt.lastAttempt ? 'authn_login_fail_max' : 'authn_login_fail',
@@ -213,6 +197,6 @@ export async function login(
 /** Refuses /auth/register before the body is read when REGISTRATION=closed (403 `registration_disabled`). */
 export const registrationOpen = ({ config }: Gateway) =>
   createMiddleware<AppEnv>(async function registrationOpen(_c, next) {
-    if (config.accounts.registration !== 'open') throw new GatewayError('registration_disabled')
+    if (config.accounts.registration === 'closed') throw new GatewayError('registration_disabled')
     await next()
   })

@@ -18,8 +18,14 @@ const password = z.string().check(
 )
 /** An opaque refresh token: bounded here, its exact shape is checked by the store. */
 const refreshToken = z.string().check(z.minLength(1), z.maxLength(512))
+/** A verification or reset token from an account event: bounded here, its exact shape is checked by the store. */
+const accountToken = z.string().check(z.minLength(1), z.maxLength(512))
 
 export const RegisterBody = z.strictObject({ email, password })
 export const LoginBody = z.strictObject({ email, password })
 export const RefreshBody = z.strictObject({ refresh_token: refreshToken })
 export const LogoutBody = z.strictObject({ refresh_token: z.optional(refreshToken) })
+export const VerifyEmailBody = z.strictObject({ token: accountToken })
+export const ForgotPasswordBody = z.strictObject({ email })
+export const ResetPasswordBody = z.strictObject({ token: accountToken, new_password: password })
+export const ChangePasswordBody = z.strictObject({ current_password: password, new_password: password })

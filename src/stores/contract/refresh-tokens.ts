@@ -19,8 +19,8 @@ export function userFactory(users: UserStore): () => Promise<string> {
   }
 }
 
-/** A well-formed token no store issued. */
-function foreignToken(): string {
+/** A well-formed token no store issued (43 base64url characters). */
+export function foreignToken(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32))
   return btoa(String.fromCharCode(...bytes))
     .replaceAll('+', '-')
@@ -200,6 +200,30 @@ export function refreshTokenStoreContract(
       expect(await store.rotate(twoB, GRACE)).toEqual(INVALID)
       expect(await store.rotate(two.token, GRACE)).toEqual(INVALID)
       expect((await store.rotate(bystander.token, GRACE)).kind).toBe('rotated')
+    })
+
+    it('revokes every live family of a user but one, and names the ones it revoked', async () => {
+      const { store, userId, createUser } = await setup()
+      const bystander = await store.issue(await createUser(), TTL)
+      const kept = await store.issue(userId, TTL)
+      const one = await store.issue(userId, TTL)
+      const two = await store.issue(userId, TTL)
+      const twoB = tokenOf(await store.rotate(two.token, GRACE))
+      const gone = await store.issue(userId, TTL)
+      await store.revokeFamily(gone.familyId, 'logout')
+      const revoked = await store.revokeOtherFamilies(userId, kept.familyId, 'password_change')
+      expect([...revoked].sort()).toEqual([one.familyId, two.familyId].sort())
+      expect(await store.revokeOtherFamilies(userId, kept.familyId, 'password_change')).toEqual([])
+      expect(await store.rotate(one.token, GRACE)).toEqual(INVALID)
+      expect(await store.rotate(twoB, GRACE)).toEqual(INVALID)
+      // The grace path of a revoked family is closed too.
+      expect(await store.rotate(two.token, GRACE)).toEqual(INVALID)
+      expect((await store.rotate(kept.token, GRACE)).kind).toBe('rotated')
+      expect((await store.rotate(bystander.token, GRACE)).kind).toBe('rotated')
+      // A family that is not the user's keeps nothing of theirs alive.
+      const three = await store.issue(userId, TTL)
+      const all = await store.revokeOtherFamilies(userId, bystander.familyId, 'password_change')
+      expect([...all].sort()).toEqual([kept.familyId, three.familyId].sort())
     })
 
     it('purges dead families with their tokens, a bounded number at a time, and keeps live ones, revoked or not', async () => {

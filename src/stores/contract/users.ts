@@ -34,6 +34,7 @@ export function userStoreContract(name: string, make: () => UserHarness | Promis
         createdAt: Math.floor(clock.now() / 1000),
         updatedAt: Math.floor(clock.now() / 1000),
         disabledAt: null,
+        emailVerifiedAt: Math.floor(clock.now() / 1000),
       })
       expect(await store.findByEmail(`${id}@EXAMPLE.com\t`)).toEqual(user)
       expect(await store.findById(user.id)).toEqual(user)
@@ -149,6 +150,41 @@ export function userStoreContract(name: string, make: () => UserHarness | Promis
       expect(await store.findById(kept.id)).toEqual(kept)
       const again = await created(store, user.email)
       expect(again.id).not.toBe(user.id)
+    })
+
+    it('creates a pending account with verified: false, and verifies it once, with the password given then', async () => {
+      const { store, clock } = await make()
+      const result = await store.create({ email: `${local()}@example.com`, passwordHash: 'first', verified: false })
+      if (!result.created) throw new Error('not created')
+      const pending = result.user
+      expect(pending.emailVerifiedAt).toBeNull()
+      expect(await store.findById(pending.id)).toEqual(pending)
+      await clock.advance(60_000)
+      expect(await store.verifyEmail(pending.id, 'chosen')).toBe(true)
+      const verified = {
+        ...pending,
+        passwordHash: 'chosen',
+        emailVerifiedAt: pending.createdAt + 60,
+        updatedAt: pending.createdAt + 60,
+      }
+      expect(await store.findById(pending.id)).toEqual(verified)
+      // Once verified, a second verification changes nothing: it cannot replace the password.
+      await clock.advance(60_000)
+      expect(await store.verifyEmail(pending.id, 'other')).toBe(false)
+      expect(await store.findById(pending.id)).toEqual(verified)
+    })
+
+    it('verifies no account that is verified already, disabled or unknown', async () => {
+      const { store } = await make()
+      const verified = await created(store, `${local()}@example.com`, 'h')
+      expect(await store.verifyEmail(verified.id, 'new')).toBe(false)
+      expect((await store.findById(verified.id))?.passwordHash).toBe('h')
+      const result = await store.create({ email: `${local()}@example.com`, passwordHash: 'h', verified: false })
+      if (!result.created) throw new Error('not created')
+      await store.setDisabled(result.user.id, result.user.createdAt)
+      expect(await store.verifyEmail(result.user.id, 'new')).toBe(false)
+      expect(await store.findById(result.user.id)).toMatchObject({ passwordHash: 'h', emailVerifiedAt: null })
+      expect(await store.verifyEmail(crypto.randomUUID(), 'new')).toBe(false)
     })
 
     it('hands out copies: changing a returned user changes nothing stored', async () => {

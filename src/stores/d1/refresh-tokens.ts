@@ -248,6 +248,28 @@ export function createD1RefreshTokenStore(db: D1Database, options: { clock?: () 
       return revokeWhere({ userId }, reason, nowSeconds())
     },
 
+    async revokeOtherFamilies(userId, keepFamilyId, reason) {
+      const now = nowSeconds()
+      // As revokeWhere, for every family of the user but one; RETURNING names the families this call revoked.
+      const [families] = await db.batch([
+        db
+          .prepare(
+            `UPDATE refresh_token_families SET revoked_at = ?3, revoked_reason = ?4
+             WHERE user_id = ?1 AND id <> ?2 AND revoked_at IS NULL RETURNING id`,
+          )
+          .bind(userId, keepFamilyId, now, reason),
+        db
+          .prepare(
+            `UPDATE refresh_tokens
+             SET status = CASE status WHEN 'active' THEN 'revoked' ELSE status END,
+                 revoked_at = CASE status WHEN 'active' THEN ?3 ELSE revoked_at END, grace_ciphertext = NULL
+             WHERE user_id = ?1 AND family_id <> ?2 AND (status = 'active' OR grace_ciphertext IS NOT NULL)`,
+          )
+          .bind(userId, keepFamilyId, now),
+      ])
+      return ((families?.results ?? []) as { id: string }[]).map((row) => row.id)
+    },
+
     async purgeExpired(now, limit = DEFAULT_PURGE_LIMIT) {
       const bound = Math.min(Math.max(1, Math.floor(limit)), 5000)
       // A family is dead once its idle expiry passes (never later than its absolute expiry): revoked families are

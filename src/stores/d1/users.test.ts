@@ -43,6 +43,7 @@ describe('D1 UserStore', () => {
       createdAt: 1_800_000_000,
       updatedAt: 1_800_000_000,
       disabledAt: null,
+      emailVerifiedAt: 1_800_000_000,
     })
     expect(await users.findByEmail('CAROL@EXAMPLE.COM  ')).toEqual(result.user)
     expect(await users.findById(result.user.id)).toEqual(result.user)
@@ -89,5 +90,25 @@ describe('D1 UserStore', () => {
     expect(await later.setPasswordHash(result.user.id, 'new')).toBe(true)
     expect(await users.findById(result.user.id)).toMatchObject({ passwordHash: 'new', updatedAt: 1_800_000_500 })
     expect(await later.setPasswordHash('missing', 'new')).toBe(false)
+  })
+
+  it('stores a pending account with email_verified_at NULL, as a row written by SQL without it is', async () => {
+    const result = await users.create({ email: 'heidi@example.com', passwordHash: 'h', verified: false })
+    expect(result.created && result.user.emailVerifiedAt).toBeNull()
+    await env.DB.prepare("INSERT INTO users (id, email, password_hash) VALUES ('x3', 'ivan@example.com', 'h')").run()
+    expect((await users.findById('x3'))?.emailVerifiedAt).toBeNull()
+  })
+
+  it('migration 0004 counts every account that existed before it as verified since its creation', async () => {
+    const migration = env.TEST_MIGRATIONS.find((m) => m.name.startsWith('0004'))
+    const backfill = migration?.queries.find((q) => q.includes('UPDATE users SET email_verified_at'))
+    expect(backfill).toBeDefined()
+    await env.DB.prepare(
+      "INSERT INTO users (id, email, password_hash, created_at) VALUES ('x4', 'judy@example.com', 'h', 1234)",
+    ).run()
+    const verified = await users.create({ email: 'ken@example.com', passwordHash: 'h' })
+    await env.DB.prepare(backfill as string).run()
+    expect((await users.findById('x4'))?.emailVerifiedAt).toBe(1234)
+    expect(verified.created && (await users.findById(verified.user.id))?.emailVerifiedAt).toBe(1_800_000_000)
   })
 })

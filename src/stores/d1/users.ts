@@ -55,6 +55,7 @@ interface UserRow {
   created_at: number
   updated_at: number
   disabled_at: number | null
+  email_verified_at: number | null
 }
 
 function toUser(row: UserRow): User {
@@ -66,10 +67,11 @@ function toUser(row: UserRow): User {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     disabledAt: row.disabled_at,
+    emailVerifiedAt: row.email_verified_at,
   }
 }
 
-const COLUMNS = 'id, email, password_hash, scopes, created_at, updated_at, disabled_at'
+const COLUMNS = 'id, email, password_hash, scopes, created_at, updated_at, disabled_at, email_verified_at'
 
 /**
  * @param clock epoch milliseconds; tests pass a fixed instant.
@@ -78,18 +80,18 @@ const COLUMNS = 'id, email, password_hash, scopes, created_at, updated_at, disab
 export function createD1UserStore(db: D1Database, options: { clock?: () => number } = {}): UserStore {
   const clock = options.clock ?? Date.now
   return {
-    async create({ email, passwordHash, scopes = [] }): Promise<CreateUserResult> {
+    async create({ email, passwordHash, scopes = [], verified = true }): Promise<CreateUserResult> {
       const normalized = checkNewUser(email, scopes)
       const now = Math.floor(clock() / 1000)
       // ON CONFLICT DO NOTHING: a duplicate is an empty result, not a constraint error carrying SQL text.
       const row = await db
         .prepare(
-          `INSERT INTO users (id, email, password_hash, scopes, created_at, updated_at)
-           VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+          `INSERT INTO users (id, email, password_hash, scopes, created_at, updated_at, email_verified_at)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)
            ON CONFLICT DO NOTHING
            RETURNING ${COLUMNS}`,
         )
-        .bind(crypto.randomUUID(), normalized, passwordHash, scopes.join(' '), now)
+        .bind(crypto.randomUUID(), normalized, passwordHash, scopes.join(' '), now, verified ? now : null)
         .first<UserRow>()
       return row === null ? { created: false } : { created: true, user: toUser(row) }
     },
@@ -130,6 +132,17 @@ export function createD1UserStore(db: D1Database, options: { clock?: () => numbe
 
     async delete(id) {
       const result = await db.prepare('DELETE FROM users WHERE id = ?1').bind(id).run()
+      return result.meta.changes === 1
+    },
+
+    async verifyEmail(id, passwordHash) {
+      const result = await db
+        .prepare(
+          `UPDATE users SET password_hash = ?2, email_verified_at = ?3, updated_at = ?3
+           WHERE id = ?1 AND email_verified_at IS NULL AND disabled_at IS NULL`,
+        )
+        .bind(id, passwordHash, Math.floor(clock() / 1000))
+        .run()
       return result.meta.changes === 1
     },
   }

@@ -236,6 +236,13 @@ export function createMemoryRefreshTokenStore(options: MemoryRefreshTokenOptions
       return revoked
     },
 
+    async revokeOtherFamilies(userId, keepFamilyId, reason) {
+      const now = nowSeconds()
+      return [...families.values()]
+        .filter((family) => family.userId === userId && family.id !== keepFamilyId && revoke(family, reason, now))
+        .map((family) => family.id)
+    },
+
     async purgeExpired(now, limit = DEFAULT_PURGE_LIMIT) {
       const bound = Math.min(Math.max(1, Math.floor(limit)), 5000)
       const dead = [...families.values()]

@@ -21,7 +21,7 @@ export function createMemoryUserStore(options: MemoryUserOptions = {}): UserStor
   const byEmail = new Map<string, string>()
 
   return {
-    async create({ email, passwordHash, scopes = [] }): Promise<CreateUserResult> {
+    async create({ email, passwordHash, scopes = [], verified = true }): Promise<CreateUserResult> {
       const normalized = checkNewUser(email, scopes)
       if (byEmail.has(normalized)) return { created: false }
       const now = Math.floor(clock() / 1000)
@@ -33,6 +33,7 @@ export function createMemoryUserStore(options: MemoryUserOptions = {}): UserStor
         createdAt: now,
         updatedAt: now,
         disabledAt: null,
+        emailVerifiedAt: verified ? now : null,
       }
       byId.set(user.id, user)
       byEmail.set(normalized, user.id)
@@ -56,6 +57,14 @@ export function createMemoryUserStore(options: MemoryUserOptions = {}): UserStor
       if (user === undefined) return false
       user.passwordHash = passwordHash
       user.updatedAt = Math.floor(clock() / 1000)
+      return true
+    },
+
+    async verifyEmail(id, passwordHash) {
+      const user = byId.get(id)
+      if (user === undefined || user.emailVerifiedAt !== null || user.disabledAt !== null) return false
+      const now = Math.floor(clock() / 1000)
+      Object.assign(user, { passwordHash, emailVerifiedAt: now, updatedAt: now })
       return true
     },
 

@@ -1,0 +1,56 @@
+/**
+ * What the account routes share: the canonical identifier of an address, the password policy as every route that
+ * sets a password answers it (registration, reset, change), and work done after the answer.
+ */
+import type { Context } from 'hono'
+import type { Config } from '../../config/schema'
+import type { AppEnv } from '../../env'
+import { GatewayError } from '../../errors/gateway-error'
+import { checkPasswordPolicy } from '../../passwords/password'
+import { logRequest } from '../../request-log'
+import { normalizeEmail } from '../../stores/d1/users'
+
+/** Seconds a client should wait after a 503 from an unavailable Upstash or D1. */
+export const ACCOUNT_RETRY_AFTER_SECONDS = 2
+
+/** The canonical identifier; the body schema already refused anything normalizeEmail would. */
+export function identifierOf(email: string): string {
+  const identifier = normalizeEmail(email)
+  if (identifier === null) {
+    throw new GatewayError('validation_failed', {
+      extensions: { errors: [{ pointer: '/email', code: 'invalid_format' }] },
+    })
+  }
+  return identifier
+}
+
+/**
+ * Runs `task` after the answer (`waitUntil`), so what it reads and writes cannot show in the response time; a
+ * failure is logged as `event`, without the error's inputs.
+ */
+export function afterResponse(c: Context<AppEnv>, event: string, task: () => Promise<void>): void {
+  c.executionCtx.waitUntil(task().catch((error: unknown) => logRequest(c, { event, level: 'error', error })))
+}
+
+/**
+ * The policy is public (README), so saying which rule failed reveals nothing about any account; the password never
+ * appears. Throws 400 `validation_failed` (with `errors` and `password_policy`) unless `password` passes the policy for the
+ * account `identifier` (a normalized address). `pointer` names the field in the request body.
+ */
+export function enforcePasswordPolicy(
+  c: Context<AppEnv>,
+  password: string,
+  identifier: string,
+  { passwords }: Pick<Config, 'passwords'>,
+  pointer: '/password' | '/new_password',
+): void {
+  const policy = checkPasswordPolicy(password, { minLength: passwords.minLength, email: identifier })
+  if (policy.ok) return
+  logRequest(c, { event: 'input_validation_fail', level: 'info', errors: [{ pointer, code: policy.reason }] })
+  throw new GatewayError('validation_failed', {
+    extensions: {
+      errors: [{ pointer, code: policy.reason }],
+      password_policy: { min_length: policy.minLength, max_length: policy.maxLength },
+    },
+  })
+}
