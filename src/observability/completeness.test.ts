@@ -9,6 +9,7 @@ import fc from 'fast-check'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../test/conformance/upstash-cases'
 import { authenticate, requireScopes } from '../middleware/authenticate'
+import { hashPassword } from '../passwords/password'
 import { createD1AccountTokenStore } from '../stores/d1/account-tokens'
 import { createD1UserStore } from '../stores/d1/users'
 import { createRedis } from '../stores/redis/client'
@@ -418,14 +419,15 @@ const SCENARIOS: Scenario[] = [
       const email = `pending.${crypto.randomUUID().slice(0, 12)}@example.test`
       const created = await createD1UserStore(env.DB).create({ email, passwordHash: 'h', verified: false })
       const userId = created.created ? created.user.id : 'missing'
+      const pendingPasswordHash = await hashPassword(PASSWORD, testConfig().passwords.pepper)
       const { token } = await accountTokens.issue({
         userId,
         purpose: 'verify_email',
         ttlSeconds: 600,
-        pendingPasswordHash: 'h',
+        pendingPasswordHash,
       })
-      const res = await sendJson('/auth/verify-email', headers, BINDINGS.healthy, { token })
-      return { res, secrets: [email, token], userid: userId }
+      const res = await sendJson('/auth/verify-email', headers, BINDINGS.healthy, { token, password: PASSWORD })
+      return { res, secrets: [email, token, PASSWORD], userid: userId }
     },
   },
   {
@@ -434,7 +436,7 @@ const SCENARIOS: Scenario[] = [
     status: 400,
     async run(headers) {
       const token = crypto.randomUUID().replaceAll('-', '').padEnd(43, 'x')
-      const res = await sendJson('/auth/verify-email', headers, BINDINGS.healthy, { token })
+      const res = await sendJson('/auth/verify-email', headers, BINDINGS.healthy, { token, password: PASSWORD })
       return { res, secrets: [token] }
     },
   },

@@ -196,7 +196,9 @@ describe('POST /auth/password/reset', () => {
     expect(pbkdf2Calls()).toBe(kdf)
     // No cutoff was written for anyone: a live access token still works.
     expect((await me(access_token)).status).toBe(200)
-    expect((await pending.post('/auth/verify-email', { token: verification })).status).toBe(204)
+    expect((await pending.post('/auth/verify-email', { token: verification, password: STRONG_PASSWORD })).status).toBe(
+      204,
+    )
   })
 
   it('checks the new password against the policy before spending the token', async () => {

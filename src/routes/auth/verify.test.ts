@@ -49,7 +49,7 @@ describe('POST /auth/register with REGISTRATION=verify', () => {
   it('answers a new, a pending and a verified address with the same status, headers and bytes', async () => {
     const verified = uniqueEmail('verified')
     const { token } = await registerPending(verified)
-    expect((await flows.post('/auth/verify-email', { token })).status).toBe(204)
+    expect((await flows.post('/auth/verify-email', { token, password: STRONG_PASSWORD })).status).toBe(204)
     const pending = await registerPending()
     const headers = { 'x-request-id': crypto.randomUUID() }
     const responses = [
@@ -88,7 +88,7 @@ describe('POST /auth/register with REGISTRATION=verify', () => {
 
   it('tells the owner of a verified address, and creates nothing', async () => {
     const { email, token } = await registerPending()
-    await flows.post('/auth/verify-email', { token })
+    await flows.post('/auth/verify-email', { token, password: STRONG_PASSWORD })
     const [users, tokens] = [await rowCount('users'), await rowCount('account_tokens')]
     const before = await userRow(email)
     expect((await flows.post('/auth/register', { email, password: OTHER_PASSWORD })).status).toBe(202)
@@ -105,10 +105,34 @@ describe('POST /auth/register with REGISTRATION=verify', () => {
     const first = await registerPending()
     const second = await registerPending(first.email, OTHER_PASSWORD)
     expect(second.token).not.toBe(first.token)
-    await expectProblem(await flows.post('/auth/verify-email', { token: first.token }), 400, 'invalid_account_token')
-    expect((await flows.post('/auth/verify-email', { token: second.token })).status).toBe(204)
+    await expectProblem(
+      await flows.post('/auth/verify-email', { token: first.token, password: STRONG_PASSWORD }),
+      400,
+      'invalid_account_token',
+    )
+    expect((await flows.post('/auth/verify-email', { token: second.token, password: OTHER_PASSWORD })).status).toBe(204)
     await flows.login(first.email, OTHER_PASSWORD)
     expect((await flows.post('/auth/login', { email: first.email, password: STRONG_PASSWORD })).status).toBe(401)
+  })
+})
+
+describe('a squatted address', () => {
+  it('cannot be handed to the squatter by its owner following the link: the token alone verifies nothing', async () => {
+    // The squatter registers the victim's address with a password of their own; the token goes to the victim.
+    const squatted = await registerPending(uniqueEmail('squatted'), OTHER_PASSWORD)
+    // The victim follows the link without knowing the squatter's password.
+    const clicked = await flows.post('/auth/verify-email', { token: squatted.token })
+    expect(clicked.status).toBe(400)
+    const guessed = await flows.post('/auth/verify-email', { token: squatted.token, password: STRONG_PASSWORD })
+    await expectProblem(guessed, 400, 'invalid_account_token')
+    // The account stays pending: the squatter cannot sign in with the password they chose.
+    expect((await flows.post('/auth/login', { email: squatted.email, password: OTHER_PASSWORD })).status).toBe(401)
+    expect((await userRow(squatted.email))?.email_verified_at).toBeNull()
+    // The owner claims the address with a password of their own, and only that one works.
+    const owner = await registerPending(squatted.email, STRONG_PASSWORD)
+    expect((await flows.post('/auth/verify-email', { token: owner.token, password: STRONG_PASSWORD })).status).toBe(204)
+    await flows.login(squatted.email, STRONG_PASSWORD)
+    expect((await flows.post('/auth/login', { email: squatted.email, password: OTHER_PASSWORD })).status).toBe(401)
   })
 })
 
@@ -117,7 +141,7 @@ describe('POST /auth/login for a pending account', () => {
     logs = captureLogs()
     const { email } = await registerPending()
     const { email: known, token } = await registerPending()
-    await flows.post('/auth/verify-email', { token })
+    await flows.post('/auth/verify-email', { token, password: STRONG_PASSWORD })
     const headers = { 'x-request-id': crypto.randomUUID() }
     const families = await rowCount('refresh_token_families')
     const kdf = pbkdf2Calls()
@@ -136,7 +160,7 @@ describe('POST /auth/verify-email', () => {
   it('verifies the address and puts the registered password in effect: 204, no-store, then login works', async () => {
     logs = captureLogs()
     const { email, token } = await registerPending()
-    const res = await flows.post('/auth/verify-email', { token })
+    const res = await flows.post('/auth/verify-email', { token, password: STRONG_PASSWORD })
     expect(res.status).toBe(204)
     expect(res.headers.get('cache-control')).toBe('no-store')
     expect(await res.text()).toBe('')
@@ -157,9 +181,9 @@ describe('POST /auth/verify-email', () => {
       .bind((await userRow(expired.email))?.id)
       .run()
     const reused = await registerPending()
-    await flows.post('/auth/verify-email', { token: reused.token })
+    await flows.post('/auth/verify-email', { token: reused.token, password: STRONG_PASSWORD })
     const verified = await registerPending()
-    await flows.post('/auth/verify-email', { token: verified.token })
+    await flows.post('/auth/verify-email', { token: verified.token, password: STRONG_PASSWORD })
     const resetEmail = verified.email
     const { token: resetToken } = await createD1AccountTokenStore(env.DB).issue({
       userId: (await userRow(resetEmail))?.id as string,
@@ -172,7 +196,7 @@ describe('POST /auth/verify-email', () => {
     const forged = 'A'.repeat(43)
     const responses = []
     for (const token of [forged, expired.token, reused.token, resetToken, 'short']) {
-      responses.push(await flows.post('/auth/verify-email', { token }, { headers }))
+      responses.push(await flows.post('/auth/verify-email', { token, password: STRONG_PASSWORD }, { headers }))
     }
     const [first, ...others] = responses as [Response, ...Response[]]
     await expectProblem(first.clone(), 400, 'invalid_account_token')
@@ -197,18 +221,45 @@ describe('POST /auth/verify-email', () => {
   it('refuses the token of an account disabled since it was issued, and leaves the account pending', async () => {
     const { email, token } = await registerPending()
     await env.DB.prepare('UPDATE users SET disabled_at = unixepoch() WHERE email = ?1').bind(email).run()
-    await expectProblem(await flows.post('/auth/verify-email', { token }), 400, 'invalid_account_token')
+    await expectProblem(
+      await flows.post('/auth/verify-email', { token, password: STRONG_PASSWORD }),
+      400,
+      'invalid_account_token',
+    )
     expect((await userRow(email))?.email_verified_at).toBeNull()
+  })
+
+  it('refuses a wrong password like a bad token, after one KDF, and leaves the token usable', async () => {
+    logs = captureLogs()
+    const { email, token } = await registerPending()
+    const kdf = pbkdf2Calls()
+    const headers = { 'x-request-id': crypto.randomUUID() }
+    const wrong = await flows.post('/auth/verify-email', { token, password: OTHER_PASSWORD }, { headers })
+    const forged = await flows.post(
+      '/auth/verify-email',
+      { token: 'A'.repeat(43), password: OTHER_PASSWORD },
+      { headers },
+    )
+    expect(pbkdf2Calls() - kdf).toBe(2)
+    await expectProblem(wrong.clone(), 400, 'invalid_account_token')
+    expect(await wrong.text()).toBe(await forged.text())
+    expect((await userRow(email))?.email_verified_at).toBeNull()
+    expect(logs.events('authn_token_invalid').map((r) => r.reason)).toEqual([
+      'password_mismatch',
+      'account_token_invalid',
+    ])
+    for (const secret of [token, OTHER_PASSWORD]) expect(logs.lines.join('\n')).not.toContain(secret)
+    expect((await flows.post('/auth/verify-email', { token, password: STRONG_PASSWORD })).status).toBe(204)
   })
 
   it('refuses an unknown field or a missing token with 400 validation_failed', async () => {
     const { token } = await registerPending()
-    const extra = await flows.post('/auth/verify-email', { token, password: STRONG_PASSWORD })
+    const extra = await flows.post('/auth/verify-email', { token, password: STRONG_PASSWORD, scope: 'admin' })
     expect((await expectProblem(extra, 400, 'validation_failed')).errors).toEqual([
-      { pointer: '/password', code: 'unrecognized_keys' },
+      { pointer: '/scope', code: 'unrecognized_keys' },
     ])
     await expectProblem(await flows.post('/auth/verify-email', {}), 400, 'validation_failed')
-    expect((await flows.post('/auth/verify-email', { token })).status).toBe(204)
+    expect((await flows.post('/auth/verify-email', { token, password: STRONG_PASSWORD })).status).toBe(204)
   })
 })
 
@@ -229,7 +280,7 @@ describe('REGISTRATION=open', () => {
 describe('the per-IP auth rate limit (RATE_LIMIT_AUTH)', () => {
   const limited = accountFlows({ RATE_LIMIT_AUTH: '1/1m' })
   it.each([
-    ['/auth/verify-email', { token: 'A'.repeat(43) }],
+    ['/auth/verify-email', { token: 'A'.repeat(43), password: STRONG_PASSWORD }],
     ['/auth/password/forgot', { email: 'someone@example.test' }],
     ['/auth/password/reset', { token: 'A'.repeat(43), new_password: 'copper-meadow-falcon-19' }],
     ['/auth/password/change', { current_password: 'a', new_password: 'copper-meadow-falcon-19' }],

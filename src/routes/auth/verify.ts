@@ -5,15 +5,18 @@
  * (a token, which event goes to the origin) happens after the answer.
  *
  * A pending account can be claimed again by whoever proves the address: each registration of a pending address
- * issues a new token carrying the password registered with it, replacing the older ones, and the password that
- * takes effect is the one of the token that is used. Tokens are credentials: they go to the origin in an account
- * event only, and are never logged.
+ * issues a new token carrying the password registered with it, replacing the older ones. Verifying takes the token
+ * AND that password: whoever registered an address they do not own (a squatter) never sees the token, and the
+ * owner who follows the squatter's link does not know the squatter's password, so the link verifies nothing and
+ * cannot hand the address to the squatter. Tokens are credentials: they go to the origin in an account event only,
+ * and are never logged.
  */
 import type { Context } from 'hono'
 import type { AppEnv } from '../../env'
 import { GatewayError, unavailable } from '../../errors/gateway-error'
 import type { Gateway } from '../../gateway'
 import { maskEmail } from '../../observability/logger'
+import { verifyPasswordOrDummy } from '../../passwords/password'
 import { logRequest } from '../../request-log'
 import type { AccountTokenPurpose, CreateUserResult } from '../../stores/types'
 import { ACCOUNT_RETRY_AFTER_SECONDS, afterResponse } from './common'
@@ -133,15 +136,32 @@ async function followUp(
 }
 
 /**
- * `POST /auth/verify-email {token}`: consumes the token (one conditional write, so it works once), marks the
- * pending address verified and puts the password registered with that token in effect. 204; any token that is not
- * live, or whose account is no longer pending, is 400 `invalid_account_token`.
+ * `POST /auth/verify-email {token, password}`: the password must be the one registered with the token (one KDF,
+ * run for unknown tokens too); then the token is consumed (one conditional write, so it works once), the pending
+ * address is marked verified and that password is in effect. 204. A token that is not live, a wrong password, or
+ * an account no longer pending: the same 400 `invalid_account_token`. A wrong password leaves the token usable, so
+ * the owner's typo does not cost them the link.
  */
-export async function verifyEmail(c: Context<AppEnv>, body: { token: string }, gw: Gateway): Promise<Response> {
-  const { accountTokens, users } = gw
+export async function verifyEmail(
+  c: Context<AppEnv>,
+  body: { token: string; password: string },
+  gw: Gateway,
+): Promise<Response> {
+  const { accountTokens, users, config } = gw
+  let found: Awaited<ReturnType<typeof accountTokens.find>>
+  try {
+    found = await accountTokens.find(body.token, 'verify_email')
+  } catch (cause) {
+    throw accountStoreUnavailable(cause)
+  }
+  const pending = found?.pendingPasswordHash ?? undefined
+  const proven = await verifyPasswordOrDummy(body.password, pending, config.passwords.pepper)
+  if (found !== null && !proven.ok) {
+    refuseAccountToken(c, 'verify_email', { userid: found.userId, reason: 'password_mismatch' })
+  }
   let grant: Awaited<ReturnType<typeof accountTokens.consume>>
   try {
-    grant = await accountTokens.consume(body.token, 'verify_email')
+    grant = found === null ? null : await accountTokens.consume(body.token, 'verify_email')
   } catch (cause) {
     throw accountStoreUnavailable(cause)
   }
