@@ -16,7 +16,7 @@ import { countAuthEvent } from '../../observability/metrics'
 import { hashPassword, verifyPasswordOrDummy } from '../../passwords/password'
 import { logRequest } from '../../request-log'
 import type { LockoutDecision } from '../../stores/types'
-import { ACCOUNT_RETRY_AFTER_SECONDS, enforcePasswordPolicy, identifierOf } from './common'
+import { ACCOUNT_RETRY_AFTER_SECONDS, afterResponse, enforcePasswordPolicy, identifierOf } from './common'
 import { tokenPairResponse } from './token-pair'
 import { registerPending } from './verify'
 
@@ -153,6 +153,11 @@ export async function login(
         by: 'consecutive_failures',
         outcome: 'denied',
       })
+      // The owner hears of it (the origin mails them), after the answer: the response is the same either way.
+      if (user !== null && user.disabledAt === null) {
+        const locked = { type: 'account.locked' as const, email: user.email, user_id: user.id }
+        afterResponse(c, 'account_event_failed', () => gw.accountEvents.send(locked, c.executionCtx))
+      }
     }
     throw new GatewayError('invalid_credentials')
   }

@@ -143,3 +143,30 @@ describe('POST /auth/password/change', () => {
     await expectProblem(await change(caller.access_token, STRONG_PASSWORD), 401, 'invalid_token')
   })
 })
+
+describe('account.locked', () => {
+  it('tells the owner when failed logins lock the account, once, after the answer; an unknown address tells no one', async () => {
+    const lockFlows = accountFlows({ RATE_LIMIT_AUTH: 'off', LOCKOUT_THRESHOLD: '3' })
+    const email = uniqueEmail('locked')
+    expect((await lockFlows.post('/auth/register', { email, password: STRONG_PASSWORD })).status).toBe(202)
+    const ghost = uniqueEmail('ghost')
+    const answers: Response[] = []
+    for (const address of [email, ghost]) {
+      for (let i = 0; i < 3; i++) {
+        answers.push(await lockFlows.post('/auth/login', { email: address, password: 'wrong-password-entirely-1' }))
+      }
+    }
+    for (const res of answers) await expectProblem(res, 401, 'invalid_credentials')
+    const locked = lockFlows.eventsFor(email).filter((e) => e.type === 'account.locked')
+    expect(locked).toHaveLength(1)
+    expect(locked[0]).toMatchObject({ email, user_id: expect.any(String) })
+    expect(locked[0]?.token).toBeUndefined()
+    expect(lockFlows.eventsFor(ghost)).toEqual([])
+    await expectProblem(
+      await lockFlows.post('/auth/login', { email, password: STRONG_PASSWORD }),
+      429,
+      'account_locked',
+    )
+    expect(lockFlows.eventsFor(email).filter((e) => e.type === 'account.locked')).toHaveLength(1)
+  })
+})
