@@ -67,6 +67,7 @@ describe('GET /auth/admin/users?email=', () => {
     expect(user).toEqual({
       id: target.userId,
       email: target.email,
+      verified: true,
       disabled: false,
       locked: false,
       scopes: [],

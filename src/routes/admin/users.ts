@@ -18,6 +18,8 @@ import { ADMIN_SCOPE, audit, done, inStore, refuseSelf, targetUser } from './sup
 export interface AdminUserBody {
   id: string
   email: string
+  /** The address was verified (REGISTRATION=verify); false while the account is pending. */
+  verified: boolean
   disabled: boolean
   /** `begin` would refuse a login for this address now (consecutive failures or the hourly ceiling). */
   locked: boolean
@@ -37,6 +39,7 @@ export async function findUsers(c: Context<AppEnv>, gw: Pick<Gateway, 'users' | 
     users.push({
       id: user.id,
       email: user.email,
+      verified: user.emailVerifiedAt !== null,
       disabled: user.disabledAt !== null,
       locked: lock.locked,
       scopes: user.scopes,
