@@ -134,8 +134,18 @@ function checkSigningPolicy(vars: Vars, issue: ReportIssue): void {
   }
 }
 
-/** Events carry single-use tokens: https, or plain http to a local host in development. */
+/**
+ * Events carry single-use tokens: https, or plain http to a local host in development. Verified registration
+ * cannot work without them (nobody would get a verification message), so outside development it needs the URL.
+ */
 function checkAccountEventsUrl(vars: Vars, issue: ReportIssue): void {
+  const verify = (vars.REGISTRATION ?? (vars.ENVIRONMENT === 'development' ? 'open' : 'verify')) === 'verify'
+  if (verify && vars.ENVIRONMENT !== 'development' && vars.ACCOUNT_EVENTS_URL === undefined) {
+    issue(
+      'ACCOUNT_EVENTS_URL',
+      `REGISTRATION=verify (the default in ${vars.ENVIRONMENT}) needs ACCOUNT_EVENTS_URL: without it no verification or password-reset message reaches anyone. Set ACCOUNT_EVENTS_URL to your origin's account-events endpoint, or REGISTRATION=closed`,
+    )
+  }
   const url = vars.ACCOUNT_EVENTS_URL === undefined ? undefined : parseHttpUrl(vars.ACCOUNT_EVENTS_URL)
   if (url?.protocol !== 'http:') return
   if (vars.ENVIRONMENT !== 'development') {

@@ -26,6 +26,7 @@ const prod = {
   UPSTASH_REDIS_REST_TOKEN: STRONG_TOKEN,
   UPSTREAM_URL: 'https://api.internal.example.com',
   CORS_ORIGINS: 'https://app.example.com',
+  ACCOUNT_EVENTS_URL: 'https://api.internal.example.com/account-events',
 }
 const dev = {
   ENVIRONMENT: 'development',
@@ -539,8 +540,9 @@ describe('config schema: the hosts a development configuration may serve', () =>
 describe('ACCOUNT_EVENTS_URL', () => {
   const url = 'https://api.internal.example.com/edgeward/account-events'
 
-  it('is optional everywhere: without it, events are dropped (and logged) when sent', () => {
-    for (const config of [prod, dev]) {
+  it('is optional where no verification depends on it: events are then dropped (and logged) when sent', () => {
+    const { ACCOUNT_EVENTS_URL: _, ...closed } = { ...prod, REGISTRATION: 'closed' }
+    for (const config of [closed, dev]) {
       const result = parseConfig(config)
       expect(result.ok && result.config.accountEvents).toEqual({ url: undefined })
     }
@@ -579,5 +581,19 @@ describe('ACCOUNT_EVENTS_URL', () => {
     expect(issues(parseConfig({ ...prod, ACCOUNT_EVENTS_URL: value }))[0]?.message).toContain(
       'ACCOUNT_EVENTS_URL must be an absolute http(s) URL',
     )
+  })
+})
+
+describe('config schema: account events', () => {
+  it('refuses verified registration without ACCOUNT_EVENTS_URL outside development, naming both ways out', () => {
+    const { ACCOUNT_EVENTS_URL: _, ...withoutEvents } = prod
+    for (const environment of ['production', 'staging']) {
+      const found = issues(parseConfig({ ...withoutEvents, ENVIRONMENT: environment }))
+      expect(found.map((i) => i.variable)).toEqual(['ACCOUNT_EVENTS_URL'])
+      expect(found[0]?.message).toMatch(/REGISTRATION=verify.*ACCOUNT_EVENTS_URL.*REGISTRATION=closed/)
+    }
+    expect(parseConfig({ ...withoutEvents, REGISTRATION: 'closed' }).ok).toBe(true)
+    expect(parseConfig({ ...withoutEvents, REGISTRATION: 'open' }).ok).toBe(true)
+    expect(parseConfig(dev).ok).toBe(true)
   })
 })
