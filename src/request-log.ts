@@ -6,13 +6,14 @@
 import type { Context } from 'hono'
 import { routePath } from 'hono/route'
 import { isSecurityEvent, type LogRecord, log } from './observability/logger'
+import { requestUrl } from './request-parse'
 
 /**
  * The request fields every record about a request carries (R-LOG-2): correlation ids, the client as Cloudflare saw
  * it (R-RL-6), method and path (the query string is never logged), and `userid` once a token was verified.
  */
 export function requestFields(c: Context): Record<string, unknown> {
-  const url = new URL(c.req.url)
+  const url = requestUrl(c)
   const userid: unknown = c.get('principal')?.sub
   return {
     request_id: c.get('requestId'),

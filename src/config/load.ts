@@ -19,12 +19,13 @@ export function loadConfig(env: object): ConfigResult {
 }
 
 /**
- * Whether `config` may answer a request for `url`. A refusal (a development configuration on a host that is not
- * local) is logged as `config_invalid` the first time this isolate sees that host.
+ * Whether `config` may answer a request for the URL `url()` returns (called only for a development configuration,
+ * so a deployed worker's requests are not parsed here). A refusal (a development configuration on a host that is
+ * not local) is logged as `config_invalid` the first time this isolate sees that host.
  */
-export function admitServingHost(config: Config, url: string): boolean {
-  if (config.environment !== 'development') return true // no URL parsing on a deployed worker's requests
-  const { hostname } = new URL(url)
+export function admitServingHost(config: Config, url: () => URL): boolean {
+  if (config.environment !== 'development') return true
+  const { hostname } = url()
   const issue = servingHostIssue(config, hostname)
   if (issue === undefined) return true
   if (refusedHosts.admit(hostname, Date.now())) {

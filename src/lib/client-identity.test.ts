@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { clientIdentity, clientNetwork } from './client-identity'
+import { clientIdentity, clientNetwork, networkOf } from './client-identity'
 
 describe('clientIdentity', () => {
   it.each([
@@ -56,5 +56,6 @@ describe('clientNetwork', () => {
     ['garbage', 'unknown'],
   ])('%s → %s', (ip, network) => {
     expect(clientNetwork(ip)).toBe(network)
+    expect(networkOf(clientIdentity(ip))).toBe(network)
   })
 })

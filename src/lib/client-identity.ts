@@ -44,7 +44,11 @@ export function clientIdentity(cfConnectingIp: string | undefined): ClientIdenti
  * @example clientNetwork('2001:db8:aa:1::1') // 'net6:2001:0db8:00aa::/48'
  */
 export function clientNetwork(cfConnectingIp: string | undefined): string {
-  const identity = clientIdentity(cfConnectingIp)
+  return networkOf(clientIdentity(cfConnectingIp))
+}
+
+/** {@link clientNetwork} of an identity already parsed. @example networkOf(clientIdentity('203.0.113.7')) // 'net4:203.0.113.0/24' */
+export function networkOf(identity: ClientIdentity): string {
   if (identity.kind === 'ipv4') return `net4:${identity.key.slice(4).split('.').slice(0, 3).join('.')}.0/24`
   if (identity.kind === 'ipv6') return `net6:${identity.key.slice(4).split(':').slice(0, 3).join(':')}::/48`
   return identity.key

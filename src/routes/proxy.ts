@@ -10,11 +10,12 @@ import type { AppEnv } from '../env'
 import { GatewayError } from '../errors/gateway-error'
 import { toProblemResponse } from '../errors/problem'
 import type { Gateway } from '../gateway'
-import { clientNetwork } from '../lib/client-identity'
+import { networkOf } from '../lib/client-identity'
 import { type AuthDeps, authenticate, requireScopes } from '../middleware/authenticate'
 import { parseJsonBody } from '../middleware/validate'
 import { countUpstream } from '../observability/metrics'
 import type { ProxyRoute } from '../pipeline/route'
+import { requestClient, requestUrl } from '../request-parse'
 import type { ResolvedPolicy } from '../routing/table'
 import { type InflateFormat, requestCoding } from '../upstream/content-coding'
 import { upstreamRequestHeaders } from '../upstream/headers'
@@ -33,7 +34,7 @@ async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute, gw: ProxyDeps
     await parseJsonBody(c, policy.schema)
     body = await c.req.text()
   }
-  const url = new URL(c.req.url)
+  const url = requestUrl(c)
   const requestId = c.get('requestId')
   const headers = upstreamRequestHeaders(c.req.raw.headers, {
     clientIp: c.req.header('cf-connecting-ip'),
@@ -51,7 +52,7 @@ async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute, gw: ProxyDeps
       headers,
       body,
       ...bodyOptions(c, policy, config, headers),
-      client: clientNetwork(c.req.header('cf-connecting-ip')),
+      client: networkOf(requestClient(c)),
       ...(policy.breakerGroup === undefined ? {} : { breakerGroup: policy.breakerGroup }),
       sign: (target) =>
         signIdentity(config.upstream.signingSecret, {

@@ -112,6 +112,9 @@ const HEX_DIGIT = /^[0-9A-Fa-f]$/
 const UNRESERVED_BYTE = /^[A-Za-z0-9\-_~]$/
 /** Kept as-is when raw: unreserved, sub-delims, ':' and '@' (RFC 3986 `pchar`). Other bytes are escaped. */
 const PCHAR = /^[A-Za-z0-9\-._~!$&'()*+,;=:@]$/
+const PCHAR_RUN = /^[A-Za-z0-9\-._~!$&'()*+,;=:@]*$/
+/** ASCII without `%`: a segment whose bytes are its characters, none of them escaped. */
+const PLAIN_ASCII = /^[^%\u0080-\uffff]*$/
 const encoder = new TextEncoder()
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
@@ -131,7 +134,10 @@ const percentEncode = (byte: number) => `%${byte.toString(16).toUpperCase().padS
  */
 export function normalizePath(rawPathname: string): NormalizedPath {
   if (!rawPathname.startsWith('/')) return { ok: false, reason: 'not_absolute' }
-  if (encoder.encode(rawPathname).length > MAX_PATH_BYTES) return { ok: false, reason: 'too_long' }
+  // A UTF-16 code unit is at most 3 UTF-8 bytes, so only a long path needs encoding to be measured.
+  if (rawPathname.length * 3 > MAX_PATH_BYTES && encoder.encode(rawPathname).length > MAX_PATH_BYTES) {
+    return { ok: false, reason: 'too_long' }
+  }
 
   const segments: string[] = []
   let trailingSlash = false
@@ -156,6 +162,7 @@ export function normalizePath(rawPathname: string): NormalizedPath {
 
 /** Decodes one raw segment into bytes; undefined for a malformed escape. */
 function scanSegment(raw: string): Segment | undefined {
+  if (PLAIN_ASCII.test(raw)) return plainSegment(raw)
   const bytes: number[] = []
   const escaped: boolean[] = []
   for (let i = 0; i < raw.length; i++) {
@@ -187,8 +194,17 @@ function scanSegment(raw: string): Segment | undefined {
   return { raw, bytes, escaped, text }
 }
 
+/** A segment of ASCII without escapes (most of them): its bytes are its characters, and it is its own text. */
+function plainSegment(raw: string): Segment {
+  const bytes = new Array<number>(raw.length)
+  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i)
+  return { raw, bytes, escaped: new Array<boolean>(raw.length).fill(false), text: raw }
+}
+
 /** The segment with canonical escapes: unreserved bytes decoded, `pchar` kept when raw, everything else escaped. */
 function canonical(segment: Segment): string {
+  // All raw `pchar` (no `%` among them): every byte is kept as it is.
+  if (PCHAR_RUN.test(segment.raw)) return segment.raw
   let out = ''
   segment.bytes.forEach((byte, i) => {
     const char = String.fromCharCode(byte)

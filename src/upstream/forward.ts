@@ -4,13 +4,12 @@
  * gateway's own failures become problems; every response the origin gives, errors and redirects included, passes
  * through with its status and body. Redirects are never followed.
  */
-import { proxy } from 'hono/proxy'
 import { GatewayError } from '../errors/gateway-error'
 import type { CircuitBreaker } from '../lib/breaker'
 import { type InflateFormat, inflate } from './content-coding'
-import { clientResponseHeaders } from './headers'
 import { limitBodyStream } from './limit-body'
-import { joinTarget, parseBaseUrl } from './target'
+import { clientResponse, fetchOrigin } from './send'
+import { joinTarget, parseBaseUrl, targetPrefix } from './target'
 
 /** Until the origin's response head arrives. */
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 10_000
@@ -108,6 +107,7 @@ export function createForwarder({
   random = Math.random,
 }: ForwardOptions): (request: ForwardRequest) => Promise<Response> {
   const base = parseBaseUrl(baseUrl)
+  const prefix = targetPrefix(base)
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError('createForwarder: timeoutMs must be > 0')
   if (!Number.isFinite(retryBaseDelayMs) || retryBaseDelayMs < 0) {
     throw new TypeError('createForwarder: retryBaseDelayMs must be >= 0')
@@ -126,14 +126,8 @@ export function createForwarder({
   }
 
   async function attemptOnce(request: ForwardRequest, target: URL, idempotent: boolean): Promise<Outcome> {
-    const headers = new Headers(request.headers)
-    for (const name of [...headers.keys()]) if (name.startsWith('x-gateway-')) headers.delete(name)
     const pathAndQuery = target.pathname + target.search
-    for (const [name, value] of Object.entries(
-      (await request.sign?.({ method: request.method, pathAndQuery })) ?? {},
-    )) {
-      headers.set(name, value)
-    }
+    const signed = (await request.sign?.({ method: request.method, pathAndQuery })) ?? {}
 
     const controller = new AbortController()
     let body: ReadableStream<Uint8Array> | string | null = idempotent ? null : (request.body ?? null)
@@ -164,15 +158,9 @@ export function createForwarder({
       }, timeoutMs)
     })
     try {
-      // hono's proxy() rebuilds the request from an init, drops hop-by-hop headers both ways, lets the runtime
-      // choose Accept-Encoding and removes Content-Encoding/-Length from decoded responses, so the body the client
-      // gets matches its headers. It has no timeout, retry or breaker and strips neither Proxy-Connection nor
-      // identity headers: those live here and in headers.ts. Its strictConnectionProcessing stays off:
-      // upstreamRequestHeaders already removed Connection-listed fields before the gateway set its own, so a
-      // client's `Connection: X-Forwarded-For` cannot remove what the gateway adds.
-      const call = proxy(target, {
+      const init: RequestInit = {
         method: request.method,
-        headers,
+        headers: request.headers,
         body,
         ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
         signal: controller.signal,
@@ -180,8 +168,8 @@ export function createForwarder({
         // identity and X-Forwarded-For to whatever host the origin names (an open redirect becomes a leak)
         // and serve that host's body under the gateway's origin.
         redirect: 'manual',
-        ...(customFetch === undefined ? {} : { customFetch }),
-      })
+      }
+      const call = fetchOrigin(target, init, signed, customFetch)
       call.catch(() => {}) // settled below, or abandoned after a timeout
       const result = await Promise.race([call, timedOut])
       if (result === 'timeout' || result === 'client_timeout') return { kind: result }
@@ -190,7 +178,7 @@ export function createForwarder({
         await result.body?.cancel().catch(() => {})
         return { kind: exceeded() ? 'too_large' : 'body_failed' }
       }
-      return { kind: 'response', response: result }
+      return { kind: 'response', response: clientResponse(result) }
     } catch (cause) {
       if (exceeded()) return { kind: 'too_large' }
       if (sourceFailed()) return { kind: 'body_failed' }
@@ -202,7 +190,7 @@ export function createForwarder({
   }
 
   return async function forward(request: ForwardRequest): Promise<Response> {
-    const target = joinTarget(base, request.pathAndQuery)
+    const target = joinTarget(prefix, request.pathAndQuery)
     const method = request.method.toUpperCase()
     const idempotent = method === 'GET' || method === 'HEAD'
     const declared = Number(request.headers.get('content-length') ?? Number.NaN)
@@ -257,12 +245,7 @@ export function createForwarder({
           })
         case 'response': {
           breaker.success(nowMs())
-          const { response } = outcome
-          return new Response(response.body, {
-            status: response.status,
-            statusText: response.statusText,
-            headers: clientResponseHeaders(response.headers),
-          })
+          return outcome.response
         }
       }
     }

@@ -90,12 +90,16 @@ export function isForwardableHeaderName(name: string): boolean {
 }
 
 const FORWARDED = new Set<string>(FORWARDED_REQUEST_HEADERS)
+const HOP_BY_HOP = new Set<string>(HOP_BY_HOP_HEADERS)
+const NO_OPTIONS: ReadonlySet<string> = new Set()
 
 /** Response headers that describe the origin's software or belong to the gateway's own CORS handling. */
 export const UPSTREAM_ONLY_RESPONSE_HEADERS = ['server', 'x-powered-by'] as const
+const UPSTREAM_ONLY = new Set<string>(UPSTREAM_ONLY_RESPONSE_HEADERS)
 
 /** The gateway's refresh-token cookie: never shown to the origin, never set by it. */
 export const GATEWAY_COOKIES = ['__Host-rt'] as const
+const GATEWAY_COOKIE_NAMES: ReadonlySet<string> = new Set(GATEWAY_COOKIES)
 
 /** RFC 9110 token: a Connection option that names a header. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
@@ -128,15 +132,16 @@ export interface UpstreamHeaderContext {
  * })
  */
 export function upstreamRequestHeaders(incoming: Headers, context: UpstreamHeaderContext): Headers {
-  const listed = withoutHopByHop(incoming)
+  const unlisted = connectionOptions(incoming)
   const headers = new Headers()
-  for (const [name, value] of listed) {
-    if (FORWARDED.has(name) || context.forwardHeaders?.includes(name)) headers.set(name, value)
+  for (const [name, value] of incoming) {
+    if (!FORWARDED.has(name) && !context.forwardHeaders?.includes(name)) continue
+    if (!HOP_BY_HOP.has(name) && !unlisted.has(name)) headers.set(name, value)
   }
 
   const cookie = headers.get('cookie')
   if (cookie !== null) {
-    const drop = new Set(context.dropCookies ?? GATEWAY_COOKIES)
+    const drop = context.dropCookies === undefined ? GATEWAY_COOKIE_NAMES : new Set(context.dropCookies)
     // `,` separates cookies too: in two Cookie fields joined by Headers, and for servers that still parse the
     // RFC 2965 form. A cookie value never contains one (RFC 6265 cookie-octet), so nothing is split wrongly.
     const kept = cookie
@@ -163,28 +168,43 @@ export function upstreamRequestHeaders(incoming: Headers, context: UpstreamHeade
  * @example return new Response(res.body, { status: res.status, headers: clientResponseHeaders(res.headers) })
  */
 export function clientResponseHeaders(upstream: Headers, dropCookies: readonly string[] = GATEWAY_COOKIES): Headers {
-  const headers = withoutHopByHop(upstream)
-  for (const name of [...headers.keys()]) {
-    if (name.startsWith('access-control-')) headers.delete(name)
-  }
-  for (const name of UPSTREAM_ONLY_RESPONSE_HEADERS) headers.delete(name)
-
-  const cookies = upstream.getSetCookie()
-  headers.delete('set-cookie')
-  const drop = new Set(dropCookies)
-  for (const cookie of cookies) {
-    if (!drop.has(cookie.split('=', 1)[0]?.trim() ?? '')) headers.append('set-cookie', cookie)
-  }
+  const headers = new Headers(upstream)
+  scrubResponseHeaders(headers, dropCookies)
   return headers
 }
 
-/** A copy without hop-by-hop fields and without the fields the Connection header names (RFC 9110 §7.6.1). */
-function withoutHopByHop(source: Headers): Headers {
-  const headers = new Headers(source)
-  for (const option of (source.get('connection') ?? '').split(',')) {
-    const name = option.trim()
-    if (TOKEN.test(name)) headers.delete(name)
+/** {@link clientResponseHeaders} in place, on headers the caller may change (a response it built itself). */
+export function scrubResponseHeaders(headers: Headers, dropCookies: readonly string[] = GATEWAY_COOKIES): void {
+  // One pass over the names present, then a delete for each to go: most responses carry none of them.
+  const unlisted = connectionOptions(headers)
+  const removed: string[] = []
+  let cookies = false
+  for (const name of headers.keys()) {
+    if (HOP_BY_HOP.has(name) || UPSTREAM_ONLY.has(name) || unlisted.has(name) || name.startsWith('access-control-')) {
+      removed.push(name)
+    } else if (name === 'set-cookie') {
+      cookies = true
+    }
   }
-  for (const name of HOP_BY_HOP_HEADERS) headers.delete(name)
-  return headers
+  for (const name of removed) headers.delete(name)
+  if (!cookies) return
+
+  const kept = headers.getSetCookie()
+  headers.delete('set-cookie')
+  const drop = dropCookies === GATEWAY_COOKIES ? GATEWAY_COOKIE_NAMES : new Set(dropCookies)
+  for (const cookie of kept) {
+    if (!drop.has(cookie.split('=', 1)[0]?.trim() ?? '')) headers.append('set-cookie', cookie)
+  }
+}
+
+/** The field names (lower-case) that the Connection header lists: hop-by-hop for this connection (RFC 9110 §7.6.1). */
+function connectionOptions(source: Headers): ReadonlySet<string> {
+  const connection = source.get('connection')
+  if (connection === null) return NO_OPTIONS
+  const names = new Set<string>()
+  for (const option of connection.split(',')) {
+    const name = option.trim()
+    if (TOKEN.test(name)) names.add(name.toLowerCase())
+  }
+  return names
 }

@@ -19,9 +19,15 @@ export function parseBaseUrl(baseUrl: string): URL {
   return url
 }
 
-export function joinTarget(base: URL, pathAndQuery: string): URL {
+/** What every target URL starts with: the base's origin and path, without a trailing slash. Computed once. */
+export function targetPrefix(base: URL): string {
+  return `${base.origin}${base.pathname.replace(/\/+$/, '')}`
+}
+
+/** @example joinTarget(targetPrefix(new URL('https://api.internal/v1/')), '/items?a=1') // https://api.internal/v1/items?a=1 */
+export function joinTarget(prefix: string, pathAndQuery: string): URL {
   if (!pathAndQuery.startsWith('/') || pathAndQuery.startsWith('//')) {
     throw new TypeError('forward: pathAndQuery must start with a single "/" (use upstreamPath())')
   }
-  return new URL(`${base.origin}${base.pathname.replace(/\/+$/, '')}${pathAndQuery}`)
+  return new URL(`${prefix}${pathAndQuery}`)
 }

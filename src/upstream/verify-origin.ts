@@ -97,7 +97,7 @@ export async function contentSha256(body: string | ArrayBuffer | Uint8Array): Pr
 
 /** `v1=<base64url HMAC-SHA256>` over the canonical string. */
 export async function computeSignature(secret: string, fields: CanonicalFields): Promise<string> {
-  const mac = await crypto.subtle.sign('HMAC', await hmacKey(secret), new TextEncoder().encode(canonicalString(fields)))
+  const mac = await crypto.subtle.sign('HMAC', await hmacKey(secret), utf8.encode(canonicalString(fields)))
   return `${SIGNATURE_VERSION}=${base64url(new Uint8Array(mac))}`
 }
 
@@ -265,25 +265,38 @@ function headerReader(headers: GatewayRequestLike['headers']) {
   return { get: (name: string) => lower.get(name), names: () => [...lower.keys()] }
 }
 
+const utf8 = new TextEncoder()
 /** Spelled so that the file also compiles with Node's types alone, which have no global `CryptoKey`. */
 type HmacKey = ReturnType<typeof crypto.subtle.importKey>
+/** Imported keys by secret: each secret is checked and imported once, then reused for every request. */
 const keys = new Map<string, HmacKey>()
 
 function hmacKey(secret: string): HmacKey {
-  const bytes = new TextEncoder().encode(secret)
+  const cached = keys.get(secret)
+  if (cached !== undefined) return cached
+  const bytes = utf8.encode(secret)
   if (bytes.length < MIN_SECRET_BYTES)
     throw new TypeError(`the signing secret must be at least ${MIN_SECRET_BYTES} bytes`)
-  let key = keys.get(secret)
-  if (key === undefined) {
-    if (keys.size >= 16) keys.clear() // a few secrets during rotation; never an unbounded cache
-    key = crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
-    keys.set(secret, key)
-  }
+  if (keys.size >= 16) keys.clear() // a few secrets during rotation; never an unbounded cache
+  const key = crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
+  keys.set(secret, key)
   return key
 }
 
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+
+/** Unpadded base64url (RFC 4648 §5). */
 function base64url(bytes: Uint8Array): string {
-  let binary = ''
-  for (const byte of bytes) binary += String.fromCharCode(byte)
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+  let out = ''
+  let i = 0
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8) | (bytes[i + 2] as number)
+    out += BASE64URL[n >> 18] + BASE64URL[(n >> 12) & 63] + BASE64URL[(n >> 6) & 63] + BASE64URL[n & 63]
+  }
+  if (i < bytes.length) {
+    const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] ?? 0) << 8)
+    out += BASE64URL[n >> 18] + BASE64URL[(n >> 12) & 63]
+    if (i + 1 < bytes.length) out += BASE64URL[(n >> 6) & 63]
+  }
+  return out
 }

@@ -8,10 +8,11 @@ import { admitServingHost } from '../../config/load'
 import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
+import { requestUrl } from '../../request-parse'
 
 export const config = (settings: Config) =>
   createMiddleware<AppEnv>(async function config(c, next) {
-    if (!admitServingHost(settings, c.req.url)) throw new GatewayError('internal_error')
+    if (!admitServingHost(settings, () => requestUrl(c))) throw new GatewayError('internal_error')
     c.set('config', settings)
     await next()
   })

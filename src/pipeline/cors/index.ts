@@ -120,17 +120,22 @@ function varyWithOrigin(vary: string | null): string | undefined {
 
 /**
  * After the rest of the pipeline: the response carries exactly the policy's CORS headers for this origin (none for
- * a missing or rejected one), whatever a later stage or an upstream response put there, and `Vary: Origin`.
+ * a missing or rejected one), whatever a later stage or an upstream response put there, and `Vary: Origin`. The
+ * response's own headers are changed, as every stage that adds headers after `next()` does (`c.header` would copy
+ * the whole response first, once per call).
  */
 function settleCorsHeaders(c: Context<AppEnv>, expected: Record<string, string>): void {
-  for (const name of [...c.res.headers.keys()]) {
-    if (name.startsWith(CORS_HEADER_PREFIX) && !(name in expected)) c.header(name, undefined)
+  const { headers } = c.res
+  const stale: string[] = []
+  for (const name of headers.keys()) {
+    if (name.startsWith(CORS_HEADER_PREFIX) && !(name in expected)) stale.push(name)
   }
+  for (const name of stale) headers.delete(name)
   for (const [name, value] of Object.entries(expected)) {
-    if (c.res.headers.get(name) !== value) c.header(name, value)
+    if (headers.get(name) !== value) headers.set(name, value)
   }
-  const vary = varyWithOrigin(c.res.headers.get('vary'))
-  if (vary !== undefined) c.header('vary', vary)
+  const vary = varyWithOrigin(headers.get('vary'))
+  if (vary !== undefined) headers.set('vary', vary)
 }
 
 /**

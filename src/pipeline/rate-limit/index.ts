@@ -13,9 +13,10 @@ import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
 import { createBlockedIdentities } from '../../lib/blocked-identities'
-import { type ClientIdentity, clientIdentity } from '../../lib/client-identity'
+import type { ClientIdentity } from '../../lib/client-identity'
 import { createLogThrottle } from '../../lib/throttle'
 import { logRequest } from '../../request-log'
+import { requestClient } from '../../request-parse'
 import { AUTH_LIMITED_PATHS, RATE_LIMIT_EXEMPT_PATHS } from '../../routes/paths'
 import type { RevocationStatus, RevocationSubject } from '../../stores/types'
 import type { PolicyDecision, PolicyName, RateLimitEngine } from './engine'
@@ -122,7 +123,7 @@ export const rateLimit = ({ engine, settings, prefetchClaims, settleRevocation }
   return createMiddleware<AppEnv>(async function rateLimit(c, next) {
     if (RATE_LIMIT_EXEMPT_PATHS.has(c.req.path)) return next()
     const nowMs = Date.now()
-    const client = clientIdentity(c.req.header('cf-connecting-ip'))
+    const client = requestClient(c)
 
     const checks: [PolicyName, string][] = []
     if (settings.global !== 'off') checks.push(['global', client.key])

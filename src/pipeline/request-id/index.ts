@@ -4,7 +4,6 @@
  * with every record.
  */
 import { createMiddleware } from 'hono/factory'
-import { requestId as honoRequestId } from 'hono/request-id'
 import type { AppEnv } from '../../env'
 
 export const REQUEST_ID_HEADER = 'X-Request-Id'
@@ -15,16 +14,11 @@ export function acceptRequestId(inbound: string | undefined): string | undefined
   return inbound !== undefined && VALID_REQUEST_ID.test(inbound) ? inbound : undefined
 }
 
-// hono's requestId accepts `_` and `=` and any length up to limitLength, so its header handling is off
-// (headerName: '') and the stricter rule lives in the generator.
-const assignRequestId = honoRequestId({
-  headerName: '',
-  generator: (c) => acceptRequestId(c.req.header(REQUEST_ID_HEADER)) ?? crypto.randomUUID(),
-})
-
+// Not hono's requestId, which accepts `_` and `=` and any length up to its limitLength; the variable is the same
+// (`requestId`, hono's RequestIdVariables).
 export const requestId = () =>
   createMiddleware<AppEnv>(async function requestId(c, next) {
-    await assignRequestId(c, async () => {})
+    c.set('requestId', acceptRequestId(c.req.header(REQUEST_ID_HEADER)) ?? crypto.randomUUID())
     await next()
     // Set after next(): error and not-found responses are built fresh and would drop a header set earlier.
     c.res.headers.set(REQUEST_ID_HEADER, c.get('requestId'))

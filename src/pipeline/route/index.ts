@@ -10,6 +10,7 @@ import { matchedRoutes } from 'hono/route'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
 import { logRequest } from '../../request-log'
+import { requestUrl } from '../../request-parse'
 import { normalizePath } from '../../routing/path'
 import { type CompiledRoutes, matchPath, type ResolvedPolicy, upstreamPath } from '../../routing/table'
 
@@ -34,7 +35,7 @@ export const resolveRoute = (routes: CompiledRoutes) =>
   createMiddleware<AppEnv>(async function resolveRoute(c, next) {
     // A request a registered route answers (not a middleware, which is registered for ALL) is the gateway's own.
     if (matchedRoutes(c).some((r) => r.method !== 'ALL')) return next()
-    const url = new URL(c.req.url)
+    const url = requestUrl(c)
     const normalized = normalizePath(url.pathname)
     if (!normalized.ok) {
       logRequest(c, {
@@ -92,9 +93,9 @@ const FORM_TYPES = ['application/x-www-form-urlencoded', 'multipart/form-data']
  * X-HTTP-Method-Override family of headers never reaches the origin (header allow-list).
  */
 function refuseMethodOverride(c: Context<AppEnv>, url: URL, splitByMethod: boolean): void {
-  const query = [...url.searchParams.keys()].some((name) => name.trim().toLowerCase() === '_method')
-  const type = (c.req.header('content-type') ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? ''
-  const form = splitByMethod && c.req.method.toUpperCase() === 'POST' && FORM_TYPES.includes(type)
+  const query =
+    url.search !== '' && [...url.searchParams.keys()].some((name) => name.trim().toLowerCase() === '_method')
+  const form = splitByMethod && c.req.method.toUpperCase() === 'POST' && FORM_TYPES.includes(mediaType(c))
   if (!query && !form) return
   logRequest(c, {
     event: 'input_validation_fail',
@@ -103,4 +104,9 @@ function refuseMethodOverride(c: Context<AppEnv>, url: URL, splitByMethod: boole
     outcome: 'denied',
   })
   throw new GatewayError('method_override')
+}
+
+/** The request's media type, lower-case, without parameters ('' without a Content-Type). */
+function mediaType(c: Context<AppEnv>): string {
+  return (c.req.header('content-type') ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? ''
 }
