@@ -284,7 +284,6 @@ function hmacKey(secret: string): HmacKey {
 }
 
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
-
 /** Unpadded base64url (RFC 4648 §5). */
 function base64url(bytes: Uint8Array): string {
   let out = ''
@@ -293,10 +292,8 @@ function base64url(bytes: Uint8Array): string {
     const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8) | (bytes[i + 2] as number)
     out += BASE64URL[n >> 18] + BASE64URL[(n >> 12) & 63] + BASE64URL[(n >> 6) & 63] + BASE64URL[n & 63]
   }
-  if (i < bytes.length) {
-    const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] ?? 0) << 8)
-    out += BASE64URL[n >> 18] + BASE64URL[(n >> 12) & 63]
-    if (i + 1 < bytes.length) out += BASE64URL[(n >> 6) & 63]
-  }
-  return out
+  if (i === bytes.length) return out
+  const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] ?? 0) << 8)
+  out += BASE64URL[n >> 18] + BASE64URL[(n >> 12) & 63]
+  return i + 1 < bytes.length ? out + BASE64URL[(n >> 6) & 63] : out
 }
