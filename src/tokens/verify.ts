@@ -5,6 +5,7 @@
  */
 import { decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose'
 import type { KeyRing } from './keys'
+import { recall, remember } from './verified-cache'
 
 /** Compact JWS only (R-JWT-13): three base64url segments, checked before any decoding. */
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
@@ -39,6 +40,8 @@ export type VerifyResult = { ok: true; claims: AccessTokenClaims } | { ok: false
 
 export async function verifyAccessToken(token: string, ring: KeyRing, options: VerifyOptions): Promise<VerifyResult> {
   if (token.length > MAX_TOKEN_BYTES) return fail('too_large')
+  const known = recall(ring, options, token)
+  if (known !== undefined) return { ok: true, claims: known }
   if (!COMPACT_JWS.test(token)) return fail('not_compact_jws')
 
   let header: ReturnType<typeof decodeProtectedHeader>
@@ -77,7 +80,9 @@ export async function verifyAccessToken(token: string, ring: KeyRing, options: V
     }
     throw error
   }
-  return toClaims(payload)
+  const result = toClaims(payload)
+  if (result.ok) remember(ring, options, token, result.claims)
+  return result
 }
 
 function toClaims(payload: JWTPayload): VerifyResult {

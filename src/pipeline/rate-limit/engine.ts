@@ -6,6 +6,7 @@
  * REVOCATION_FAILURE_MODE).
  */
 import type { Config, RateLimitSpec } from '../../config/schema'
+import { boundedMemo } from '../../lib/bounded-memo'
 import { type CircuitBreaker, createCircuitBreaker } from '../../lib/breaker'
 import { sha256Hex } from '../../lib/crypto'
 import type { RateLimitPolicy } from '../../lib/rate-limit-policies'
@@ -75,10 +76,11 @@ export function createUpstashBreaker(settings: Config['rateLimit']['breaker']): 
   })
 }
 
-/** Identities are stored as hashes: a dump of Redis names no address and no user. */
-async function identifier(identity: string): Promise<string> {
-  return (await sha256Hex(identity)).slice(0, 32)
-}
+/**
+ * Identities are stored as hashes: a dump of Redis names no address and no user. The same clients and users come
+ * back request after request, so an isolate hashes each once (up to 10,000 remembered, about 1 MB).
+ */
+const identifier = boundedMemo(10_000, async (identity) => (await sha256Hex(identity)).slice(0, 32))
 
 /**
  * The rate-limit decisions of an isolate on `store`, one breaker for them, and the bounded in-isolate fallback

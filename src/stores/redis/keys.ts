@@ -2,6 +2,7 @@
  * The Redis key layout of the rate limits and the revocation entries (src/stores/STORAGE.md), in one place so the
  * admission script, the revocation writes and the tests agree on it.
  */
+import { boundedMemo } from '../../lib/bounded-memo'
 import { sha256Hex } from '../../lib/crypto'
 import type { RateLimitPolicy, RevocationSubject } from '../types'
 
@@ -15,9 +16,18 @@ export const RATE_LIMIT_PREFIXES: Record<RateLimitPolicy, string> = {
 
 export const REVOCATION_KEY_PREFIX = 'rv'
 
-/** Ids are stored as SHA-256 hashes, never as they are: a dump of Redis names no token, session or user. */
+/**
+ * Ids are stored as SHA-256 hashes, never as they are: a dump of Redis names no token, session or user. A token
+ * is presented many times in its life, so an isolate hashes each id once (up to 10,000 of each kind remembered).
+ */
+const hashedIds = {
+  jti: boundedMemo(10_000, sha256Hex),
+  sid: boundedMemo(10_000, sha256Hex),
+  sub: boundedMemo(10_000, sha256Hex),
+}
+
 export async function revocationKey(kind: 'jti' | 'sid' | 'sub', id: string): Promise<string> {
-  return `${REVOCATION_KEY_PREFIX}:${kind}:${await sha256Hex(id)}`
+  return `${REVOCATION_KEY_PREFIX}:${kind}:${await hashedIds[kind](id)}`
 }
 
 /** The token's, its session's and its user's revocation keys, in that order. */
