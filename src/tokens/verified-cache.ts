@@ -7,7 +7,7 @@
  * them); outside that window the full verification runs again and names the failure. Revocation is not cached
  * here: it is checked on every request.
  */
-import type { AccessTokenClaims, VerifyOptions } from './verify'
+import type { AccessTokenClaims, VerifyOptions } from './claims'
 
 /** About 2 MB at most (a token and its claims are near 1 KB). */
 export const MAX_VERIFIED_TOKENS = 2_000

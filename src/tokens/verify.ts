@@ -4,6 +4,7 @@
  * log; clients are only ever told `invalid_token`.
  */
 import { decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose'
+import type { AccessTokenClaims, VerifyOptions } from './claims'
 import type { KeyRing } from './keys'
 import { recall, remember } from './verified-cache'
 
@@ -16,25 +17,7 @@ const MIN_JTI_LENGTH = 22
 /** Header parameters that name key material; trusting them would let a token choose its own key. */
 const KEY_MATERIAL_HEADERS = ['jwk', 'jku', 'x5u', 'x5c'] as const
 
-export interface VerifyOptions {
-  issuer: string
-  audience: string
-  clockSkewSeconds: number
-  accessTtlSeconds: number
-  /** The clock, injectable for tests. @default new Date() */
-  now?: Date
-}
-
-export interface AccessTokenClaims {
-  sub: string
-  sid: string
-  jti: string
-  iat: number
-  exp: number
-  scopes: string[]
-  /** Optional `tenant` claim: the per-tenant rate-limit key when present. */
-  tenant?: string
-}
+export type { AccessTokenClaims, VerifyOptions }
 
 export type VerifyResult = { ok: true; claims: AccessTokenClaims } | { ok: false; reason: string }
 

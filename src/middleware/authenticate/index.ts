@@ -12,6 +12,7 @@ import type { Gateway } from '../../gateway'
 import { isScopeToken } from '../../lib/scopes'
 import { countAuthEvent } from '../../observability/metrics'
 import { logRequest } from '../../request-log'
+import { requestUrl } from '../../request-parse'
 import type { RevocationStatus } from '../../stores/types'
 import { type AccessTokenClaims, type VerifyResult, verifyAccessToken } from '../../tokens/verify'
 
@@ -64,7 +65,7 @@ export type AuthDeps = Pick<Gateway, 'config' | 'keyRing' | 'revocation'>
  * unchecked for revocation), or undefined. Never rejects the request itself.
  */
 export async function prefetchAuthentication(c: Context<AppEnv>, gw: AuthDeps): Promise<AccessTokenClaims | undefined> {
-  const token = bearerToken(c.req.header('authorization'), new URL(c.req.url))
+  const token = bearerToken(c.req.header('authorization'), requestUrl(c))
   if (token === 'missing' || token === 'malformed') return undefined
   const verified = await verifyAccessToken(token, await gw.keyRing(), gw.config.jwt)
   c.set('authPrefetch', { verified, revocationCheck: undefined })
@@ -84,7 +85,7 @@ export function settleRevocation(c: Context<AppEnv>, status: RevocationStatus): 
 export const authenticate = (gw: AuthDeps) =>
   createMiddleware<AppEnv>(async function authenticate(c, next) {
     const { config } = gw
-    const token = bearerToken(c.req.header('authorization'), new URL(c.req.url))
+    const token = bearerToken(c.req.header('authorization'), requestUrl(c))
     if (token === 'missing') return reject(c, 'token_missing', 'unauthenticated')
     if (token === 'malformed') return reject(c, 'authorization_malformed')
 
