@@ -151,7 +151,9 @@ describe('POST /auth/password/reset', () => {
       'invalid_credentials',
     )
     await flows.login(email, NEW_PASSWORD)
+    // The owner heard of the lock first, then of the reset and its consequences.
     expect(flows.eventsFor(email).map((e) => e.type)).toEqual([
+      'account.locked',
       'account.password_reset_requested',
       'account.password_changed',
       'account.sessions_revoked',
