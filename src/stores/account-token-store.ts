@@ -43,4 +43,9 @@ export interface AccountTokenStore {
   consume(rawToken: string, purpose: AccountTokenPurpose): Promise<AccountTokenGrant | null>
   /** Deletes at most `limit` expired or consumed tokens; returns how many. */
   purgeExpired(nowSeconds: number, limit?: number): Promise<number>
+  /**
+   * Ends every unused token of the user, of both purposes (a password change, a disabled account): a link mailed
+   * before then proves nothing after it. Returns how many.
+   */
+  revokeForUser(userId: string): Promise<number>
 }

@@ -4,6 +4,7 @@
  */
 import { env } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createD1AccountTokenStore } from '../../stores/d1/account-tokens'
 import { createD1UserStore } from '../../stores/d1/users'
 import { createRedis } from '../../stores/redis/client'
 import { createRedisLockoutStore } from '../../stores/redis/lockout'
@@ -306,5 +307,22 @@ describe('admin changes when a dependency fails', () => {
     expect((await userRow(target.userId))?.disabled_at).toBeNull()
     expect(await meStatus(target.access_token)).toBe(200)
     expect(logs.events('authz_admin')).toEqual([])
+  })
+})
+
+describe('reset links across a disable', () => {
+  it('ends the unused reset links of an account it disables: re-enabled, those links reset nothing', async () => {
+    const admin = await signInAdmin()
+    const target = await signInUser()
+    const { token } = await createD1AccountTokenStore(env.DB).issue({
+      userId: target.userId,
+      purpose: 'password_reset',
+      ttlSeconds: 600,
+    })
+    expect((await send(admin.access_token, 'POST', `/auth/admin/users/${target.userId}/disable`)).status).toBe(204)
+    expect((await send(admin.access_token, 'POST', `/auth/admin/users/${target.userId}/enable`)).status).toBe(204)
+    const reset = await postJson('/auth/password/reset', { token, new_password: 'juniper-compass-velvet-31' })
+    await expectProblem(reset, 400, 'invalid_account_token')
+    expect((await login(target.email)).status).toBe(200)
   })
 })

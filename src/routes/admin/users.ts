@@ -58,6 +58,8 @@ export async function findUsers(c: Context<AppEnv>, gw: Pick<Gateway, 'users' | 
 async function shutOut(gw: Gateway, user: User, reason: 'account_disabled' | 'account_erased'): Promise<number> {
   const failure = reason === 'account_disabled' ? 'admin_disable_failed' : 'admin_erase_disable_failed'
   await inStore(failure, user.id, () => gw.users.setDisabled(user.id, user.disabledAt ?? nowSeconds()))
+  // Links mailed before the disable must not work after a later enable.
+  await inStore(failure, user.id, () => gw.accountTokens.revokeForUser(user.id))
   return endAllSessions(gw, user.id, reason)
 }
 

@@ -170,3 +170,22 @@ describe('account.locked', () => {
     expect(lockFlows.eventsFor(email).filter((e) => e.type === 'account.locked')).toHaveLength(1)
   })
 })
+
+describe('reset links across a password change', () => {
+  it('ends the unused reset links: a link mailed before the change resets nothing after it', async () => {
+    const email = uniqueEmail('changed')
+    expect((await flows.post('/auth/register', { email, password: STRONG_PASSWORD })).status).toBe(202)
+    expect((await flows.post('/auth/password/forgot', { email })).status).toBe(202)
+    const token = flows.tokenFor('account.password_reset_requested', email)
+    const { access_token } = await flows.login(email, STRONG_PASSWORD)
+    const change = await flows.post(
+      '/auth/password/change',
+      { current_password: STRONG_PASSWORD, new_password: NEW_PASSWORD },
+      { headers: authHeader(access_token) },
+    )
+    expect(change.status).toBe(204)
+    const reset = await flows.post('/auth/password/reset', { token, new_password: 'copper-meadow-falcon-19' })
+    await expectProblem(reset, 400, 'invalid_account_token')
+    await flows.login(email, NEW_PASSWORD)
+  })
+})

@@ -74,6 +74,8 @@ export async function changePassword(
   let others: string[]
   try {
     await users.setPasswordHash(userid, passwordHash)
+    // A reset link mailed before the change must not undo it.
+    await gw.accountTokens.revokeForUser(userid)
     others = await refreshTokens.revokeOtherFamilies(userid, sid, 'password_change')
   } catch (cause) {
     throw accountStoreUnavailable(cause, userid)

@@ -99,6 +99,19 @@ export function accountTokenStoreContract(
       expect(await store.find(bystander.token, 'verify_email')).toMatchObject({ userId: other })
     })
 
+    it("ends every unused token of a user, of both purposes, and no one else's", async () => {
+      const { store, userId, createUser } = await setup()
+      const other = await createUser()
+      const verify = await store.issue({ userId, ...VERIFY })
+      const reset = await store.issue({ userId, ...RESET })
+      const bystander = await store.issue({ userId: other, ...RESET })
+      expect(await store.revokeForUser(userId)).toBe(2)
+      expect(await store.find(verify.token, 'verify_email')).toBeNull()
+      expect(await store.consume(reset.token, 'password_reset')).toBeNull()
+      expect(await store.find(bystander.token, 'password_reset')).toMatchObject({ userId: other })
+      expect(await store.revokeForUser(userId)).toBe(0)
+    })
+
     it('reads unknown and malformed tokens as null', async () => {
       const { store } = await setup()
       for (const token of [foreignToken(), '', 'x'.repeat(10_000), 'not a token', `${foreignToken()}=`]) {

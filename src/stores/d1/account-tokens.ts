@@ -116,6 +116,14 @@ export function createD1AccountTokenStore(db: D1Database, options: { clock?: () 
       return result.meta.changes === 1 && row !== undefined ? toGrant(row) : null
     },
 
+    async revokeForUser(userId) {
+      const result = await db
+        .prepare('DELETE FROM account_tokens WHERE user_id = ?1 AND consumed_at IS NULL')
+        .bind(userId)
+        .run()
+      return result.meta.changes ?? 0
+    },
+
     async purgeExpired(now, limit) {
       const result = await db
         .prepare(

@@ -84,6 +84,14 @@ export function createMemoryAccountTokenStore(options: MemoryAccountTokenOptions
       return grantOf(token)
     },
 
+    async revokeForUser(userId) {
+      let revoked = 0
+      for (const [key, token] of tokens) {
+        if (token.userId === userId && token.consumedAt === null && tokens.delete(key)) revoked++
+      }
+      return revoked
+    },
+
     async purgeExpired(now, limit) {
       const bound = purgeBound(limit)
       let deleted = 0
