@@ -14,7 +14,7 @@ const ALLOW_KEY_LOCKING = 'allow-key-locking'
 // libraries and its tests send. Anything else could wipe, reconfigure, stop or block the Redis behind every test and
 // dev session, so it is refused before it reaches Redis. Lua scripts still call what they like: this is no sandbox.
 const ALLOWED_COMMANDS = allowList([
-  // The gateway: health probe, revocation check and writes, lockout/revocation/exact-window scripts, limit reset.
+  // The gateway: health probe, revocation check and writes, lockout/revocation/admission scripts, limit reset.
   ['PING', 'MGET', 'SET', 'DEL', 'EVAL', 'EVALSHA'],
   // @upstash/ratelimit as the gateway configures it (one region, no deny list, analytics or dynamic limits).
   ['EVALSHA', 'EVAL'],

@@ -5,7 +5,7 @@
  * Why not @upstash/ratelimit here: its algorithms run one script per limiter, so two policies and a revocation read
  * cost three commands, and a request one policy refuses is still counted by the others. This script keeps the
  * library's algorithm and key layout for `global` and `user` (a weighted sliding window over two fixed buckets on
- * the worker's clock) and the exact sliding log of exact-window.ts for `auth` (Redis `TIME`), and counts a request
+ * the worker's clock) and an exact sliding log (a sorted set on Redis `TIME`) for `auth`, and counts a request
  * against every policy only when all of them admit it.
  *
  * The script is not flagged `no-writes`, so Upstash runs it on the primary: a revocation is never read from a

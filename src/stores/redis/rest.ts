@@ -35,7 +35,7 @@ export interface UpstashRestPipeline {
 
 /**
  * The @upstash/redis methods the worker calls, with their signatures, so stores need no change but the type.
- * `get` is here because @upstash/ratelimit's config type asks for it; `del` because exact-window.ts resets with it.
+ * `get`, `mget` and `del` are not on the request path: tests and tooling use them to read and reset keys.
  */
 export interface UpstashRest {
   ping(): Promise<string>
