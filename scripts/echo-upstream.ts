@@ -76,7 +76,8 @@ const REDIRECT_PATH = /\/__echo\/redirect\/(30[1-8])(?:\/|$)/
  * {@link EchoRecord}, except:
  * - `/__echo/status/:code` answers with that status (200–599; others get 400);
  * - `/__echo/slow/:ms` reads the body, then waits `ms` (≤ {@link MAX_SLOW_MS}) before answering;
- * - `/__echo/set-cookie` adds `Set-Cookie`, `Server` and `X-Powered-By` (headers a gateway should strip or vet);
+ * - `/__echo/set-cookie` adds `Set-Cookie`, `Server`, `X-Powered-By` and weak `X-Frame-Options` and
+ *   `Content-Security-Policy` (headers a gateway should strip, vet or replace);
  * - `/__echo/redirect/:code?to=URL` answers that 3xx with `Location: URL` (an open redirect, as origins have);
  * - `POST /__echo/faults` with `{match, times, status}` makes the next `times` requests whose body contains `match`
  *   get `status` (500–599) instead of the echo;
@@ -179,6 +180,9 @@ export async function startEchoUpstream({
       ]
       extra.server = 'echo-upstream/1.0 (Node.js)'
       extra['x-powered-by'] = 'echo-upstream'
+      // Weaker than the gateway's own values: a gateway must replace them, not keep the origin's.
+      extra['x-frame-options'] = 'ALLOWALL'
+      extra['content-security-policy'] = 'default-src *'
     }
     sendJson(res, status, record, extra)
   }

@@ -212,6 +212,9 @@ describe('proxy: forwarding with a signed identity', () => {
     // The gateway's own headers apply to proxied responses too.
     expect(res.headers.get('strict-transport-security')).toMatch(/max-age=31536000/)
     expect(res.headers.get('x-content-type-options')).toBe('nosniff')
+    // The origin's weaker values are replaced, not kept.
+    expect(res.headers.get('x-frame-options')).toBe('DENY')
+    expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'")
     expect(res.headers.get('access-control-allow-origin')).toBe('http://localhost:3000')
   })
 

@@ -8,7 +8,7 @@ import { GatewayError } from '../errors/gateway-error'
 import type { CircuitBreaker } from '../lib/breaker'
 import { type InflateFormat, inflate } from './content-coding'
 import { limitBodyStream } from './limit-body'
-import { clientResponse, fetchOrigin } from './send'
+import { clientResponse, fetchOrigin, type Respond, stripReservedRequestHeaders } from './send'
 import { joinTarget, parseBaseUrl, targetPrefix } from './target'
 
 /** Until the origin's response head arrives. */
@@ -43,13 +43,21 @@ export interface ForwardOptions {
   nowMs?: () => number
   /** @default Math.random */
   random?: () => number
+  /**
+   * Builds the client's response from the origin's body, status and the header list the client may see
+   * (`clientResponseHeaderList`). @default `new Response(body, { status, statusText, headers })`
+   */
+  respond?: Respond
 }
 
 export interface ForwardRequest {
   method: string
   /** From `upstreamPath()`: starts with `/`, appended to the base URL's path. */
   pathAndQuery: string
-  /** From `upstreamRequestHeaders()`. Any `x-gateway-*` left in them is removed before `sign` adds its own. */
+  /**
+   * From `upstreamRequestHeaders()`; the forwarder takes them over and changes them. Any `x-gateway-*` left in them
+   * is removed before `sign` adds its own.
+   */
   headers: Headers
   /** Streamed as it arrives, never buffered. Ignored for GET and HEAD. */
   body?: ReadableStream<Uint8Array> | string | null
@@ -105,6 +113,7 @@ export function createForwarder({
   openRetryAfterSeconds = DEFAULT_OPEN_RETRY_AFTER_SECONDS,
   nowMs = Date.now,
   random = Math.random,
+  respond,
 }: ForwardOptions): (request: ForwardRequest) => Promise<Response> {
   const base = parseBaseUrl(baseUrl)
   const prefix = targetPrefix(base)
@@ -158,7 +167,7 @@ export function createForwarder({
       }, timeoutMs)
     })
     try {
-      const init: RequestInit = {
+      const init: RequestInit & { headers: Headers } = {
         method: request.method,
         headers: request.headers,
         body,
@@ -178,7 +187,7 @@ export function createForwarder({
         await result.body?.cancel().catch(() => {})
         return { kind: exceeded() ? 'too_large' : 'body_failed' }
       }
-      return { kind: 'response', response: clientResponse(result) }
+      return { kind: 'response', response: clientResponse(result, respond) }
     } catch (cause) {
       if (exceeded()) return { kind: 'too_large' }
       if (sourceFailed()) return { kind: 'body_failed' }
@@ -207,6 +216,7 @@ export function createForwarder({
       })
     }
 
+    stripReservedRequestHeaders(request.headers)
     for (let attempt = 1; ; attempt++) {
       const outcome = await attemptOnce(request, target, idempotent)
       const retryable =

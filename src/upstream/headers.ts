@@ -132,32 +132,34 @@ export interface UpstreamHeaderContext {
  * })
  */
 export function upstreamRequestHeaders(incoming: Headers, context: UpstreamHeaderContext): Headers {
+  // Collected as a list and built in one construction: each Headers call crosses into the runtime.
   const unlisted = connectionOptions(incoming)
-  const headers = new Headers()
+  const list: [string, string][] = []
   for (const [name, value] of incoming) {
     if (!FORWARDED.has(name) && !context.forwardHeaders?.includes(name)) continue
-    if (!HOP_BY_HOP.has(name) && !unlisted.has(name)) headers.set(name, value)
-  }
-
-  const cookie = headers.get('cookie')
-  if (cookie !== null) {
+    if (HOP_BY_HOP.has(name) || unlisted.has(name)) continue
+    if (name !== 'cookie') {
+      list.push([name, value])
+      continue
+    }
     const drop = context.dropCookies === undefined ? GATEWAY_COOKIE_NAMES : new Set(context.dropCookies)
     // `,` separates cookies too: in two Cookie fields joined by Headers, and for servers that still parse the
     // RFC 2965 form. A cookie value never contains one (RFC 6265 cookie-octet), so nothing is split wrongly.
-    const kept = cookie
+    const kept = value
       .split(/[;,]/)
       .map((pair) => pair.trim())
       .filter((pair) => pair !== '' && !drop.has(pair.split('=', 1)[0]?.trim() ?? ''))
-    if (kept.length > 0) headers.set('cookie', kept.join('; '))
-    else headers.delete('cookie')
+    if (kept.length > 0) list.push(['cookie', kept.join('; ')])
   }
 
   const ip = context.clientIp?.trim()
-  if (ip !== undefined && IP_CHARS.test(ip)) headers.set('x-forwarded-for', ip)
-  headers.set('x-forwarded-proto', context.proto)
-  headers.set('x-forwarded-host', context.host)
-  headers.set('x-request-id', context.requestId)
-  return headers
+  if (ip !== undefined && IP_CHARS.test(ip)) list.push(['x-forwarded-for', ip])
+  list.push(
+    ['x-forwarded-proto', context.proto],
+    ['x-forwarded-host', context.host],
+    ['x-request-id', context.requestId],
+  )
+  return new Headers(list)
 }
 
 /**
@@ -168,33 +170,31 @@ export function upstreamRequestHeaders(incoming: Headers, context: UpstreamHeade
  * @example return new Response(res.body, { status: res.status, headers: clientResponseHeaders(res.headers) })
  */
 export function clientResponseHeaders(upstream: Headers, dropCookies: readonly string[] = GATEWAY_COOKIES): Headers {
-  const headers = new Headers(upstream)
-  scrubResponseHeaders(headers, dropCookies)
-  return headers
+  return new Headers(clientResponseHeaderList(upstream, dropCookies))
 }
 
-/** {@link clientResponseHeaders} in place, on headers the caller may change (a response it built itself). */
-export function scrubResponseHeaders(headers: Headers, dropCookies: readonly string[] = GATEWAY_COOKIES): void {
-  // One pass over the names present, then a delete for each to go: most responses carry none of them.
-  const unlisted = connectionOptions(headers)
-  const removed: string[] = []
+/** {@link clientResponseHeaders} as a list of lower-case names and values, for a response built in one go. */
+export function clientResponseHeaderList(
+  upstream: Headers,
+  dropCookies: readonly string[] = GATEWAY_COOKIES,
+): [string, string][] {
+  const unlisted = connectionOptions(upstream)
+  const list: [string, string][] = []
   let cookies = false
-  for (const name of headers.keys()) {
+  for (const [name, value] of upstream) {
     if (HOP_BY_HOP.has(name) || UPSTREAM_ONLY.has(name) || unlisted.has(name) || name.startsWith('access-control-')) {
-      removed.push(name)
-    } else if (name === 'set-cookie') {
-      cookies = true
+      continue
     }
+    // Iteration may join several Set-Cookie fields into one value: they are taken apart below.
+    if (name === 'set-cookie') cookies = true
+    else list.push([name, value])
   }
-  for (const name of removed) headers.delete(name)
-  if (!cookies) return
-
-  const kept = headers.getSetCookie()
-  headers.delete('set-cookie')
+  if (!cookies) return list
   const drop = dropCookies === GATEWAY_COOKIES ? GATEWAY_COOKIE_NAMES : new Set(dropCookies)
-  for (const cookie of kept) {
-    if (!drop.has(cookie.split('=', 1)[0]?.trim() ?? '')) headers.append('set-cookie', cookie)
+  for (const cookie of upstream.getSetCookie()) {
+    if (!drop.has(cookie.split('=', 1)[0]?.trim() ?? '')) list.push(['set-cookie', cookie])
   }
+  return list
 }
 
 /** The field names (lower-case) that the Connection header lists: hop-by-hop for this connection (RFC 9110 §7.6.1). */
