@@ -1,5 +1,6 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { MAX_PATH_BYTES, normalizePath, PATH_REFUSALS, type PathRejection } from './path'
+import { MAX_PATH_BYTES, normalizePath, normalizePathByRules, PATH_REFUSALS, type PathRejection } from './path'
 import { compileRoutes, matchRoute, type RoutePolicy } from './table'
 
 /** What the request line would give the gateway: `new URL(...).pathname`, still percent-encoded. */
@@ -147,6 +148,33 @@ describe('normalizePath', () => {
       key: '/admin',
       trailingSlash: false,
     })
+  })
+})
+
+describe('the shortcut for plain paths', () => {
+  // Plain characters, and every character a rule or the canonical form looks at.
+  const chars = [...'aZ09-_', ...'/.~;%2eE5cC', ...'\\ ?#\u00e9\u0131\u200b']
+  const pathOf = (alphabet: string[]) =>
+    fc.array(fc.constantFrom(...alphabet), { maxLength: 40 }).map((cs) => `/${cs.join('')}`)
+  // Half of them take the shortcut (or just miss it: an empty segment), half need the rules.
+  const paths = fc.oneof(pathOf([...'aZ09-_/']), pathOf(chars))
+
+  it('gives what the rules give, for any path', () => {
+    fc.assert(
+      fc.property(paths, (raw) => {
+        expect(normalizePath(raw)).toEqual(normalizePathByRules(raw))
+      }),
+      { numRuns: 3000 },
+    )
+  })
+
+  it.each([
+    ['/api/Items/42', { ok: true, path: '/api/Items/42', key: '/api/items/42', trailingSlash: false }],
+    ['/api/items/', { ok: true, path: '/api/items/', key: '/api/items', trailingSlash: true }],
+    [`/${'a'.repeat(MAX_PATH_BYTES)}`, { ok: false, reason: 'too_long' }],
+  ])('%s', (raw, expected) => {
+    expect(normalizePath(raw)).toEqual(expected)
+    expect(normalizePathByRules(raw)).toEqual(expected)
   })
 })
 

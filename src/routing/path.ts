@@ -113,6 +113,11 @@ const UNRESERVED_BYTE = /^[A-Za-z0-9\-_~]$/
 /** Kept as-is when raw: unreserved, sub-delims, ':' and '@' (RFC 3986 `pchar`). Other bytes are escaped. */
 const PCHAR = /^[A-Za-z0-9\-._~!$&'()*+,;=:@]$/
 const PCHAR_RUN = /^[A-Za-z0-9\-._~!$&'()*+,;=:@]*$/
+/**
+ * Non-empty segments of ASCII letters, digits, `-` and `_`, and an optional trailing slash: no refusal applies
+ * (no escape, dot, tilde, `;` or non-ASCII character) and no segment changes under normalization.
+ */
+const PLAIN_PATH = /^(?:\/[A-Za-z0-9_-]+)+\/?$/
 /** ASCII without `%`: a segment whose bytes are its characters, none of them escaped. */
 const PLAIN_ASCII = /^[^%\u0080-\uffff]*$/
 const encoder = new TextEncoder()
@@ -133,6 +138,17 @@ const percentEncode = (byte: number) => `%${byte.toString(16).toUpperCase().padS
  * normalizePath('/api/admin./x') // { ok: false, reason: 'trailing_dot' }
  */
 export function normalizePath(rawPathname: string): NormalizedPath {
+  // Most API paths: no refusal can apply and each segment is already canonical, so the rules need not run.
+  if (rawPathname.length <= MAX_PATH_BYTES && PLAIN_PATH.test(rawPathname)) {
+    const trailingSlash = rawPathname.endsWith('/')
+    const key = (trailingSlash ? rawPathname.slice(0, -1) : rawPathname).toLowerCase()
+    return { ok: true, path: rawPathname, key, trailingSlash }
+  }
+  return normalizePathByRules(rawPathname)
+}
+
+/** {@link normalizePath} without its shortcut for plain paths: every row of the refusal table, segment by segment. */
+export function normalizePathByRules(rawPathname: string): NormalizedPath {
   if (!rawPathname.startsWith('/')) return { ok: false, reason: 'not_absolute' }
   // A UTF-16 code unit is at most 3 UTF-8 bytes, so only a long path needs encoding to be measured.
   if (rawPathname.length * 3 > MAX_PATH_BYTES && encoder.encode(rawPathname).length > MAX_PATH_BYTES) {
