@@ -88,6 +88,8 @@ describe('no client value becomes a blob', () => {
     ['2xx'],
     ['upstream_timeout'],
     ['production'],
+    ['ERR_JWS_SIGNATURE_VERIFICATION_FAILED'],
+    ['ERR_JWT_EXPIRED:exp'],
   ])('%j is an identifier', (value) => {
     expect(identifier(value)).toBe(value)
   })

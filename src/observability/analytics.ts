@@ -45,6 +45,8 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIO
  */
 const IDENTIFIER = /^[a-z0-9][a-z0-9_:,.-]{0,63}$/
 const NOT_AN_IDENTIFIER = /\d{3,}|::|\d\.\d|[0-9a-f]{8,}|[0-9a-f]{1,4}(?::[0-9a-f]{0,4}){2,}/
+/** jose's error codes, which token verification reports as its reason: `ERR_JWT_EXPIRED:exp`. */
+const JOSE_CODE = /^ERR_[A-Z_]{1,60}(?::[a-z]{1,8})?$/
 /** Route patterns: `/auth/me`, `/api/users/:id`, `/api/files/*`, `(default)`, `*`; never a concrete id. */
 const PATTERN = /^(?:\*|\(default\)|\/[A-Za-z0-9_:*/.-]{0,255})$/
 const NOT_A_PATTERN = /\d{4,}|\d\.\d/
@@ -52,7 +54,9 @@ const NOT_A_PATTERN = /\d{4,}|\d\.\d/
 /** `value` when it is a short identifier, `other` when it is not, '' when there is none. */
 export function identifier(value: unknown): string {
   if (value === undefined || value === null || value === '') return ''
-  return typeof value === 'string' && IDENTIFIER.test(value) && !NOT_AN_IDENTIFIER.test(value) ? value : 'other'
+  if (typeof value !== 'string') return 'other'
+  if (JOSE_CODE.test(value)) return value
+  return IDENTIFIER.test(value) && !NOT_AN_IDENTIFIER.test(value) ? value : 'other'
 }
 
 /** `value` when it is a route pattern, `other` when it is not. */
