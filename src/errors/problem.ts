@@ -4,7 +4,7 @@
  */
 import type { Context } from 'hono'
 import type { AppEnv } from '../env'
-import { logRequest } from '../request-log'
+import { logRequest, recordEvent } from '../request-log'
 import { type ErrorCode, GatewayError, PROBLEM_TYPE_BASE, PROBLEM_TYPES } from './gateway-error'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
@@ -67,5 +67,12 @@ export function toProblemResponse(err: unknown, c: Context<AppEnv>): Response {
       ...error.options.internal,
     })
   }
+  // Every refusal, logged or not (a route's 404 or 405, a 429 answered from memory), is one data point.
+  recordEvent(c, {
+    event: 'http_problem',
+    outcome: error.status >= 500 ? 'failure' : 'denied',
+    reason: error.code,
+    status: error.status,
+  })
   return renderProblem(error, c.get('requestId'))
 }

@@ -14,6 +14,7 @@ import { createD1AccountTokenStore } from '../stores/d1/account-tokens'
 import { createD1UserStore } from '../stores/d1/users'
 import { createRedis } from '../stores/redis/client'
 import { lockoutKeys } from '../stores/redis/lockout'
+import { recordingDataset } from '../test-support/analytics'
 import { testApp } from '../test-support/app'
 import { testExecutionContext as ctx } from '../test-support/context'
 import { captureLogs } from '../test-support/logs'
@@ -31,12 +32,14 @@ const faultLane = `lane-${crypto.randomUUID()}`
 const down = { UPSTASH_REDIS_REST_URL: `${env.UPSTASH_REDIS_REST_URL}/${faultLane}`, UPSTASH_TIMEOUT_MS: '300' }
 
 /** One bindings object per configuration: the configuration is parsed, cached and logged per bindings object. */
+/** The `EVENTS` dataset of every configuration below: what each decision wrote to Analytics Engine. */
+const events = recordingDataset()
 const BINDINGS = {
-  healthy: { ...env, METRICS_TOKEN },
-  noGrace: { ...env, METRICS_TOKEN, REFRESH_GRACE_SECONDS: '0' },
-  originDown: { ...env, METRICS_TOKEN, UPSTREAM_URL: 'http://127.0.0.1:1' },
-  closedDown: { ...env, ...down },
-  openDown: { ...env, ...down, REVOCATION_FAILURE_MODE: 'open' },
+  healthy: { ...env, METRICS_TOKEN, EVENTS: events },
+  noGrace: { ...env, METRICS_TOKEN, REFRESH_GRACE_SECONDS: '0', EVENTS: events },
+  originDown: { ...env, METRICS_TOKEN, UPSTREAM_URL: 'http://127.0.0.1:1', EVENTS: events },
+  closedDown: { ...env, ...down, EVENTS: events },
+  openDown: { ...env, ...down, REVOCATION_FAILURE_MODE: 'open', EVENTS: events },
 }
 
 const app = testApp({
@@ -114,6 +117,7 @@ async function session(): Promise<{ userId: string; sid: string; accessToken: st
 /** Forgets what setup steps logged, so a scenario is judged on its last request only. */
 const clearSetupLogs = () => {
   logs.lines.length = 0
+  events.clear()
 }
 
 /** A request to /auth/me with `authorization`, expected to be refused as an invalid token. */
@@ -294,7 +298,13 @@ const SCENARIOS: Scenario[] = [
     async run(headers) {
       // A fresh bindings object: the configuration is parsed (and its failure logged) once per bindings object.
       const secret = 'Sx7q-weak-jwt-secret'
-      const invalid = { ...env, METRICS_TOKEN, UPSTASH_REDIS_REST_URL: 'ftp://upstash.invalid', JWT_SECRET: secret }
+      const invalid = {
+        ...env,
+        METRICS_TOKEN,
+        UPSTASH_REDIS_REST_URL: 'ftp://upstash.invalid',
+        JWT_SECRET: secret,
+        EVENTS: events,
+      }
       const res = await send('/auth/me', headers, invalid)
       return { res, secrets: [secret] }
     },
@@ -529,6 +539,7 @@ describe('property 8: security-log completeness', () => {
     await fc.assert(
       fc.asyncProperty(clientHeaders, async (headers) => {
         logs.lines.length = 0
+        events.clear()
         const { res, secrets, userid } = await scenario.run(headers)
         expect(res.status).toBe(scenario.status)
         await res.arrayBuffer()
@@ -563,6 +574,23 @@ describe('property 8: security-log completeness', () => {
             if (part.length >= 16) expect(text).not.toContain(part)
         }
         expect(text).not.toMatch(/authorization"\s*:\s*"(?!\[redacted\])/i)
+
+        // Analytics Engine: one data point per request-level security record, and one per problem response.
+        const points = events.points()
+        const recorded = scenario.isolateLevel ? [] : scenario.expected.map(([event]) => event)
+        const problem = res.headers.get('content-type')?.startsWith('application/problem+json') ? ['http_problem'] : []
+        expect(points.map((p) => p.event)).toEqual([...recorded, ...problem])
+        for (const point of points) {
+          expect(point).toMatchObject({ count: 1, environment: 'development', method: sent.method })
+          expect(OUTCOMES).toContain(point.outcome)
+          expect(point.route === '*' || point.route.startsWith('/')).toBe(true)
+          if (point.event === 'http_problem') expect(point.status).toBe(scenario.status)
+        }
+        // Nothing the client sent or was given, and not the path unless it is the route's own pattern.
+        const blobs = events.written.flatMap((p) => p.blobs ?? []).map(String)
+        const sentValues = [...Object.values(headers), ...ALWAYS_SECRET, ...secrets].filter((v) => v.length >= 6)
+        for (const value of sentValues) for (const blob of blobs) expect(blob).not.toContain(value)
+        for (const point of points) if (point.route !== sent.path) expect(blobs).not.toContain(sent.path)
       }),
       { numRuns: scenario.isolateLevel ? 3 : 6 },
     )

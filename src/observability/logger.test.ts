@@ -212,13 +212,13 @@ describe('Analytics Engine export', () => {
     return { writeDataPoint: vi.fn<(point?: AnalyticsEngineDataPoint) => void>() }
   }
 
-  it('writes each security event once as [event, outcome, route], [1], [event]', async () => {
+  it('writes each security event once: [event, outcome, route, reason, environment, method], [1, 0, 0], [event]', async () => {
     const EVENTS = dataset()
-    await loggingApp({ event: 'authz_fail', level: 'warn' }, { EVENTS })('/items/1')
+    await loggingApp({ event: 'authz_fail', level: 'warn', reason: 'rewrite_target' }, { EVENTS })('/items/1')
     expect(EVENTS.writeDataPoint).toHaveBeenCalledTimes(1)
     expect(EVENTS.writeDataPoint).toHaveBeenCalledWith({
-      blobs: ['authz_fail', 'denied', '/items/:id'],
-      doubles: [1],
+      blobs: ['authz_fail', 'denied', '/items/:id', 'rewrite_target', '', 'GET'],
+      doubles: [1, 0, 0],
       indexes: ['authz_fail'],
     })
   })
@@ -240,7 +240,13 @@ describe('Analytics Engine export', () => {
     expect(logs.events('analytics_write_failed')).toHaveLength(1)
   })
 
-  it('is skipped when no EVENTS binding exists (the test bindings have none)', () => {
-    expect((env as unknown as Record<string, unknown>).EVENTS).toBeUndefined()
+  it('is skipped when no EVENTS binding exists', async () => {
+    const res = await loggingApp({ event: 'authz_fail', level: 'warn' }, {})('/items/1')
+    expect(res.status).toBe(200)
+    expect(logs.events('analytics_write_failed')).toHaveLength(0)
+  })
+
+  it('is bound from wrangler.toml (Miniflare runs a local dataset, whose writes cannot be read back)', () => {
+    expect(typeof env.EVENTS.writeDataPoint).toBe('function')
   })
 })

@@ -10,7 +10,7 @@ import { createMiddleware } from 'hono/factory'
 import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { createLogThrottle } from '../../lib/throttle'
-import { logRequest } from '../../request-log'
+import { logRequest, recordEvent } from '../../request-log'
 
 /** `Access-Control-Allow-Methods` on preflights: explicit, never `*` (R-CORS-5). */
 export const CORS_ALLOW_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
@@ -97,7 +97,11 @@ function truncate(value: string): string {
 
 function reportRejectedOrigin(c: Context<AppEnv>, origin: string): void {
   const admitted = rejectedOrigins.admit(origin, Date.now())
-  if (admitted === undefined) return
+  // The log is throttled per origin; the fleet-wide count is not.
+  if (admitted === undefined) {
+    recordEvent(c, { event: 'malicious_cors' })
+    return
+  }
   const referer = c.req.header('referer')
   logRequest(c, {
     event: 'malicious_cors',

@@ -15,7 +15,7 @@ import { GatewayError } from '../../errors/gateway-error'
 import { createBlockedIdentities } from '../../lib/blocked-identities'
 import type { ClientIdentity } from '../../lib/client-identity'
 import { createLogThrottle } from '../../lib/throttle'
-import { logRequest } from '../../request-log'
+import { logRequest, recordEvent } from '../../request-log'
 import { requestClient } from '../../request-parse'
 import { AUTH_LIMITED_PATHS, RATE_LIMIT_EXEMPT_PATHS } from '../../routes/paths'
 import type { RevocationStatus, RevocationSubject } from '../../stores/types'
@@ -162,6 +162,12 @@ export const rateLimit = ({ engine, settings, prefetchClaims, settleRevocation }
       remember(checks, admission.decisions, nowMs)
     }
 
+    // Every request the in-isolate fallback decided is one data point, admitted or not (the log has transitions only).
+    if (decisions.some((d) => d.degraded)) {
+      const outcome = decisions.some((d) => !d.success) ? 'denied' : 'allowed'
+      const policies = decisions.filter((d) => d.degraded).map((d) => d.policy)
+      recordEvent(c, { event: 'rate_limit_degraded', outcome, policies })
+    }
     const unavailable = decisions.filter((d) => d.unavailable)
     if (unavailable.length > 0) {
       logRequest(c, { event: 'rate_limit_unavailable', level: 'error', policies: unavailable.map((d) => d.policy) })
@@ -190,15 +196,19 @@ function refuse(
   const retryAfterSeconds = Math.max(1, ...denied.map((d) => Math.ceil((d.resetMs - nowMs) / 1_000)))
   const throttleKey = `${denied.map((d) => d.policy).join(',')}:${client.key}`
   const logged = limitLogs.admit(throttleKey, nowMs)
+  const policies = denied.map((d) => d.policy)
   if (logged) {
     logRequest(c, {
       event: 'excess_rate_limit_exceeded',
       level: 'warn',
-      policies: denied.map((d) => d.policy),
+      policies,
       degraded: denied.some((d) => d.degraded),
       client_kind: client.kind,
       suppressed: logged.suppressed,
     })
+  } else {
+    // The log is throttled per client; the fleet-wide count is not.
+    recordEvent(c, { event: 'excess_rate_limit_exceeded', policies })
   }
   throw new GatewayError('rate_limited', {
     retryAfterSeconds,
