@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest'
 import type { AppEnv } from '../env'
 import { PROBLEM_TYPES } from '../errors/gateway-error'
 import { testApp } from '../test-support/app'
+import { uniqueIpv4 } from '../test-support/clients'
 import { testExecutionContext as ctx } from '../test-support/context'
+import { expectProblem } from '../test-support/problem'
 import { buildOpenApiDocument, openApiPath } from './generate'
 import committed from './openapi.json'
 import { OPERATIONS } from './operations'
@@ -108,6 +110,22 @@ describe('GET /openapi.json', () => {
     const head = await exports.default.fetch('https://gw.test/openapi.json', { method: 'HEAD' })
     expect(head.status).toBe(200)
     expect(await head.text()).toBe('')
+  })
+
+  it('counts under the global rate limit, as its document says', async () => {
+    const lane = `lane-${crypto.randomUUID()}`
+    const limited = {
+      ...env,
+      UPSTASH_REDIS_REST_URL: `${env.UPSTASH_REDIS_REST_URL}/${lane}`,
+      RATE_LIMIT_GLOBAL: '1/15m',
+    }
+    const app = testApp()
+    const headers = { 'cf-connecting-ip': uniqueIpv4() }
+    const send = () => app.fetch(new Request('https://gw.test/openapi.json', { headers }), limited, ctx)
+    expect((await send()).status).toBe(200)
+    await expectProblem(await send(), 429, 'rate_limited')
+    const documented = (committed as Document).paths['/openapi.json']?.get?.responses['429']
+    expect(JSON.stringify(documented)).toContain('rate_limited')
   })
 
   it('is never proxied: another method is a 405 and another spelling a 404', async () => {
