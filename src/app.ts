@@ -10,6 +10,7 @@ import { toProblemResponse } from './errors/problem'
 import type { Gateway } from './gateway'
 import { authenticate, prefetchAuthentication, settleRevocation } from './middleware/authenticate'
 import { jsonBody } from './middleware/validate'
+import { openapi } from './openapi/route'
 import { bodyLimit } from './pipeline/body-limit'
 import { config } from './pipeline/config'
 import { cors } from './pipeline/cors'
@@ -89,6 +90,7 @@ export function createApp(gw: Gateway): Hono<AppEnv> {
   app.on('GET', [GATEWAY_PATHS.health, GATEWAY_PATHS.healthReady], readiness(gw))
   app.get(GATEWAY_PATHS.metrics, (c) => metricsRoute(c, gw.config.metrics))
   app.get(GATEWAY_PATHS.jwks, (c) => jwks(c, gw))
+  app.get(GATEWAY_PATHS.openapi, openapi)
   app.get(GATEWAY_PATHS.me, requireToken, me)
   app.post(GATEWAY_PATHS.register, registrationOpen(gw), ...jsonBody(RegisterBody), (c) =>
     register(c, c.req.valid('json'), gw),

@@ -8,6 +8,8 @@ export const GATEWAY_PATHS = {
   healthReady: '/health/ready',
   metrics: '/metrics',
   jwks: '/.well-known/jwks.json',
+  /** The OpenAPI 3.1 description of these routes (src/openapi). */
+  openapi: '/openapi.json',
   me: '/auth/me',
   register: '/auth/register',
   login: '/auth/login',

@@ -240,7 +240,7 @@ describe('matchRoute', () => {
     })
   })
 
-  it.each(['/auth', '/auth/login', '/health', '/metrics', '/.well-known/jwks.json'])(
+  it.each(['/auth', '/auth/login', '/health', '/metrics', '/.well-known/jwks.json', '/openapi.json'])(
     'never serves the gateway-owned %s, even under a catch-all',
     (key) => {
       const catchAll = compileRoutes([
