@@ -150,6 +150,41 @@ describe('CORS', () => {
   })
 })
 
+describe('proxied requests', () => {
+  it('an origin answer: one upstream_request point with the route pattern, status and latency, no path', async () => {
+    const events = recordingDataset()
+    const res = await app.fetch(
+      new Request(`https://gw.test/api/public/${crypto.randomUUID()}`),
+      { ...env, EVENTS: events },
+      ctx,
+    )
+    expect(res.status).toBe(200)
+    const [point, ...more] = events.events('upstream_request')
+    expect(more).toEqual([])
+    expect(point).toMatchObject({
+      outcome: 'success',
+      reason: '2xx',
+      route: '/api/public/*',
+      method: 'GET',
+      status: 200,
+    })
+    expect(point?.latency_ms).toBeGreaterThan(0)
+  })
+
+  it('an origin that cannot be reached: a failure point with the gateway code and its status', async () => {
+    const events = recordingDataset()
+    const res = await app.fetch(
+      new Request('https://gw.test/api/public/unreachable'),
+      { ...env, UPSTREAM_URL: 'http://127.0.0.1:1', EVENTS: events },
+      ctx,
+    )
+    await expectProblem(res, 502, 'bad_gateway')
+    expect(events.events('upstream_request')).toEqual([
+      expect.objectContaining({ outcome: 'failure', reason: 'bad_gateway', route: '/api/public/*', status: 502 }),
+    ])
+  })
+})
+
 describe('recordUpstream', () => {
   it('writes one upstream_request point: outcome, latency and status', async () => {
     const events = recordingDataset()

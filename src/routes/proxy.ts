@@ -15,6 +15,7 @@ import { type AuthDeps, authenticate, requireScopes } from '../middleware/authen
 import { parseJsonBody } from '../middleware/validate'
 import { countUpstream } from '../observability/metrics'
 import type { ProxyRoute } from '../pipeline/route'
+import { recordUpstream } from '../request-log'
 import { requestClient, requestUrl } from '../request-parse'
 import type { ResolvedPolicy } from '../routing/table'
 import { type InflateFormat, requestCoding } from '../upstream/content-coding'
@@ -62,10 +63,17 @@ async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute, gw: ProxyDeps
           ...(principal !== undefined ? { user: principal.sub, scopes: principal.scopes, session: principal.sid } : {}),
         }),
     })
-    countUpstream(`${Math.floor(response.status / 100)}xx`, performance.now() - started)
+    const outcome = `${Math.floor(response.status / 100)}xx`
+    const latencyMs = performance.now() - started
+    countUpstream(outcome, latencyMs)
+    recordUpstream(c, { status: response.status, latencyMs, outcome })
     return response
   } catch (error) {
-    if (error instanceof GatewayError) countUpstream(error.code, performance.now() - started)
+    if (error instanceof GatewayError) {
+      const latencyMs = performance.now() - started
+      countUpstream(error.code, latencyMs)
+      recordUpstream(c, { status: error.status, latencyMs, outcome: error.code })
+    }
     throw error
   }
 }
