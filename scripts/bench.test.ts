@@ -42,6 +42,8 @@ describe('npm run bench', () => {
       expect(row.p50, row.variant).toBeGreaterThan(0)
       expect(row.p99, row.variant).toBeGreaterThanOrEqual(row.p50)
       expect(row.errors, row.variant).toBe(0)
+      // Linux here: the runtime's CPU per request is measured for every row.
+      expect(row.cpuUsPerRequest, row.variant).toBeGreaterThan(0)
     }
     expect(rows.get('bare')?.callsPerRequest).toBe(0)
     expect(rows.get('floor')?.callsPerRequest).toBeCloseTo(1, 5)
@@ -68,6 +70,7 @@ const row = (variant: string, reqPerSec: number, p50: number, calls = 0, command
   p99: p50 * 2,
   callsPerRequest: calls,
   commandsPerRequest: commands,
+  cpuUsPerRequest: 1_000_000 / reqPerSec,
   errors: 0,
 })
 

@@ -20,6 +20,7 @@ import { type RoundResult, runRound } from './lib/bench-load.ts'
 import { renderTable, summarize, type Table } from './lib/bench-report.ts'
 import { buildNaiveWorker, type Variant, variants, workerOptions } from './lib/bench-workers.ts'
 import { generateEd25519Jwks } from './lib/keys.ts'
+import { childCpuReader } from './lib/process-cpu.ts'
 import { startRedisServer } from './lib/redis-server.ts'
 import { startUpstashLocal } from './upstash-local.ts'
 
@@ -83,6 +84,8 @@ export async function runBench(opts: BenchOptions): Promise<Table[]> {
     const urls = new Map<string, URL>()
     for (const v of all) urls.set(v.name, await mf.unsafeGetDirectURL(v.worker))
     await warmUp(all, urls)
+    // Every worker runs in this one workerd process, and one variant is loaded at a time.
+    const workerdCpu = childCpuReader('workerd')
 
     const tables: Table[] = []
     // What Upstash's latency cannot change is measured once: a variant that made no Upstash call at +0 ms.
@@ -97,6 +100,7 @@ export async function runBench(opts: BenchOptions): Promise<Table[]> {
       for (let i = 0; i < opts.rounds; i++) {
         for (const v of list) {
           const url = new URL(v.path, urls.get(v.name))
+          const cpuBefore = workerdCpu?.()
           const result = await runRound({
             ...opts,
             url,
@@ -104,6 +108,7 @@ export async function runBench(opts: BenchOptions): Promise<Table[]> {
             expectStatus: v.expectStatus,
             durationMs: opts.roundMs,
           })
+          if (workerdCpu !== undefined && cpuBefore !== undefined) result.cpuMs = workerdCpu() - cpuBefore
           rounds.get(v.name)?.push(result)
           if (result.firstError) log(`bench: ${v.name}: ${result.errors} errors, first: ${result.firstError}`)
         }

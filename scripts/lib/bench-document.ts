@@ -66,7 +66,8 @@ and machine-bound: read the ratios to the floor, and the calls per request, whic
   user, limits out of reach, 1 s timeout, analytics off) and an \`EXISTS\` revocation check on \`@upstash/redis\`,
   one after the other, then the origin.
 - **edgeward authenticated**: the built bundle (\`wrangler deploy --dry-run\`), \`GET /api/items\` with a valid
-  access token, global and per-user limits on (set out of reach).
+  access token, global and per-user limits on (set out of reach), the \`EVENTS\` Analytics Engine dataset bound
+  as in every deployed environment.
 - **edgeward public**: \`GET /api/public/catalogue\`, no token, global limit on.
 - **edgeward public, no Upstash**: the same route with every rate limit off, so no Upstash call: compared with
   bare, as the public route's own cost.
@@ -75,7 +76,10 @@ and machine-bound: read the ratios to the floor, and the calls per request, whic
 Upstash latency: +0 ms is loopback; +20 ms is the local server's \`slow\` fault delaying every Upstash request,
 roughly a client in another region than its database. Upstash calls and commands per request are counted by the
 server per lane (each variant's worker has its own). p50 and p99 are over every request of every round; req/s is
-the median of the rounds.${onceNote}
+the median of the rounds. *workerd CPU µs/req* is the user and system time of the one workerd process (all its
+threads: HTTP, the isolate, the subrequests) over a round, divided by the round's requests, median of the rounds
+(Linux \`/proc\`; n/a elsewhere). At +0 ms workerd is the busy process, so req/s ÷ floor is close to the inverse
+ratio of CPU per request; the CPU column is the steadier of the two on a shared machine.${onceNote}
 
 ## Targets
 

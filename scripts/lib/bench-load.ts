@@ -13,6 +13,8 @@ export interface RoundResult {
   /** Answers with another status than the expected one, and failed requests. */
   errors: number
   firstError?: string
+  /** CPU the runtime used during the round, in ms, when the caller measured it. */
+  cpuMs?: number
 }
 
 export interface LoadOptions {

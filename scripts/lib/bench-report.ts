@@ -20,6 +20,8 @@ export interface Row {
   /** Upstash HTTP calls and commands per request, from the variant's lane; undefined without a lane. */
   callsPerRequest: number
   commandsPerRequest: number
+  /** The runtime's CPU per request (workerd, all its threads), median of the rounds; NaN where not measured. */
+  cpuUsPerRequest: number
   errors: number
 }
 
@@ -37,6 +39,10 @@ export function summarize(
   const rates = rounds.map((r) => (r.latencies.length * 1000) / r.durationMs).sort((a, b) => a - b)
   const all = rounds.flatMap((r) => r.latencies).sort((a, b) => a - b)
   const total = rounds.reduce((n, r) => n + r.requests, 0)
+  const cpu = rounds
+    .map((r) => (r.cpuMs === undefined || r.requests === 0 ? Number.NaN : (r.cpuMs * 1000) / r.requests))
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b)
   return {
     variant,
     reqPerSec: quantile(rates, 0.5),
@@ -44,6 +50,7 @@ export function summarize(
     p99: quantile(all, 0.99),
     callsPerRequest: total === 0 ? 0 : upstash.requests / total,
     commandsPerRequest: total === 0 ? 0 : upstash.commands / total,
+    cpuUsPerRequest: quantile(cpu, 0.5),
     errors: rounds.reduce((n, r) => n + r.errors, 0),
   }
 }
@@ -66,6 +73,7 @@ export function renderTable(table: Table): string {
     'p99 ms',
     'Upstash calls/req',
     'commands/req',
+    'workerd CPU µs/req',
     'req/s ÷ floor',
     'p50 ÷ floor',
     'errors',
@@ -80,6 +88,7 @@ export function renderTable(table: Table): string {
         fixed(r.p99, 2),
         fixed(r.callsPerRequest, 2),
         fixed(r.commandsPerRequest, 2),
+        fixed(r.cpuUsPerRequest, 0),
         fixed(ratio(table, r.variant, VARIANT.floor), 2),
         fixed(ratio(table, r.variant, VARIANT.floor, 'p50'), 2),
         String(r.errors),

@@ -139,6 +139,8 @@ export function workerOptions(env: BenchEnv): V4WorkerOptions[] {
     bundleWorker(env.scriptPath, {
       name,
       d1Databases: { DB: 'edgeward-bench' },
+      // Bound as wrangler.toml binds it in every environment: the proxy writes a data point per request.
+      analyticsEngineDatasets: { EVENTS: { dataset: 'edgeward_bench_events' } },
       unsafeDirectSockets: DIRECT,
       bindings: {
         ENVIRONMENT: 'development',
