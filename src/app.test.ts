@@ -135,7 +135,7 @@ describe('invalid configuration', () => {
       const res = await app.fetch(new Request(`http://${host}/health`), broken, ctx)
       const body = await expectProblem(res, 500, 'internal_error', {
         detail:
-          'The gateway configuration is invalid; the config_invalid record in the log lists every problem. To run locally, use `npm run dev`, or `npm run upstash-local` then `wrangler dev`.',
+          'The gateway configuration is invalid; the config_invalid record in the log lists every problem. To run locally, use `npm run dev`, or `npm run upstash-local` and the `wrangler dev` command it prints.',
       })
       expect(JSON.stringify(body)).not.toMatch(/UPSTASH|leaky|short-token/)
     }

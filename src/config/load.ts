@@ -42,7 +42,7 @@ export function admitServingHost(config: Config, url: () => URL): boolean {
  */
 export function configErrorDetail(hostname: string): string | undefined {
   if (!isLoopbackHost(hostname)) return undefined
-  return 'The gateway configuration is invalid; the config_invalid record in the log lists every problem. To run locally, use `npm run dev`, or `npm run upstash-local` then `wrangler dev`.'
+  return 'The gateway configuration is invalid; the config_invalid record in the log lists every problem. To run locally, use `npm run dev`, or `npm run upstash-local` and the `wrangler dev` command it prints.'
 }
 
 function logInvalid(issues: ConfigIssue[], description: string): void {
