@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runDoctor } from './doctor.ts'
+import { parseDoctorArgs, runDoctor } from './doctor.ts'
 import { type Diagnosis, diagnose } from './lib/doctor-checks.ts'
 import { type SecretReport, type SecretSource, wranglerSecretSource } from './lib/doctor-secrets.ts'
 import { type GatewayChecks, loadGatewayChecks, loadRouteCompiler } from './lib/doctor-worker.ts'
@@ -158,6 +158,47 @@ describe('npm run doctor -- --env production', () => {
   })
 })
 
+describe('npm run doctor without --env, and with --local', () => {
+  it('checks the top level (a bare `wrangler deploy`), its database id included', () => {
+    const d = diagnose({ toml: SHIPPED, mode: 'deploy', secrets: skipped, today: TODAY, checks })
+    expect(d.subject).toBe('the top level (worker edgeward)')
+    expect(d.errors[0]).toMatch(/^database_id in \[\[d1_databases\]\] \(binding DB\) is the placeholder/)
+  })
+
+  it('--local checks what plain `wrangler dev` serves: the top level with .dev.vars over it, no database id', () => {
+    const values = { ...strongSecrets(), ENVIRONMENT: 'development', UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:8079' }
+    const ok = diagnose({
+      toml: SHIPPED,
+      mode: 'local',
+      secrets: { kind: 'values', from: '.dev.vars', values },
+      today: TODAY,
+      checks,
+    })
+    expect(ok.errors).toEqual([])
+    const bare = diagnose({
+      toml: SHIPPED,
+      mode: 'local',
+      secrets: { kind: 'values', from: '.dev.vars', values: strongSecrets() },
+      today: TODAY,
+      checks,
+    })
+    expect(bare.errors.join('\n')).toMatch(/UPSTASH_REDIS_REST_URL is required/)
+    expect(bare.errors.join('\n')).not.toMatch(/database_id/)
+  })
+
+  it('takes every documentation host for a placeholder', () => {
+    for (const host of ['example.com', 'api.example.net', 'example.org', 'origin.example']) {
+      const toml = completeProduction().replace(
+        'UPSTREAM_URL = "https://api.acme-shop.net"',
+        `UPSTREAM_URL = "https://${host}"`,
+      )
+      expect(production(toml, listed(...Object.keys(strongSecrets()))).errors, host).toEqual([
+        expect.stringContaining(`names the documentation host ${host}`),
+      ])
+    }
+  })
+})
+
 describe('the doctor on the command line', { timeout: 30_000 }, () => {
   const doctor = (...args: string[]) =>
     run(process.execPath, ['--experimental-strip-types', path.join(ROOT, 'scripts/doctor.ts'), ...args], {
@@ -293,6 +334,14 @@ describe('the secrets wrangler lists', () => {
 })
 
 describe('runDoctor', () => {
+  it('reads its arguments as npm passes them', () => {
+    expect(parseDoctorArgs(['--', '--env', 'staging'])).toEqual({ env: 'staging', config: undefined, mode: 'deploy' })
+    expect(parseDoctorArgs(['--local'])).toMatchObject({ env: undefined, mode: 'local' })
+    expect(parseDoctorArgs(['--offline', '-c', 'x.toml'])).toMatchObject({ config: 'x.toml', mode: 'build' })
+    expect(parseDoctorArgs(['-e', 'production', '--secrets-file', 'p.env']).secrets).toBeTypeOf('function')
+    expect(() => parseDoctorArgs(['--local', '--env', 'production'])).toThrow(/--local checks the top level/)
+  })
+
   it('prints the report it returns, with the injected secret source', async () => {
     const lines: string[] = []
     const d = await runDoctor({
