@@ -4,7 +4,7 @@
  */
 import type { Config } from './config'
 import { MIN_HMAC_SECRET_BYTES, weakSecretReason } from './secrets'
-import { HOW_KEYS, HOW_PEPPER, HOW_SIGNING, isLoopbackHost, parseHttpUrl, splitList, type Vars } from './vars'
+import { HOW_KEYS, howPepper, howSigning, isLoopbackHost, parseHttpUrl, splitList, type Vars } from './vars'
 
 export interface ConfigIssue {
   /** The variable at fault. Never its value. */
@@ -56,7 +56,7 @@ export function checkPolicy(vars: PolicyVars, issue: ReportIssue): void {
   if (vars.UPSTREAM_SIGNING_SECRET !== undefined) {
     const secret = vars.UPSTREAM_SIGNING_SECRET
     const weak = weakSecretReason(secret, MIN_HMAC_SECRET_BYTES, new TextEncoder().encode(secret).length)
-    if (weak) issue('UPSTREAM_SIGNING_SECRET', `UPSTREAM_SIGNING_SECRET ${weak}: ${HOW_SIGNING}`)
+    if (weak) issue('UPSTREAM_SIGNING_SECRET', `UPSTREAM_SIGNING_SECRET ${weak}: ${howSigning()}`)
   }
   if (vars.REFRESH_IDLE_SECONDS > vars.REFRESH_ABSOLUTE_SECONDS) {
     issue(
@@ -87,13 +87,13 @@ export function checkPolicy(vars: PolicyVars, issue: ReportIssue): void {
         `UPSTASH_REDIS_REST_TOKEN ${weak}: copy the token from the Upstash console and run \`wrangler secret put UPSTASH_REDIS_REST_TOKEN --env ${env}\``,
       )
     if (vars.PASSWORD_PEPPER === undefined) {
-      issue('PASSWORD_PEPPER', `PASSWORD_PEPPER is required in ${env}: ${HOW_PEPPER} --env ${env}`)
+      issue('PASSWORD_PEPPER', `PASSWORD_PEPPER is required in ${env}: ${howPepper(env)}`)
     } else {
       const weakPepper = weakSecretReason(vars.PASSWORD_PEPPER)
-      if (weakPepper) issue('PASSWORD_PEPPER', `PASSWORD_PEPPER ${weakPepper}: ${HOW_PEPPER} --env ${env}`)
+      if (weakPepper) issue('PASSWORD_PEPPER', `PASSWORD_PEPPER ${weakPepper}: ${howPepper(env)}`)
     }
     if (vars.UPSTREAM_SIGNING_SECRET === undefined) {
-      issue('UPSTREAM_SIGNING_SECRET', `UPSTREAM_SIGNING_SECRET is required in ${env}: ${HOW_SIGNING} --env ${env}`)
+      issue('UPSTREAM_SIGNING_SECRET', `UPSTREAM_SIGNING_SECRET is required in ${env}: ${howSigning(env)}`)
     }
     if (vars.UPSTREAM_URL === undefined) {
       issue(

@@ -420,7 +420,7 @@ describe('config schema: passwords', () => {
     const found = issues(parseConfig({ ...prod, ENVIRONMENT: environment, PASSWORD_PEPPER: undefined }))
     expect(found.map((i) => i.variable)).toEqual(['PASSWORD_PEPPER'])
     expect(found[0]?.message).toBe(
-      `PASSWORD_PEPPER is required in ${environment}: generate one with \`npm run keys -- secret\` and store it with \`wrangler secret put PASSWORD_PEPPER\` --env ${environment}`,
+      `PASSWORD_PEPPER is required in ${environment}: generate one with \`npm run keys -- secret\` and store it with \`wrangler secret put PASSWORD_PEPPER --env ${environment}\``,
     )
   })
 
