@@ -1,15 +1,12 @@
 /**
- * `npm run build` runs this before `wrangler deploy --dry-run`: it refuses a wrangler.toml that wrangler accepts
- * but that would deploy the gateway unsafely (see lib/wrangler-config.ts).
+ * `npm run build` runs this before `wrangler deploy --dry-run`: the doctor's checks that need neither secrets nor
+ * an environment's values (`npm run doctor -- --offline`), over every configuration in wrangler.toml: a
+ * wrangler.toml that wrangler accepts but that would deploy the gateway unsafely (lib/wrangler-config.ts), a
+ * missing or future compatibility date, and an invalid route table (src/policies.ts). Exit 1 on any.
  *
  *   node --experimental-strip-types scripts/check-wrangler.ts [path/to/wrangler.toml]
  */
-import { readFileSync } from 'node:fs'
-import path from 'node:path'
-import { wranglerConfigProblems } from './lib/wrangler-config.ts'
+import { runDoctor } from './doctor.ts'
 
-const file = path.resolve(process.argv[2] ?? path.join(import.meta.dirname, '..', 'wrangler.toml'))
-const shown = path.relative(process.cwd(), file)
-const problems = wranglerConfigProblems(readFileSync(file, 'utf8'))
-for (const problem of problems) console.error(`${shown.startsWith('..') ? file : shown}: ${problem}`)
-process.exitCode = problems.length > 0 ? 1 : 0
+const diagnosis = await runDoctor({ mode: 'build', config: process.argv[2] })
+process.exitCode = diagnosis.errors.length > 0 ? 1 : 0

@@ -13,12 +13,15 @@ import { DEVELOPMENT_UPSTREAM_SIGNING_SECRET } from '../src/config/vars.ts'
 import { startEchoUpstream } from './echo-upstream.ts'
 import { accountEventPrinter, DEV_ACCOUNT_EVENTS_PATH } from './lib/dev-account-events.ts'
 import {
+  assertHealthy,
   assertPortFree,
+  assertValidConfig,
   checkExtraArgs,
   checkNode,
   checkUrl,
   checkWranglerConfig,
   DevError,
+  devBindings,
   parsePort,
 } from './lib/dev-checks.ts'
 import {
@@ -35,6 +38,7 @@ import {
 } from './lib/dev-lifecycle.ts'
 import { signalGroup, stopGroup } from './lib/dev-process-group.ts'
 import { ensureDevVars } from './lib/dev-vars.ts'
+import { loadGatewayChecks } from './lib/doctor-worker.ts'
 import { freePort } from './lib/free-port.ts'
 import { redactUrl } from './lib/redact-url.ts'
 import { startUpstashLocal } from './upstash-local.ts'
@@ -225,6 +229,10 @@ async function main(): Promise<void> {
     UPSTREAM_URL: upstreamUrl,
     ...(accountEventsUrl ? { ACCOUNT_EVENTS_URL: accountEventsUrl } : {}),
   }
+  // The worker's own validator on what wrangler dev will bind: every problem now, not a 500 after "ready".
+  const gatewayChecks = await loadGatewayChecks()
+  const configProblems = () => gatewayChecks.configIssues(devBindings(ROOT, vars, cliVars, extra)).map((i) => i.message)
+  assertValidConfig(configProblems())
   const dev = spawnWrangler('wrangler dev', [
     ...['dev', '--ip', HOST, '--port', String(port), '--inspector-port', String(inspectorPort)],
     '--show-interactive-dev-session=false',
@@ -236,6 +244,7 @@ async function main(): Promise<void> {
   })
   const health = await waitUntilReady(port, dev.exited)
   checkpoint()
+  assertHealthy(health, health === 200 ? [] : configProblems())
 
   const gateway = `http://${HOST}:${port}`
   say(`ready in ${seconds(t0)} (GET /health answered ${health})`)

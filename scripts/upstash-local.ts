@@ -2,10 +2,12 @@
 // @upstash/redis and @upstash/ratelimit clients run unchanged in tests and local development.
 // Loopback only, one token, no persistence: a test tool, never a production proxy.
 import { randomBytes } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
+import { parseDevVars } from './lib/dev-vars.ts'
 import { redactUrl } from './lib/redact-url.ts'
 import { type RedisServer, startRedisServer } from './lib/redis-server.ts'
 import { flushScripts } from './lib/upstash-control.ts'
@@ -133,14 +135,36 @@ export async function startUpstashLocal(opts: UpstashLocalOptions = {}): Promise
 
 // ---------------------------------------------------------------- CLI
 
+/**
+ * The `wrangler dev` command that runs the gateway against this server: wrangler.toml's top level is
+ * production-strict, so the development environment and the local URL go in as `--var` (over [vars] and
+ * .dev.vars); the token and keys come from .dev.vars.
+ */
+export function wranglerDevCommand(url: string): string {
+  return `npx wrangler dev --var ENVIRONMENT:development --var UPSTASH_REDIS_REST_URL:${url}`
+}
+
+/** The token: --token, UPSTASH_LOCAL_TOKEN, UPSTASH_REDIS_REST_TOKEN, else the one in `devVarsFile`. */
+function chooseToken(given: string | undefined, devVarsFile: string): string | undefined {
+  const token = given ?? process.env.UPSTASH_LOCAL_TOKEN ?? process.env.UPSTASH_REDIS_REST_TOKEN
+  if (token || !existsSync(devVarsFile)) return token
+  return parseDevVars(readFileSync(devVarsFile, 'utf8')).UPSTASH_REDIS_REST_TOKEN || undefined
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { port: { type: 'string' }, token: { type: 'string' }, 'redis-url': { type: 'string' } },
+    options: {
+      port: { type: 'string' },
+      token: { type: 'string' },
+      'redis-url': { type: 'string' },
+      'dev-vars': { type: 'string' },
+    },
   })
-  const token = values.token ?? process.env.UPSTASH_LOCAL_TOKEN ?? process.env.UPSTASH_REDIS_REST_TOKEN
+  const devVarsFile = path.resolve(values['dev-vars'] ?? path.join(import.meta.dirname, '..', '.dev.vars'))
+  const token = chooseToken(values.token, devVarsFile)
   if (!token) {
     console.error(
-      'upstash-local: set UPSTASH_LOCAL_TOKEN or pass --token (the value of UPSTASH_REDIS_REST_TOKEN in .dev.vars)',
+      `upstash-local: no token: ${path.relative(process.cwd(), devVarsFile) || devVarsFile} has no UPSTASH_REDIS_REST_TOKEN (\`npm run dev\` writes one; or pass --token / set UPSTASH_LOCAL_TOKEN)`,
     )
     process.exit(2)
   }
@@ -157,6 +181,9 @@ async function main(): Promise<void> {
     log: (line) => console.error(line),
   })
   console.log(`upstash-local listening on ${local.url} (redis ${redactUrl(local.redisUrl)})`)
+  console.log('run the gateway against it with plain wrangler dev (in another terminal):')
+  console.log('  npm run db:migrate:local   # once: the local D1 tables')
+  console.log(`  ${wranglerDevCommand(local.url)}`)
   let stopping = false
   const stop = () => {
     if (stopping) process.exit(1)

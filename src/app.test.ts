@@ -128,6 +128,21 @@ describe('invalid configuration', () => {
     expect(logs.lines.join('\n')).not.toMatch(/leaky\.example|short-token-value/)
   })
 
+  it('names both ways to run locally on a loopback host, and still no variable', async () => {
+    logs = captureLogs()
+    const app = testApp()
+    for (const host of ['127.0.0.1:8787', 'localhost:8787', '[::1]:8787']) {
+      const res = await app.fetch(new Request(`http://${host}/health`), broken, ctx)
+      const body = await expectProblem(res, 500, 'internal_error', {
+        detail:
+          'The gateway configuration is invalid; the config_invalid record in the log lists every problem. To run locally, use `npm run dev`, or `npm run upstash-local` and the `wrangler dev` command it prints.',
+      })
+      expect(JSON.stringify(body)).not.toMatch(/UPSTASH|leaky|short-token/)
+    }
+    // One record for the isolate, listing every problem.
+    expect(logs.events('config_invalid')).toHaveLength(1)
+  })
+
   it('logs a loud warning when the plaintext override is set', async () => {
     logs = captureLogs()
     const app = testApp()

@@ -2,8 +2,9 @@
  * The gateway as a hono app: the pipeline stages in request order, the gateway's own routes, and the one error
  * path. Reads top to bottom as the complete request path.
  */
-import { Hono } from 'hono'
+import { type Context, Hono } from 'hono'
 import { methodNotAllowed } from 'hono/method-not-allowed'
+import { configErrorDetail } from './config/load'
 import type { AppEnv } from './env'
 import { GatewayError } from './errors/gateway-error'
 import { toProblemResponse } from './errors/problem'
@@ -19,6 +20,7 @@ import { rateLimit } from './pipeline/rate-limit'
 import { requestId } from './pipeline/request-id'
 import { resolveRoute } from './pipeline/route'
 import { noStore, securityHeaders } from './pipeline/security-headers'
+import { requestUrl } from './request-parse'
 import { registerAdminRoutes } from './routes/admin'
 import { login, register, registrationOpen } from './routes/auth/account'
 import { changePassword } from './routes/auth/password-change'
@@ -122,18 +124,18 @@ export function createApp(gw: Gateway): Hono<AppEnv> {
 /**
  * What an isolate with an invalid configuration serves: a generic 500 problem for every request, with the
  * security headers and a request id. The offending variables were logged once, when the configuration was parsed.
+ * On a local host the detail also says how to run the gateway locally (`configErrorDetail`); never a variable.
  */
 export function createConfigErrorApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   app.use(requestId())
   app.use(countRequests())
   app.use(securityHeaders())
-  app.all('*', () => {
-    throw new GatewayError('internal_error')
-  })
-  app.notFound(() => {
-    throw new GatewayError('internal_error')
-  })
+  const fail = (c: Context<AppEnv>) => {
+    throw new GatewayError('internal_error', { detail: configErrorDetail(requestUrl(c).hostname) })
+  }
+  app.all('*', fail)
+  app.notFound(fail)
   app.onError(toProblemResponse)
   return app
 }

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
+import { parse } from 'smol-toml'
 import { redactUrl } from './redact-url.ts'
 import { wranglerConfigProblems } from './wrangler-config.ts'
 
@@ -100,4 +101,67 @@ export function checkUrl(name: string, value: string): void {
 export function checkWranglerConfig(root: string): void {
   const problems = wranglerConfigProblems(readFileSync(path.join(root, 'wrangler.toml'), 'utf8'))
   if (problems.length > 0) throw new DevError(`wrangler.toml: ${problems.join('\n      ')}`)
+}
+
+/** The `--var NAME:VALUE` pairs among `wrangler dev` pass-through arguments (`--var=NAME:VALUE` too). */
+export function varArgs(extra: string[]): Record<string, string> {
+  const vars: Record<string, string> = {}
+  for (let i = 0; i < extra.length; i++) {
+    const arg = extra[i] as string
+    const inline = arg.startsWith('--var=') ? arg.slice('--var='.length) : undefined
+    const pairs = inline !== undefined ? [inline] : arg === '--var' ? takeValues(extra, i + 1) : []
+    for (const pair of pairs) {
+      const colon = pair.indexOf(':')
+      if (colon > 0) vars[pair.slice(0, colon)] = pair.slice(colon + 1)
+    }
+  }
+  return vars
+}
+
+/** The values after a flag, up to the next flag (`--var A:1 B:2`). */
+function takeValues(args: string[], from: number): string[] {
+  const values: string[] = []
+  for (let i = from; i < args.length && !(args[i] as string).startsWith('-'); i++) values.push(args[i] as string)
+  return values
+}
+
+/**
+ * The bindings `wrangler dev` gives the worker, in its order of precedence: wrangler.toml's top-level `[vars]`,
+ * then `.dev.vars`, then each `--var` (npm run dev's own, then the user's).
+ */
+export function devBindings(
+  root: string,
+  devVars: Record<string, string>,
+  cliVars: Record<string, string>,
+  extra: string[],
+): Record<string, unknown> {
+  const parsed = parse(readFileSync(path.join(root, 'wrangler.toml'), 'utf8'))
+  const tomlVars = typeof parsed.vars === 'object' && parsed.vars !== null ? parsed.vars : {}
+  return { ...tomlVars, ...devVars, ...cliVars, ...varArgs(extra) }
+}
+
+/** Fails with every configuration problem the worker would log, before wrangler starts: one round, each with its fix. */
+export function assertValidConfig(problems: string[]): void {
+  if (problems.length === 0) return
+  throw new DevError(
+    `the gateway would start with an invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n      ${problems.join('\n      ')}`,
+  )
+}
+
+/**
+ * What `npm run dev` makes of the first `GET /health` answer: 200 is ready; anything else fails the start-up, with
+ * the configuration problems when there are any (a 500), else the dependency that failed (a 503).
+ */
+export function assertHealthy(status: number, problems: string[]): void {
+  if (status === 200) return
+  if (problems.length > 0) {
+    throw new DevError(
+      `GET /health answered ${status}, not 200: the configuration is invalid:\n      ${problems.join('\n      ')}`,
+    )
+  }
+  const why =
+    status === 503
+      ? 'Redis or D1 did not answer (the health_check_failed record above names which)'
+      : "see wrangler's output above"
+  throw new DevError(`GET /health answered ${status}, not 200: the gateway is not healthy; ${why}`)
 }

@@ -47,7 +47,8 @@ export interface WorkerModules {
 
 let hooked = false
 
-async function load(path: string): Promise<Record<string, unknown>> {
+/** One worker module under src/ (`path` relative to it, with `.ts`), its extensionless imports resolved. */
+export async function load(path: string): Promise<Record<string, unknown>> {
   if (!hooked) {
     register(`data:text/javascript,${encodeURIComponent(RESOLVE_HOOK)}`)
     hooked = true

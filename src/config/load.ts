@@ -6,6 +6,7 @@
 import { createLogThrottle } from '../lib/throttle'
 import { log } from '../observability/logger'
 import { type Config, type ConfigIssue, type ConfigResult, parseConfig, servingHostIssue } from './schema'
+import { isLoopbackHost } from './vars'
 
 // Never forgets a host, so each is logged once per isolate; the Host header is the client's to choose, so the
 // number of hosts remembered (and logged) is bounded.
@@ -34,6 +35,16 @@ export function admitServingHost(config: Config, url: () => URL): boolean {
   return false
 }
 
+/**
+ * The public `detail` of the 500 an invalid configuration answers with: generic, except on a loopback host (plain
+ * `wrangler dev` reads the production-strict top level of wrangler.toml), where it names both ways to run locally.
+ * Undefined means the generic text. Never names a variable: those are in the `config_invalid` log record.
+ */
+export function configErrorDetail(hostname: string): string | undefined {
+  if (!isLoopbackHost(hostname)) return undefined
+  return 'The gateway configuration is invalid; the config_invalid record in the log lists every problem. To run locally, use `npm run dev`, or `npm run upstash-local` and the `wrangler dev` command it prints.'
+}
+
 function logInvalid(issues: ConfigIssue[], description: string): void {
   log({
     event: 'config_invalid',
@@ -48,7 +59,7 @@ function report(result: ConfigResult): void {
   if (!result.ok) {
     logInvalid(
       result.issues,
-      'The gateway configuration is invalid; every request is answered with 500 until it is fixed.',
+      'The gateway configuration is invalid; every request is answered with 500 until it is fixed. `npm run doctor [-- --env NAME]` checks a configuration before it is deployed.',
     )
     return
   }

@@ -4,7 +4,7 @@
  */
 import type { Config } from './config'
 import { MIN_HMAC_SECRET_BYTES, weakSecretReason } from './secrets'
-import { HOW_KEYS, HOW_PEPPER, HOW_SIGNING, isLoopbackHost, parseHttpUrl, splitList, type Vars } from './vars'
+import { HOW_KEYS, howPepper, howSigning, isLoopbackHost, parseHttpUrl, splitList, type Vars } from './vars'
 
 export interface ConfigIssue {
   /** The variable at fault. Never its value. */
@@ -13,14 +13,21 @@ export interface ConfigIssue {
   message: string
 }
 
+/**
+ * The variables as the rules see them: every one parsed, except that the required ones with no default may be
+ * missing when they failed their own validation (their own issue is then already reported).
+ */
+export type PolicyVars = Omit<Vars, 'UPSTASH_REDIS_REST_URL' | 'UPSTASH_REDIS_REST_TOKEN'> &
+  Partial<Pick<Vars, 'UPSTASH_REDIS_REST_URL' | 'UPSTASH_REDIS_REST_TOKEN'>>
+
 /** Records one issue against `variable`; the message names the variable and the fix, never its value. */
 type ReportIssue = (variable: keyof Vars, message: string) => void
 
 /** What is tolerated locally is refused in staging and production. */
-export function checkPolicy(vars: Vars, issue: ReportIssue): void {
+export function checkPolicy(vars: PolicyVars, issue: ReportIssue): void {
   const env = vars.ENVIRONMENT
   const strict = env !== 'development'
-  const redisUrl = parseHttpUrl(vars.UPSTASH_REDIS_REST_URL)
+  const redisUrl = vars.UPSTASH_REDIS_REST_URL === undefined ? undefined : parseHttpUrl(vars.UPSTASH_REDIS_REST_URL)
   if (redisUrl?.protocol === 'http:') {
     if (strict) {
       issue('UPSTASH_REDIS_REST_URL', `UPSTASH_REDIS_REST_URL must start with https:// in ${env} (got http://…)`)
@@ -49,7 +56,7 @@ export function checkPolicy(vars: Vars, issue: ReportIssue): void {
   if (vars.UPSTREAM_SIGNING_SECRET !== undefined) {
     const secret = vars.UPSTREAM_SIGNING_SECRET
     const weak = weakSecretReason(secret, MIN_HMAC_SECRET_BYTES, new TextEncoder().encode(secret).length)
-    if (weak) issue('UPSTREAM_SIGNING_SECRET', `UPSTREAM_SIGNING_SECRET ${weak}: ${HOW_SIGNING}`)
+    if (weak) issue('UPSTREAM_SIGNING_SECRET', `UPSTREAM_SIGNING_SECRET ${weak}: ${howSigning()}`)
   }
   if (vars.REFRESH_IDLE_SECONDS > vars.REFRESH_ABSOLUTE_SECONDS) {
     issue(
@@ -72,20 +79,21 @@ export function checkPolicy(vars: Vars, issue: ReportIssue): void {
     )
   }
   if (strict) {
-    const weak = weakSecretReason(vars.UPSTASH_REDIS_REST_TOKEN)
+    const weak =
+      vars.UPSTASH_REDIS_REST_TOKEN === undefined ? undefined : weakSecretReason(vars.UPSTASH_REDIS_REST_TOKEN)
     if (weak)
       issue(
         'UPSTASH_REDIS_REST_TOKEN',
         `UPSTASH_REDIS_REST_TOKEN ${weak}: copy the token from the Upstash console and run \`wrangler secret put UPSTASH_REDIS_REST_TOKEN --env ${env}\``,
       )
     if (vars.PASSWORD_PEPPER === undefined) {
-      issue('PASSWORD_PEPPER', `PASSWORD_PEPPER is required in ${env}: ${HOW_PEPPER} --env ${env}`)
+      issue('PASSWORD_PEPPER', `PASSWORD_PEPPER is required in ${env}: ${howPepper(env)}`)
     } else {
       const weakPepper = weakSecretReason(vars.PASSWORD_PEPPER)
-      if (weakPepper) issue('PASSWORD_PEPPER', `PASSWORD_PEPPER ${weakPepper}: ${HOW_PEPPER} --env ${env}`)
+      if (weakPepper) issue('PASSWORD_PEPPER', `PASSWORD_PEPPER ${weakPepper}: ${howPepper(env)}`)
     }
     if (vars.UPSTREAM_SIGNING_SECRET === undefined) {
-      issue('UPSTREAM_SIGNING_SECRET', `UPSTREAM_SIGNING_SECRET is required in ${env}: ${HOW_SIGNING} --env ${env}`)
+      issue('UPSTREAM_SIGNING_SECRET', `UPSTREAM_SIGNING_SECRET is required in ${env}: ${howSigning(env)}`)
     }
     if (vars.UPSTREAM_URL === undefined) {
       issue(
@@ -99,7 +107,7 @@ export function checkPolicy(vars: Vars, issue: ReportIssue): void {
 }
 
 /** Exactly one signing family: an Ed25519 key pair, or an HMAC secret of 32+ bytes. */
-function checkSigningPolicy(vars: Vars, issue: ReportIssue): void {
+function checkSigningPolicy(vars: PolicyVars, issue: ReportIssue): void {
   const hasKey = vars.JWT_PRIVATE_KEY !== undefined
   const hasSecret = vars.JWT_SECRET !== undefined
   if (hasKey && hasSecret) {
@@ -138,7 +146,7 @@ function checkSigningPolicy(vars: Vars, issue: ReportIssue): void {
  * Events carry single-use tokens: https, or plain http to a local host in development. Verified registration
  * cannot work without them (nobody would get a verification message), so outside development it needs the URL.
  */
-function checkAccountEventsUrl(vars: Vars, issue: ReportIssue): void {
+function checkAccountEventsUrl(vars: PolicyVars, issue: ReportIssue): void {
   const verify = (vars.REGISTRATION ?? (vars.ENVIRONMENT === 'development' ? 'open' : 'verify')) === 'verify'
   if (verify && vars.ENVIRONMENT !== 'development' && vars.ACCOUNT_EVENTS_URL === undefined) {
     issue(
@@ -159,7 +167,7 @@ function checkAccountEventsUrl(vars: Vars, issue: ReportIssue): void {
 }
 
 /** Explicit, exact origins; https only and required outside development. */
-function checkCorsPolicy(vars: Vars, issue: ReportIssue): void {
+function checkCorsPolicy(vars: PolicyVars, issue: ReportIssue): void {
   const env = vars.ENVIRONMENT
   const origins = splitList(vars.CORS_ORIGINS)
   if (env !== 'development' && origins.length === 0) {

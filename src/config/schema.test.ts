@@ -153,7 +153,47 @@ describe('config schema', () => {
 
   it('reports every problem at once', () => {
     const found = issues(parseConfig({ ENVIRONMENT: 'production' }))
-    expect(found.map((i) => i.variable).sort()).toEqual(['UPSTASH_REDIS_REST_TOKEN', 'UPSTASH_REDIS_REST_URL'])
+    expect(found.map((i) => i.variable).sort()).toEqual([
+      'ACCOUNT_EVENTS_URL',
+      'CORS_ORIGINS',
+      'JWT_PRIVATE_KEY',
+      'PASSWORD_PEPPER',
+      'UPSTASH_REDIS_REST_TOKEN',
+      'UPSTASH_REDIS_REST_URL',
+      'UPSTREAM_SIGNING_SECRET',
+      'UPSTREAM_URL',
+    ])
+    for (const issue of found) expect(issue.message).toContain(issue.variable)
+  })
+
+  it('reports the environment rules beside the variables that fail their own validation', () => {
+    const found = issues(
+      parseConfig({
+        ...prod,
+        UPSTASH_TIMEOUT_MS: 'soon',
+        CORS_ORIGINS: '*',
+        JWT_PRIVATE_KEY: '{',
+        PASSWORD_PEPPER: 'x',
+      }),
+    )
+    expect(found.map((i) => i.variable)).toEqual([
+      'UPSTASH_TIMEOUT_MS',
+      'JWT_PRIVATE_KEY',
+      'CORS_ORIGINS',
+      'PASSWORD_PEPPER',
+    ])
+    // The unparseable key is reported once, as invalid JSON, not also as missing.
+    expect(found[1]?.message).toMatch(/^JWT_PRIVATE_KEY is not valid JSON/)
+  })
+
+  it('applies no environment rules without a valid ENVIRONMENT, but still reports every variable', () => {
+    const found = issues(parseConfig({ ENVIRONMENT: 'prod', UPSTASH_TIMEOUT_MS: 'soon' }))
+    expect(found.map((i) => i.variable)).toEqual([
+      'ENVIRONMENT',
+      'UPSTASH_REDIS_REST_URL',
+      'UPSTASH_REDIS_REST_TOKEN',
+      'UPSTASH_TIMEOUT_MS',
+    ])
   })
 })
 
@@ -380,7 +420,7 @@ describe('config schema: passwords', () => {
     const found = issues(parseConfig({ ...prod, ENVIRONMENT: environment, PASSWORD_PEPPER: undefined }))
     expect(found.map((i) => i.variable)).toEqual(['PASSWORD_PEPPER'])
     expect(found[0]?.message).toBe(
-      `PASSWORD_PEPPER is required in ${environment}: generate one with \`npm run keys -- secret\` and store it with \`wrangler secret put PASSWORD_PEPPER\` --env ${environment}`,
+      `PASSWORD_PEPPER is required in ${environment}: generate one with \`npm run keys -- secret\` and store it with \`wrangler secret put PASSWORD_PEPPER --env ${environment}\``,
     )
   })
 

@@ -5,7 +5,7 @@
  */
 import type * as z from 'zod/mini'
 import { type Config, toConfig } from './config'
-import { type ConfigIssue, checkPolicy } from './rules'
+import { type ConfigIssue, checkPolicy, type PolicyVars } from './rules'
 import { HOW_KEYS, type Vars, VarsSchema } from './vars'
 
 export type { Config, Ed25519PrivateJwk, Ed25519PublicJwk, SigningConfig } from './config'
@@ -34,15 +34,31 @@ function toConfigIssue(i: z.core.$ZodIssue): ConfigIssue {
   return { variable, message: `${variable} is invalid${where ? ` at ${where}` : ''} (${i.code})${hint}` }
 }
 
-/** Parses raw worker bindings. Pure: no logging, no caching (see load.ts). */
+/**
+ * Parses raw worker bindings. Pure: no logging, no caching (see load.ts). Every problem is reported in one round:
+ * each variable is parsed on its own, and the environment rules run even when some variables failed (a failed
+ * one counts as its default, or as unset, and its own issue stands for it: the rules add none for it).
+ */
 export function parseConfig(env: Record<string, unknown>): ConfigResult {
-  const raw: Record<string, unknown> = {}
-  for (const name of CONFIG_VARIABLES) raw[name] = env[name] === '' ? undefined : env[name]
-  const parsed = VarsSchema.safeParse(raw)
-  if (!parsed.success) {
-    return { ok: false, issues: parsed.error.issues.map(toConfigIssue) }
-  }
   const issues: ConfigIssue[] = []
-  checkPolicy(parsed.data, (variable, message) => issues.push({ variable, message }))
-  return issues.length > 0 ? { ok: false, issues } : { ok: true, config: toConfig(parsed.data) }
+  const values: Record<string, unknown> = {}
+  const failed = new Set<string>()
+  for (const name of CONFIG_VARIABLES) {
+    const field = VarsSchema.shape[name] as z.ZodMiniType
+    const parsed = field.safeParse(env[name] === '' ? undefined : env[name])
+    if (parsed.success) {
+      values[name] = parsed.data
+      continue
+    }
+    failed.add(name)
+    issues.push(...parsed.error.issues.map((i) => toConfigIssue({ ...i, path: [name, ...i.path] })))
+    const fallback = field.safeParse(undefined)
+    if (fallback.success) values[name] = fallback.data
+  }
+  // Which rules apply depends on the environment: without a valid one, only the variables' own issues are known.
+  if (values.ENVIRONMENT === undefined) return { ok: false, issues }
+  checkPolicy(values as PolicyVars, (variable, message) => {
+    if (!failed.has(variable)) issues.push({ variable, message })
+  })
+  return issues.length > 0 ? { ok: false, issues } : { ok: true, config: toConfig(values as Vars) }
 }

@@ -112,8 +112,10 @@ const rateSpec = (name: string, fallback: string) =>
   )
 
 /** How to make and store each secret: the fix-it tail of the messages that ask for one. */
-export const HOW_PEPPER =
-  'generate one with `npm run keys -- secret` and store it with `wrangler secret put PASSWORD_PEPPER`'
+
+/** How to make and store PASSWORD_PEPPER, for the environment `env` when one is named. */
+export const howPepper = (env?: string) =>
+  `generate one with \`npm run keys -- secret\` and store it with \`wrangler secret put PASSWORD_PEPPER${env ? ` --env ${env}` : ''}\``
 
 /**
  * The pepper used in development when PASSWORD_PEPPER is not set (`npm run dev` writes a random one to .dev.vars).
@@ -121,8 +123,9 @@ export const HOW_PEPPER =
  */
 export const DEVELOPMENT_PASSWORD_PEPPER = 'edgeward-development-only-pepper'
 
-export const HOW_SIGNING =
-  'generate one with `npm run keys -- secret` and store it with `wrangler secret put UPSTREAM_SIGNING_SECRET`; give the origin the same value'
+/** How to make and store UPSTREAM_SIGNING_SECRET, for the environment `env` when one is named. */
+export const howSigning = (env?: string) =>
+  `generate one with \`npm run keys -- secret\` and store it with \`wrangler secret put UPSTREAM_SIGNING_SECRET${env ? ` --env ${env}` : ''}\`; give the origin the same value`
 
 /**
  * The upstream signing secret in development when UPSTREAM_SIGNING_SECRET is not set (`npm run dev` writes a
