@@ -142,6 +142,14 @@ describe('POST /auth/refresh with the cookie', () => {
     for (const secret of [a.token, b.token]) expect(text).not.toContain(secret)
   })
 
+  it('parallel refreshes with one cookie: all 200, the same new cookie (the grace window)', async () => {
+    const a = await cookieSession()
+    const answers = await Promise.all(Array.from({ length: 5 }, () => cookieRefresh({ cookie: a.token })))
+    expect(answers.map((r) => r.status)).toEqual(Array(5).fill(200))
+    expect(new Set(answers.map((r) => cookieOf(r).token)).size).toBe(1)
+    expect(await familyState(a.familyId)).toMatchObject({ reason: null, tokens: 2 })
+  })
+
   it("accepts the gateway's own origin (a page served through the proxy)", async () => {
     const a = await cookieSession()
     const res = await cookieRefresh({ cookie: a.token, headers: { origin: 'https://gw.test', ...JSON_TYPE } })
