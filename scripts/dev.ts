@@ -9,7 +9,7 @@ import { constants } from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { DEVELOPMENT_UPSTREAM_SIGNING_SECRET } from '../src/config/vars.ts'
+import { DEVELOPMENT_CORS_ORIGINS, DEVELOPMENT_UPSTREAM_SIGNING_SECRET } from '../src/config/vars.ts'
 import { startEchoUpstream } from './echo-upstream.ts'
 import { accountEventPrinter, DEV_ACCOUNT_EVENTS_PATH } from './lib/dev-account-events.ts'
 import {
@@ -41,6 +41,7 @@ import { ensureDevVars } from './lib/dev-vars.ts'
 import { loadGatewayChecks } from './lib/doctor-worker.ts'
 import { freePort } from './lib/free-port.ts'
 import { redactUrl } from './lib/redact-url.ts'
+import { startStaticServer } from './lib/static-server.ts'
 import { startUpstashLocal } from './upstash-local.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
@@ -50,6 +51,8 @@ const STEPS = 6
 const READY_TIMEOUT_MS = 60_000
 const READY_POLL_MS = 150
 const REDIS_WATCH_MS = 1_000
+/** The example browser app (examples/spa) is served on the gateway's port + this: its own origin (8790 by default). */
+const SPA_PORT_OFFSET = 3
 
 const step = (n: number, line: string) => say(`${n}/${STEPS} ${line}`)
 
@@ -219,6 +222,12 @@ async function main(): Promise<void> {
   }
 
   checkpoint()
+  const spaRoot = path.join(ROOT, 'examples', 'spa')
+  const spa = await starting(
+    'example page',
+    startStaticServer({ root: spaRoot, host: HOST, port: port + SPA_PORT_OFFSET }),
+    (s) => s.close(),
+  )
   step(6, `starting wrangler dev on http://${HOST}:${port}`)
   const inspectorPort = await freePort(HOST)
   // wrangler.toml's top level is production-strict; local dev opts out explicitly. Later
@@ -228,6 +237,9 @@ async function main(): Promise<void> {
     UPSTASH_REDIS_REST_URL: upstash.url,
     UPSTREAM_URL: upstreamUrl,
     ...(accountEventsUrl ? { ACCOUNT_EVENTS_URL: accountEventsUrl } : {}),
+    // The example page calls the gateway with its session cookie (credentials: 'include').
+    CORS_ORIGINS: [vars.CORS_ORIGINS || DEVELOPMENT_CORS_ORIGINS.join(','), spa.url].join(','),
+    CORS_ALLOW_CREDENTIALS: 'true',
   }
   // The worker's own validator on what wrangler dev will bind: every problem now, not a 500 after "ready".
   const gatewayChecks = await loadGatewayChecks()
@@ -259,6 +271,7 @@ async function main(): Promise<void> {
     `    redis      ${redactUrl(upstash.redisUrl)}${process.env.REDIS_URL ? ' (shared, from REDIS_URL)' : ' (ephemeral, this run only)'}`,
   )
   say(`    inspector  ${HOST}:${inspectorPort}`)
+  say(`    example    ${spa.url}/?gateway=${gateway} (a browser app with its session in a cookie)`)
   say(`    try        curl ${gateway}/health`)
   say('Ctrl-C stops everything.')
 }

@@ -25,12 +25,11 @@ import { registerAdminRoutes } from './routes/admin'
 import { login, register, registrationOpen } from './routes/auth/account'
 import { changePassword } from './routes/auth/password-change'
 import { forgotPassword, resetPassword } from './routes/auth/password-reset'
-import { refresh } from './routes/auth/refresh'
+import { refreshRoute } from './routes/auth/refresh'
 import {
   ChangePasswordBody,
   ForgotPasswordBody,
   LoginBody,
-  RefreshBody,
   RegisterBody,
   ResetPasswordBody,
   VerifyEmailBody,
@@ -98,7 +97,7 @@ export function createApp(gw: Gateway): Hono<AppEnv> {
     register(c, c.req.valid('json'), gw),
   )
   app.post(GATEWAY_PATHS.login, ...jsonBody(LoginBody), (c) => login(c, c.req.valid('json'), gw))
-  app.post(GATEWAY_PATHS.refresh, ...jsonBody(RefreshBody), (c) => refresh(c, c.req.valid('json'), gw))
+  app.post(GATEWAY_PATHS.refresh, (c) => refreshRoute(c, gw))
   app.post(GATEWAY_PATHS.logout, bearerIfPresent(gw), (c) => logout(c, gw))
   app.post(GATEWAY_PATHS.logoutAll, requireToken, (c) => logoutAll(c, gw))
   app.get(GATEWAY_PATHS.sessions, requireToken, (c) => listSessions(c, gw))

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'incorrect_password'
   | 'account_locked'
   | 'registration_disabled'
+  | 'csrf_check_failed'
   | 'not_found'
   | 'method_not_allowed'
   | 'admin_self_action'
@@ -135,6 +136,13 @@ export const PROBLEM_TYPES = {
     status: 403,
     title: 'Forbidden',
     detail: 'Registration is turned off on this gateway.',
+  },
+  csrf_check_failed: {
+    status: 403,
+    title: 'Forbidden',
+    // The same text whatever was missing (the reason is logged), and said before the cookie is looked at.
+    detail:
+      'A request that uses the session cookie must come from an allowed origin (Origin) with Content-Type: application/json.',
   },
   not_found: { status: 404, title: 'Not Found', detail: 'No resource exists at this path.' },
   method_not_allowed: {

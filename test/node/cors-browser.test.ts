@@ -4,32 +4,19 @@
  * bundle in Miniflare. Needs Chromium at /usr/bin/chromium (`apt-get install -y --no-install-recommends chromium`);
  * playwright-core only drives it and never downloads a browser.
  */
-import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
-import { type Browser, chromium } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateEd25519Jwks } from '../../scripts/lib/keys.ts'
 import { type RedisServer, startRedisServer } from '../../scripts/lib/redis-server.ts'
 import { startUpstashLocal, type UpstashLocal } from '../../scripts/upstash-local.ts'
+import { hasChromium, launchChromium, requireChromium } from './support/chromium.ts'
 import { buildWorker, bundleWorker, cleanUp, migrate } from './support/worker.ts'
-
-const CHROMIUM_PATH = '/usr/bin/chromium'
-/** Flags that work for Debian 12's Chromium run headless as root (so no sandbox), with no network beyond loopback. */
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 
 let outDir: string | undefined
 let redis: RedisServer | undefined
@@ -54,15 +41,8 @@ async function servePage(): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }
 
-const CHROMIUM_MISSING = `Chromium is not installed at ${CHROMIUM_PATH}. Install it with \`apt-get install -y --no-install-recommends chromium\` (as root; .ci/run does this in CI).`
-
-/** Fails the test (never skips it) without the browser: CI installs it, and a skipped browser test proves nothing. */
-function requireChromium(): void {
-  if (!existsSync(CHROMIUM_PATH)) throw new Error(CHROMIUM_MISSING)
-}
-
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM_PATH)) return // each test fails with CHROMIUM_MISSING
+  if (!hasChromium()) return // each test fails in requireChromium()
   outDir = await mkdtemp(path.join(tmpdir(), 'edgeward-cors-'))
   const [scriptPath, redisServer, a, b] = await Promise.all([
     buildWorker(outDir),
@@ -99,7 +79,7 @@ beforeAll(async () => {
   await mf.ready
   await migrate(mf)
   gatewayUrl = (await mf.unsafeGetDirectURL('edgeward')).origin
-  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
+  browser = await launchChromium()
 }, 30_000)
 
 afterAll(async () => {

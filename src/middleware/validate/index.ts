@@ -15,7 +15,7 @@ import { findKeyProblem, pointerSegment } from '../../lib/json-keys'
 import { logRequest } from '../../request-log'
 
 /** `application/json`, optionally with parameters such as `charset=utf-8`. */
-const JSON_MEDIA_TYPE = /^application\/json\s*(;|$)/i
+export const JSON_MEDIA_TYPE = /^application\/json\s*(;|$)/i
 
 export interface FieldError {
   pointer: string

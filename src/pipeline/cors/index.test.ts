@@ -387,3 +387,34 @@ describe('createRejectedOriginThrottle', () => {
     expect(throttle.admit(`${prefix}2`, 0)).toBeUndefined()
   })
 })
+
+describe('CORS for browser sessions in the cookie', () => {
+  it("with CORS_ALLOW_CREDENTIALS=true, a credentialed refresh's preflight and answer allow the exact origin", async () => {
+    const origin = uniqueOrigin()
+    const { fetch } = gateway({ origins: [origin], credentials: true })
+    const pre = await fetch('/auth/refresh', preflight(origin, 'POST', 'content-type'))
+    expect(pre.status).toBe(204)
+    expect(pre.headers.get('access-control-allow-origin')).toBe(origin)
+    expect(pre.headers.get('access-control-allow-credentials')).toBe('true')
+    expect(pre.headers.get('access-control-allow-headers')).toContain('Content-Type')
+    // The refresh itself: no cookie here, so the usual 401, readable by the page (ACAO + ACAC).
+    const res = await fetch('/auth/refresh', {
+      method: 'POST',
+      headers: { origin, 'content-type': 'application/json' },
+    })
+    expect(res.headers.get('access-control-allow-origin')).toBe(origin)
+    expect(res.headers.get('access-control-allow-credentials')).toBe('true')
+    await expectProblem(res, 401, 'invalid_refresh_token')
+  })
+
+  it('never pairs credentials with a wildcard: CORS_ORIGINS=* is refused at start-up', async () => {
+    logs = captureLogs()
+    const { fetch } = gateway({ origins: ['*'], credentials: true })
+    await expectProblem(
+      await fetch('/health/live', { headers: { origin: 'https://evil.example' } }),
+      500,
+      'internal_error',
+    )
+    expect(logs.lines.join('\n')).toContain('wildcard')
+  })
+})

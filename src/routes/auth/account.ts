@@ -17,7 +17,7 @@ import { hashPassword, verifyPasswordOrDummy } from '../../passwords/password'
 import { logRequest } from '../../request-log'
 import type { LockoutDecision } from '../../stores/types'
 import { ACCOUNT_RETRY_AFTER_SECONDS, afterResponse, enforcePasswordPolicy, identifierOf } from './common'
-import { tokenPairResponse } from './token-pair'
+import { type RefreshTransport, tokenPairResponse } from './token-pair'
 import { registerPending } from './verify'
 
 export { ACCOUNT_RETRY_AFTER_SECONDS } from './common'
@@ -105,7 +105,7 @@ export async function reserveAttempt(
 
 export async function login(
   c: Context<AppEnv>,
-  body: { email: string; password: string },
+  body: { email: string; password: string; refresh_transport: RefreshTransport },
   gw: Gateway,
 ): Promise<Response> {
   const { config } = gw
@@ -187,7 +187,7 @@ export async function login(
         ),
     )
   }
-  const { response, jti } = await tokenPairResponse(c, gw, user, issued.value)
+  const { response, jti } = await tokenPairResponse(c, gw, user, issued.value, body.refresh_transport)
   countAuthEvent('login_success')
   logRequest(c, {
     event: attempt.failures > 1 ? 'authn_login_successafterfail' : 'authn_login_success',

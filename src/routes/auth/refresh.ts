@@ -9,11 +9,14 @@ import type { Context } from 'hono'
 import type { AppEnv } from '../../env'
 import { GatewayError, unavailable } from '../../errors/gateway-error'
 import type { Gateway } from '../../gateway'
+import { parseJsonBody } from '../../middleware/validate'
 import { countAuthEvent } from '../../observability/metrics'
 import { logRequest } from '../../request-log'
 import type { RotateResult } from '../../stores/types'
 import { ACCOUNT_RETRY_AFTER_SECONDS } from './account'
-import { tokenPairResponse } from './token-pair'
+import { CLEAR_REFRESH_COOKIE, checkCookieRequest, refreshCookie } from './refresh-cookie'
+import { RefreshBody } from './schemas'
+import { type RefreshTransport, tokenPairResponse } from './token-pair'
 
 function invalid(c: Context<AppEnv>, reason: string): never {
   countAuthEvent('refresh_invalid')
@@ -21,7 +24,38 @@ function invalid(c: Context<AppEnv>, reason: string): never {
   throw new GatewayError('invalid_refresh_token')
 }
 
-export async function refresh(c: Context<AppEnv>, body: { refresh_token: string }, gw: Gateway): Promise<Response> {
+/**
+ * The route: a `refresh_token` in the body is refreshed as it always was (the cookie is neither read nor changed;
+ * `refresh_transport: "cookie"` moves the new token into the cookie). Without one (no body, or a body without the
+ * field) the token is the `__Host-rt` cookie's, once {@link checkCookieRequest} admits the request, and the
+ * answer always puts the new token back in the cookie: a script can never turn the cookie into a readable token.
+ * Every 401 of a cookie refresh (no cookie, unknown, expired, reused…) removes the cookie, so they stay alike.
+ */
+export async function refreshRoute(c: Context<AppEnv>, gw: Gateway): Promise<Response> {
+  // No body at all is a cookie refresh; any body goes through the usual JSON checks (415, 400).
+  const body = (await c.req.text()).length === 0 ? undefined : await parseJsonBody(c, RefreshBody)
+  if (body?.refresh_token !== undefined) return refresh(c, body.refresh_token, gw, body.refresh_transport)
+  checkCookieRequest(c, gw.config.cors)
+  const token = refreshCookie(c)
+  try {
+    if (token === undefined) invalid(c, 'cookie_missing')
+    return await refresh(c, token, gw, 'cookie')
+  } catch (error) {
+    if (!(error instanceof GatewayError) || error.code !== 'invalid_refresh_token') throw error
+    throw new GatewayError(error.code, {
+      ...error.options,
+      headers: { ...error.options.headers, 'set-cookie': CLEAR_REFRESH_COOKIE },
+    })
+  }
+}
+
+/** Rotates `refreshToken` and answers the new pair, the refresh token by `transport`. */
+export async function refresh(
+  c: Context<AppEnv>,
+  refreshToken: string,
+  gw: Gateway,
+  transport: RefreshTransport,
+): Promise<Response> {
   const { config, users, refreshTokens } = gw
   // The refresh policy counts per session, so the token's family is looked up before it rotates. A token that is not
   // stored counts as a session of its own: every token meets the same policy, so a refusal tells its holder nothing
@@ -30,15 +64,15 @@ export async function refresh(c: Context<AppEnv>, body: { refresh_token: string 
   if (limitAlso !== undefined && config.rateLimit.refresh !== 'off') {
     let family: Awaited<ReturnType<typeof refreshTokens.findFamily>>
     try {
-      family = await refreshTokens.findFamily(body.refresh_token)
+      family = await refreshTokens.findFamily(refreshToken)
     } catch (cause) {
       throw unavailable('dependency_unavailable', 'refresh_store_failed', cause, ACCOUNT_RETRY_AFTER_SECONDS)
     }
-    await limitAlso('refresh', family === null ? `token:${body.refresh_token}` : `family:${family.familyId}`)
+    await limitAlso('refresh', family === null ? `token:${refreshToken}` : `family:${family.familyId}`)
   }
   let result: RotateResult
   try {
-    result = await refreshTokens.rotate(body.refresh_token, {
+    result = await refreshTokens.rotate(refreshToken, {
       graceSeconds: config.accounts.refresh.graceSeconds,
       client: config.jwt.audience,
     })
@@ -80,7 +114,7 @@ export async function refresh(c: Context<AppEnv>, body: { refresh_token: string 
   // rotate() already refuses a disabled user's family; a user deleted in between is just as dead.
   if (user === null || user.disabledAt !== null) invalid(c, 'user_gone')
 
-  const { response, jti } = await tokenPairResponse(c, gw, user, result)
+  const { response, jti } = await tokenPairResponse(c, gw, user, result, transport)
   countAuthEvent('refreshed')
   logRequest(c, {
     event: 'session_renewed',

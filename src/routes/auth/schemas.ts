@@ -21,9 +21,19 @@ const refreshToken = z.string().check(z.minLength(1), z.maxLength(512))
 /** A verification or reset token from an account event: bounded here, its exact shape is checked by the store. */
 const accountToken = z.string().check(z.minLength(1), z.maxLength(512))
 
+/**
+ * Where the answer puts the refresh token: `body` (the JSON field `refresh_token`) or `cookie` (the HttpOnly
+ * `__Host-rt` cookie, for browser apps; see refresh-cookie.ts).
+ */
+const refreshTransport = z._default(z.enum(['body', 'cookie']), 'body')
+
 export const RegisterBody = z.strictObject({ email, password })
-export const LoginBody = z.strictObject({ email, password })
-export const RefreshBody = z.strictObject({ refresh_token: refreshToken })
+export const LoginBody = z.strictObject({ email, password, refresh_transport: refreshTransport })
+/** Without `refresh_token`, the refresh token is the `__Host-rt` cookie's. */
+export const RefreshBody = z.strictObject({
+  refresh_token: z.optional(refreshToken),
+  refresh_transport: refreshTransport,
+})
 export const LogoutBody = z.strictObject({ refresh_token: z.optional(refreshToken) })
 export const VerifyEmailBody = z.strictObject({ token: accountToken, password })
 export const ForgotPasswordBody = z.strictObject({ email })

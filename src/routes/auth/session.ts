@@ -18,6 +18,7 @@ import { optionalJsonBody } from '../../middleware/validate'
 import { countAuthEvent } from '../../observability/metrics'
 import { logRequest } from '../../request-log'
 import { ACCOUNT_RETRY_AFTER_SECONDS } from './account'
+import { checkCookieRequest, clearRefreshCookie, refreshCookie } from './refresh-cookie'
 import { LogoutBody } from './schemas'
 
 /** The verified principal of a route behind `authenticate()`. */
@@ -87,9 +88,10 @@ export async function revokeSessions(
 
 /**
  * Ends a session: the presented access token, its session (`sid`, the refresh family) in Upstash, and the family
- * in D1; plus the family of `refresh_token` from the body when given (it must belong to the same user). With only a
- * refresh token (an app whose access token expired), that token's family and session are ended. 204 whether or
- * not the refresh token was known: logout is no oracle.
+ * in D1; plus the family of `refresh_token` from the body when given, else of the `__Host-rt` cookie's (it must
+ * belong to the same user). With only a refresh token (an app whose access token expired), that token's family and
+ * session are ended; the cookie alone counts only for a request {@link checkCookieRequest} admits. 204 whether or
+ * not the refresh token was known: logout is no oracle. The 204 removes the cookie.
  *
  * D1 is written before Upstash: if Upstash then fails (503), a retry with the same access token still
  * authenticates and finishes the job. The other order would revoke the token first and make the retry a 401.
@@ -97,7 +99,8 @@ export async function revokeSessions(
 export async function logout(c: Context<AppEnv>, gw: Gateway): Promise<Response> {
   const body = await optionalJsonBody(c, LogoutBody)
   const principal = c.get('principal')
-  if (principal === undefined && body?.refresh_token === undefined) {
+  const refreshToken = body?.refresh_token ?? logoutCookie(c, gw, principal)
+  if (principal === undefined && refreshToken === undefined) {
     logRequest(c, { event: 'authn_token_invalid', level: 'warn', reason: 'token_missing', outcome: 'denied' })
     throw new GatewayError('unauthenticated')
   }
@@ -106,8 +109,8 @@ export async function logout(c: Context<AppEnv>, gw: Gateway): Promise<Response>
   const families = new Set<string>()
   if (principal !== undefined) families.add(principal.sid)
   await inD1('logout_family_revoke_failed', principal?.sub, async () => {
-    if (body?.refresh_token !== undefined) {
-      const family = await refreshTokens.findFamily(body.refresh_token)
+    if (refreshToken !== undefined) {
+      const family = await refreshTokens.findFamily(refreshToken)
       if (family !== null && (principal === undefined || family.userId === principal.sub)) families.add(family.familyId)
     }
     for (const familyId of families) await refreshTokens.revokeFamily(familyId, 'logout')
@@ -122,8 +125,20 @@ export async function logout(c: Context<AppEnv>, gw: Gateway): Promise<Response>
     outcome: 'success',
   })
   countAuthEvent('logout')
+  clearRefreshCookie(c)
   c.header('cache-control', 'no-store')
   return c.body(null, 204)
+}
+
+/**
+ * The cookie's refresh token for a logout without one in the body. Without a bearer token, the cookie alone
+ * would act: only a request {@link checkCookieRequest} admits may use it (403 otherwise). A bearer token needs
+ * no such check: another origin's page cannot send `Authorization` without a preflight.
+ */
+function logoutCookie(c: Context<AppEnv>, gw: Gateway, principal: Principal | undefined): string | undefined {
+  const token = refreshCookie(c)
+  if (token !== undefined && principal === undefined) checkCookieRequest(c, gw.config.cors)
+  return token
 }
 
 /**
@@ -170,6 +185,7 @@ export async function logoutAll(c: Context<AppEnv>, gw: Gateway): Promise<Respon
     outcome: 'success',
   })
   countAuthEvent('logout')
+  clearRefreshCookie(c)
   c.header('cache-control', 'no-store')
   return c.body(null, 204)
 }
