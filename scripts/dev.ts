@@ -190,9 +190,12 @@ async function main(): Promise<void> {
   const upstashLog = (line: string) => {
     if (!isStopping()) say(`    ${line}`)
   }
+  // Kept like wrangler's local D1 under .wrangler/state, so revocations and rate-limit windows survive a restart;
+  // one directory per gateway port, because two redis-servers must never share one (the port is checked free).
+  const redisDataDir = path.join(ROOT, '.wrangler', 'state', 'redis', String(port))
   const upstash = await starting(
     'upstash-local',
-    startUpstashLocal({ redisUrl: process.env.REDIS_URL, token, log: upstashLog }),
+    startUpstashLocal({ redisUrl: process.env.REDIS_URL, redisDataDir, token, log: upstashLog }),
     (u) => u.close(),
   )
   say(`    Upstash REST ${upstash.url} -> ${redactUrl(upstash.redisUrl)}`)
@@ -247,7 +250,7 @@ async function main(): Promise<void> {
   )
   say(`    upstash    ${upstash.url} (token in .dev.vars)`)
   say(
-    `    redis      ${redactUrl(upstash.redisUrl)}${process.env.REDIS_URL ? ' (shared, from REDIS_URL)' : ' (ephemeral, this run only)'}`,
+    `    redis      ${redactUrl(upstash.redisUrl)}${process.env.REDIS_URL ? ' (shared, from REDIS_URL)' : ` (data kept in ${path.relative(ROOT, redisDataDir)})`}`,
   )
   say(`    inspector  ${HOST}:${inspectorPort}`)
   say(`    try        curl ${gateway}/health`)
