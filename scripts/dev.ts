@@ -254,6 +254,9 @@ async function main(): Promise<void> {
   )
   say(`    inspector  ${HOST}:${inspectorPort}`)
   say(`    try        curl ${gateway}/health`)
+  // The command reads the token from .dev.vars rather than printing the secret into the terminal's scrollback.
+  if (vars.METRICS_TOKEN)
+    say(`    metrics    curl -H "Authorization: Bearer $(sed -n 's/^METRICS_TOKEN=//p' .dev.vars)" ${gateway}/metrics`)
   say('Ctrl-C stops everything.')
 }
 
