@@ -197,9 +197,12 @@ async function main(): Promise<void> {
   const upstashLog = (line: string) => {
     if (!isStopping()) say(`    ${line}`)
   }
+  // Kept like wrangler's local D1 under .wrangler/state, so revocations and rate-limit windows survive a restart;
+  // one directory per gateway port, because two redis-servers must never share one (the port is checked free).
+  const redisDataDir = path.join(ROOT, '.wrangler', 'state', 'redis', String(port))
   const upstash = await starting(
     'upstash-local',
-    startUpstashLocal({ redisUrl: process.env.REDIS_URL, token, log: upstashLog }),
+    startUpstashLocal({ redisUrl: process.env.REDIS_URL, redisDataDir, token, log: upstashLog }),
     (u) => u.close(),
   )
   say(`    Upstash REST ${upstash.url} -> ${redactUrl(upstash.redisUrl)}`)
@@ -268,11 +271,14 @@ async function main(): Promise<void> {
   )
   say(`    upstash    ${upstash.url} (token in .dev.vars)`)
   say(
-    `    redis      ${redactUrl(upstash.redisUrl)}${process.env.REDIS_URL ? ' (shared, from REDIS_URL)' : ' (ephemeral, this run only)'}`,
+    `    redis      ${redactUrl(upstash.redisUrl)}${process.env.REDIS_URL ? ' (shared, from REDIS_URL)' : ` (data kept in ${path.relative(ROOT, redisDataDir)})`}`,
   )
   say(`    inspector  ${HOST}:${inspectorPort}`)
   say(`    example    ${spa.url}/?gateway=${gateway} (a browser app with its session in a cookie)`)
   say(`    try        curl ${gateway}/health`)
+  // The command reads the token from .dev.vars rather than printing the secret into the terminal's scrollback.
+  if (vars.METRICS_TOKEN)
+    say(`    metrics    curl -H "Authorization: Bearer $(sed -n 's/^METRICS_TOKEN=//p' .dev.vars)" ${gateway}/metrics`)
   say('Ctrl-C stops everything.')
 }
 

@@ -29,6 +29,8 @@ export { type FaultMode, type RequestStats, SLOW_FAULT_LATENCY_MS } from './lib/
 export interface UpstashLocalOptions {
   /** Redis to forward to. @default process.env.REDIS_URL, else a private redis-server stopped by close() */
   redisUrl?: string
+  /** Where the private redis-server keeps its data across runs (see startRedisServer). @default nowhere: throwaway */
+  redisDataDir?: string
   /** @default '127.0.0.1' */
   host?: string
   /** @default 0 (a free port) */
@@ -80,7 +82,7 @@ export async function startUpstashLocal(opts: UpstashLocalOptions = {}): Promise
   const token = opts.token ?? randomBytes(24).toString('base64url')
   if (!/^\S+$/.test(token)) throw new Error('upstash-local: token must be a non-empty string without whitespace')
   const configuredUrl = opts.redisUrl || process.env.REDIS_URL
-  const ownRedis = configuredUrl ? undefined : await startRedisServer()
+  const ownRedis = configuredUrl ? undefined : await startRedisServer({ dataDir: opts.redisDataDir })
   const redisUrl = configuredUrl || (ownRedis as RedisServer).url
   const state: ServerState = {
     scripts: new Map(),

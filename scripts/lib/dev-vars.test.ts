@@ -57,7 +57,7 @@ describe('ensureDevVars', () => {
 
   it('keeps hand-edited values, even empty ones', () => {
     const original =
-      'UPSTASH_REDIS_REST_TOKEN=\nJWT_PRIVATE_KEY=mine\nPASSWORD_PEPPER=p\nUPSTREAM_SIGNING_SECRET=s\nMY_OWN="x y" # mine\n'
+      'UPSTASH_REDIS_REST_TOKEN=\nJWT_PRIVATE_KEY=mine\nPASSWORD_PEPPER=p\nUPSTREAM_SIGNING_SECRET=s\nMETRICS_TOKEN=\nMY_OWN="x y" # mine\n'
     writeFileSync(file, original)
     const result = ensureDevVars(file)
     expect(result).toMatchObject({ created: false, added: [], vars: { UPSTASH_REDIS_REST_TOKEN: '', MY_OWN: 'x y' } })
@@ -65,10 +65,29 @@ describe('ensureDevVars', () => {
   })
 
   it('does not add a row whose alternative the user chose (JWT_SECRET instead of JWT_PRIVATE_KEY)', () => {
-    const original = 'UPSTASH_REDIS_REST_TOKEN=t\nJWT_SECRET=s\nPASSWORD_PEPPER=p\nUPSTREAM_SIGNING_SECRET=u\n'
+    const original =
+      'UPSTASH_REDIS_REST_TOKEN=t\nJWT_SECRET=s\nPASSWORD_PEPPER=p\nUPSTREAM_SIGNING_SECRET=u\nMETRICS_TOKEN=m\n'
     writeFileSync(file, original)
     expect(ensureDevVars(file)).toMatchObject({ created: false, added: [] })
     expect(readFileSync(file, 'utf8')).toBe(original)
+  })
+
+  it('generates a strong METRICS_TOKEN, and keeps it on later runs', () => {
+    const token = ensureDevVars(file).vars.METRICS_TOKEN
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(ensureDevVars(file)).toMatchObject({ created: false, added: [], vars: { METRICS_TOKEN: token } })
+  })
+
+  it('adds METRICS_TOKEN to a file written before it existed, leaving the other values alone', () => {
+    const original = 'UPSTASH_REDIS_REST_TOKEN=t\nJWT_PRIVATE_KEY=mine\nPASSWORD_PEPPER=p\nUPSTREAM_SIGNING_SECRET=s\n'
+    writeFileSync(file, original, { mode: 0o600 })
+    const result = ensureDevVars(file)
+    expect(result).toMatchObject({ created: false, added: ['METRICS_TOKEN'] })
+    expect(result.vars).toMatchObject(parseDevVars(original))
+    expect(result.vars.METRICS_TOKEN).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(readFileSync(file, 'utf8').startsWith(original)).toBe(true)
+    const again = ensureDevVars(file)
+    expect(again).toMatchObject({ added: [], vars: { METRICS_TOKEN: result.vars.METRICS_TOKEN } })
   })
 
   it('appends only the missing rows and says so', () => {

@@ -53,6 +53,11 @@ export const DEV_VARS: readonly DevVarRow[] = [
       'HMAC key of the X-Gateway-Signature header on proxied requests; the origin verifies with the same value.',
     generate: () => randomBytes(32).toString('base64url'),
   },
+  {
+    name: 'METRICS_TOKEN',
+    description: 'Bearer token that GET /metrics requires (Authorization: Bearer <this value>); npm run dev says how.',
+    generate: () => randomBytes(32).toString('base64url'),
+  },
 ]
 
 /** The value `.dev.vars.example` shows instead of a secret. */

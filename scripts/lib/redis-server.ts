@@ -1,7 +1,8 @@
-// Starts a throwaway redis-server for tests and local development: loopback only, no persistence,
-// its own temp dir. It never connects to anything else and never outlives a normally exiting parent.
+// Starts a redis-server for tests and local development: loopback only; throwaway (no persistence, its own temp
+// dir) unless given a data directory to keep. It never connects to anything else and never outlives a normally
+// exiting parent.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs'
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -13,6 +14,12 @@ export interface RedisServerOptions {
   port?: number
   /** Receives redis-server's own output, line by line. @default discard */
   log?: (line: string) => void
+  /**
+   * Keep the data in this directory (created if missing) across runs: an append-only file synced every second,
+   * loaded again by the next start with the same directory. Only one server may use a directory at a time.
+   * @default none: a throwaway temp dir, nothing written to disk, removed on stop
+   */
+  dataDir?: string
 }
 
 export interface RedisServer {
@@ -31,7 +38,8 @@ export const REDIS_SERVER_MISSING_MESSAGE =
   'macOS: `brew install redis`), or set REDIS_URL to an existing Redis (for example redis://127.0.0.1:6379).'
 
 /**
- * Spawns `redis-server` from PATH on 127.0.0.1 with `--save '' --appendonly no` and waits until it answers PING.
+ * Spawns `redis-server` from PATH on 127.0.0.1 with `--save '' --appendonly no` (or, given `dataDir`,
+ * `--appendonly yes` there) and waits until it answers PING.
  * @example const redis = await startRedisServer(); try { use(redis.url) } finally { await redis.stop() }
  */
 export async function startRedisServer(opts: RedisServerOptions = {}): Promise<RedisServer> {
@@ -40,7 +48,7 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
   for (let attempt = 1; ; attempt++) {
     const port = opts.port ?? (await freePort(HOST))
     try {
-      return await launch(binary, port, opts.log ?? (() => {}))
+      return await launch(binary, port, opts.log ?? (() => {}), opts.dataDir)
     } catch (err) {
       // A free port can be taken between freePort() and redis binding it; only then is a retry useful.
       if (opts.port !== undefined || attempt >= PORT_ATTEMPTS || !isAddressInUse(err)) throw err
@@ -50,24 +58,33 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
 
 // redis-server runs under a tiny sh watchdog that stops it as soon as the watchdog's stdin closes: on stop(), and
 // also when this process dies in a way no 'exit' handler sees (SIGKILL, a killed test worker). Its own session
-// lets a last-resort SIGKILL reach the watchdog and redis together.
+// lets a last-resort SIGKILL reach the watchdog and redis together. `dir` is the throwaway directory it removes
+// afterwards; empty for a kept data directory. The plain `kill` is a SIGTERM: redis syncs its append-only file.
 const WATCHDOG = [
   'bin=$1; dir=$2; shift 2',
   '"$bin" "$@" & pid=$!',
   'exec 3<&0',
   '(read _ <&3; kill $pid) >/dev/null 2>&1 &',
-  'wait $pid; status=$?; rm -rf "$dir"; exit $status',
+  'wait $pid; status=$?; [ -z "$dir" ] || rm -rf "$dir"; exit $status',
 ].join('\n')
 
-async function launch(binary: string, port: number, log: (line: string) => void): Promise<RedisServer> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'edgeward-redis-'))
+async function launch(
+  binary: string,
+  port: number,
+  log: (line: string) => void,
+  dataDir: string | undefined,
+): Promise<RedisServer> {
+  if (dataDir) mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  const dir = dataDir ? path.resolve(dataDir) : mkdtempSync(path.join(tmpdir(), 'edgeward-redis-'))
+  const throwaway = dataDir ? '' : dir
   const output: string[] = []
-  const child = spawn('/bin/sh', ['-c', WATCHDOG, 'redis-watchdog', binary, dir, ...redisArgs(port, dir)], {
+  const args = redisArgs(port, dir, dataDir !== undefined)
+  const child = spawn('/bin/sh', ['-c', WATCHDOG, 'redis-watchdog', binary, throwaway, ...args], {
     detached: true,
     stdio: ['pipe', 'pipe', 'pipe'],
   })
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()))
-  const killOnExit = () => killNow(child, dir)
+  const killOnExit = () => killNow(child, throwaway)
   process.once('exit', killOnExit)
   forwardLines(child, (line) => {
     output.push(line)
@@ -82,7 +99,7 @@ async function launch(binary: string, port: number, log: (line: string) => void)
     stopping ??= (async () => {
       process.removeListener('exit', killOnExit)
       await terminate(child, exited)
-      rmSync(dir, { recursive: true, force: true })
+      if (throwaway) rmSync(throwaway, { recursive: true, force: true })
     })()
     return stopping
   }
@@ -95,7 +112,7 @@ async function launch(binary: string, port: number, log: (line: string) => void)
   return { url: `redis://${HOST}:${port}`, port, stop }
 }
 
-function redisArgs(port: number, dir: string): string[] {
+function redisArgs(port: number, dir: string, keep: boolean): string[] {
   return [
     '--port',
     String(port),
@@ -103,8 +120,7 @@ function redisArgs(port: number, dir: string): string[] {
     HOST,
     '--save',
     '',
-    '--appendonly',
-    'no',
+    ...(keep ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no']),
     '--dir',
     dir,
     '--loglevel',
@@ -165,9 +181,9 @@ async function terminate(child: ChildProcess, exited: Promise<void>): Promise<vo
   clearTimeout(timer)
 }
 
-function killNow(child: ChildProcess, dir: string): void {
+function killNow(child: ChildProcess, throwaway: string): void {
   killGroup(child)
-  rmSync(dir, { recursive: true, force: true })
+  if (throwaway) rmSync(throwaway, { recursive: true, force: true })
 }
 
 function killGroup(child: ChildProcess): void {
