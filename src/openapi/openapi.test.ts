@@ -51,6 +51,7 @@ describe('the OpenAPI document', () => {
       properties: {
         email: expect.objectContaining({ type: 'string', maxLength: 254 }),
         password: expect.objectContaining({ type: 'string', minLength: 1 }),
+        refresh_transport: expect.objectContaining({ enum: ['body', 'cookie'], default: 'body' }),
       },
       required: ['email', 'password'],
       additionalProperties: false,

@@ -19,6 +19,7 @@ import type { GATEWAY_PATHS } from '../routes/paths'
 import {
   AdminSessions,
   AdminUsers,
+  CookieTokenPair,
   Jwks,
   Live,
   Me,
@@ -26,6 +27,7 @@ import {
   RegisterAccepted,
   ResetRequested,
   Sessions,
+  SessionTokens,
   TokenPair,
 } from './responses'
 
@@ -43,6 +45,8 @@ export const REQUEST_SCHEMAS = {
 }
 export const RESPONSE_SCHEMAS = {
   TokenPair,
+  CookieTokenPair,
+  SessionTokens,
   Me,
   Sessions,
   AdminSessions,

@@ -85,7 +85,12 @@ export const OPERATIONS: Operation[] = [
     summary: 'Sign in with email and password',
     access: 'public',
     body: 'LoginBody',
-    ok: { status: 200, description: 'A new session: access and refresh token.', schema: 'TokenPair' },
+    ok: {
+      status: 200,
+      description:
+        'A new session: access and refresh token, or with `refresh_transport: "cookie"` the refresh token as the `__Host-rt` cookie (HttpOnly, Secure, SameSite=Strict) and not in the body.',
+      schema: 'SessionTokens',
+    },
     problems: ['invalid_credentials', 'account_locked', 'dependency_unavailable'],
   },
   {
@@ -96,8 +101,13 @@ export const OPERATIONS: Operation[] = [
     summary: 'Rotate a refresh token for a new pair',
     access: 'public',
     body: 'RefreshBody',
-    ok: { status: 200, description: 'A new pair; the refresh token presented is spent.', schema: 'TokenPair' },
-    problems: ['invalid_refresh_token', 'rate_limited', 'dependency_unavailable'],
+    ok: {
+      status: 200,
+      description:
+        'A new pair; the refresh token presented is spent. Without `refresh_token` in the body the `__Host-rt` cookie is used (only with `Content-Type: application/json` and an allowed `Origin`) and the new token goes back in it.',
+      schema: 'SessionTokens',
+    },
+    problems: ['invalid_refresh_token', 'csrf_check_failed', 'rate_limited', 'dependency_unavailable'],
   },
   {
     method: 'post',
@@ -162,8 +172,12 @@ export const OPERATIONS: Operation[] = [
     access: 'bearer-or-body',
     body: 'LogoutBody',
     optionalBody: true,
-    ok: { status: 204, description: 'Ended, whether or not the refresh token was known.' },
-    problems: ['dependency_unavailable'],
+    ok: {
+      status: 204,
+      description:
+        'Ended, whether or not the refresh token was known (from the body or the `__Host-rt` cookie, which is cleared).',
+    },
+    problems: ['csrf_check_failed', 'dependency_unavailable'],
   },
   {
     method: 'post',

@@ -9,7 +9,7 @@ import type { AdminUserBody } from '../routes/admin/users'
 import { REGISTER_ACCEPTED } from '../routes/auth/account'
 import { RESET_REQUESTED } from '../routes/auth/password-reset'
 import type { SessionBody } from '../routes/auth/sessions'
-import type { TokenPairBody } from '../routes/auth/token-pair'
+import type { CookieTokenPairBody, TokenPairBody } from '../routes/auth/token-pair'
 import { REGISTER_PENDING } from '../routes/auth/verify'
 
 const int = () => z.int().check(z.minimum(0))
@@ -22,6 +22,18 @@ export const TokenPair = z.strictObject({
   refresh_token: z.string().check(z.describe('Opaque; rotates on every refresh.')),
   refresh_expires_in: int().check(z.describe('Seconds until the refresh token expires.')),
 })
+
+/** The answer with `refresh_transport: "cookie"`: the refresh token is in the `__Host-rt` cookie, not here. */
+export const CookieTokenPair = z.strictObject({
+  access_token: TokenPair.shape.access_token,
+  token_type: TokenPair.shape.token_type,
+  expires_in: TokenPair.shape.expires_in,
+  refresh_expires_in: TokenPair.shape.refresh_expires_in,
+  refresh_transport: z.literal('cookie').check(z.describe('The refresh token was set as the __Host-rt cookie.')),
+})
+
+/** Login and refresh answer either form, as the request's `refresh_transport` (or the cookie it came in) says. */
+export const SessionTokens = z.union([TokenPair, CookieTokenPair])
 
 export const Me = z.strictObject({
   sub: z.string(),
@@ -92,6 +104,7 @@ type Assert<T extends true> = T
 /** Fails the typecheck when a schema above and the interface its route answers with disagree. */
 export type SchemasMatchInterfaces = [
   Assert<Equal<z.output<typeof TokenPair>, TokenPairBody>>,
+  Assert<Equal<z.output<typeof CookieTokenPair>, CookieTokenPairBody>>,
   Assert<Equal<z.output<typeof Sessions>['sessions'][number], SessionBody>>,
   Assert<Equal<z.output<typeof AdminSessions>['sessions'][number], Omit<SessionBody, 'current'>>>,
   Assert<Equal<z.output<typeof AdminUsers>['users'][number], AdminUserBody>>,
