@@ -8,7 +8,7 @@ import { GatewayError } from '../errors/gateway-error'
 import type { CircuitBreaker } from '../lib/breaker'
 import { type InflateFormat, inflate } from './content-coding'
 import { limitBodyStream } from './limit-body'
-import { clientResponse, fetchOrigin, type Respond, stripReservedRequestHeaders } from './send'
+import { clientResponse, fetchOrigin, stripReservedRequestHeaders } from './send'
 import { joinTarget, parseBaseUrl, targetPrefix } from './target'
 
 /** Until the origin's response head arrives. */
@@ -43,11 +43,6 @@ export interface ForwardOptions {
   nowMs?: () => number
   /** @default Math.random */
   random?: () => number
-  /**
-   * Builds the client's response from the origin's body, status and the header list the client may see
-   * (`clientResponseHeaderList`). @default `new Response(body, { status, statusText, headers })`
-   */
-  respond?: Respond
 }
 
 export interface ForwardRequest {
@@ -113,7 +108,6 @@ export function createForwarder({
   openRetryAfterSeconds = DEFAULT_OPEN_RETRY_AFTER_SECONDS,
   nowMs = Date.now,
   random = Math.random,
-  respond,
 }: ForwardOptions): (request: ForwardRequest) => Promise<Response> {
   const base = parseBaseUrl(baseUrl)
   const prefix = targetPrefix(base)
@@ -187,7 +181,7 @@ export function createForwarder({
         await result.body?.cancel().catch(() => {})
         return { kind: exceeded() ? 'too_large' : 'body_failed' }
       }
-      return { kind: 'response', response: clientResponse(result, respond) }
+      return { kind: 'response', response: clientResponse(result) }
     } catch (cause) {
       if (exceeded()) return { kind: 'too_large' }
       if (sourceFailed()) return { kind: 'body_failed' }

@@ -132,14 +132,15 @@ export interface UpstreamHeaderContext {
  * })
  */
 export function upstreamRequestHeaders(incoming: Headers, context: UpstreamHeaderContext): Headers {
-  // Collected as a list and built in one construction: each Headers call crosses into the runtime.
+  // Collected in a record and built in one construction: measured in workerd, cheaper than a set() per field
+  // and than a list of pairs (which the runtime converts pair by pair). No prototype, so no name is special.
   const unlisted = connectionOptions(incoming)
-  const list: [string, string][] = []
+  const fields: Record<string, string> = Object.create(null)
   for (const [name, value] of incoming) {
     if (!FORWARDED.has(name) && !context.forwardHeaders?.includes(name)) continue
     if (HOP_BY_HOP.has(name) || unlisted.has(name)) continue
     if (name !== 'cookie') {
-      list.push([name, value])
+      fields[name] = value
       continue
     }
     const drop = context.dropCookies === undefined ? GATEWAY_COOKIE_NAMES : new Set(context.dropCookies)
@@ -149,17 +150,15 @@ export function upstreamRequestHeaders(incoming: Headers, context: UpstreamHeade
       .split(/[;,]/)
       .map((pair) => pair.trim())
       .filter((pair) => pair !== '' && !drop.has(pair.split('=', 1)[0]?.trim() ?? ''))
-    if (kept.length > 0) list.push(['cookie', kept.join('; ')])
+    if (kept.length > 0) fields.cookie = kept.join('; ')
   }
 
   const ip = context.clientIp?.trim()
-  if (ip !== undefined && IP_CHARS.test(ip)) list.push(['x-forwarded-for', ip])
-  list.push(
-    ['x-forwarded-proto', context.proto],
-    ['x-forwarded-host', context.host],
-    ['x-request-id', context.requestId],
-  )
-  return new Headers(list)
+  if (ip !== undefined && IP_CHARS.test(ip)) fields['x-forwarded-for'] = ip
+  fields['x-forwarded-proto'] = context.proto
+  fields['x-forwarded-host'] = context.host
+  fields['x-request-id'] = context.requestId
+  return new Headers(fields)
 }
 
 /**
@@ -170,31 +169,33 @@ export function upstreamRequestHeaders(incoming: Headers, context: UpstreamHeade
  * @example return new Response(res.body, { status: res.status, headers: clientResponseHeaders(res.headers) })
  */
 export function clientResponseHeaders(upstream: Headers, dropCookies: readonly string[] = GATEWAY_COOKIES): Headers {
-  return new Headers(clientResponseHeaderList(upstream, dropCookies))
+  const headers = new Headers(upstream)
+  scrubResponseHeaders(headers, dropCookies)
+  return headers
 }
 
-/** {@link clientResponseHeaders} as a list of lower-case names and values, for a response built in one go. */
-export function clientResponseHeaderList(
-  upstream: Headers,
-  dropCookies: readonly string[] = GATEWAY_COOKIES,
-): [string, string][] {
-  const unlisted = connectionOptions(upstream)
-  const list: [string, string][] = []
+/** {@link clientResponseHeaders} in place, on headers the caller may change (a response it built itself). */
+export function scrubResponseHeaders(headers: Headers, dropCookies: readonly string[] = GATEWAY_COOKIES): void {
+  // One pass over the names present, then a delete for each to go: most responses carry none of them.
+  const unlisted = connectionOptions(headers)
+  const removed: string[] = []
   let cookies = false
-  for (const [name, value] of upstream) {
+  for (const name of headers.keys()) {
     if (HOP_BY_HOP.has(name) || UPSTREAM_ONLY.has(name) || unlisted.has(name) || name.startsWith('access-control-')) {
-      continue
+      removed.push(name)
+    } else if (name === 'set-cookie') {
+      cookies = true
     }
-    // Iteration may join several Set-Cookie fields into one value: they are taken apart below.
-    if (name === 'set-cookie') cookies = true
-    else list.push([name, value])
   }
-  if (!cookies) return list
+  for (const name of removed) headers.delete(name)
+  if (!cookies) return
+
+  const kept = headers.getSetCookie()
+  headers.delete('set-cookie')
   const drop = dropCookies === GATEWAY_COOKIES ? GATEWAY_COOKIE_NAMES : new Set(dropCookies)
-  for (const cookie of upstream.getSetCookie()) {
-    if (!drop.has(cookie.split('=', 1)[0]?.trim() ?? '')) list.push(['set-cookie', cookie])
+  for (const cookie of kept) {
+    if (!drop.has(cookie.split('=', 1)[0]?.trim() ?? '')) headers.append('set-cookie', cookie)
   }
-  return list
 }
 
 /** The field names (lower-case) that the Connection header lists: hop-by-hop for this connection (RFC 9110 §7.6.1). */

@@ -5,7 +5,6 @@
 import type { Config } from '../config/schema'
 import { createCircuitBreaker } from '../lib/breaker'
 import { log } from '../observability/logger'
-import { securedResponse } from '../pipeline/security-headers'
 import { createForwarder, type Fetcher } from './forward'
 
 export type Forward = ReturnType<typeof createForwarder>
@@ -46,7 +45,5 @@ export function createOriginForwarder(config: Config, bindings: object): Forward
     retries: config.upstream.retries as 0 | 1,
     breakerFor,
     openRetryAfterSeconds: Math.ceil(settings.cooldownMs / 1_000),
-    // The client's response is built with the security fields in place, so that stage has nothing left to set.
-    respond: securedResponse,
   })
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { clientResponseHeaders } from './headers'
+import { clientResponseHeaders, scrubResponseHeaders } from './headers'
 import { clientResponse, fetchOrigin, stripReservedRequestHeaders } from './send'
 
 const TARGET = new URL('https://origin.test/api/items?page=2')
@@ -90,20 +90,21 @@ describe('clientResponse', () => {
   })
 })
 
-describe('clientResponse headers', () => {
-  it('keeps every Set-Cookie as its own field, less the gateway cookie', () => {
-    const upstream = new Response(null, { headers: { server: 'x', 'x-powered-by': 'y', vary: 'Accept' } })
-    upstream.headers.append('set-cookie', 'a=1')
-    upstream.headers.append('set-cookie', 'b=2, with a comma')
-    upstream.headers.append('set-cookie', '__Host-rt=stolen')
-    const res = clientResponse(upstream)
-    expect(res.headers.getSetCookie()).toEqual(['a=1', 'b=2, with a comma'])
-    expect([...res.headers]).toEqual([...clientResponseHeaders(upstream.headers)])
+describe('scrubResponseHeaders', () => {
+  it('changes the headers in place, as clientResponseHeaders changes its copy', () => {
+    const headers = new Headers({ server: 'x', 'x-powered-by': 'y', vary: 'Accept', 'access-control-max-age': '1' })
+    headers.append('set-cookie', 'a=1')
+    headers.append('set-cookie', '__Host-rt=stolen')
+    const copy = clientResponseHeaders(headers)
+    scrubResponseHeaders(headers)
+    expect([...headers]).toEqual([...copy])
+    expect(headers.getSetCookie()).toEqual(['a=1'])
   })
 
   it('drops a Set-Cookie the Connection header names, with the other Connection-listed fields', () => {
-    const upstream = new Response(null, { headers: { connection: 'set-cookie', vary: 'Accept' } })
-    upstream.headers.append('set-cookie', 'a=1')
-    expect(Object.fromEntries(clientResponse(upstream).headers)).toEqual({ vary: 'Accept' })
+    const headers = new Headers({ connection: 'set-cookie', vary: 'Accept' })
+    headers.append('set-cookie', 'a=1')
+    scrubResponseHeaders(headers)
+    expect(Object.fromEntries(headers)).toEqual({ vary: 'Accept' })
   })
 })

@@ -1,9 +1,9 @@
 /**
  * One call to the origin and its answer as the client gets it, the part of the proxy that touches the wire (the
- * forwarder in forward.ts adds the timeout, the retry and the breaker). Each header set is built once, from a list:
- * the outgoing request's by the runtime from the forwarder's own Headers, the client response's in its constructor.
+ * forwarder in forward.ts adds the timeout, the retry and the breaker). Each header set is copied at most once: the
+ * forwarder's own Headers go to the runtime's fetch as they are, the origin's into the client's response.
  */
-import { clientResponseHeaderList } from './headers'
+import { scrubResponseHeaders } from './headers'
 
 /** Header fields the runtime sets itself for the hop to the origin (the encodings it can decode, the framing). */
 const RUNTIME_REQUEST_HEADERS: ReadonlySet<string> = new Set(['transfer-encoding', 'keep-alive', 'accept-encoding'])
@@ -38,24 +38,23 @@ export async function fetchOrigin(
   return customFetch === undefined ? fetch(target, init) : customFetch(new Request(target, init))
 }
 
-/** Builds the client's response from the origin's body, status and the header list it may see. */
-export type Respond = (
-  body: ReadableStream | null,
-  init: { status: number; statusText: string },
-  headers: [string, string][],
-) => Response
-
-const plainResponse: Respond = (body, init, headers) => new Response(body, { ...init, headers })
-
 /**
  * The origin's response as the client gets it, status and body as they are: headers through
- * `clientResponseHeaderList`, and without the Content-Encoding and Content-Length of an encoded body, which the
- * runtime's fetch has already decoded. `respond` builds it (the gateway adds its security fields there).
+ * `clientResponseHeaders` (`scrubResponseHeaders`), and without the Content-Encoding and Content-Length of an encoded
+ * body, which the runtime's fetch has already decoded.
  */
-export function clientResponse(response: Response, respond: Respond = plainResponse): Response {
-  let headers = clientResponseHeaderList(response.headers)
-  if (response.headers.has('content-encoding')) {
-    headers = headers.filter(([name]) => name !== 'content-encoding' && name !== 'content-length')
+export function clientResponse(response: Response): Response {
+  // The new response's own copy of the headers is the only one made, and it is changed in place.
+  const client = new Response(response.body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  })
+  const { headers } = client
+  scrubResponseHeaders(headers)
+  if (headers.has('content-encoding')) {
+    headers.delete('content-encoding')
+    headers.delete('content-length')
   }
-  return respond(response.body, { status: response.status, statusText: response.statusText }, headers)
+  return client
 }
