@@ -155,6 +155,11 @@ describe('upstreamRequestHeaders', () => {
     ['__host-rt=other-case; a=1', '__host-rt=other-case; a=1'],
     ['a=1, __Host-rt=secret-refresh', 'a=1'],
     ['a=1,__Host-rt=secret-refresh;b=2', 'a=1; b=2'],
+    // A comma inside a value is not a separator for browsers: such a cookie reaches the origin as it was sent,
+    // never split into two (a sibling domain's `x=1,__Host-csrf=known` must not become a second __Host- cookie).
+    ['tossed=x,__Host-session=evil; __Host-session=real', 'tossed=x,__Host-session=evil; __Host-session=real'],
+    ['prefs=a,b', 'prefs=a,b'],
+    ['prefs=a,b; __Host-rt=secret-refresh', 'prefs=a,b'],
   ])('keeps cookies but not the gateway refresh cookie: %s', (cookie, expected) => {
     expect(toRequest({ cookie }).get('cookie')).toBe(expected)
   })
@@ -242,6 +247,17 @@ describe('clientResponseHeaders', () => {
       'b=2, with comma; Expires=Wed, 21 Oct 2037 07:28:00 GMT',
     ])
     expect(headers.get('content-type')).toBe('application/json')
+  })
+
+  it.each([
+    ['a nameless cookie whose value spells the gateway cookie', '=__Host-rt=evil; Path=/; Secure'],
+    ['another case', '__host-RT=evil; Path=/; Secure'],
+    ['white space around the name', ' __Host-rt =evil; Path=/; Secure'],
+  ])('drops a Set-Cookie that sets the gateway cookie in %s', (_, cookie) => {
+    const upstream = new Headers()
+    upstream.append('set-cookie', cookie)
+    upstream.append('set-cookie', 'a=1; Path=/')
+    expect(clientResponseHeaders(upstream).getSetCookie()).toEqual(['a=1; Path=/'])
   })
 
   it('keeps everything else', () => {

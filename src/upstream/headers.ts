@@ -144,12 +144,7 @@ export function upstreamRequestHeaders(incoming: Headers, context: UpstreamHeade
       continue
     }
     const drop = context.dropCookies === undefined ? GATEWAY_COOKIE_NAMES : new Set(context.dropCookies)
-    // `,` separates cookies too: in two Cookie fields joined by Headers, and for servers that still parse the
-    // RFC 2965 form. A cookie value never contains one (RFC 6265 cookie-octet), so nothing is split wrongly.
-    const kept = value
-      .split(/[;,]/)
-      .map((pair) => pair.trim())
-      .filter((pair) => pair !== '' && !drop.has(pair.split('=', 1)[0]?.trim() ?? ''))
+    const kept = withoutCookies(value, drop)
     if (kept.length > 0) fields.cookie = kept.join('; ')
   }
 
@@ -192,10 +187,48 @@ export function scrubResponseHeaders(headers: Headers, dropCookies: readonly str
 
   const kept = headers.getSetCookie()
   headers.delete('set-cookie')
-  const drop = dropCookies === GATEWAY_COOKIES ? GATEWAY_COOKIE_NAMES : new Set(dropCookies)
+  const drop = new Set(dropCookies.map((name) => name.toLowerCase()))
   for (const cookie of kept) {
-    if (!drop.has(cookie.split('=', 1)[0]?.trim() ?? '')) headers.append('set-cookie', cookie)
+    if (!drop.has(setCookieName(cookie).toLowerCase())) headers.append('set-cookie', cookie)
   }
+}
+
+/**
+ * The name a browser would store a Set-Cookie under. A nameless cookie (`=__Host-rt=x`) is stored with an empty
+ * name and sent back as `__Host-rt=x`, which the gateway would read as its own cookie: its name is taken from its
+ * value. Compared case-insensitively by the caller, as browsers match the `__Host-` prefix.
+ */
+function setCookieName(setCookie: string): string {
+  const pair = setCookie.split(';', 1)[0] ?? ''
+  const name = pair.split('=', 1)[0]?.trim() ?? ''
+  return name !== '' || !pair.includes('=') ? name : setCookieName(pair.slice(pair.indexOf('=') + 1))
+}
+
+/**
+ * `cookie` (a Cookie field's value) without the cookies named in `drop`; every other cookie as it was sent. Cookies
+ * are separated by `;`. A `,` is part of a value for browsers (`prefs=a,b`), so a segment is never split on it,
+ * which would let a cookie a sibling domain set (`x=1,__Host-csrf=known`) reach the origin as a second, forged
+ * `__Host-` cookie. A `,` only separates when Headers joined two Cookie fields (`a=1, __Host-rt=…`), so a
+ * segment is taken apart on `,` only to remove a dropped cookie from it, and only that part goes.
+ */
+function withoutCookies(cookie: string, drop: ReadonlySet<string>): string[] {
+  const kept: string[] = []
+  for (const raw of cookie.split(';')) {
+    const segment = raw.trim()
+    if (segment === '') continue
+    const parts = segment.split(',')
+    const dropped = (part: string) => drop.has(part.split('=', 1)[0]?.trim() ?? '')
+    if (!parts.some(dropped)) {
+      kept.push(segment)
+      continue
+    }
+    const rest = parts
+      .filter((part) => !dropped(part))
+      .join(',')
+      .trim()
+    if (rest !== '') kept.push(rest)
+  }
+  return kept
 }
 
 /** The field names (lower-case) that the Connection header lists: hop-by-hop for this connection (RFC 9110 §7.6.1). */
