@@ -150,10 +150,12 @@ describe('POST /auth/refresh with the cookie', () => {
     expect(await familyState(a.familyId)).toMatchObject({ reason: null, tokens: 2 })
   })
 
-  it("accepts the gateway's own origin (a page served through the proxy)", async () => {
+  it("refuses the gateway's own origin unless CORS_ORIGINS lists it: any page on the API host is not an app", async () => {
     const a = await cookieSession()
     const res = await cookieRefresh({ cookie: a.token, headers: { origin: 'https://gw.test', ...JSON_TYPE } })
-    expect(res.status).toBe(200)
+    await expectProblem(res, 403, 'csrf_check_failed')
+    expect(res.headers.getSetCookie()).toEqual([])
+    expect(await tokenRow(a.token)).toMatchObject({ status: 'active' })
   })
 
   it('with a token in the body as well, the body wins: the cookie is neither read nor changed', async () => {

@@ -40,18 +40,19 @@ export function refreshCookie(c: Context<AppEnv>): string | undefined {
 
 /**
  * Refuses (403 `csrf_check_failed`) a request that would act on the cookie alone unless it is one that only a
- * page of an allowed origin can send: an `Origin` in `CORS_ORIGINS` (or the gateway's own origin) and
+ * page of an allowed origin can send: an `Origin` in `CORS_ORIGINS` and
  * `Content-Type: application/json`. Browsers always send `Origin` on a cross-origin POST and scripts cannot forge
  * it; a JSON content type is not CORS-safelisted, so another origin's page cannot send one without a preflight,
  * which the CORS stage refuses. Nothing about the cookie is read before this check, so its answer is the same
- * whether or not the cookie is valid.
+ * whether or not the cookie is valid. The gateway's own origin is not implied: any page the API host serves (an
+ * origin's upload, a reflected error page) would then be trusted with the cookie; list it to allow it.
  */
 export function checkCookieRequest(c: Context<AppEnv>, cors: Config['cors']): void {
   const origin = c.req.header('origin')
   const reason =
     origin === undefined
       ? 'origin_missing'
-      : !cors.origins.includes(origin) && origin !== new URL(c.req.url).origin
+      : !cors.origins.includes(origin)
         ? 'origin_not_allowed'
         : !JSON_MEDIA_TYPE.test(c.req.header('content-type') ?? '')
           ? 'content_type_not_json'
