@@ -46,6 +46,9 @@ export default defineConfig(async () => {
                   RATE_LIMIT_GLOBAL: 'off',
                   RATE_LIMIT_AUTH: 'off',
                   RATE_LIMIT_USER: 'off',
+                  // The plugin also reads the checkout's .dev.vars, which npm run dev fills: every secret it writes
+                  // is set above, and this one off (empty is unset), so a developer's .dev.vars changes nothing here.
+                  METRICS_TOKEN: '',
                 },
               },
             })),

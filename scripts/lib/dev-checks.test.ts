@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process'
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { assertHealthy, assertValidConfig, DevError, devBindings, varArgs } from './dev-checks.ts'
 import { type GatewayChecks, loadGatewayChecks } from './doctor-worker.ts'
 import { freePort } from './free-port.ts'
@@ -77,20 +79,32 @@ describe('the configuration npm run dev gives wrangler dev', () => {
 })
 
 describe('npm run dev with an invalid configuration', () => {
+  // A copy of the project: npm run dev writes .dev.vars and .wrangler/state where it runs, and the worker tests
+  // read the checkout's .dev.vars (a METRICS_TOKEN there would turn /metrics on for them).
+  let copy: string
+  beforeAll(() => {
+    copy = mkdtempSync(path.join(tmpdir(), 'edgeward-dev-'))
+    for (const entry of ['scripts', 'src', 'migrations', 'examples', 'wrangler.toml', 'package.json']) {
+      cpSync(path.join(ROOT, entry), path.join(copy, entry), { recursive: true })
+    }
+    symlinkSync(path.join(ROOT, 'node_modules'), path.join(copy, 'node_modules'))
+  })
+  afterAll(() => rmSync(copy, { recursive: true, force: true }))
+
   it('exits 1 listing every problem, and never says ready', { timeout: 120_000 }, async () => {
     const port = await freePort('127.0.0.1')
     const result = await promisify(execFile)(
       process.execPath,
       [
         '--experimental-strip-types',
-        path.join(ROOT, 'scripts/dev.ts'),
+        path.join(copy, 'scripts/dev.ts'),
         '--',
         '--var',
         'CORS_ORIGINS:*',
         '--var',
         'RATE_LIMIT_AUTH:lots',
       ],
-      { cwd: ROOT, env: { ...process.env, PORT: String(port) } },
+      { cwd: copy, env: { ...process.env, PORT: String(port) } },
     ).then(
       (r) => ({ code: 0, ...r }),
       (e: { code: number; stdout: string; stderr: string }) => e,

@@ -148,7 +148,8 @@ function shapeConfig(vars: Vars) {
       allowCredentials: vars.CORS_ALLOW_CREDENTIALS,
     },
     bodyLimits: { defaultBytes: vars.BODY_LIMIT_BYTES, authBytes: vars.AUTH_BODY_LIMIT_BYTES },
-    metrics: { token: vars.METRICS_TOKEN },
+    // Empty is unset, as for a shell variable: `--var METRICS_TOKEN:` (or a test's binding) turns the route off.
+    metrics: { token: vars.METRICS_TOKEN === '' ? undefined : vars.METRICS_TOKEN },
     rateLimit: {
       // The schema accepted each spec, so parsing again cannot fail.
       global: parseRateLimitSpec(vars.RATE_LIMIT_GLOBAL) as RateLimitSpec | 'off',

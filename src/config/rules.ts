@@ -64,7 +64,7 @@ export function checkPolicy(vars: PolicyVars, issue: ReportIssue): void {
       'REFRESH_IDLE_SECONDS must not exceed REFRESH_ABSOLUTE_SECONDS: the idle timeout ends a session that is not used; the absolute lifetime ends every session',
     )
   }
-  if (vars.METRICS_TOKEN !== undefined && strict) {
+  if (vars.METRICS_TOKEN !== undefined && vars.METRICS_TOKEN !== '' && strict) {
     const weak = weakSecretReason(vars.METRICS_TOKEN)
     if (weak)
       issue(

@@ -359,6 +359,9 @@ describe('config schema: CORS, body limits, metrics', () => {
     const result = parseConfig({ ...prod, METRICS_TOKEN: STRONG_TOKEN })
     expect(result.ok && result.config.metrics.token).toBe(STRONG_TOKEN)
     expect(parseConfig({ ...dev, METRICS_TOKEN: 'm' }).ok).toBe(true)
+    // Empty is unset: the route stays off, and no strength rule applies.
+    const empty = parseConfig({ ...prod, METRICS_TOKEN: '' })
+    expect(empty.ok && empty.config.metrics.token).toBeUndefined()
   })
 })
 

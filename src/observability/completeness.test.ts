@@ -63,6 +63,8 @@ interface Scenario {
   status: number
   /** Records logged before the request reached a route (configuration): no request fields. */
   isolateLevel?: boolean
+  /** Data points with no log record of their own (`upstream_request` for every proxied request). */
+  points?: string[]
   run(headers: Record<string, string>): Promise<Outcome>
 }
 
@@ -470,6 +472,7 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'proxy: the origin cannot be reached',
     expected: [['request_failed', 'error']],
+    points: ['upstream_request'],
     status: 502,
     async run(headers) {
       // A fresh bindings object per run: a fresh configuration, so a fresh circuit breaker (it would open).
@@ -480,6 +483,7 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'proxy: a forwarded request (no security decision to record)',
     expected: [],
+    points: ['upstream_request'],
     status: 200,
     async run(headers) {
       const { token } = await mintTestToken()
@@ -575,16 +579,20 @@ describe('property 8: security-log completeness', () => {
         }
         expect(text).not.toMatch(/authorization"\s*:\s*"(?!\[redacted\])/i)
 
-        // Analytics Engine: one data point per request-level security record, and one per problem response.
+        // Analytics Engine: one data point per request-level security record, one per problem response, and the
+        // scenario's own (a proxied request's outcome, written before the problem it may become).
         const points = events.points()
         const recorded = scenario.isolateLevel ? [] : scenario.expected.map(([event]) => event)
         const problem = res.headers.get('content-type')?.startsWith('application/problem+json') ? ['http_problem'] : []
-        expect(points.map((p) => p.event)).toEqual([...recorded, ...problem])
+        const expectedPoints = [...recorded, ...(scenario.points ?? []), ...problem]
+        expect(points.map((p) => p.event).sort()).toEqual(expectedPoints.sort())
         for (const point of points) {
           expect(point).toMatchObject({ count: 1, environment: 'development', method: sent.method })
           expect(OUTCOMES).toContain(point.outcome)
-          expect(point.route === '*' || point.route.startsWith('/')).toBe(true)
-          if (point.event === 'http_problem') expect(point.status).toBe(scenario.status)
+          expect(point.route === '*' || point.route === '(default)' || point.route.startsWith('/')).toBe(true)
+          if (point.event === 'http_problem' || point.event === 'upstream_request') {
+            expect(point.status).toBe(scenario.status)
+          }
         }
         // Nothing the client sent or was given, and not the path unless it is the route's own pattern.
         const blobs = events.written.flatMap((p) => p.blobs ?? []).map(String)
