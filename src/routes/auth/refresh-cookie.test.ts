@@ -341,6 +341,21 @@ describe('logout with the cookie', () => {
     expect(await familyState(family)).toMatchObject({ reason: 'logout' })
   })
 
+  it("leaves another session's cookie alone: a body token's logout, and another user's bearer", async () => {
+    const a = await cookieSession()
+    const b = await cookieSession()
+    const other = await loginUser(a.email)
+    const byBody = await cookieLogout({ cookie: a.token, body: JSON.stringify({ refresh_token: other.refresh_token }) })
+    expect(byBody.status).toBe(204)
+    expect(byBody.headers.getSetCookie()).toEqual([])
+    const byOtherUser = await cookieLogout({ cookie: a.token, headers: authHeader(b.body.access_token) })
+    expect(byOtherUser.status).toBe(204)
+    expect(byOtherUser.headers.getSetCookie()).toEqual([])
+    // The cookie's session is alive and still reachable through the cookie.
+    expect(await familyState(a.familyId)).toMatchObject({ reason: null })
+    expect((await cookieRefresh({ cookie: a.token })).status).toBe(200)
+  })
+
   it('logout-all removes the cookie', async () => {
     const a = await cookieSession()
     const res = await exports.default.fetch(send('/auth/logout-all', { headers: authHeader(a.body.access_token) }))

@@ -91,7 +91,8 @@ export async function revokeSessions(
  * in D1; plus the family of `refresh_token` from the body when given, else of the `__Host-rt` cookie's (it must
  * belong to the same user). With only a refresh token (an app whose access token expired), that token's family and
  * session are ended; the cookie alone counts only for a request {@link checkCookieRequest} admits. 204 whether or
- * not the refresh token was known: logout is no oracle. The 204 removes the cookie.
+ * not the refresh token was known: logout is no oracle. The 204 removes the cookie when its session ended (or it
+ * named none); a body token leaves the cookie alone.
  *
  * D1 is written before Upstash: if Upstash then fails (503), a retry with the same access token still
  * authenticates and finishes the job. The other order would revoke the token first and make the retry a 401.
@@ -99,6 +100,7 @@ export async function revokeSessions(
 export async function logout(c: Context<AppEnv>, gw: Gateway): Promise<Response> {
   const body = await optionalJsonBody(c, LogoutBody)
   const principal = c.get('principal')
+  const fromCookie = body?.refresh_token === undefined
   const refreshToken = body?.refresh_token ?? logoutCookie(c, gw, principal)
   if (principal === undefined && refreshToken === undefined) {
     logRequest(c, { event: 'authn_token_invalid', level: 'warn', reason: 'token_missing', outcome: 'denied' })
@@ -108,10 +110,14 @@ export async function logout(c: Context<AppEnv>, gw: Gateway): Promise<Response>
 
   const families = new Set<string>()
   if (principal !== undefined) families.add(principal.sid)
+  // The cookie goes only with its session: a body token leaves it alone, as a refresh does, and a cookie of
+  // another user's session stays (clearing it would leave that session alive and unreachable until it expires).
+  let clearCookie = false
   await inD1('logout_family_revoke_failed', principal?.sub, async () => {
     if (refreshToken !== undefined) {
       const family = await refreshTokens.findFamily(refreshToken)
       if (family !== null && (principal === undefined || family.userId === principal.sub)) families.add(family.familyId)
+      clearCookie = fromCookie && (family === null || families.has(family.familyId))
     }
     for (const familyId of families) await refreshTokens.revokeFamily(familyId, 'logout')
   })
@@ -125,7 +131,7 @@ export async function logout(c: Context<AppEnv>, gw: Gateway): Promise<Response>
     outcome: 'success',
   })
   countAuthEvent('logout')
-  clearRefreshCookie(c)
+  if (clearCookie) clearRefreshCookie(c)
   c.header('cache-control', 'no-store')
   return c.body(null, 204)
 }
