@@ -180,8 +180,7 @@ export async function startEchoUpstream({
       ]
       extra.server = 'echo-upstream/1.0 (Node.js)'
       extra['x-powered-by'] = 'echo-upstream'
-      // Weaker than the gateway's own values: a gateway must replace them, not keep the origin's.
-      extra['x-frame-options'] = 'ALLOWALL'
+      extra['x-frame-options'] = 'ALLOWALL' // weaker than the gateway's own: it must replace them
       extra['content-security-policy'] = 'default-src *'
     }
     sendJson(res, status, record, extra)
