@@ -58,7 +58,6 @@ export default defineConfig(async () => {
             include: ['src/**/*.test.ts', 'test/workers/**/*.test.ts'],
             globalSetup: ['./test/global-setup.ts'],
             setupFiles: ['./test/workers/production-limits.ts', './test/workers/apply-migrations.ts'],
-            isolate: false,
           },
         },
       ],
