@@ -1,5 +1,5 @@
 import { env, exports } from 'cloudflare:workers'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { sha256Hex } from '../../lib/crypto'
 import { loginUser, postJson, refreshWith, registerUser, STRONG_PASSWORD } from '../../test-support/accounts'
 import { testApp } from '../../test-support/app'
@@ -184,6 +184,25 @@ describe('POST /auth/refresh with the cookie', () => {
     const { token } = cookieOf(res)
     expect(await tokenRow(token)).toMatchObject({ status: 'active' })
     expect(await res.json()).not.toHaveProperty('refresh_token')
+  })
+
+  it('a new login in the same browser ends the session the replaced cookie held, after the answer', async () => {
+    const a = await cookieSession()
+    const res = await exports.default.fetch(
+      send('/auth/login', {
+        cookie: a.token,
+        body: JSON.stringify({ email: a.email, password: STRONG_PASSWORD, refresh_transport: 'cookie' }),
+      }),
+    )
+    expect(res.status).toBe(200)
+    const fresh = cookieOf(res)
+    await vi.waitFor(async () => expect(await familyState(a.familyId)).toMatchObject({ reason: 'replaced' }))
+    await vi.waitFor(async () => expect((await me(a.body.access_token)).status).toBe(401))
+    // The new session is untouched, and a refresh from its cookie rotates within it (nothing is replaced).
+    const fresher = await cookieRefresh({ cookie: fresh.token })
+    expect(fresher.status).toBe(200)
+    const family = (await tokenRow(fresh.token))?.family_id as string
+    expect(await familyState(family)).toMatchObject({ reason: null })
   })
 
   it('keeps the per-session refresh limit: the third refresh of a family is 429 and the cookie stays', async () => {

@@ -8,7 +8,8 @@ import type { AppEnv } from '../../env'
 import type { Gateway } from '../../gateway'
 import type { IssuedRefreshToken } from '../../stores/types'
 import { mintAccessToken } from '../../tokens/mint'
-import { setRefreshCookie } from './refresh-cookie'
+import { afterResponse } from './common'
+import { refreshCookie, setRefreshCookie } from './refresh-cookie'
 
 export interface TokenPairBody {
   access_token: string
@@ -25,14 +26,21 @@ export interface CookieTokenPairBody extends Omit<TokenPairBody, 'refresh_token'
 
 export type RefreshTransport = 'body' | 'cookie'
 
-/** Mints the access token for `user` in the refresh token's family and answers 200 with both. */
+type PairDeps = Pick<Gateway, 'config' | 'keyRing' | 'refreshTokens' | 'revocation'>
+
+/**
+ * Mints the access token for `user` in the refresh token's family and answers 200 with both. A cookie answer that
+ * replaces the cookie of another session (a new login in the same browser, a body token moved into the cookie)
+ * ends that session after the answer: the browser loses its only handle on it, so nothing could use or end it.
+ */
 export async function tokenPairResponse(
   c: Context<AppEnv>,
-  { config, keyRing }: Pick<Gateway, 'config' | 'keyRing'>,
+  gw: PairDeps,
   user: { id: string; scopes: readonly string[] },
   refresh: IssuedRefreshToken,
   transport: RefreshTransport = 'body',
 ): Promise<{ response: Response; jti: string }> {
+  const { config, keyRing } = gw
   const nowMs = Date.now()
   const access = await mintAccessToken(
     await keyRing(),
@@ -43,6 +51,10 @@ export async function tokenPairResponse(
   c.header('cache-control', 'no-store')
   c.header('pragma', 'no-cache')
   if (transport === 'cookie') {
+    const replaced = refreshCookie(c)
+    if (replaced !== undefined && replaced !== refresh.token) {
+      afterResponse(c, 'replaced_session_revoke_failed', () => endReplacedSession(gw, replaced, refresh.familyId))
+    }
     setRefreshCookie(c, refresh.token, refreshExpiresIn)
     const body: CookieTokenPairBody = {
       access_token: access.token,
@@ -61,4 +73,12 @@ export async function tokenPairResponse(
     refresh_expires_in: refreshExpiresIn,
   }
   return { response: c.json(body, 200), jti: access.jti }
+}
+
+/** Ends the session whose refresh token the cookie held, unless it is the one the new cookie continues. */
+async function endReplacedSession(gw: PairDeps, token: string, keptFamilyId: string): Promise<void> {
+  const family = await gw.refreshTokens.findFamily(token)
+  if (family === null || family.familyId === keptFamilyId) return
+  await gw.refreshTokens.revokeFamily(family.familyId, 'replaced')
+  await gw.revocation.revokeSession(family.familyId)
 }
