@@ -16,7 +16,7 @@ import { countAuthEvent } from '../../observability/metrics'
 import { hashPassword, verifyPasswordOrDummy } from '../../passwords/password'
 import { logRequest } from '../../request-log'
 import type { LockoutDecision } from '../../stores/types'
-import { ACCOUNT_RETRY_AFTER_SECONDS, afterResponse, enforcePasswordPolicy, identifierOf } from './common'
+import { ACCOUNT_RETRY_AFTER_SECONDS, afterResponse, enforcePasswordPolicy, identifierOf, logLockedNow } from './common'
 import { type RefreshTransport, tokenPairResponse } from './token-pair'
 import { registerPending } from './verify'
 
@@ -144,15 +144,7 @@ export async function login(
       outcome: 'failure',
     })
     if (attempt.lastAttempt) {
-      logRequest(c, {
-        event: 'authn_login_lock',
-        level: 'warn',
-        description: `The identifier is now locked for ${config.accounts.lockout.lockSeconds} s (maxretries).`,
-        email: maskEmail(identifier),
-        ...(user !== null ? { userid: user.id } : {}),
-        by: 'consecutive_failures',
-        outcome: 'denied',
-      })
+      logLockedNow(c, config, { email: maskEmail(identifier), ...(user !== null ? { userid: user.id } : {}) })
       // The owner hears of it (the origin mails them), after the answer: the response is the same either way.
       if (user !== null && user.disabledAt === null) {
         const locked = { type: 'account.locked' as const, email: user.email, user_id: user.id }

@@ -25,6 +25,22 @@ export function identifierOf(email: string): string {
 }
 
 /**
+ * The `authn_login_lock` record of the failure that locked an identifier (a login or a password change): one
+ * shape wherever the lock comes from, so a dashboard counting locks counts them all. `who` names the account
+ * (a masked address, a user id).
+ */
+export function logLockedNow(c: Context<AppEnv>, config: Config, who: Record<string, unknown>): void {
+  logRequest(c, {
+    event: 'authn_login_lock',
+    level: 'warn',
+    description: `The identifier is now locked for ${config.accounts.lockout.lockSeconds} s (maxretries).`,
+    ...who,
+    by: 'consecutive_failures',
+    outcome: 'denied',
+  })
+}
+
+/**
  * Runs `task` after the answer (`waitUntil`), so what it reads and writes cannot show in the response time; a
  * failure is logged as `event`, without the error's inputs.
  */

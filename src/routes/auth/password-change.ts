@@ -13,7 +13,7 @@ import { hashPassword, verifyPassword } from '../../passwords/password'
 import { logRequest } from '../../request-log'
 import type { User } from '../../stores/types'
 import { reserveAttempt } from './account'
-import { enforcePasswordPolicy } from './common'
+import { enforcePasswordPolicy, logLockedNow } from './common'
 import { principalOf } from './session'
 import { accountStoreUnavailable } from './verify'
 
@@ -53,16 +53,7 @@ export async function changePassword(
       failures: attempt.failures,
       outcome: 'failure',
     })
-    if (attempt.lastAttempt) {
-      logRequest(c, {
-        event: 'authn_login_lock',
-        level: 'warn',
-        description: `The identifier is now locked for ${config.accounts.lockout.lockSeconds} s (maxretries).`,
-        userid,
-        by: 'consecutive_failures',
-        outcome: 'denied',
-      })
-    }
+    if (attempt.lastAttempt) logLockedNow(c, config, { userid })
     throw new GatewayError('incorrect_password')
   }
   // The password was right; a counter that stays up is not worth refusing the change for.
