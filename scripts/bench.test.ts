@@ -35,6 +35,7 @@ describe('npm run bench', () => {
       'edgeward authenticated',
       'edgeward public',
       'edgeward public, no Upstash',
+      'lean proxy',
       'edgeward blocked',
     ])
     for (const row of [...(fast?.rows ?? []), ...(slow?.rows ?? [])]) {
@@ -52,6 +53,7 @@ describe('npm run bench', () => {
     expect(rows.get('naive')?.commandsPerRequest).toBeGreaterThanOrEqual(3)
     expect(rows.get('edgeward authenticated')?.callsPerRequest).toBeGreaterThanOrEqual(1)
     expect(rows.get('edgeward public, no Upstash')?.callsPerRequest).toBe(0)
+    expect(rows.get('lean proxy')?.callsPerRequest).toBe(0)
     // A blocked client is refused from the gateway's local cache, without costing an Upstash call.
     expect(rows.get('edgeward blocked')?.callsPerRequest).toBe(0)
     // Variants that made no Upstash call are not measured again with Upstash slowed down.
@@ -59,7 +61,7 @@ describe('npm run bench', () => {
     expect(slow?.rows.map((r) => r.variant)).toEqual(['floor', 'naive', 'edgeward authenticated', 'edgeward public'])
     expect(renderTable(fast as Table)).toMatch(/^\| variant \| req\/s/)
     const chart = renderChart(tables)
-    expect(chart.match(/<rect class="bar"/g)).toHaveLength(11)
+    expect(chart.match(/<rect class="bar"/g)).toHaveLength(12)
   }, 40_000)
 })
 

@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: edgeward side by side with a bare pass-through worker, a one-Upstash-call floor and the naive
- * composition of its libraries, in one Miniflare, against one local Upstash server and one echo origin, at +0 ms
+ * `npm run bench`: edgeward side by side with a bare pass-through worker, a one-Upstash-call floor, a lean
+ * hand-written proxy with the proxy's per-request duties and the naive composition of its libraries, in one Miniflare, against one local Upstash server and one echo origin, at +0 ms
  * and +20 ms Upstash latency. Prints a table per latency and writes docs/PERFORMANCE.md and docs/performance.svg.
  *
  *   npm run bench -- --rounds 3 --round-ms 4000 --concurrency 8
@@ -18,7 +18,7 @@ import { renderChart } from './lib/bench-chart.ts'
 import { renderDocument } from './lib/bench-document.ts'
 import { type RoundResult, runRound } from './lib/bench-load.ts'
 import { renderTable, summarize, type Table } from './lib/bench-report.ts'
-import { buildNaiveWorker, type Variant, variants, workerOptions } from './lib/bench-workers.ts'
+import { buildNaiveWorker, gatewayAnswerHeaders, type Variant, variants, workerOptions } from './lib/bench-workers.ts'
 import { generateEd25519Jwks } from './lib/keys.ts'
 import { childCpuReader } from './lib/process-cpu.ts'
 import { startRedisServer } from './lib/redis-server.ts'
@@ -33,7 +33,7 @@ export interface BenchOptions {
   log?: (line: string) => void
 }
 
-// 4 s rounds keep the default run under three minutes: 3 rounds × (7 variants at +0 ms + 4 at +20 ms) × 4 s.
+// 4 s rounds keep the default run under three minutes: 3 rounds × (8 variants at +0 ms + 4 at +20 ms) × 4 s.
 export const DEFAULTS: BenchOptions = { rounds: 3, roundMs: 4000, concurrency: 8, latencies: [0, 20] }
 
 /** An access token shaped as src/tokens/mint.ts mints them, valid for the whole run. */
@@ -74,7 +74,7 @@ export async function runBench(opts: BenchOptions): Promise<Table[]> {
       convertV4MiniflareOptions({
         cf: false,
         handleStructuredLogs: () => {},
-        workers: workerOptions({ ...env, ...keys, token }),
+        workers: workerOptions({ ...env, ...keys, token, answerHeaders: await gatewayAnswerHeaders() }),
       }),
     )
     steps.unshift(() => mf.dispose())

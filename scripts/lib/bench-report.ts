@@ -9,6 +9,7 @@ export const VARIANT = {
   authenticated: 'edgeward authenticated',
   public: 'edgeward public',
   publicNoUpstash: 'edgeward public, no Upstash',
+  lean: 'lean proxy',
   blocked: 'edgeward blocked',
 } as const
 

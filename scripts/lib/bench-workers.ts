@@ -6,7 +6,9 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { Hono } from 'hono'
 import type { V4WorkerOptions } from 'miniflare'
+import { securityHeaders } from '../../src/pipeline/security-headers/index.ts'
 import { buildWorker, bundleWorker, COMPATIBILITY } from '../../test/node/support/worker.ts'
 import { VARIANT } from './bench-report.ts'
 
@@ -31,6 +33,20 @@ export interface BenchEnv {
   privateJwk: object
   publicJwk: object
   token: string
+  /** The headers the gateway adds to an answer it proxies (`gatewayAnswerHeaders`), for the lean reference. */
+  answerHeaders: [string, string][]
+}
+
+/**
+ * The headers the gateway's stages add to a proxied answer for a request without Origin: the security headers
+ * (from the gateway's own middleware, so the reference cannot drift from it) and CORS's `Vary: Origin`.
+ */
+export async function gatewayAnswerHeaders(): Promise<[string, string][]> {
+  const app = new Hono()
+  app.use(securityHeaders())
+  app.get('/', () => new Response(null))
+  const res = await app.request('/')
+  return [...res.headers, ['vary', 'Origin']]
 }
 
 /** Bundles bench-naive-worker.ts under `outDir` with wrangler, as the gateway is built; returns its module's path. */
@@ -75,6 +91,46 @@ const BARE_SCRIPT = `export default {
   },
 }`
 
+// A reference, not a product: what a hand-written worker pays for the proxy's own per-request duties on a public
+// route, and nothing else (no routing, CORS, limits, body checks, logs, metrics or problem answers). The client's
+// headers and X-Forwarded-* plus a request id go to the origin with an HMAC-SHA256 identity signature (key imported
+// once), a timeout covers the response head (cleared when it arrives), and the answer carries the headers the
+// gateway's does for this request. Compared with bare, it is what these duties cost on this machine.
+const leanScript = (answerHeaders: [string, string][]) => `const utf8 = new TextEncoder()
+const ANSWER = ${JSON.stringify(answerHeaders)}
+let key
+export default {
+  async fetch(request, env) {
+    key ??= await crypto.subtle.importKey('raw', utf8.encode(env.SECRET), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
+    const url = new URL(request.url)
+    const id = crypto.randomUUID()
+    const headers = new Headers(request.headers)
+    headers.delete('host')
+    headers.set('x-forwarded-for', request.headers.get('cf-connecting-ip') ?? '')
+    headers.delete('cf-connecting-ip')
+    headers.set('x-forwarded-proto', url.protocol.slice(0, -1))
+    headers.set('x-forwarded-host', url.host)
+    headers.set('x-request-id', id)
+    const timestamp = String(Math.floor(Date.now() / 1000))
+    const canonical = ['v1', timestamp, request.method, url.pathname + url.search, '', '', '', id].join('\\n')
+    const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, utf8.encode(canonical)))
+    headers.set('x-gateway-signature', 'v1=' + btoa(String.fromCharCode(...mac)).replace(/=+$/, ''))
+    headers.set('x-gateway-timestamp', timestamp)
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(), 10000)
+    let origin
+    try {
+      origin = await fetch(env.ORIGIN + url.pathname + url.search, { headers, signal: controller.signal, redirect: 'manual' })
+    } finally {
+      clearTimeout(timer)
+    }
+    const answer = new Response(origin.body, { status: origin.status, headers: origin.headers })
+    for (const [name, value] of ANSWER) answer.headers.set(name, value)
+    answer.headers.set('x-request-id', id)
+    return answer
+  },
+}`
+
 /** The client addresses: the blocked one is pushed over its tiny global limit before it is measured. */
 export const AUTHENTICATED_IP = '203.0.113.10'
 export const PUBLIC_IP = '203.0.113.11'
@@ -82,6 +138,7 @@ export const BLOCKED_IP = '203.0.113.12'
 export const NAIVE_IP = '203.0.113.13'
 export const NO_UPSTASH_IP = '203.0.113.14'
 
+const LEAN_SECRET = 'bench-lean-signing-secret-of-32-bytes!'
 const DIRECT = [{ host: '127.0.0.1', port: 0 }]
 // Limits no benchmark round can reach, so the authenticated and public variants measure the allowed path.
 const UNREACHABLE = '1000000/1s'
@@ -123,6 +180,13 @@ export function variants(token: string): Variant[] {
       lane: 'lane-ew-public-local',
     },
     {
+      name: VARIANT.lean,
+      worker: 'lean',
+      path: '/api/public/catalogue',
+      headers: { 'cf-connecting-ip': NO_UPSTASH_IP },
+      expectStatus: 200,
+    },
+    {
       name: VARIANT.blocked,
       worker: 'ew-blocked',
       path: '/api/public/catalogue',
@@ -162,6 +226,7 @@ export function workerOptions(env: BenchEnv): V4WorkerOptions[] {
   })
   return [
     inline('bare', BARE_SCRIPT, { ORIGIN: env.originUrl }),
+    inline('lean', leanScript(env.answerHeaders), { ORIGIN: env.originUrl, SECRET: LEAN_SECRET }),
     inline('floor', FLOOR_SCRIPT, {
       ORIGIN: env.originUrl,
       UPSTASH_URL: lane('floor'),
