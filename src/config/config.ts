@@ -62,6 +62,8 @@ export interface Config {
     user: RateLimitSpec | 'off'
     /** Per session (refresh-token family), on /auth/refresh. */
     refresh: RateLimitSpec | 'off'
+    /** Reset messages per account, from /auth/password/forgot (decided after the answer). */
+    password_reset: RateLimitSpec | 'off'
     /** The share of each limit still granted, per isolate, while Redis is unreachable. */
     degradedFraction: number
     breaker: { failureThreshold: number; cooldownMs: number }
@@ -156,6 +158,7 @@ function shapeConfig(vars: Vars) {
       auth: parseRateLimitSpec(vars.RATE_LIMIT_AUTH) as RateLimitSpec | 'off',
       user: parseRateLimitSpec(vars.RATE_LIMIT_USER) as RateLimitSpec | 'off',
       refresh: parseRateLimitSpec(vars.RATE_LIMIT_REFRESH) as RateLimitSpec | 'off',
+      password_reset: parseRateLimitSpec(vars.RATE_LIMIT_PASSWORD_RESET) as RateLimitSpec | 'off',
       degradedFraction: vars.RATE_LIMIT_DEGRADED_FRACTION,
       breaker: {
         failureThreshold: vars.RATE_LIMIT_BREAKER_THRESHOLD,

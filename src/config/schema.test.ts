@@ -366,13 +366,14 @@ describe('config schema: CORS, body limits, metrics', () => {
 })
 
 describe('config schema: rate limits', () => {
-  it('defaults to 100/15m global, 5/15m auth, 1000/15m per user, 30/15m per session, 10% degraded, breaker 3 × 30 s', () => {
+  it('defaults to 100/15m global, 5/15m auth, 1000/15m per user, 30/15m per session, 3/1h reset messages per account, 10% degraded, breaker 3 × 30 s', () => {
     const result = parseConfig(prod)
     expect(result.ok && result.config.rateLimit).toEqual({
       global: { limit: 100, windowSeconds: 900 },
       auth: { limit: 5, windowSeconds: 900 },
       user: { limit: 1000, windowSeconds: 900 },
       refresh: { limit: 30, windowSeconds: 900 },
+      password_reset: { limit: 3, windowSeconds: 3600 },
       degradedFraction: 0.1,
       breaker: { failureThreshold: 3, cooldownMs: 30_000 },
     })

@@ -70,6 +70,49 @@ describe('POST /auth/password/forgot', () => {
     expect([unknown, known, pending, disabled].map((email) => flows.eventsFor(email).length)).toEqual([0, 1, 0, 0])
   })
 
+  it('sends at most RATE_LIMIT_PASSWORD_RESET messages per account and window, answering every request alike', async () => {
+    logs = captureLogs()
+    const limited = accountFlows({ RATE_LIMIT_PASSWORD_RESET: '2/1h' })
+    const email = uniqueEmail('flooded')
+    const other = uniqueEmail('bystander')
+    for (const address of [email, other]) {
+      await limited.post('/auth/register', { email: address, password: STRONG_PASSWORD })
+    }
+    const before = await limited.post('/auth/password/forgot', { email: uniqueEmail('ghost') })
+    const bodies = new Set([await before.text()])
+    for (let i = 0; i < 4; i++) {
+      const res = await limited.post('/auth/password/forgot', { email })
+      expect(res.status).toBe(202)
+      expect([...res.headers].filter(([name]) => name !== 'x-request-id')).toEqual(
+        [...before.headers].filter(([name]) => name !== 'x-request-id'),
+      )
+      bodies.add(await res.text())
+    }
+    expect(bodies.size).toBe(1)
+    const sent = limited.eventsFor(email).filter((e) => e.type === 'account.password_reset_requested')
+    expect(sent).toHaveLength(2)
+    const refused = logs.events('password_reset_requested').filter((r) => r.reason === 'message_limit')
+    expect(refused).toHaveLength(2)
+    expect(refused[0]).toMatchObject({ level: 'warn', outcome: 'failure', userid: (await userRow(email))?.id })
+    // Another account keeps its own quota.
+    await limited.post('/auth/password/forgot', { email: other })
+    expect(limited.eventsFor(other).filter((e) => e.type === 'account.password_reset_requested')).toHaveLength(1)
+    // The refused requests issued nothing, so the last link sent still works.
+    const token = limited.tokenFor('account.password_reset_requested', email)
+    const reset = await limited.post('/auth/password/reset', { token, new_password: NEW_PASSWORD })
+    expect(reset.status).toBe(204)
+    const written = logs.lines.join('\n')
+    for (const secret of [email, token, ...sent.map((e) => e.token ?? '')]) expect(written).not.toContain(secret)
+  })
+
+  it('sends a message for every request with RATE_LIMIT_PASSWORD_RESET=off', async () => {
+    const unlimited = accountFlows({ RATE_LIMIT_PASSWORD_RESET: 'off' })
+    const email = uniqueEmail('unlimited')
+    await unlimited.post('/auth/register', { email, password: STRONG_PASSWORD })
+    for (let i = 0; i < 4; i++) await unlimited.post('/auth/password/forgot', { email })
+    expect(unlimited.eventsFor(email).filter((e) => e.type === 'account.password_reset_requested')).toHaveLength(4)
+  })
+
   it('answers before it reads anything about the address', async () => {
     const email = uniqueEmail('early')
     await flows.post('/auth/register', { email, password: STRONG_PASSWORD })

@@ -33,7 +33,12 @@ export async function forgotPassword(c: Context<AppEnv>, body: { email: string }
   return c.json(RESET_REQUESTED, 202)
 }
 
-/** A reset token for a known, verified, enabled account; nothing at all for any other address. */
+/**
+ * A reset token for a known, verified, enabled account, at most RATE_LIMIT_PASSWORD_RESET of them per account and
+ * window; nothing at all for any other address. The limit is decided here, after the answer, so it cannot tell a
+ * caller which addresses have accounts; it bounds the messages anyone with many addresses can send to one inbox,
+ * and how often they can replace the link the owner is about to use (a new token ends the previous one).
+ */
 async function sendResetToken(c: Context<AppEnv>, gw: Gateway, identifier: string): Promise<void> {
   const user = await gw.users.findByEmail(identifier)
   if (user === null || user.disabledAt !== null || user.emailVerifiedAt === null) {
@@ -48,6 +53,25 @@ async function sendResetToken(c: Context<AppEnv>, gw: Gateway, identifier: strin
       outcome: 'failure',
     })
     return
+  }
+  if (gw.config.rateLimit.password_reset !== 'off') {
+    const { decisions } = await gw.rateLimits.admit(
+      [{ policy: 'password_reset', identity: user.id }],
+      undefined,
+      Date.now(),
+    )
+    if (decisions[0]?.success !== true) {
+      logRequest(c, {
+        event: 'password_reset_requested',
+        level: 'warn',
+        description: 'A password reset was asked for an account that has had its messages for now: nothing was sent.',
+        userid: user.id,
+        reason: 'message_limit',
+        degraded: decisions[0]?.degraded ?? false,
+        outcome: 'failure',
+      })
+      return
+    }
   }
   const { token } = await gw.accountTokens.issue({
     userId: user.id,

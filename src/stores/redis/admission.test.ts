@@ -11,7 +11,13 @@ import { createRedisRevocationStore } from './revocation'
 /** Fresh prefixes: no key of another test or run is ever counted. */
 function prefixes(): Record<RateLimitPolicy, string> {
   const run = `test:rl:${crypto.randomUUID()}`
-  return { global: `${run}:global`, auth: `${run}:auth`, user: `${run}:user`, refresh: `${run}:refresh` }
+  return {
+    global: `${run}:global`,
+    auth: `${run}:auth`,
+    user: `${run}:user`,
+    refresh: `${run}:refresh`,
+    password_reset: `${run}:password-reset`,
+  }
 }
 
 const timings = { clockSkewSeconds: 60, accessTtlSeconds: 900 }

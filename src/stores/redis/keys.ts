@@ -12,6 +12,7 @@ export const RATE_LIMIT_PREFIXES: Record<RateLimitPolicy, string> = {
   auth: 'rl:auth',
   user: 'rl:user',
   refresh: 'rl:refresh',
+  password_reset: 'rl:password-reset',
 }
 
 export const REVOCATION_KEY_PREFIX = 'rv'
