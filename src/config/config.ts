@@ -64,6 +64,8 @@ export interface Config {
     refresh: RateLimitSpec | 'off'
     /** Reset messages per account, from /auth/password/forgot (decided after the answer). */
     password_reset: RateLimitSpec | 'off'
+    /** Messages per account from registering its address again (decided after the answer). */
+    repeat_registration: RateLimitSpec | 'off'
     /** The share of each limit still granted, per isolate, while Redis is unreachable. */
     degradedFraction: number
     breaker: { failureThreshold: number; cooldownMs: number }
@@ -159,6 +161,7 @@ function shapeConfig(vars: Vars) {
       user: parseRateLimitSpec(vars.RATE_LIMIT_USER) as RateLimitSpec | 'off',
       refresh: parseRateLimitSpec(vars.RATE_LIMIT_REFRESH) as RateLimitSpec | 'off',
       password_reset: parseRateLimitSpec(vars.RATE_LIMIT_PASSWORD_RESET) as RateLimitSpec | 'off',
+      repeat_registration: parseRateLimitSpec(vars.RATE_LIMIT_REPEAT_REGISTRATION) as RateLimitSpec | 'off',
       degradedFraction: vars.RATE_LIMIT_DEGRADED_FRACTION,
       breaker: {
         failureThreshold: vars.RATE_LIMIT_BREAKER_THRESHOLD,

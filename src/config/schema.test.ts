@@ -366,7 +366,7 @@ describe('config schema: CORS, body limits, metrics', () => {
 })
 
 describe('config schema: rate limits', () => {
-  it('defaults to 100/15m global, 5/15m auth, 1000/15m per user, 30/15m per session, 3/1h reset messages per account, 10% degraded, breaker 3 × 30 s', () => {
+  it('defaults to 100/15m global, 5/15m auth, 1000/15m per user, 30/15m per session, 3/1h reset and repeat-registration messages per account, 10% degraded, breaker 3 × 30 s', () => {
     const result = parseConfig(prod)
     expect(result.ok && result.config.rateLimit).toEqual({
       global: { limit: 100, windowSeconds: 900 },
@@ -374,6 +374,7 @@ describe('config schema: rate limits', () => {
       user: { limit: 1000, windowSeconds: 900 },
       refresh: { limit: 30, windowSeconds: 900 },
       password_reset: { limit: 3, windowSeconds: 3600 },
+      repeat_registration: { limit: 3, windowSeconds: 3600 },
       degradedFraction: 0.1,
       breaker: { failureThreshold: 3, cooldownMs: 30_000 },
     })

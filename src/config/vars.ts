@@ -204,6 +204,7 @@ export const VarsSchema = z.object({
   RATE_LIMIT_USER: rateSpec('RATE_LIMIT_USER', '1000/15m'),
   RATE_LIMIT_REFRESH: rateSpec('RATE_LIMIT_REFRESH', '30/15m'),
   RATE_LIMIT_PASSWORD_RESET: rateSpec('RATE_LIMIT_PASSWORD_RESET', '3/1h'),
+  RATE_LIMIT_REPEAT_REGISTRATION: rateSpec('RATE_LIMIT_REPEAT_REGISTRATION', '3/1h'),
   RATE_LIMIT_DEGRADED_FRACTION: z._default(
     z.coerce
       .number({ error: 'RATE_LIMIT_DEGRADED_FRACTION must be a number above 0 and at most 1' })

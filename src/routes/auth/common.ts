@@ -6,6 +6,7 @@ import type { Context } from 'hono'
 import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
+import type { Gateway } from '../../gateway'
 import { checkPasswordPolicy } from '../../passwords/password'
 import { logRequest } from '../../request-log'
 import { normalizeEmail } from '../../stores/d1/users'
@@ -69,4 +70,32 @@ export function enforcePasswordPolicy(
       password_policy: { min_length: policy.minLength, max_length: policy.maxLength },
     },
   })
+}
+
+/**
+ * Whether an account may be sent another message that an anonymous request asked for (a password reset, a repeated
+ * registration), under its per-account policy (RATE_LIMIT_PASSWORD_RESET, RATE_LIMIT_REPEAT_REGISTRATION). Only
+ * ever called after the answer, so the decision cannot tell the caller whether the address has an account. A
+ * refusal is logged as `event` with reason `message_limit`.
+ */
+export async function messageAllowed(
+  c: Context<AppEnv>,
+  gw: Pick<Gateway, 'config' | 'rateLimits'>,
+  policy: 'password_reset' | 'repeat_registration',
+  userId: string,
+  event: string,
+): Promise<boolean> {
+  if (gw.config.rateLimit[policy] === 'off') return true
+  const { decisions } = await gw.rateLimits.admit([{ policy, identity: userId }], undefined, Date.now())
+  if (decisions[0]?.success === true) return true
+  logRequest(c, {
+    event,
+    level: 'warn',
+    description: 'The account has had its messages of this kind for now: nothing was sent.',
+    userid: userId,
+    reason: 'message_limit',
+    degraded: decisions[0]?.degraded ?? false,
+    outcome: 'failure',
+  })
+  return false
 }

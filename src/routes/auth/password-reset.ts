@@ -14,7 +14,7 @@ import { maskEmail } from '../../observability/logger'
 import { hashPassword } from '../../passwords/password'
 import { logRequest } from '../../request-log'
 import type { AccountTokenGrant, User } from '../../stores/types'
-import { afterResponse, enforcePasswordPolicy, identifierOf } from './common'
+import { afterResponse, enforcePasswordPolicy, identifierOf, messageAllowed } from './common'
 import { accountStoreUnavailable, refuseAccountToken } from './verify'
 
 /** How long a reset token works: long enough to open the message, short enough to be useless in an old inbox. */
@@ -54,25 +54,7 @@ async function sendResetToken(c: Context<AppEnv>, gw: Gateway, identifier: strin
     })
     return
   }
-  if (gw.config.rateLimit.password_reset !== 'off') {
-    const { decisions } = await gw.rateLimits.admit(
-      [{ policy: 'password_reset', identity: user.id }],
-      undefined,
-      Date.now(),
-    )
-    if (decisions[0]?.success !== true) {
-      logRequest(c, {
-        event: 'password_reset_requested',
-        level: 'warn',
-        description: 'A password reset was asked for an account that has had its messages for now: nothing was sent.',
-        userid: user.id,
-        reason: 'message_limit',
-        degraded: decisions[0]?.degraded ?? false,
-        outcome: 'failure',
-      })
-      return
-    }
-  }
+  if (!(await messageAllowed(c, gw, 'password_reset', user.id, 'password_reset_requested'))) return
   const { token } = await gw.accountTokens.issue({
     userId: user.id,
     purpose: 'password_reset',

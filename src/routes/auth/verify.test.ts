@@ -101,6 +101,43 @@ describe('POST /auth/register with REGISTRATION=verify', () => {
     expect(await userRow(email)).toEqual(before)
   })
 
+  it('sends an address registered again at most RATE_LIMIT_REPEAT_REGISTRATION messages per window, answering alike', async () => {
+    logs = captureLogs()
+    const limited = accountFlows({ REGISTRATION: 'verify', RATE_LIMIT_REPEAT_REGISTRATION: '2/1h' })
+    const pending = uniqueEmail('pending-flood')
+    const verified = uniqueEmail('verified-flood')
+    for (const email of [pending, verified]) {
+      expect((await limited.post('/auth/register', { email, password: STRONG_PASSWORD })).status).toBe(202)
+    }
+    const token = limited.tokenFor('account.verification_requested', verified)
+    expect((await limited.post('/auth/verify-email', { token, password: STRONG_PASSWORD })).status).toBe(204)
+    const fresh = await limited.post('/auth/register', { email: uniqueEmail('new'), password: STRONG_PASSWORD })
+    const bodies = new Set([await fresh.text()])
+    for (let i = 0; i < 4; i++) {
+      for (const email of [pending, verified]) {
+        const res = await limited.post('/auth/register', { email, password: OTHER_PASSWORD })
+        expect(res.status).toBe(202)
+        bodies.add(await res.text())
+      }
+    }
+    expect(bodies.size).toBe(1)
+    // A new account's first message is never refused; each address then gets two more in the window.
+    expect(limited.eventsFor(pending).map((e) => e.type)).toEqual(Array(3).fill('account.verification_requested'))
+    expect(limited.eventsFor(verified).map((e) => e.type)).toEqual([
+      'account.verification_requested',
+      'account.already_registered',
+      'account.already_registered',
+    ])
+    const refused = logs.events('registration_repeated')
+    expect(refused).toHaveLength(4)
+    expect(refused[0]).toMatchObject({ level: 'warn', reason: 'message_limit', outcome: 'failure' })
+    // The refused registrations issued nothing: the newest link sent still verifies, with its own password.
+    const newest = limited.tokenFor('account.verification_requested', pending)
+    expect((await limited.post('/auth/verify-email', { token: newest, password: OTHER_PASSWORD })).status).toBe(204)
+    const written = logs.lines.join('\n')
+    for (const secret of [pending, verified, newest, OTHER_PASSWORD]) expect(written).not.toContain(secret)
+  })
+
   it('lets a pending address be claimed again: only the newest token works, with the password sent with it', async () => {
     const first = await registerPending()
     const second = await registerPending(first.email, OTHER_PASSWORD)

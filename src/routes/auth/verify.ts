@@ -19,7 +19,7 @@ import { maskEmail } from '../../observability/logger'
 import { verifyPasswordOrDummy } from '../../passwords/password'
 import { logRequest } from '../../request-log'
 import type { AccountTokenPurpose, CreateUserResult } from '../../stores/types'
-import { ACCOUNT_RETRY_AFTER_SECONDS, afterResponse } from './common'
+import { ACCOUNT_RETRY_AFTER_SECONDS, afterResponse, messageAllowed } from './common'
 
 /** How long a verification token works: a day, for a message that may sit in an inbox overnight. */
 export const VERIFY_EMAIL_TOKEN_TTL_SECONDS = 24 * 3_600
@@ -97,7 +97,11 @@ export async function registerPending(
   return c.json(REGISTER_PENDING, 202)
 }
 
-/** New or pending address: a verification token carrying this password. Verified (or disabled): tell the owner. */
+/**
+ * New or pending address: a verification token carrying this password. Verified (or disabled): tell the owner. An
+ * address registered again gets at most RATE_LIMIT_REPEAT_REGISTRATION such messages per window (a new account's
+ * first one is never refused): over it nothing is sent, and a pending address keeps its newest link.
+ */
 async function followUp(
   c: Context<AppEnv>,
   gw: Gateway,
@@ -107,6 +111,9 @@ async function followUp(
 ): Promise<void> {
   const user = created.created ? created.user : await gw.users.findByEmail(identifier)
   if (user === null) return
+  if (!created.created && !(await messageAllowed(c, gw, 'repeat_registration', user.id, 'registration_repeated'))) {
+    return
+  }
   if (user.emailVerifiedAt !== null || user.disabledAt !== null) {
     logRequest(c, { event: 'registration_already_registered', level: 'info', userid: user.id })
     await gw.accountEvents.send(

@@ -30,7 +30,7 @@ function limiter(store: AdmissionStore) {
   }
 }
 
-const POLICIES: RateLimitPolicy[] = ['global', 'auth', 'user', 'refresh', 'password_reset']
+const POLICIES: RateLimitPolicy[] = ['global', 'auth', 'user', 'refresh', 'password_reset', 'repeat_registration']
 const HOUR = { limit: 3, windowSeconds: 3_600 }
 const SECOND = { limit: 2, windowSeconds: 1 }
 /** Redis `TIME` and the worker's clock are read at slightly different moments. */

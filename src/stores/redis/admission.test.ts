@@ -17,6 +17,7 @@ function prefixes(): Record<RateLimitPolicy, string> {
     user: `${run}:user`,
     refresh: `${run}:refresh`,
     password_reset: `${run}:password-reset`,
+    repeat_registration: `${run}:repeat-registration`,
   }
 }
 

@@ -13,6 +13,7 @@ export const RATE_LIMIT_PREFIXES: Record<RateLimitPolicy, string> = {
   user: 'rl:user',
   refresh: 'rl:refresh',
   password_reset: 'rl:password-reset',
+  repeat_registration: 'rl:repeat-registration',
 }
 
 export const REVOCATION_KEY_PREFIX = 'rv'
