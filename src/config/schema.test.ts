@@ -366,14 +366,14 @@ describe('config schema: CORS, body limits, metrics', () => {
 })
 
 describe('config schema: rate limits', () => {
-  it('defaults to 100/15m global, 5/15m auth, 1000/15m per user, 30/15m per session, 3/1h reset and repeat-registration messages per account, 10% degraded, breaker 3 × 30 s', () => {
+  it('defaults to 100/15m global, 5/15m auth, 1000/15m per user, 30/15m per session, 3/30m reset and 3/1h repeat-registration messages per account, 10% degraded, breaker 3 × 30 s', () => {
     const result = parseConfig(prod)
     expect(result.ok && result.config.rateLimit).toEqual({
       global: { limit: 100, windowSeconds: 900 },
       auth: { limit: 5, windowSeconds: 900 },
       user: { limit: 1000, windowSeconds: 900 },
       refresh: { limit: 30, windowSeconds: 900 },
-      password_reset: { limit: 3, windowSeconds: 3600 },
+      password_reset: { limit: 3, windowSeconds: 1800 },
       repeat_registration: { limit: 3, windowSeconds: 3600 },
       degradedFraction: 0.1,
       breaker: { failureThreshold: 3, cooldownMs: 30_000 },
@@ -398,6 +398,16 @@ describe('config schema: rate limits', () => {
       expect(found[0]?.message).toContain('N/<window>')
     },
   )
+
+  it('refuses a RATE_LIMIT_PASSWORD_RESET window longer than the reset link lives (30m)', () => {
+    const found = issues(parseConfig({ ...prod, RATE_LIMIT_PASSWORD_RESET: '3/31m' }))
+    expect(found).toHaveLength(1)
+    expect(found[0]?.variable).toBe('RATE_LIMIT_PASSWORD_RESET')
+    expect(found[0]?.message).toContain('at most 30m')
+    expect(parseConfig({ ...prod, RATE_LIMIT_PASSWORD_RESET: '5/1800s' }).ok).toBe(true)
+    expect(parseConfig({ ...prod, RATE_LIMIT_PASSWORD_RESET: 'off' }).ok).toBe(true)
+    expect(issues(parseConfig({ ...prod, RATE_LIMIT_PASSWORD_RESET: '3/0s' }))[0]?.message).toContain('N/<window>')
+  })
 
   it('refuses RATE_LIMIT_AUTH=off outside development, allows the others off', () => {
     expect(issues(parseConfig({ ...prod, RATE_LIMIT_AUTH: 'off' }))[0]?.message).toContain('protects accounts')

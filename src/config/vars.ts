@@ -101,15 +101,28 @@ export function parseRateLimitSpec(value: string): RateLimitSpec | 'off' | undef
   return { limit, windowSeconds }
 }
 
-const rateSpec = (name: string, fallback: string) =>
+const rateSpec = (name: string, fallback: string, maxWindowSeconds = 86_400, why = '') =>
   z._default(
     z.string().check(
       z.refine((v) => parseRateLimitSpec(v) !== undefined, {
         error: `${name} must be N/<window> with N from 1 to 1000000 and a window from 1s to 24h (e.g. 100/15m), or off`,
       }),
+      z.refine(
+        (v) => {
+          const spec = parseRateLimitSpec(v)
+          return spec === undefined || spec === 'off' || spec.windowSeconds <= maxWindowSeconds
+        },
+        { error: `${name}'s window must be at most ${maxWindowSeconds / 60}m${why}` },
+      ),
     ),
     fallback,
   )
+
+/**
+ * The lifetime of a password-reset link (PASSWORD_RESET_TOKEN_TTL_SECONDS): the longest RATE_LIMIT_PASSWORD_RESET
+ * window, so an owner refused a message still holds a live link, the last one sent (the window is an exact log).
+ */
+export const PASSWORD_RESET_MAX_WINDOW_SECONDS = 30 * 60
 
 /** How to make and store each secret: the fix-it tail of the messages that ask for one. */
 
@@ -203,7 +216,12 @@ export const VarsSchema = z.object({
   RATE_LIMIT_AUTH: rateSpec('RATE_LIMIT_AUTH', '5/15m'),
   RATE_LIMIT_USER: rateSpec('RATE_LIMIT_USER', '1000/15m'),
   RATE_LIMIT_REFRESH: rateSpec('RATE_LIMIT_REFRESH', '30/15m'),
-  RATE_LIMIT_PASSWORD_RESET: rateSpec('RATE_LIMIT_PASSWORD_RESET', '3/1h'),
+  RATE_LIMIT_PASSWORD_RESET: rateSpec(
+    'RATE_LIMIT_PASSWORD_RESET',
+    '3/30m',
+    PASSWORD_RESET_MAX_WINDOW_SECONDS,
+    ', the reset link lifetime: an owner refused a message must still hold the last link sent',
+  ),
   RATE_LIMIT_REPEAT_REGISTRATION: rateSpec('RATE_LIMIT_REPEAT_REGISTRATION', '3/1h'),
   RATE_LIMIT_DEGRADED_FRACTION: z._default(
     z.coerce

@@ -11,3 +11,12 @@ export const RATE_LIMIT_POLICIES = [
   'repeat_registration',
 ] as const
 export type RateLimitPolicy = (typeof RATE_LIMIT_POLICIES)[number]
+
+/**
+ * The policies decided by an exact sliding log (never more than the limit in any window of its length), the
+ * others by the library's approximate sliding window. `auth`, because a login bound must hold in every window;
+ * the message policies, because their counts are small and an attacker who times the window's fixed buckets would
+ * get twice the limit into one inbox, and because an owner refused a message must still hold the link sent last
+ * (the window is no longer than the link's lifetime).
+ */
+export const EXACT_POLICIES: ReadonlySet<RateLimitPolicy> = new Set(['auth', 'password_reset', 'repeat_registration'])

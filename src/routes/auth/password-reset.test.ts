@@ -1,5 +1,7 @@
 import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
+import { PASSWORD_RESET_MAX_WINDOW_SECONDS } from '../../config/vars'
+import { EXACT_POLICIES } from '../../lib/rate-limit-policies'
 import { createD1UserStore } from '../../stores/d1/users'
 import { accountFlows, expectOneTokenSent, holding, rowCount, userRow } from '../../test-support/account-flows'
 import { STRONG_PASSWORD, uniqueEmail } from '../../test-support/accounts'
@@ -72,7 +74,7 @@ describe('POST /auth/password/forgot', () => {
 
   it('sends at most RATE_LIMIT_PASSWORD_RESET messages per account and window, answering every request alike', async () => {
     logs = captureLogs()
-    const limited = accountFlows({ RATE_LIMIT_PASSWORD_RESET: '2/1h' })
+    const limited = accountFlows({ RATE_LIMIT_PASSWORD_RESET: '2/30m' })
     const email = uniqueEmail('flooded')
     const other = uniqueEmail('bystander')
     for (const address of [email, other]) {
@@ -103,6 +105,11 @@ describe('POST /auth/password/forgot', () => {
     expect(reset.status).toBe(204)
     const written = logs.lines.join('\n')
     for (const secret of [email, token, ...sent.map((e) => e.token ?? '')]) expect(written).not.toContain(secret)
+  })
+
+  it('bounds the limit window by the link lifetime, so a refused owner still holds the last link sent', () => {
+    expect(PASSWORD_RESET_MAX_WINDOW_SECONDS).toBe(PASSWORD_RESET_TOKEN_TTL_SECONDS)
+    expect(EXACT_POLICIES.has('password_reset')).toBe(true)
   })
 
   it('sends a message for every request with RATE_LIMIT_PASSWORD_RESET=off', async () => {

@@ -4,10 +4,11 @@
  * Only what an exact log and the library's approximate sliding window both guarantee is asserted for every policy:
  * a fresh identifier gets `limit` admissions and no more in one burst, refusals say when to come back within a
  * window, and two quiet windows forget everything. Exactness (a sliding log, no bucket edges) is asserted for
- * `auth` only. Bursts that must be refused use an hour-long window, so the library's bucket edge (on the hour)
+ * the policies in EXACT_POLICIES only. Bursts that must be refused use an hour-long window, so the library's bucket edge (on the hour)
  * falls inside one with negligible odds; the waits use 1-second windows, about three seconds of sleep on Redis.
  */
 import { describe, expect, it } from 'vitest'
+import { EXACT_POLICIES } from '../../lib/rate-limit-policies'
 import type { AdmissionStore, RateLimitOutcome, RateLimitPolicy, RevocationStore } from '../types'
 import type { TestClock } from './clock'
 
@@ -98,20 +99,23 @@ export function admissionStoreContract(name: string, make: () => AdmissionHarnes
       }
     })
 
-    it('auth: slides, admission by admission: one leaving the window frees exactly one place', async () => {
-      const { store, clock } = await setup()
-      const id = identifier()
-      expect((await store.limit('auth', id, SECOND, clock.now())).success).toBe(true)
-      await clock.advance(500)
-      expect((await store.limit('auth', id, SECOND, clock.now())).success).toBe(true)
-      const refused = await store.limit('auth', id, SECOND, clock.now())
-      expect(refused.success).toBe(false)
-      // The first admission leaves 1 s after it was made, about 0.5 s from now: that is when a place frees.
-      expect(refused.resetMs).toBeLessThanOrEqual(clock.now() + 500 + WAIT_SLACK_MS)
-      await clock.advance(500 + WAIT_SLACK_MS)
-      expect(await store.limit('auth', id, SECOND, clock.now())).toMatchObject({ success: true, remaining: 0 })
-      expect((await store.limit('auth', id, SECOND, clock.now())).success).toBe(false)
-    })
+    it.each([...EXACT_POLICIES])(
+      '%s: slides, admission by admission: one leaving the window frees exactly one place',
+      async (policy) => {
+        const { store, clock } = await setup()
+        const id = identifier()
+        expect((await store.limit(policy, id, SECOND, clock.now())).success).toBe(true)
+        await clock.advance(500)
+        expect((await store.limit(policy, id, SECOND, clock.now())).success).toBe(true)
+        const refused = await store.limit(policy, id, SECOND, clock.now())
+        expect(refused.success).toBe(false)
+        // The first admission leaves 1 s after it was made, about 0.5 s from now: that is when a place frees.
+        expect(refused.resetMs).toBeLessThanOrEqual(clock.now() + 500 + WAIT_SLACK_MS)
+        await clock.advance(500 + WAIT_SLACK_MS)
+        expect(await store.limit(policy, id, SECOND, clock.now())).toMatchObject({ success: true, remaining: 0 })
+        expect((await store.limit(policy, id, SECOND, clock.now())).success).toBe(false)
+      },
+    )
     it('counts a request against no limit when one of them refuses it', async () => {
       const { admission, store, clock } = await setup()
       const [ip, strict] = [identifier(), identifier()]

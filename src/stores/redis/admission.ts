@@ -4,13 +4,15 @@
  *
  * Why not @upstash/ratelimit here: its algorithms run one script per limiter, so two policies and a revocation read
  * cost three commands, and a request one policy refuses is still counted by the others. This script keeps the
- * library's algorithm and key layout for `global` and `user` (a weighted sliding window over two fixed buckets on
- * the worker's clock) and an exact sliding log (a sorted set on Redis `TIME`) for `auth`, and counts a request
+ * library's algorithm and key layout for `global`, `user` and `refresh` (a weighted sliding window over two fixed
+ * buckets on the worker's clock) and an exact sliding log (a sorted set on Redis `TIME`) for the policies in
+ * EXACT_POLICIES (`auth` and the per-account message limits), and counts a request
  * against every policy only when all of them admit it.
  *
  * The script is not flagged `no-writes`, so Upstash runs it on the primary: a revocation is never read from a
  * replica that has not seen it yet. `allow-key-locking` is truthful: the script touches KEYS only.
  */
+import { EXACT_POLICIES } from '../../lib/rate-limit-policies'
 import type { Admission, AdmissionQuery, AdmissionStore, RateLimitPolicy } from '../types'
 import { exactWindowKey, RATE_LIMIT_PREFIXES, revocationKeys, slidingWindowKeys } from './keys'
 import { integers, type LuaScript, runScript, type ScriptRedis } from './script'
@@ -148,8 +150,8 @@ export function createRedisAdmissionStore(redis: ScriptRedis, options: RedisAdmi
           throw new RangeError(`windowSeconds must be a positive integer: ${windowSeconds}`)
         }
         const windowMs = windowSeconds * 1_000
-        if (policy === 'auth') {
-          keys.push(exactWindowKey(prefixes.auth, identifier))
+        if (EXACT_POLICIES.has(policy)) {
+          keys.push(exactWindowKey(prefixes[policy], identifier))
           args.push('e', limit, windowMs, 0)
         } else {
           keys.push(...slidingWindowKeys(prefixes[policy], identifier, windowMs, nowMs))
