@@ -14,6 +14,7 @@ import {
 import { freePort, waitForPort } from './lib/free-port.ts'
 import { REDIS_SERVER_MISSING_MESSAGE, startRedisServer } from './lib/redis-server.ts'
 import { withoutAllowKeyLocking } from './lib/upstash-commands.ts'
+import { createConnection } from './lib/upstash-redis.ts'
 import { startUpstashLocal, type UpstashLocal } from './upstash-local.ts'
 
 const SCRIPT_PATH = path.join(import.meta.dirname, 'upstash-local.ts')
@@ -349,6 +350,33 @@ describe('upstash-local (Node only)', () => {
         expect(wrongMethod.status).toBe(405)
       } finally {
         await server.close()
+      }
+    })
+
+    it('runs a script it knows by its SHA (not its body), and by its body once Redis has forgotten it', async () => {
+      const redis = createConnection(local.redisUrl, 'test-commandstats', () => {})
+      await redis.connect()
+      // Single commands: the client's auto-pipelining would send them through /pipeline, where scripts run as EVAL.
+      const single = client(local, { enableAutoPipelining: false })
+      const calls = async (name: string) => {
+        const stats = (await redis.info('commandstats')).split('\r\n')
+        const line = stats.find((l: string) => l.startsWith(`cmdstat_${name}:`))
+        return Number(/calls=(\d+)/.exec(line ?? '')?.[1] ?? 0)
+      }
+      try {
+        const script = `#!lua flags=allow-key-locking\nreturn {KEYS[1], ARGV[1], '${crypto.randomUUID()}'}`
+        const sha = await single.scriptLoad(script)
+        const key = `node:known:${crypto.randomUUID()}`
+        const [evalsha, evals] = [await calls('evalsha'), await calls('eval')]
+        const first = await single.evalsha<string[], string[]>(sha, [key], ['a'])
+        expect(first.slice(0, 2)).toEqual([key, 'a'])
+        expect([(await calls('evalsha')) - evalsha, (await calls('eval')) - evals]).toEqual([1, 0])
+        await local.flushScripts()
+        expect(await single.evalsha<string[], string[]>(sha, [key], ['b'])).toEqual([key, 'b', first[2]])
+        // NOSCRIPT from Redis, then the stored body: the client saw neither.
+        expect([(await calls('evalsha')) - evalsha, (await calls('eval')) - evals]).toEqual([2, 1])
+      } finally {
+        redis.disconnect()
       }
     })
 

@@ -4,7 +4,13 @@ import { createHash } from 'node:crypto'
 
 export type Scalar = string | number | boolean | null
 export type Command = Scalar[]
-export type Executable = { name: string; args: string[]; finish?: (reply: unknown) => unknown }
+export type Executable = {
+  name: string
+  args: string[]
+  finish?: (reply: unknown) => unknown
+  /** What to run instead when Redis answers NOSCRIPT (its script cache was flushed or it restarted). */
+  fallback?: Executable
+}
 export type Prepared = Executable | { rejected: string }
 /** Client SHA-1 of a script as sent → the body Redis accepts and its SHA-1. */
 export type ScriptRegistry = Map<string, { serverSha: string; body: string }>
@@ -92,12 +98,15 @@ function prepareEval(name: string, args: string[], scripts: ScriptRegistry): Pre
   return { name, args: rewritten === undefined ? args : [rewritten, ...rest] }
 }
 
-// A known client SHA becomes EVAL of the stored body, which also survives SCRIPT FLUSH and Redis restarts.
+// A known client SHA becomes EVALSHA of the rewritten script's SHA, as Upstash runs it: by hash, without the body
+// crossing to Redis and being hashed again on every call. When Redis no longer has it (SCRIPT FLUSH, a restart),
+// EVAL of the stored body runs instead, so the client never sees a NOSCRIPT its Upstash would not send.
 function prepareEvalsha(name: string, args: string[], scripts: ScriptRegistry): Prepared {
   const [sha, ...rest] = args
   const known = sha === undefined ? undefined : scripts.get(sha.toLowerCase())
   if (!known) return { name, args }
-  return { name: name === 'EVALSHA' ? 'EVAL' : 'EVAL_RO', args: [known.body, ...rest] }
+  const fallback = { name: name === 'EVALSHA' ? 'EVAL' : 'EVAL_RO', args: [known.body, ...rest] }
+  return { name, args: [known.serverSha, ...rest], fallback }
 }
 
 function prepareScript(args: string[], scripts: ScriptRegistry): Prepared {

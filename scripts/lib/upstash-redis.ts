@@ -16,9 +16,10 @@ const rawJSON = (JSON as unknown as { rawJSON?: (text: string) => unknown }).raw
 /** Redis could not be reached (as opposed to Redis answering with an error reply). */
 export class RedisUnavailableError extends Error {}
 
-// Every command is written in this tick, so they reach Redis in request order.
+// Every command is written in this tick, so they reach Redis in request order: a script runs in its EVAL form,
+// since a NOSCRIPT retry would run after the commands that follow it.
 export function runPipeline(conn: RedisConnection, prepared: Prepared[]): Promise<Outcome[]> {
-  return Promise.all(prepared.map((p) => ('rejected' in p ? { error: p.rejected } : execute(conn, p))))
+  return Promise.all(prepared.map((p) => ('rejected' in p ? { error: p.rejected } : execute(conn, p.fallback ?? p))))
 }
 
 // MULTI, the commands and EXEC are written in one tick on a connection used for nothing else, so no other
@@ -29,7 +30,7 @@ export async function runTransaction(
 ): Promise<Outcome[] | { error: string }> {
   const queued = [
     execute(conn, { name: 'MULTI', args: [] }),
-    ...prepared.map((p) => execute(conn, { name: p.name, args: p.args })),
+    ...prepared.map((p) => execute(conn, { name: (p.fallback ?? p).name, args: (p.fallback ?? p).args })),
   ]
   const [, exec] = await Promise.all([Promise.all(queued), execute(conn, { name: 'EXEC', args: [] })])
   if ('error' in exec) return exec
@@ -46,6 +47,9 @@ export async function execute(conn: RedisConnection, prepared: Executable): Prom
     const reply = await conn.callBuffer(prepared.name, prepared.args)
     return { result: prepared.finish ? prepared.finish(reply) : reply }
   } catch (err) {
+    if (isReplyError(err) && prepared.fallback && err.message.startsWith('NOSCRIPT')) {
+      return execute(conn, prepared.fallback)
+    }
     if (isReplyError(err)) return { error: err.message }
     throw new RedisUnavailableError(err instanceof Error ? err.message : String(err))
   }
