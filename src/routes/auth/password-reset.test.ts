@@ -155,20 +155,28 @@ describe('POST /auth/password/forgot', () => {
       const sorted = [...values].sort((a, b) => a - b).slice(values.length / 10, (values.length * 9) / 10)
       return sorted.reduce((sum, v) => sum + v, 0) / sorted.length
     }
-    const known: number[] = []
-    const unknown: number[] = []
     for (let i = 0; i < 10; i++) await time(uniqueEmail('warm'))
-    // Interleaved, in alternating order, so drift and whatever the previous request left behind (a D1 write)
-    // fall on both sides alike.
-    for (let i = 0; i < 200; i++) {
-      if (i % 2 === 0) known.push(await time(email))
-      unknown.push(await time(uniqueEmail('timing')))
-      if (i % 2 === 1) known.push(await time(email))
+    const round = async () => {
+      const known: number[] = []
+      const unknown: number[] = []
+      // Interleaved, in alternating order, so drift and whatever the previous request left behind (a D1 write)
+      // fall on both sides alike.
+      for (let i = 0; i < 200; i++) {
+        if (i % 2 === 0) known.push(await time(email))
+        unknown.push(await time(uniqueEmail('timing')))
+        if (i % 2 === 1) known.push(await time(email))
+      }
+      return trimmedMean(unknown) / trimmedMean(known)
     }
-    // Within 15 % (measured here: 0.94–1.07 on ~1–2.5 ms).
-    const ratio = trimmedMean(unknown) / trimmedMean(known)
-    expect(ratio).toBeGreaterThan(0.85)
-    expect(ratio).toBeLessThan(1.15)
+    // Within 15 % (measured here: 0.94–1.07 on ~1–2.5 ms), as the median of three rounds: another test file
+    // running on the second core can push one round out (1.157 seen once), while a real difference of 20 % or
+    // more moves every round. Two rounds on the same side of the band decide; a third breaks a tie.
+    const inBand = (ratio: number) => ratio > 0.85 && ratio < 1.15
+    const ratios = [await round(), await round()]
+    if (inBand(ratios[0] as number) !== inBand(ratios[1] as number)) ratios.push(await round())
+    const median = [...ratios].sort((a, b) => a - b)[Math.floor(ratios.length / 2)] as number
+    expect(median, `ratios ${ratios.map((r) => r.toFixed(3)).join(', ')}`).toBeGreaterThan(0.85)
+    expect(median, `ratios ${ratios.map((r) => r.toFixed(3)).join(', ')}`).toBeLessThan(1.15)
   }, 30_000)
 })
 
