@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: edgeward side by side with a bare pass-through worker, a one-Upstash-call floor, a lean
- * hand-written proxy with the proxy's per-request duties and the naive composition of its libraries, in one Miniflare, against one local Upstash server and one echo origin, at +0 ms
- * and +20 ms Upstash latency. Prints a table per latency and writes docs/PERFORMANCE.md and docs/performance.svg.
+ * hand-written proxy with the proxy's per-request duties and the naive composition of its libraries, in one
+ * Miniflare, against one local Upstash server and one echo origin, at +0 ms and +20 ms Upstash latency. Prints a
+ * table per latency and writes docs/PERFORMANCE.md and docs/performance.svg.
  *
  *   npm run bench -- --rounds 3 --round-ms 4000 --concurrency 8
  */

@@ -4,8 +4,8 @@
  * Only what an exact log and the library's approximate sliding window both guarantee is asserted for every policy:
  * a fresh identifier gets `limit` admissions and no more in one burst, refusals say when to come back within a
  * window, and two quiet windows forget everything. Exactness (a sliding log, no bucket edges) is asserted for
- * the policies in EXACT_POLICIES only. Bursts that must be refused use an hour-long window, so the library's bucket edge (on the hour)
- * falls inside one with negligible odds; the waits use 1-second windows, about three seconds of sleep on Redis.
+ * the policies in EXACT_POLICIES only. Bursts that must be refused use an hour-long window, so the library's bucket
+ * edge (on the hour) falls inside one with negligible odds; the waits use 1-second windows, about three seconds of sleep on Redis.
  */
 import { describe, expect, it } from 'vitest'
 import { EXACT_POLICIES } from '../../lib/rate-limit-policies'
