@@ -38,7 +38,7 @@ export interface BenchOptions {
 export const DEFAULTS: BenchOptions = { rounds: 3, roundMs: 4000, concurrency: 8, latencies: [0, 20] }
 
 /** An access token shaped as src/tokens/mint.ts mints them, valid for the whole run. */
-async function mintToken(privateJwk: object, publicJwk: object): Promise<string> {
+export async function mintToken(privateJwk: object, publicJwk: object): Promise<string> {
   const key = await importJWK({ ...privateJwk, alg: 'EdDSA' }, 'EdDSA')
   const iat = Math.floor(Date.now() / 1000)
   return new SignJWT({ sid: 'bench-session', scope: '' })

@@ -84,7 +84,7 @@ const FLOOR_SCRIPT = `export default {
   },
 }`
 
-const BARE_SCRIPT = `export default {
+export const BARE_SCRIPT = `export default {
   async fetch(request, env) {
     const url = new URL(request.url)
     return fetch(env.ORIGIN + url.pathname + url.search)
@@ -96,7 +96,7 @@ const BARE_SCRIPT = `export default {
 // headers and X-Forwarded-* plus a request id go to the origin with an HMAC-SHA256 identity signature (key imported
 // once), a timeout covers the response head (cleared when it arrives), and the answer carries the headers the
 // gateway's does for this request. Compared with bare, it is what these duties cost on this machine.
-const leanScript = (answerHeaders: [string, string][]) => `const utf8 = new TextEncoder()
+export const leanScript = (answerHeaders: [string, string][]) => `const utf8 = new TextEncoder()
 const ANSWER = ${JSON.stringify(answerHeaders)}
 let key
 export default {
@@ -138,7 +138,7 @@ export const BLOCKED_IP = '203.0.113.12'
 export const NAIVE_IP = '203.0.113.13'
 export const NO_UPSTASH_IP = '203.0.113.14'
 
-const LEAN_SECRET = 'bench-lean-signing-secret-of-32-bytes!'
+export const LEAN_SECRET = 'bench-lean-signing-secret-of-32-bytes!'
 const DIRECT = [{ host: '127.0.0.1', port: 0 }]
 // Limits no benchmark round can reach, so the authenticated and public variants measure the allowed path.
 const UNREACHABLE = '1000000/1s'

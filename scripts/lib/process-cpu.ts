@@ -9,24 +9,29 @@ import { readFileSync } from 'node:fs'
 /** Milliseconds of CPU (user + system) `pid` has used so far. */
 export type CpuReader = () => number
 
-/** The reader of the child of this process whose command line contains `name`, or undefined. */
-export function childCpuReader(name: string): CpuReader | undefined {
-  if (process.platform !== 'linux') return undefined
+/** The pids of this process's children whose command line contains `text` (none where /proc or pgrep is missing). */
+export function childrenWithCommand(text: string): number[] {
   let children: string[]
   try {
     children = execFileSync('pgrep', ['-P', String(process.pid)], { encoding: 'utf8' })
       .trim()
       .split('\n')
   } catch {
-    return undefined
+    return []
   }
-  const pid = children.find((p) => {
+  return children.map(Number).filter((pid) => {
     try {
-      return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(name)
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text)
     } catch {
       return false
     }
   })
+}
+
+/** The reader of the child of this process whose command line contains `name`, or undefined. */
+export function childCpuReader(name: string): CpuReader | undefined {
+  if (process.platform !== 'linux') return undefined
+  const pid = childrenWithCommand(name)[0]
   if (pid === undefined) return undefined
   return () => processCpuMs(readFileSync(`/proc/${pid}/stat`, 'utf8'))
 }
