@@ -62,7 +62,8 @@ export function costScenarios(token: string): CostScenario[] {
       expectStatus: 200,
       limits: { global: UNREACHABLE, user: UNREACHABLE },
     },
-    // One request per day: the warm-up spends it, so every measured request is refused from memory.
+    // A limit of 1, which the stand-in Upstash counts as spent: it refuses the first request, the isolate's memory
+    // every later one, so each measured request is a refusal from memory.
     {
       name: 'edgeward blocked',
       module: 'edgeward',
@@ -146,7 +147,7 @@ export function baselineModule(module: 'bare' | 'lean', answerHeaders: [string, 
 }
 
 /** A scenario's worker name in Miniflare. */
-export const costWorkerName = (s: CostScenario) => s.name.replace(/[^a-z]+/g, '-')
+export const costWorkerName = (s: CostScenario) => s.name.toLowerCase().replace(/[^a-z]+/g, '-')
 
 export interface CostWorkers {
   scenarios: CostScenario[]
