@@ -93,6 +93,8 @@ describe('docs/COST.md', () => {
       { name: 'headers-set', description: 'new Headers, then Headers.set of 14 fields', instructions: 98_000 },
       { name: 'headers-record', description: 'new Headers from a record of 14 fields', instructions: 90_000 },
       { name: 'headers-copy', description: 'new Headers copied from a Headers of 14 fields', instructions: 21_000 },
+      { name: 'headers-entries', description: 'iterating pairs', instructions: 92_000 },
+      { name: 'headers-keys', description: 'iterating names', instructions: 63_000 },
     ],
   }
   const doc = renderCostDocument(result, {
@@ -118,5 +120,6 @@ describe('docs/COST.md', () => {
     expect(doc).toContain('Deciding the global limit (one admission call, answered in the isolate) adds 300k')
     expect(doc).toContain('adds 350k to the public route without Upstash')
     expect(doc).toContain('14 header fields cost 98,000 instructions set one by one, 90,000 from a record and 21,000')
+    expect(doc).toContain('iterating 14 fields 92,000 instructions as pairs and 63,000 as names')
   })
 })

@@ -10,6 +10,8 @@ export const COST_OPS: { name: string; description: string }[] = [
   { name: 'headers-record', description: 'new Headers from a record of 14 fields' },
   { name: 'headers-copy', description: 'new Headers copied from a Headers of 14 fields' },
   { name: 'headers-get', description: 'Headers.get of one field' },
+  { name: 'headers-entries', description: 'iterating the [name, value] pairs of a Headers of 14 fields' },
+  { name: 'headers-keys', description: 'iterating the names of a Headers of 14 fields' },
   { name: 'response', description: 'new Response copying a Headers of 5 fields' },
   { name: 'await', description: 'await of a settled value' },
   { name: 'timer', description: 'setTimeout, then clearTimeout' },
@@ -36,6 +38,8 @@ export default {
       switch (op) {
         case 'headers-set': { const fresh = new Headers(); for (const [name, value] of FIELDS) fresh.set(name, value); break }
         case 'headers-get': sink += headers.get('x-field-1').length; break
+        case 'headers-entries': for (const [name] of COPY) sink += name.length; break
+        case 'headers-keys': for (const name of COPY.keys()) sink += name.length; break
         case 'headers-record': sink += new Headers(RECORD) ? 1 : 0; break
         case 'headers-copy': sink += new Headers(COPY) ? 1 : 0; break
         case 'response': sink += new Response(null, { headers: FIVE }).status; break
