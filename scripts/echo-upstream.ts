@@ -76,8 +76,9 @@ const REDIRECT_PATH = /\/__echo\/redirect\/(30[1-8])(?:\/|$)/
  * {@link EchoRecord}, except:
  * - `/__echo/status/:code` answers with that status (200–599; others get 400);
  * - `/__echo/slow/:ms` reads the body, then waits `ms` (≤ {@link MAX_SLOW_MS}) before answering;
- * - `/__echo/set-cookie` adds `Set-Cookie`, `Server`, `X-Powered-By` and weak `X-Frame-Options` and
- *   `Content-Security-Policy` (headers a gateway should strip, vet or replace);
+ * - `/__echo/set-cookie` adds `Set-Cookie`, `Server`, `X-Powered-By`, weak `X-Frame-Options` and
+ *   `Content-Security-Policy`, and permissive `Access-Control-*` fields (headers a gateway should strip, vet or
+ *   replace);
  * - `/__echo/redirect/:code?to=URL` answers that 3xx with `Location: URL` (an open redirect, as origins have);
  * - `POST /__echo/faults` with `{match, times, status}` makes the next `times` requests whose body contains `match`
  *   get `status` (500–599) instead of the echo;
@@ -182,6 +183,10 @@ export async function startEchoUpstream({
       extra['x-powered-by'] = 'echo-upstream'
       extra['x-frame-options'] = 'ALLOWALL' // weaker than the gateway's own: it must replace them
       extra['content-security-policy'] = 'default-src *'
+      // CORS is the gateway's: an origin's own Access-Control-* fields must never reach the client.
+      extra['access-control-allow-origin'] = '*'
+      extra['access-control-allow-credentials'] = 'true'
+      extra['access-control-allow-headers'] = 'X-Evil'
     }
     sendJson(res, status, record, extra)
   }

@@ -6,6 +6,7 @@
 import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../test/conformance/upstash-cases'
+import { CORS_EXPOSE_HEADERS } from '../pipeline/cors'
 import { compileRoutes } from '../routing/table'
 import { testApp } from '../test-support/app'
 import { testExecutionContext as ctx } from '../test-support/context'
@@ -215,7 +216,20 @@ describe('proxy: forwarding with a signed identity', () => {
     // The origin's weaker values are replaced, not kept.
     expect(res.headers.get('x-frame-options')).toBe('DENY')
     expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'")
-    expect(res.headers.get('access-control-allow-origin')).toBe('http://localhost:3000')
+    // CORS is the gateway's alone: the origin's permissive Access-Control-* fields never reach the client.
+    const cors = (r: Response) => [...r.headers].filter(([name]) => name.startsWith('access-control-'))
+    expect(cors(res)).toEqual([
+      ['access-control-allow-origin', 'http://localhost:3000'],
+      ['access-control-expose-headers', CORS_EXPOSE_HEADERS.join(',')],
+    ])
+    for (const origin of [undefined, 'https://evil.test']) {
+      const other = await gw(unique('/__echo/set-cookie'), {
+        headers: { ...authHeader(token), ...(origin === undefined ? {} : { origin }) },
+      })
+      expect(other.status).toBe(200)
+      expect(cors(other)).toEqual([])
+      expect(other.headers.get('vary')).toMatch(/\bOrigin\b/)
+    }
   })
 
   it("passes the origin's own errors through unchanged (not rewritten as problems)", async () => {

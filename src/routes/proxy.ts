@@ -21,6 +21,7 @@ import type { ResolvedPolicy } from '../routing/table'
 import { type InflateFormat, requestCoding } from '../upstream/content-coding'
 import { upstreamRequestHeaders } from '../upstream/headers'
 import { signIdentity } from '../upstream/signature'
+import { HEADER_REQUEST_ID } from '../upstream/verify-origin'
 
 async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute, gw: ProxyDeps): Promise<Response> {
   const { config, forward } = gw
@@ -55,13 +56,17 @@ async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute, gw: ProxyDeps
       ...bodyOptions(c, policy, config, headers),
       client: networkOf(requestClient(c)),
       ...(policy.breakerGroup === undefined ? {} : { breakerGroup: policy.breakerGroup }),
-      sign: (target) =>
-        signIdentity(config.upstream.signingSecret, {
+      sign: async (target) => {
+        // X-Request-Id is signed with the value upstreamRequestHeaders already put in the headers: setting it again
+        // would only cost the runtime a field.
+        const { [HEADER_REQUEST_ID]: _forwarded, ...signed } = await signIdentity(config.upstream.signingSecret, {
           method: target.method,
           pathAndQuery: target.pathAndQuery,
           requestId,
           ...(principal !== undefined ? { user: principal.sub, scopes: principal.scopes, session: principal.sid } : {}),
-        }),
+        })
+        return signed
+      },
     })
     const outcome = `${Math.floor(response.status / 100)}xx`
     const latencyMs = performance.now() - started

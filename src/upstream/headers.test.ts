@@ -2,9 +2,12 @@ import { describe, expect, it } from 'vitest'
 import {
   clientResponseHeaders,
   FORWARDED_REQUEST_HEADERS,
+  isAllowListed,
+  isCorsFree,
   isForwardableHeaderName,
   upstreamRequestHeaders,
 } from './headers'
+import { stripReservedRequestHeaders } from './send'
 
 const CONTEXT = {
   clientIp: '203.0.113.7',
@@ -271,5 +274,54 @@ describe('clientResponseHeaders', () => {
       'www-authenticate': 'Basic realm="origin"',
     }
     expect(Object.fromEntries(clientResponseHeaders(new Headers(init)))).toEqual(init)
+  })
+})
+
+// The forwarder and the CORS stage skip their own pass over headers these functions produced: the skip is only
+// sound while what the pass would remove can never be there.
+describe('what the forwarder and CORS may skip', () => {
+  const RESERVED = [
+    'x-gateway-user',
+    'X-Gateway-Signature',
+    'x-gateway-timestamp',
+    'transfer-encoding',
+    'keep-alive',
+    'accept-encoding',
+  ]
+
+  it('builds request headers with no field the forwarder strips, whatever the client and the route ask for', () => {
+    const incoming = new Headers(RESERVED.map((name) => [name, 'forged']))
+    incoming.set('accept', 'application/json')
+    incoming.set('x-tenant', 'acme')
+    const headers = upstreamRequestHeaders(incoming, { ...CONTEXT, forwardHeaders: ['x-tenant'] })
+    const copy = new Headers(headers)
+    stripReservedRequestHeaders(copy)
+    expect([...copy]).toEqual([...headers])
+    expect(isAllowListed(headers)).toBe(true)
+    expect([...headers.keys()]).toEqual(
+      expect.arrayContaining(['accept', 'x-tenant', 'x-forwarded-for', 'x-request-id']),
+    )
+  })
+
+  it('strips reserved fields from headers it did not build', () => {
+    const headers = new Headers(RESERVED.map((name) => [name, 'forged']))
+    headers.set('accept', 'application/json')
+    expect(isAllowListed(headers)).toBe(false)
+    stripReservedRequestHeaders(headers)
+    expect([...headers.keys()]).toEqual(['accept'])
+  })
+
+  it('marks response headers CORS-free only once every Access-Control-* field is gone', () => {
+    const upstream = new Headers({
+      'access-control-allow-origin': '*',
+      'Access-Control-Allow-Credentials': 'true',
+      'access-control-expose-headers': 'x-secret',
+      'content-type': 'application/json',
+    })
+    expect(isCorsFree(upstream)).toBe(false)
+    const headers = clientResponseHeaders(upstream)
+    expect(isCorsFree(headers)).toBe(true)
+    expect([...headers.keys()]).toEqual(['content-type'])
+    expect(isCorsFree(new Headers(headers))).toBe(false)
   })
 })

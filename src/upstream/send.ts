@@ -3,7 +3,7 @@
  * forwarder in forward.ts adds the timeout, the retry and the breaker). Each header set is copied at most once: the
  * forwarder's own Headers go to the runtime's fetch as they are, the origin's into the client's response.
  */
-import { scrubResponseHeaders } from './headers'
+import { isAllowListed, scrubResponseHeaders } from './headers'
 
 /** Header fields the runtime sets itself for the hop to the origin (the encodings it can decode, the framing). */
 const RUNTIME_REQUEST_HEADERS: ReadonlySet<string> = new Set(['transfer-encoding', 'keep-alive', 'accept-encoding'])
@@ -13,9 +13,10 @@ const RUNTIME_REQUEST_HEADERS: ReadonlySet<string> = new Set(['transfer-encoding
  * identity may) and the fields the runtime chooses (so it can decode what the origin sends). Hop-by-hop and
  * Connection-listed fields are already gone (`upstreamRequestHeaders`), removed before the gateway added its own,
  * so a client's `Connection: X-Forwarded-For` cannot remove what the gateway adds. Once per request, before the
- * first attempt.
+ * first attempt. Headers built by `upstreamRequestHeaders` carry none of these and are not looked through again.
  */
 export function stripReservedRequestHeaders(headers: Headers): void {
+  if (isAllowListed(headers)) return
   const removed: string[] = []
   for (const name of headers.keys()) {
     if (name.startsWith('x-gateway-') || RUNTIME_REQUEST_HEADERS.has(name)) removed.push(name)

@@ -11,6 +11,7 @@ import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { createLogThrottle } from '../../lib/throttle'
 import { logRequest, recordEvent } from '../../request-log'
+import { isCorsFree } from '../../upstream/headers'
 
 /** `Access-Control-Allow-Methods` on preflights: explicit, never `*` (R-CORS-5). */
 export const CORS_ALLOW_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
@@ -130,11 +131,14 @@ function varyWithOrigin(vary: string | null): string | undefined {
  */
 function settleCorsHeaders(c: Context<AppEnv>, expected: Record<string, string>): void {
   const { headers } = c.res
-  const stale: string[] = []
-  for (const name of headers.keys()) {
-    if (name.startsWith(CORS_HEADER_PREFIX) && !(name in expected)) stale.push(name)
+  // A proxied response was scrubbed of every Access-Control-* field the origin sent: no pass over its fields.
+  if (!isCorsFree(headers)) {
+    const stale: string[] = []
+    for (const name of headers.keys()) {
+      if (name.startsWith(CORS_HEADER_PREFIX) && !(name in expected)) stale.push(name)
+    }
+    for (const name of stale) headers.delete(name)
   }
-  for (const name of stale) headers.delete(name)
   for (const [name, value] of Object.entries(expected)) {
     if (headers.get(name) !== value) headers.set(name, value)
   }

@@ -102,10 +102,16 @@ export function createUpstashRest(options: UpstashRestOptions): UpstashRest {
   }
 
   /** POSTs `body` and returns the parsed reply; retries network errors only, all under one timeout. */
+  // Built once: a request copies the Headers it is given, which the runtime does for less than it converts a record.
+  const fixedHeaders = new Headers({ authorization, 'content-type': 'application/json' })
+
   const send = async (path: string, body: unknown, name: string): Promise<unknown> => {
     const signal = AbortSignal.timeout(options.timeoutMs)
-    const headers: Record<string, string> = { authorization, 'content-type': 'application/json' }
-    if (syncToken !== '') headers['upstash-sync-token'] = syncToken
+    let headers = fixedHeaders
+    if (syncToken !== '') {
+      headers = new Headers(fixedHeaders)
+      headers.set('upstash-sync-token', syncToken)
+    }
     const init: RequestInit = { method: 'POST', headers, body: JSON.stringify(body), signal }
     let response: Response
     for (let attempt = 0; ; attempt++) {
