@@ -94,8 +94,9 @@ function bodyOptions(
   config: Config,
   headers: Headers,
 ): { maxBodyBytes: number; inflate?: InflateFormat } {
-  const coding = requestCoding(c.req.header('content-encoding'))
-  if (policy.decompress === undefined || coding.kind !== 'inflatable') {
+  // The coding is read only where it can matter: a route without `decompress` never inflates.
+  const coding = policy.decompress === undefined ? undefined : requestCoding(c.req.header('content-encoding'))
+  if (policy.decompress === undefined || coding?.kind !== 'inflatable') {
     return { maxBodyBytes: policy.bodyLimitBytes ?? config.bodyLimits.defaultBytes }
   }
   headers.delete('content-encoding')

@@ -196,9 +196,10 @@ export function createForwarder({
     const target = joinTarget(prefix, request.pathAndQuery)
     const method = request.method.toUpperCase()
     const idempotent = method === 'GET' || method === 'HEAD'
-    const declared = Number(request.headers.get('content-length') ?? Number.NaN)
-    if (!idempotent && request.maxBodyBytes !== undefined && declared > request.maxBodyBytes) {
-      throw tooLarge(request.maxBodyBytes, 'content_length')
+    // GET and HEAD send no body (attemptOnce drops it), so their Content-Length is not even read.
+    if (!idempotent && request.maxBodyBytes !== undefined) {
+      const declared = Number(request.headers.get('content-length') ?? Number.NaN)
+      if (declared > request.maxBodyBytes) throw tooLarge(request.maxBodyBytes, 'content_length')
     }
     const breaker = breakerOf(request)
     const client = request.client ?? ''

@@ -48,6 +48,8 @@ export function bearerToken(authorization: string | undefined, url: URL): string
 }
 
 export interface AuthPrefetch {
+  /** The bearer token the prefetch verified. */
+  token: string
   verified: VerifyResult
   /**
    * The token's revocation, decided with the rate limits in the same Upstash call; undefined when the rate-limit
@@ -68,7 +70,7 @@ export async function prefetchAuthentication(c: Context<AppEnv>, gw: AuthDeps): 
   const token = bearerToken(c.req.header('authorization'), requestUrl(c))
   if (token === 'missing' || token === 'malformed') return undefined
   const verified = await verifyAccessToken(token, await gw.keyRing(), gw.config.jwt)
-  c.set('authPrefetch', { verified, revocationCheck: undefined })
+  c.set('authPrefetch', { token, verified, revocationCheck: undefined })
   return verified.ok ? verified.claims : undefined
 }
 
@@ -85,11 +87,12 @@ export function settleRevocation(c: Context<AppEnv>, status: RevocationStatus): 
 export const authenticate = (gw: AuthDeps) =>
   createMiddleware<AppEnv>(async function authenticate(c, next) {
     const { config } = gw
-    const token = bearerToken(c.req.header('authorization'), requestUrl(c))
+    // The rate-limit stage's prefetch parsed the same header of the same request: its token is this one.
+    const prefetched = c.get('authPrefetch')
+    const token = prefetched?.token ?? bearerToken(c.req.header('authorization'), requestUrl(c))
     if (token === 'missing') return reject(c, 'token_missing', 'unauthenticated')
     if (token === 'malformed') return reject(c, 'authorization_malformed')
 
-    const prefetched = c.get('authPrefetch')
     const verified = prefetched?.verified ?? (await verifyAccessToken(token, await gw.keyRing(), config.jwt))
     const revocationCheck = prefetched?.revocationCheck
     if (!verified.ok) return reject(c, verified.reason)
