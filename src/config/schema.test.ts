@@ -94,6 +94,19 @@ describe('config schema', () => {
   })
 
   it.each([
+    ['a curly quote', `${STRONG_TOKEN}\u2019`],
+    ['a line break', `${STRONG_TOKEN}\n`],
+    ['a space', `Bearer ${STRONG_TOKEN}`],
+  ])('rejects an Upstash token with %s in every environment, never quoting it', (_, token) => {
+    for (const base of [prod, dev]) {
+      const found = issues(parseConfig({ ...base, UPSTASH_REDIS_REST_TOKEN: token }))
+      expect(found.map((i) => i.variable)).toEqual(['UPSTASH_REDIS_REST_TOKEN'])
+      expect(found[0]?.message).toContain('printable ASCII')
+      expect(JSON.stringify(found)).not.toContain(STRONG_TOKEN)
+    }
+  })
+
+  it.each([
     ['short', 'Zk3v9QpL2mX8', 'at least 32 characters'],
     ['a placeholder', 'changeme-changeme-changeme-changeme-1', 'placeholder'],
     ['a test value', 'test-token-0123456789abcdefghijklmnop', 'placeholder'],

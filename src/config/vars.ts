@@ -169,6 +169,12 @@ export const VarsSchema = z.object({
         error:
           'UPSTASH_REDIS_REST_TOKEN is required: run `wrangler secret put UPSTASH_REDIS_REST_TOKEN` (locally `npm run dev` writes it to .dev.vars)',
       }),
+      // It travels in a header: for a character outside ASCII (a curly quote pasted with it) workerd logs a
+      // warning that quotes the whole value, and a line break fails every call. Never echoes the value.
+      z.regex(/^[\x21-\x7e]*$/, {
+        error:
+          'UPSTASH_REDIS_REST_TOKEN must be printable ASCII without spaces or line breaks: copy it again from the Upstash console',
+      }),
     ),
   REDIS_INSECURE_ALLOW_PLAINTEXT: flag('REDIS_INSECURE_ALLOW_PLAINTEXT'),
   UPSTASH_TIMEOUT_MS: integer('UPSTASH_TIMEOUT_MS', 50, 10_000, 1_000),

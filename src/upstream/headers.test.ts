@@ -303,6 +303,14 @@ describe('what the forwarder and CORS may skip', () => {
     )
   })
 
+  it('leaves the strip on when the names a caller adds were not checked', () => {
+    const incoming = new Headers({ 'x-gateway-user': 'forged', accept: 'application/json' })
+    const headers = upstreamRequestHeaders(incoming, { ...CONTEXT, forwardHeaders: ['x-gateway-user'] })
+    expect(isAllowListed(headers)).toBe(false)
+    stripReservedRequestHeaders(headers)
+    expect(headers.get('x-gateway-user')).toBeNull()
+  })
+
   it('strips reserved fields from headers it did not build', () => {
     const headers = new Headers(RESERVED.map((name) => [name, 'forged']))
     headers.set('accept', 'application/json')

@@ -153,7 +153,11 @@ export function upstreamRequestHeaders(incoming: Headers, context: UpstreamHeade
   headers.set('x-forwarded-proto', context.proto)
   headers.set('x-forwarded-host', context.host)
   headers.set('x-request-id', context.requestId)
-  allowListed.add(headers)
+  // A route table's names were checked when it was compiled; names from anywhere else are checked here, or the
+  // forwarder strips as usual.
+  if (context.forwardHeaders === undefined || context.forwardHeaders.every(isForwardableHeaderName)) {
+    allowListed.add(headers)
+  }
   return headers
 }
 

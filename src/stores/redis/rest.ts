@@ -102,10 +102,13 @@ export function createUpstashRest(options: UpstashRestOptions): UpstashRest {
   }
 
   /** POSTs `body` and returns the parsed reply; retries network errors only, all under one timeout. */
-  // Built once: a request copies the Headers it is given, which the runtime does for less than it converts a record.
-  const fixedHeaders = new Headers({ authorization, 'content-type': 'application/json' })
+  // Built once, by the first call: a request copies the Headers it is given, which the runtime does for less than
+  // it converts a record. Built in a call, so a token the Headers API refuses (a pasted curly quote) fails the
+  // Upstash calls, each with its documented failure mode, rather than the gateway's construction.
+  let fixedHeaders: Headers | undefined
 
   const send = async (path: string, body: unknown, name: string): Promise<unknown> => {
+    fixedHeaders ??= new Headers({ authorization, 'content-type': 'application/json' })
     const signal = AbortSignal.timeout(options.timeoutMs)
     let headers = fixedHeaders
     if (syncToken !== '') {
