@@ -1,7 +1,6 @@
 /**
- * Demo origin for local development and gateway tests: answers every method and
- * path with a JSON description of the request it received. Dev and test only;
- * nothing here runs in the Worker.
+ * Demo origin for local development and gateway tests: answers every method and path with a JSON description of
+ * the request it received. Dev and test only; nothing here runs in the Worker.
  *
  *   node scripts/echo-upstream.ts --port 9000
  */
@@ -72,13 +71,11 @@ const SET_COOKIE_PATH = /^\/__echo\/set-cookie(?:\/|$)/
 const REDIRECT_PATH = /\/__echo\/redirect\/(30[1-8])(?:\/|$)/
 
 /**
- * Starts the echo upstream. Every request gets `200 application/json` with an
- * {@link EchoRecord}, except:
+ * Starts the echo upstream. Every request gets `200 application/json` with an {@link EchoRecord}, except:
  * - `/__echo/status/:code` answers with that status (200–599; others get 400);
  * - `/__echo/slow/:ms` reads the body, then waits `ms` (≤ {@link MAX_SLOW_MS}) before answering;
- * - `/__echo/set-cookie` adds `Set-Cookie`, `Server`, `X-Powered-By`, weak `X-Frame-Options` and
- *   `Content-Security-Policy`, and permissive `Access-Control-*` fields (headers a gateway should strip, vet or
- *   replace);
+ * - `/__echo/set-cookie` adds `Set-Cookie`, `Server`, `X-Powered-By`, weak `X-Frame-Options` and CSP, and
+ *   permissive `Access-Control-*` fields (headers a gateway should strip, vet or replace);
  * - `/__echo/redirect/:code?to=URL` answers that 3xx with `Location: URL` (an open redirect, as origins have);
  * - `POST /__echo/faults` with `{match, times, status}` makes the next `times` requests whose body contains `match`
  *   get `status` (500–599) instead of the echo;
@@ -184,9 +181,7 @@ export async function startEchoUpstream({
       extra['x-frame-options'] = 'ALLOWALL' // weaker than the gateway's own: it must replace them
       extra['content-security-policy'] = 'default-src *'
       // CORS is the gateway's: an origin's own Access-Control-* fields must never reach the client.
-      extra['access-control-allow-origin'] = '*'
-      extra['access-control-allow-credentials'] = 'true'
-      extra['access-control-allow-headers'] = 'X-Evil'
+      Object.assign(extra, { 'access-control-allow-origin': '*', 'access-control-allow-credentials': 'true' })
     }
     sendJson(res, status, record, extra)
   }
