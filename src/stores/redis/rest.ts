@@ -101,12 +101,12 @@ export function createUpstashRest(options: UpstashRestOptions): UpstashRest {
     throw new UpstashError(`Upstash ${name}: ${safe}`)
   }
 
-  /** POSTs `body` and returns the parsed reply; retries network errors only, all under one timeout. */
   // Built once, by the first call: a request copies the Headers it is given, which the runtime does for less than
-  // it converts a record. Built in a call, so a token the Headers API refuses (a pasted curly quote) fails the
+  // it converts a record. Built in a call, so a token the Headers API refuses (a line break in it) fails the
   // Upstash calls, each with its documented failure mode, rather than the gateway's construction.
   let fixedHeaders: Headers | undefined
 
+  /** POSTs `body` and returns the parsed reply; retries network errors only, all under one timeout. */
   const send = async (path: string, body: unknown, name: string): Promise<unknown> => {
     fixedHeaders ??= new Headers({ authorization, 'content-type': 'application/json' })
     const signal = AbortSignal.timeout(options.timeoutMs)
