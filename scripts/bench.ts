@@ -75,7 +75,7 @@ export async function runBench(opts: BenchOptions): Promise<Table[]> {
       convertV4MiniflareOptions({
         cf: false,
         handleStructuredLogs: () => {},
-        workers: workerOptions({ ...env, ...keys, token, answerHeaders: await gatewayAnswerHeaders() }),
+        workers: workerOptions({ ...env, ...keys, token, answerHeaders: gatewayAnswerHeaders() }),
       }),
     )
     steps.unshift(() => mf.dispose())

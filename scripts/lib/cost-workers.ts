@@ -163,7 +163,7 @@ export async function prepareCostWorkers(outDir: string): Promise<CostWorkers> {
   if (path.basename(bundle) !== 'index.js') throw new Error(`cost: the bundle is ${bundle}, expected index.js`)
   const keys = generateEd25519Jwks()
   const scenarios = costScenarios(await mintToken(keys.privateJwk, keys.publicJwk))
-  const answerHeaders = await gatewayAnswerHeaders()
+  const answerHeaders = gatewayAnswerHeaders()
   const workers = new Map<string, V4WorkerOptions>()
   for (const s of scenarios) {
     const base = s.module === 'edgeward' ? undefined : baselineModule(s.module, answerHeaders)

@@ -134,9 +134,10 @@ export interface UpstreamHeaderContext {
 export function upstreamRequestHeaders(incoming: Headers, context: UpstreamHeaderContext): Headers {
   // A set() per field: measured in workerd (`npm run cost`), cheaper than building from a record, which the
   // runtime converts field by field at a higher price. One pass over the incoming fields, the only one.
-  const unlisted = connectionOptions(incoming)
+  const fields = [...incoming]
+  const unlisted = connectionListed(fields)
   const headers = new Headers()
-  for (const [name, value] of incoming) {
+  for (const [name, value] of fields) {
     if (!FORWARDED.has(name) && !context.forwardHeaders?.includes(name)) continue
     if (HOP_BY_HOP.has(name) || unlisted.has(name)) continue
     if (name !== 'cookie') {
@@ -172,51 +173,55 @@ const allowListed = new WeakSet<Headers>()
 export const isAllowListed = (headers: Headers): boolean => allowListed.has(headers)
 
 /**
- * Headers {@link scrubResponseHeaders} has left without any `Access-Control-*` field: the CORS stage need not look
- * for stale ones, an iteration over every field of the response, as long as nothing adds one in between (no stage
- * between the proxy and CORS does; CORS writes its own).
+ * Headers holding only {@link clientResponseFields}' fields (and whatever the caller adds that is not `Access-Control-*`):
+ * the CORS stage need not look for stale ones, an iteration over every field of the response, as long as nothing
+ * adds one in between (no stage between the proxy and CORS does; CORS writes its own).
  */
 const corsFree = new WeakSet<Headers>()
 
-/** Whether `headers` were scrubbed of every `Access-Control-*` field by {@link scrubResponseHeaders}. */
+/** Whether `headers` hold no `Access-Control-*` field, having been built from {@link clientResponseFields}. */
 export const isCorsFree = (headers: Headers): boolean => corsFree.has(headers)
 
+/** Marks `headers`, built from {@link clientResponseFields} plus fields that are not `Access-Control-*`, CORS-free. */
+export const markCorsFree = (headers: Headers): void => {
+  corsFree.add(headers)
+}
+
 /**
- * The origin's response headers as the client may see them: hop-by-hop and Connection-listed fields, `Server`,
- * `X-Powered-By` and every `Access-Control-*` removed (the gateway's CORS stage owns those); each `Set-Cookie`
- * kept as its own field (`getSetCookie()`), except ones that would set a gateway cookie. All else is kept.
+ * The origin's response fields the client may see, in one pass over them: hop-by-hop and Connection-listed fields,
+ * `Server`, `X-Powered-By` and every `Access-Control-*` removed (the gateway's CORS stage owns those); each
+ * `Set-Cookie` kept as its own field, except one that would set a gateway cookie. All else is kept, lower-case
+ * names, in the order the runtime iterates them.
+ */
+export function clientResponseFields(
+  upstream: Headers,
+  dropCookies: readonly string[] = GATEWAY_COOKIES,
+): [name: string, value: string][] {
+  // The pairs are read once: iterating a Headers costs the runtime as much per field as setting one, and the
+  // Connection field, which decides what else goes, is only known once they are all read.
+  const fields = [...upstream]
+  const unlisted = connectionListed(fields)
+  let drop: ReadonlySet<string> | undefined
+  return fields.filter(([name, value]) => {
+    if (HOP_BY_HOP.has(name) || UPSTREAM_ONLY.has(name) || unlisted.has(name) || name.startsWith('access-control-')) {
+      return false
+    }
+    if (name !== 'set-cookie') return true
+    drop ??= new Set(dropCookies.map((cookie) => cookie.toLowerCase()))
+    return !drop.has(setCookieName(value).toLowerCase())
+  })
+}
+
+/**
+ * {@link clientResponseFields} as new Headers, each Set-Cookie its own field.
  *
  * @example return new Response(res.body, { status: res.status, headers: clientResponseHeaders(res.headers) })
  */
 export function clientResponseHeaders(upstream: Headers, dropCookies: readonly string[] = GATEWAY_COOKIES): Headers {
-  const headers = new Headers(upstream)
-  scrubResponseHeaders(headers, dropCookies)
-  return headers
-}
-
-/** {@link clientResponseHeaders} in place, on headers the caller may change (a response it built itself). */
-export function scrubResponseHeaders(headers: Headers, dropCookies: readonly string[] = GATEWAY_COOKIES): void {
-  // One pass over the names present, then a delete for each to go: most responses carry none of them.
-  const unlisted = connectionOptions(headers)
-  const removed: string[] = []
-  let cookies = false
-  for (const name of headers.keys()) {
-    if (HOP_BY_HOP.has(name) || UPSTREAM_ONLY.has(name) || unlisted.has(name) || name.startsWith('access-control-')) {
-      removed.push(name)
-    } else if (name === 'set-cookie') {
-      cookies = true
-    }
-  }
-  for (const name of removed) headers.delete(name)
+  const headers = new Headers()
+  for (const [name, value] of clientResponseFields(upstream, dropCookies)) headers.append(name, value)
   corsFree.add(headers)
-  if (!cookies) return
-
-  const kept = headers.getSetCookie()
-  headers.delete('set-cookie')
-  const drop = new Set(dropCookies.map((name) => name.toLowerCase()))
-  for (const cookie of kept) {
-    if (!drop.has(setCookieName(cookie).toLowerCase())) headers.append('set-cookie', cookie)
-  }
+  return headers
 }
 
 /**
@@ -257,12 +262,15 @@ function withoutCookies(cookie: string, drop: ReadonlySet<string>): string[] {
   return kept
 }
 
-/** The field names (lower-case) that the Connection header lists: hop-by-hop for this connection (RFC 9110 §7.6.1). */
-function connectionOptions(source: Headers): ReadonlySet<string> {
-  const connection = source.get('connection')
-  if (connection === null) return NO_OPTIONS
+/**
+ * The field names (lower-case) the Connection field among `fields` lists: hop-by-hop for this connection (RFC 9110
+ * §7.6.1). Taken from the fields already read, where asking the Headers would be one more call into the runtime.
+ */
+function connectionListed(fields: readonly [string, string][]): ReadonlySet<string> {
+  const connection = fields.find(([name]) => name === 'connection')
+  if (connection === undefined) return NO_OPTIONS
   const names = new Set<string>()
-  for (const option of connection.split(',')) {
+  for (const option of connection[1].split(',')) {
     const name = option.trim()
     if (TOKEN.test(name)) names.add(name.toLowerCase())
   }

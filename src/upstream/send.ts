@@ -3,7 +3,8 @@
  * forwarder in forward.ts adds the timeout, the retry and the breaker). Each header set is copied at most once: the
  * forwarder's own Headers go to the runtime's fetch as they are, the origin's into the client's response.
  */
-import { isAllowListed, scrubResponseHeaders } from './headers'
+import { isSecurityHeader, securedResponse } from '../lib/security-headers'
+import { clientResponseFields, isAllowListed, markCorsFree } from './headers'
 
 /** Header fields the runtime sets itself for the hop to the origin (the encodings it can decode, the framing). */
 const RUNTIME_REQUEST_HEADERS: ReadonlySet<string> = new Set(['transfer-encoding', 'keep-alive', 'accept-encoding'])
@@ -40,22 +41,22 @@ export async function fetchOrigin(
 }
 
 /**
- * The origin's response as the client gets it, status and body as they are: headers through
- * `clientResponseHeaders` (`scrubResponseHeaders`), and without the Content-Encoding and Content-Length of an encoded
- * body, which the runtime's fetch has already decoded.
+ * The origin's response as the client gets it, status and body as they are: the gateway's security headers
+ * (`securedResponse`), then the origin's fields `clientResponseFields` keeps, less those the security headers name
+ * (the gateway's values replace the origin's, as the security stage would) and less the Content-Encoding and
+ * Content-Length of an encoded body, which the runtime's fetch has already decoded.
  */
 export function clientResponse(response: Response): Response {
-  // The new response's own copy of the headers is the only one made, and it is changed in place.
-  const client = new Response(response.body, {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers,
-  })
+  const fields = clientResponseFields(response.headers)
+  const decoded = fields.some(([name]) => name === 'content-encoding')
+  // The new response's headers start as a copy of the prepared security headers, which costs the runtime less
+  // than setting them one by one; the origin's fields are added to them, nothing is copied twice.
+  const client = securedResponse(response.body, { status: response.status, statusText: response.statusText })
   const { headers } = client
-  scrubResponseHeaders(headers)
-  if (headers.has('content-encoding')) {
-    headers.delete('content-encoding')
-    headers.delete('content-length')
+  for (const [name, value] of fields) {
+    if (isSecurityHeader(name) || (decoded && (name === 'content-encoding' || name === 'content-length'))) continue
+    headers.append(name, value)
   }
+  markCorsFree(headers)
   return client
 }

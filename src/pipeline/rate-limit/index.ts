@@ -178,7 +178,10 @@ export const rateLimit = ({ engine, settings, prefetchClaims, settleRevocation }
     const denied = decisions.filter((d) => !d.success)
     if (denied.length > 0) refuse(c, client, decisions, denied, nowMs)
     await next()
-    for (const [name, value] of Object.entries(rateLimitHeaders(decisions, nowMs))) c.res.headers.set(name, value)
+    const fields = Object.entries(rateLimitHeaders(decisions, nowMs))
+    if (fields.length === 0) return
+    const { headers } = c.res
+    for (const [name, value] of fields) headers.set(name, value)
   })
 }
 

@@ -1,5 +1,8 @@
 import { env, exports } from 'cloudflare:workers'
+import { Hono } from 'hono'
+import { secureHeaders } from 'hono/secure-headers'
 import { describe, expect, it } from 'vitest'
+import { SECURE_HEADERS_OPTIONS, SECURITY_HEADERS } from '../../lib/security-headers'
 import { testApp } from '../../test-support/app'
 import { testExecutionContext as ctx } from '../../test-support/context'
 
@@ -49,6 +52,31 @@ describe('security headers (R-HDR-1, R-HDR-3, R-HDR-4, R-HDR-5)', () => {
     const res = await app.fetch(new Request('https://gw.test/boom'), env, ctx)
     expect(res.status).toBe(500)
     expectSecurityHeaders(res)
+  })
+})
+
+describe('the security header set', () => {
+  it("is exactly what hono's secureHeaders sets with the gateway's options", async () => {
+    const app = new Hono()
+    app.use(secureHeaders(SECURE_HEADERS_OPTIONS))
+    app.get('/', () => new Response(null, { headers: { 'x-powered-by': 'php' } }))
+    const res = await app.request('/')
+    expect(Object.fromEntries(res.headers)).toEqual(Object.fromEntries(SECURITY_HEADERS))
+    expect(SECURITY_HEADERS.every(([name]) => name === name.toLowerCase())).toBe(true)
+  })
+
+  it("replaces a route's own values and removes X-Powered-By", async () => {
+    const app = testApp({
+      extend: (app) => {
+        app.get(
+          '/weak',
+          () => new Response('ok', { headers: { 'x-frame-options': 'ALLOWALL', 'x-powered-by': 'php' } }),
+        )
+      },
+    })
+    const res = await app.fetch(new Request('https://gw.test/weak'), env, ctx)
+    expectSecurityHeaders(res)
+    expect(res.headers.get('x-frame-options')).toBe('DENY')
   })
 })
 

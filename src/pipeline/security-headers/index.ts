@@ -1,24 +1,16 @@
 /**
- * Security headers (R-HDR-1, R-HDR-3, R-HDR-4, R-HDR-5 in docs/requirements.md) with hono's secureHeaders,
- * overriding its defaults where they fall short: HSTS one year (hono: 180 days), X-Frame-Options DENY (hono:
- * SAMEORIGIN) and a deny-all CSP for an API.
+ * Security headers (R-HDR-1, R-HDR-3, R-HDR-4, R-HDR-5 in docs/requirements.md) on every response, set after the
+ * rest of the pipeline so errors and not-found answers carry them too: the fields of hono's secureHeaders with the
+ * gateway's options (src/lib/security-headers.ts says why the gateway applies them itself), in one lookup of the
+ * response's headers. A proxied answer already carries them (`securedResponse`) and is left as it is.
  */
 import { createMiddleware } from 'hono/factory'
-import { secureHeaders as honoSecureHeaders } from 'hono/secure-headers'
-
-/** One year, the ASVS minimum (R-HDR-3). */
-export const HSTS_MAX_AGE_SECONDS = 31_536_000
+import { applySecurityHeaders } from '../../lib/security-headers'
 
 export const securityHeaders = () =>
-  honoSecureHeaders({
-    strictTransportSecurity: `max-age=${HSTS_MAX_AGE_SECONDS}; includeSubDomains`,
-    xFrameOptions: 'DENY',
-    contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
-    referrerPolicy: 'no-referrer',
-    crossOriginResourcePolicy: 'same-origin',
-    xXssProtection: '0',
-    xContentTypeOptions: 'nosniff',
-    removePoweredBy: true,
+  createMiddleware(async function securityHeaders(c, next) {
+    await next()
+    applySecurityHeaders(c.res.headers)
   })
 
 /**
