@@ -8,7 +8,7 @@ import type { Context } from 'hono'
 import { routePath } from 'hono/route'
 import { eventsDataset, writePoint } from './observability/analytics'
 import { isSecurityEvent, type LogRecord, log, type Outcome, SECURITY_EVENTS } from './observability/logger'
-import { requestUrl } from './request-parse'
+import { requestClientIp, requestHeader, requestUrl } from './request-parse'
 
 /**
  * The request fields every record about a request carries (R-LOG-2): correlation ids, the client as Cloudflare saw
@@ -19,9 +19,9 @@ export function requestFields(c: Context): Record<string, unknown> {
   const userid: unknown = c.get('principal')?.sub
   return {
     request_id: c.get('requestId'),
-    cf_ray: c.req.header('cf-ray') ?? null,
-    source_ip: c.req.header('cf-connecting-ip') ?? null,
-    useragent: c.req.header('user-agent') ?? null,
+    cf_ray: requestHeader(c, 'cf-ray') ?? null,
+    source_ip: requestClientIp(c) ?? null,
+    useragent: requestHeader(c, 'user-agent') ?? null,
     request_method: c.req.method,
     request_uri: url.pathname,
     ...(typeof userid === 'string' ? { userid } : {}),

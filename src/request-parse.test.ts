@@ -1,7 +1,7 @@
 import { type Context, Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import { clientIdentity } from './lib/client-identity'
-import { requestClient, requestUrl } from './request-parse'
+import { requestClient, requestClientIp, requestHeader, requestHeaders, requestUrl } from './request-parse'
 
 /** Runs `probe` as the handler of one request and returns what it returned. */
 async function inHandler<T>(request: Request, probe: (c: Context) => T): Promise<T> {
@@ -52,5 +52,37 @@ describe('requestClient', () => {
     expect(seen.first).toEqual(clientIdentity(ip))
     expect(seen.first.key).toBe(key)
     expect(seen.second).toBe(seen.first)
+  })
+})
+
+describe('requestHeader', () => {
+  it("is c.req.header's value, from one Headers object asked of the runtime once", async () => {
+    const request = new Request('https://gw.test/', { headers: { Origin: 'https://app.test', 'x-two': 'a' } })
+    const seen = await inHandler(request, (c) => ({
+      before: c.get('requestHeaders'),
+      origin: [requestHeader(c, 'origin'), c.req.header('origin')],
+      upper: requestHeader(c, 'X-Two'),
+      absent: requestHeader(c, 'referer'),
+      same: requestHeaders(c) === requestHeaders(c),
+    }))
+    expect(seen).toEqual({
+      before: undefined,
+      origin: ['https://app.test', 'https://app.test'],
+      upper: 'a',
+      absent: undefined,
+      same: true,
+    })
+  })
+})
+
+describe('requestClientIp', () => {
+  it.each(['2001:DB8::1', undefined])('is CF-Connecting-IP as sent (%j), read once', async (ip) => {
+    const headers: Record<string, string> = ip === undefined ? {} : { 'cf-connecting-ip': ip }
+    const seen = await inHandler(new Request('https://gw.test/', { headers }), (c) => [
+      requestClientIp(c),
+      requestClientIp(c),
+      c.get('parsedClientIp'),
+    ])
+    expect(seen).toEqual([ip, ip, ip ?? null])
   })
 })

@@ -1,7 +1,9 @@
 /**
- * What several stages read from the same request, parsed once: the URL (route resolution, the proxy, log records)
- * and the client identity from `CF-Connecting-IP` (the rate limits, the upstream breaker). Each is parsed on first
- * use and kept on the context, so a request that never needs one never pays for it.
+ * What several stages read from the same request, parsed once: the URL (route resolution, the proxy, log records),
+ * the client identity from `CF-Connecting-IP` (the rate limits, the upstream breaker, X-Forwarded-For) and the
+ * request's Headers object, which the runtime hands out anew on every `request.headers` (a call into it, as costly
+ * as reading a field). Each is read on first use and kept on the context, so a request that never needs one never
+ * pays for it.
  */
 import type { Context } from 'hono'
 import { type ClientIdentity, clientIdentity } from './lib/client-identity'
@@ -12,6 +14,10 @@ declare module 'hono' {
     parsedUrl: URL | undefined
     /** The client identity, set by the first `requestClient(c)`. */
     parsedClient: ClientIdentity | undefined
+    /** `CF-Connecting-IP` as sent, or null without one, set by the first `requestClientIp(c)`. */
+    parsedClientIp: string | null | undefined
+    /** `c.req.raw.headers`, set by the first `requestHeader(c, …)`. */
+    requestHeaders: Headers | undefined
   }
 }
 
@@ -29,13 +35,41 @@ export function requestUrl(c: Context): URL {
 }
 
 /**
- * `clientIdentity(c.req.header('cf-connecting-ip'))`, parsed once per request.
+ * `c.req.header(name)`, without asking the runtime for the request's Headers again.
+ * @example const origin = requestHeader(c, 'origin')
+ */
+export function requestHeader(c: Context, name: string): string | undefined {
+  return requestHeaders(c).get(name) ?? undefined
+}
+
+/** `c.req.raw.headers`, asked of the runtime once per request. Read them, never change them. */
+export function requestHeaders(c: Context): Headers {
+  let headers = c.get('requestHeaders')
+  if (headers === undefined) {
+    headers = c.req.raw.headers
+    c.set('requestHeaders', headers)
+  }
+  return headers
+}
+
+/** `CF-Connecting-IP` as the client's request carries it, read once per request. */
+export function requestClientIp(c: Context): string | undefined {
+  let ip = c.get('parsedClientIp')
+  if (ip === undefined) {
+    ip = requestHeader(c, 'cf-connecting-ip') ?? null
+    c.set('parsedClientIp', ip)
+  }
+  return ip ?? undefined
+}
+
+/**
+ * `clientIdentity(requestClientIp(c))`, parsed once per request.
  * @example const { key, kind } = requestClient(c)
  */
 export function requestClient(c: Context): ClientIdentity {
   let client = c.get('parsedClient')
   if (client === undefined) {
-    client = clientIdentity(c.req.header('cf-connecting-ip'))
+    client = clientIdentity(requestClientIp(c))
     c.set('parsedClient', client)
   }
   return client

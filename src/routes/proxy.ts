@@ -16,7 +16,7 @@ import { parseJsonBody } from '../middleware/validate'
 import { countUpstream } from '../observability/metrics'
 import type { ProxyRoute } from '../pipeline/route'
 import { recordUpstream } from '../request-log'
-import { requestClient, requestUrl } from '../request-parse'
+import { requestClient, requestClientIp, requestHeader, requestHeaders, requestUrl } from '../request-parse'
 import type { ResolvedPolicy } from '../routing/table'
 import { type InflateFormat, requestCoding } from '../upstream/content-coding'
 import { upstreamRequestHeaders } from '../upstream/headers'
@@ -38,8 +38,8 @@ async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute, gw: ProxyDeps
   }
   const url = requestUrl(c)
   const requestId = c.get('requestId')
-  const headers = upstreamRequestHeaders(c.req.raw.headers, {
-    clientIp: c.req.header('cf-connecting-ip'),
+  const headers = upstreamRequestHeaders(requestHeaders(c), {
+    clientIp: requestClientIp(c),
     proto: url.protocol === 'http:' ? 'http' : 'https',
     host: url.host,
     requestId,
@@ -95,7 +95,7 @@ function bodyOptions(
   headers: Headers,
 ): { maxBodyBytes: number; inflate?: InflateFormat } {
   // The coding is read only where it can matter: a route without `decompress` never inflates.
-  const coding = policy.decompress === undefined ? undefined : requestCoding(c.req.header('content-encoding'))
+  const coding = policy.decompress === undefined ? undefined : requestCoding(requestHeader(c, 'content-encoding'))
   if (policy.decompress === undefined || coding?.kind !== 'inflatable') {
     return { maxBodyBytes: policy.bodyLimitBytes ?? config.bodyLimits.defaultBytes }
   }

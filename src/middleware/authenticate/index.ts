@@ -12,7 +12,7 @@ import type { Gateway } from '../../gateway'
 import { isScopeToken } from '../../lib/scopes'
 import { countAuthEvent } from '../../observability/metrics'
 import { logRequest } from '../../request-log'
-import { requestUrl } from '../../request-parse'
+import { requestHeader, requestUrl } from '../../request-parse'
 import type { RevocationStatus } from '../../stores/types'
 import { type AccessTokenClaims, type VerifyResult, verifyAccessToken } from '../../tokens/verify'
 
@@ -41,7 +41,7 @@ const BEARER = /^Bearer +(\S+)$/i
 /** The bearer value, `missing`, or `malformed` (another scheme, several values, a token in the URL). */
 export function bearerToken(authorization: string | undefined, url: URL): string | 'missing' | 'malformed' {
   // RFC 6750 §2.3 would allow ?access_token=; it leaks into logs and history, so it is refused (R-JWT-14).
-  if (url.searchParams.has('access_token')) return 'malformed'
+  if (url.search !== '' && url.searchParams.has('access_token')) return 'malformed'
   if (authorization === undefined) return 'missing'
   const match = BEARER.exec(authorization.trim())
   return match?.[1] ?? 'malformed'
@@ -67,7 +67,7 @@ export type AuthDeps = Pick<Gateway, 'config' | 'keyRing' | 'revocation'>
  * unchecked for revocation), or undefined. Never rejects the request itself.
  */
 export async function prefetchAuthentication(c: Context<AppEnv>, gw: AuthDeps): Promise<AccessTokenClaims | undefined> {
-  const token = bearerToken(c.req.header('authorization'), requestUrl(c))
+  const token = bearerToken(requestHeader(c, 'authorization'), requestUrl(c))
   if (token === 'missing' || token === 'malformed') return undefined
   const verified = await verifyAccessToken(token, await gw.keyRing(), gw.config.jwt)
   c.set('authPrefetch', { token, verified, revocationCheck: undefined })
@@ -89,7 +89,7 @@ export const authenticate = (gw: AuthDeps) =>
     const { config } = gw
     // The rate-limit stage's prefetch parsed the same header of the same request: its token is this one.
     const prefetched = c.get('authPrefetch')
-    const token = prefetched?.token ?? bearerToken(c.req.header('authorization'), requestUrl(c))
+    const token = prefetched?.token ?? bearerToken(requestHeader(c, 'authorization'), requestUrl(c))
     if (token === 'missing') return reject(c, 'token_missing', 'unauthenticated')
     if (token === 'malformed') return reject(c, 'authorization_malformed')
 

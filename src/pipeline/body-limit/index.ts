@@ -11,6 +11,7 @@ import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
 import { logRequest } from '../../request-log'
+import { requestHeader } from '../../request-parse'
 import { AUTH_PATH_PREFIX } from '../../routes/paths'
 import { ACCEPTED_CODINGS, requestCoding } from '../../upstream/content-coding'
 
@@ -29,7 +30,7 @@ function limiter(maxSize: number) {
  * (`decompress`). Requests without a body may carry the header: there is nothing to inflate.
  */
 function refuseCompressedBody(c: Context<AppEnv>): void {
-  const coding = requestCoding(c.req.header('content-encoding'))
+  const coding = requestCoding(requestHeader(c, 'content-encoding'))
   if (coding.kind === 'none' || !hasBody(c.req.raw)) return
   const inflating = c.get('route')?.policy.decompress !== undefined
   if (inflating && coding.kind === 'inflatable') return
@@ -63,7 +64,7 @@ export const bodyLimit = (limits: Config['bodyLimits']) => {
       // oversized Content-Length is refused here, and the forwarder (`limitBodyStream`) counts the stream itself.
       const maxSize = route.policy.bodyLimitBytes ?? limits.defaultBytes
       if (route.policy.schema !== undefined) return limiterFor(maxSize)(c, next)
-      const declared = Number(c.req.header('content-length') ?? Number.NaN)
+      const declared = Number(requestHeader(c, 'content-length') ?? Number.NaN)
       if (declared > maxSize) {
         throw new GatewayError('payload_too_large', {
           internal: { reason: 'body_too_large', limit_bytes: maxSize, source: 'content_length' },

@@ -11,6 +11,7 @@ import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { createLogThrottle } from '../../lib/throttle'
 import { logRequest, recordEvent } from '../../request-log'
+import { requestHeader } from '../../request-parse'
 import { isCorsFree } from '../../upstream/headers'
 
 /** `Access-Control-Allow-Methods` on preflights: explicit, never `*` (R-CORS-5). */
@@ -160,12 +161,14 @@ function settleCorsHeaders(c: Context<AppEnv>, expected: Record<string, string>)
 export const cors = (settings: Config['cors']) => {
   const policy = buildPolicy(settings)
   return createMiddleware<AppEnv>(async function cors(c, next): Promise<Response | undefined> {
-    const origin = c.req.header('origin')
+    const origin = requestHeader(c, 'origin')
     const allowed = origin === undefined ? null : matchOrigin(policy.allowed, origin)
     if (origin !== undefined && allowed === null) reportRejectedOrigin(c, origin)
 
     const preflight =
-      c.req.method === 'OPTIONS' && origin !== undefined && c.req.header('access-control-request-method') !== undefined
+      c.req.method === 'OPTIONS' &&
+      origin !== undefined &&
+      requestHeader(c, 'access-control-request-method') !== undefined
     if (preflight) {
       if (allowed === null) return c.body(null, 204, { vary: 'Origin' })
       const res = await policy.hono(c, next)

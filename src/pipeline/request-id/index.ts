@@ -5,6 +5,7 @@
  */
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../../env'
+import { requestHeader } from '../../request-parse'
 
 export const REQUEST_ID_HEADER = 'X-Request-Id'
 const VALID_REQUEST_ID = /^[A-Za-z0-9-]{8,64}$/
@@ -18,7 +19,7 @@ export function acceptRequestId(inbound: string | undefined): string | undefined
 // (`requestId`, hono's RequestIdVariables).
 export const requestId = () =>
   createMiddleware<AppEnv>(async function requestId(c, next) {
-    c.set('requestId', acceptRequestId(c.req.header(REQUEST_ID_HEADER)) ?? crypto.randomUUID())
+    c.set('requestId', acceptRequestId(requestHeader(c, REQUEST_ID_HEADER)) ?? crypto.randomUUID())
     await next()
     // Set after next(): error and not-found responses are built fresh and would drop a header set earlier.
     c.res.headers.set(REQUEST_ID_HEADER, c.get('requestId'))

@@ -10,7 +10,7 @@ import { matchedRoutes } from 'hono/route'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
 import { logRequest } from '../../request-log'
-import { requestUrl } from '../../request-parse'
+import { requestHeader, requestUrl } from '../../request-parse'
 import { normalizePath } from '../../routing/path'
 import { type CompiledRoutes, matchPath, type ResolvedPolicy, upstreamPath } from '../../routing/table'
 
@@ -108,5 +108,5 @@ function refuseMethodOverride(c: Context<AppEnv>, url: URL, splitByMethod: boole
 
 /** The request's media type, lower-case, without parameters ('' without a Content-Type). */
 function mediaType(c: Context<AppEnv>): string {
-  return (c.req.header('content-type') ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? ''
+  return (requestHeader(c, 'content-type') ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? ''
 }
