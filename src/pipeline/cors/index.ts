@@ -1,8 +1,11 @@
 /**
- * CORS from configuration with hono's `cors`, made strict because hono's defaults allow any origin and echo the
- * requested headers: only an exact, configured origin ever reaches hono's middleware, every other request leaves with
- * no `Access-Control-*` header at all, and every response says `Vary: Origin`. This stage authorizes nothing (R-CORS-9
- * in docs/requirements.md): it only tells browsers what they may read.
+ * CORS from configuration, made strict because hono's defaults allow any origin and echo the requested headers:
+ * preflights from an exact, configured origin are answered by hono's `cors`; every other request leaves with no
+ * `Access-Control-*` header at all, and every response says `Vary: Origin`. An actual (non-preflight) request from an
+ * allowed origin gets its three fields from this stage, after the rest of the pipeline: hono's middleware writes them
+ * on a placeholder response before the request runs, which makes hono copy the whole answer into a new Response when
+ * the handler's arrives, and again for its `Vary`. This stage authorizes nothing (R-CORS-9 in docs/requirements.md):
+ * it only tells browsers what they may read.
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import { cors as honoCors } from 'hono/cors'
@@ -40,7 +43,7 @@ export const LOGGED_HEADER_MAX_CHARS = 256
 const CORS_HEADER_PREFIX = 'access-control-'
 
 interface CorsPolicy {
-  /** hono's middleware for this configuration; it only ever sees allowed origins. */
+  /** hono's middleware for this configuration; it only ever sees preflights from allowed origins. */
   readonly hono: MiddlewareHandler
   /** The `Access-Control-*` headers an actual (non-preflight) response to an allowed origin carries. */
   readonly actualHeaders: (origin: string) => Record<string, string>
@@ -177,9 +180,9 @@ export const cors = (settings: Config['cors']) => {
       if (vary !== undefined) res.headers.set('vary', vary)
       return res
     }
-    // hono's cors treats every OPTIONS as a preflight: any other OPTIONS goes on to routing like any other method.
-    if (allowed !== null && c.req.method !== 'OPTIONS') await policy.hono(c, next)
-    else await next()
+    // Any other request, a plain OPTIONS included, goes on to routing like any other method; its CORS fields are
+    // written once it has been answered (for an allowed origin the same fields hono's cors would write).
+    await next()
     settleCorsHeaders(c, allowed === null ? {} : policy.actualHeaders(allowed))
     return undefined
   })
