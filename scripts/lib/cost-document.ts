@@ -1,6 +1,7 @@
 /** docs/COST.md as `npm run cost` writes it: instructions per request, and per runtime operation. */
 import type { CostResult } from '../cost.ts'
 import type { Machine } from './bench-document.ts'
+import { BROWSER_SCENARIO } from './cost-workers.ts'
 
 export interface CostSettings {
   warm: number
@@ -32,6 +33,7 @@ function findings(result: CostResult): string[] {
   const bare = costOf(result, 'bare')
   const lean = costOf(result, 'lean proxy') - bare
   const local = costOf(result, 'edgeward public, no Upstash') - bare
+  const browser = costOf(result, BROWSER_SCENARIO) - bare
   const publicPath = costOf(result, 'edgeward public') - bare
   const auth = costOf(result, 'edgeward authenticated') - bare
   const lines = [
@@ -41,6 +43,11 @@ function findings(result: CostResult): string[] {
       ` the authenticated path (global and user limits, token, revocation) adds ${thousands(auth - local)} to the` +
       ' public route without Upstash.',
   ]
+  if (Number.isFinite(browser)) {
+    lines.push(
+      `- Asked from an allowed browser origin, the public route without Upstash adds ${thousands(browser - local)}.`,
+    )
+  }
   const op = (name: string) => result.ops.find((o) => o.name === name)?.instructions ?? Number.NaN
   const count = (n: number) => Math.round(n).toLocaleString('en-US')
   const [set, record, copy] = [op('headers-set'), op('headers-record'), op('headers-copy')]
@@ -84,8 +91,8 @@ harness's, which is what *bare* measures. The counts do not depend on the machin
 req/s and CPU time swing by 20–40 % (docs/PERFORMANCE.md); what moves them is the runtime's own background work
 (garbage collection, compilation), which lands in some rounds and not others: in this run the rounds of one
 scenario differ by up to ${spread(result)} %. Use this to tell whether a change to the pipeline made it cheaper, and
-the benchmark for throughput and latency. The scenarios are the benchmark's paths, with the same limits; *over
-bare* takes the harness's share away.
+the benchmark for throughput and latency. The scenarios are the benchmark's paths, with the same limits, and the
+public route asked from an allowed browser origin (CORS); *over bare* takes the harness's share away.
 
 ## Instructions per request
 

@@ -30,9 +30,14 @@ export interface CostScenario {
 
 const UNREACHABLE = '1000000/1s'
 const PUBLIC = '/api/public/catalogue'
+/** The public route without Upstash, asked from an allowed browser origin. */
+export const BROWSER_SCENARIO = 'edgeward public, no Upstash, browser'
 const CLIENT = { 'cf-connecting-ip': '203.0.113.20', 'user-agent': 'edgeward-cost', accept: 'application/json' }
 
-/** The paths `npm run bench` measures, with the same limits; the token is an access token for `/api/items`. */
+/**
+ * The paths `npm run bench` measures, with the same limits, and the public one asked from a browser (an allowed
+ * Origin, so the CORS stage writes its fields); the token is an access token for `/api/items`.
+ */
 export function costScenarios(token: string): CostScenario[] {
   const off = { global: 'off', user: 'off' }
   return [
@@ -43,6 +48,15 @@ export function costScenarios(token: string): CostScenario[] {
       module: 'edgeward',
       path: PUBLIC,
       headers: CLIENT,
+      expectStatus: 200,
+      limits: off,
+    },
+    {
+      name: BROWSER_SCENARIO,
+      module: 'edgeward',
+      path: PUBLIC,
+      // One of the development configuration's default CORS origins.
+      headers: { ...CLIENT, origin: 'http://localhost:3000' },
       expectStatus: 200,
       limits: off,
     },
