@@ -11,7 +11,7 @@ import { type Row, renderTable, type Table, VARIANT } from './lib/bench-report.t
 import { evaluateTargets, renderTargets } from './lib/bench-targets.ts'
 
 const MACHINE = { cores: 2, cpu: 'test', node: 'v22', date: '2026-01-01T00:00:00.000Z' }
-const SETTINGS = { rounds: 1, roundMs: 300, concurrency: 4, command: 'npm run bench', elapsedMs: 1000 }
+const SETTINGS = { rounds: 1, roundMs: 300, warmMs: 100, concurrency: 4, command: 'npm run bench', elapsedMs: 1000 }
 
 /** Tag names open and closed in order, self-closing tags balanced: enough to tell broken SVG text. */
 function expectBalancedTags(svg: string): void {
@@ -25,7 +25,7 @@ function expectBalancedTags(svg: string): void {
 
 describe('npm run bench', () => {
   it('measures every variant, counts their Upstash calls per lane, and measures quiet ones once', async () => {
-    const tables = await runBench({ rounds: 1, roundMs: 200, concurrency: 4, latencies: [0, 20] })
+    const tables = await runBench({ rounds: 1, roundMs: 200, warmMs: 100, concurrency: 4, latencies: [0, 20] })
     const [fast, slow] = tables
     const rows = new Map(fast?.rows.map((r) => [r.variant, r]))
     expect([...rows.keys()]).toEqual([
