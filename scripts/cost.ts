@@ -5,7 +5,7 @@
  * only the runtime's own background work moves a round, and the median of the rounds leaves it out. Writes
  * docs/COST.md.
  *
- *   npm run cost -- --requests 200 --rounds 3 --warm 1000
+ *   npm run cost -- --requests 200 --rounds 5 --warm 1000
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
@@ -32,8 +32,9 @@ export interface CostOptions {
   log?: (line: string) => void
 }
 
-// About 3 minutes on a 2-core machine: two workerd processes under valgrind, one per core.
-export const DEFAULTS: CostOptions = { warm: 1000, requests: 200, rounds: 3, opIterations: 1000 }
+// About 7 minutes on a 2-core machine: two workerd processes under valgrind, one per core. Five rounds, as a
+// collection or compilation landing in one round moves it by 10-20 %: the median of five leaves out two such rounds.
+export const DEFAULTS: CostOptions = { warm: 1000, requests: 200, rounds: 5, opIterations: 1000 }
 
 export interface ScenarioCost {
   name: string
