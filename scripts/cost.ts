@@ -32,7 +32,7 @@ export interface CostOptions {
   log?: (line: string) => void
 }
 
-// About 7 minutes on a 2-core machine: two workerd processes under valgrind, one per core. Five rounds, as a
+// About 6 minutes on a 2-core machine: two workerd processes under valgrind, one per core. Five rounds, as a
 // collection or compilation landing in one round moves it by 10-20 %: the median of five leaves out two such rounds.
 export const DEFAULTS: CostOptions = { warm: 1000, requests: 200, rounds: 5, opIterations: 1000 }
 
