@@ -1,8 +1,8 @@
 /**
  * What several stages read from the same request, parsed once: the URL (route resolution, the proxy, log records),
  * the client identity from `CF-Connecting-IP` (the rate limits, the upstream breaker, X-Forwarded-For) and the
- * request's Headers object, which the runtime hands out anew on every `request.headers` (a call into it, as costly
- * as reading a field). Each is read on first use and kept on the context, so a request that never needs one never
+ * request's Headers object, for which every `request.headers` calls into the runtime again (about as costly as
+ * reading a field). Each is read on first use and kept on the context, so a request that never needs one never
  * pays for it.
  */
 import type { Context } from 'hono'

@@ -8,7 +8,7 @@
  */
 
 /** One year, the ASVS minimum (R-HDR-3). */
-export const HSTS_MAX_AGE_SECONDS = 31_536_000
+const HSTS_MAX_AGE_SECONDS = 31_536_000
 
 /** The options of hono's `secureHeaders` these headers are (its defaults, and these overrides). */
 export const SECURE_HEADERS_OPTIONS = {
