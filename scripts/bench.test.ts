@@ -11,7 +11,15 @@ import { type Row, renderTable, type Table, VARIANT } from './lib/bench-report.t
 import { evaluateTargets, renderTargets } from './lib/bench-targets.ts'
 
 const MACHINE = { cores: 2, cpu: 'test', node: 'v22', date: '2026-01-01T00:00:00.000Z' }
-const SETTINGS = { rounds: 1, roundMs: 300, warmMs: 100, concurrency: 4, command: 'npm run bench', elapsedMs: 1000 }
+const SETTINGS = {
+  rounds: 1,
+  roundMs: 300,
+  warmMs: 100,
+  concurrency: 4,
+  outageMs: 300,
+  command: 'npm run bench',
+  elapsedMs: 1000,
+}
 
 /** Tag names open and closed in order, self-closing tags balanced: enough to tell broken SVG text. */
 function expectBalancedTags(svg: string): void {
@@ -25,8 +33,15 @@ function expectBalancedTags(svg: string): void {
 
 describe('npm run bench', () => {
   it('measures every variant, counts their Upstash calls per lane, and measures quiet ones once', async () => {
-    const tables = await runBench({ rounds: 1, roundMs: 200, warmMs: 100, concurrency: 4, latencies: [0, 20] })
-    const [fast, slow] = tables
+    const tables = await runBench({
+      rounds: 1,
+      roundMs: 200,
+      warmMs: 100,
+      concurrency: 4,
+      latencies: [0, 20],
+      outageMs: 300,
+    })
+    const [fast, slow, outage] = tables
     const rows = new Map(fast?.rows.map((r) => [r.variant, r]))
     expect([...rows.keys()]).toEqual([
       'bare',
@@ -60,6 +75,15 @@ describe('npm run bench', () => {
     expect(slow?.upstashLatencyMs).toBe(20)
     expect(slow?.rows.map((r) => r.variant)).toEqual(['floor', 'naive', 'edgeward authenticated', 'edgeward public'])
     expect(renderTable(fast as Table)).toMatch(/^\| variant \| req\/s/)
+    // While Upstash hangs and the breaker is open, every answer is the fail-closed 503 (any other status is an
+    // error), no request reaches Upstash, and none waits for the 1 s Upstash timeout.
+    expect(outage?.fault).toBe('hang')
+    const [stuck] = outage?.rows ?? []
+    expect(stuck?.variant).toBe('edgeward authenticated')
+    expect(stuck?.errors).toBe(0)
+    expect(stuck?.reqPerSec).toBeGreaterThan(0)
+    expect(stuck?.callsPerRequest).toBe(0)
+    expect(stuck?.maxMs).toBeLessThan(1000)
     const chart = renderChart(tables)
     expect(chart.match(/<rect class="bar"/g)).toHaveLength(12)
   }, 40_000)
@@ -92,6 +116,7 @@ const SYNTHETIC: Table[] = [
     upstashLatencyMs: 20,
     rows: [row(VARIANT.floor, 100, 20, 1), row(VARIANT.authenticated, 90, 22.2, 1)],
   },
+  { upstashLatencyMs: 0, fault: 'hang', rows: [{ ...row(VARIANT.authenticated, 5000, 2), p99: 100, maxMs: 120 }] },
 ]
 
 describe('bench targets', () => {
@@ -104,12 +129,17 @@ describe('bench targets', () => {
       ['edgeward authenticated: req/s ÷ floor', 0, true],
       ['edgeward authenticated: p50 ÷ floor', 20, false],
       ['edgeward authenticated: req/s ÷ floor', 20, true],
+      ['edgeward authenticated: p99 ms once the breaker is open', 0, true],
       ['edgeward public, no Upstash: req/s ÷ bare', 0, false],
     ])
     const text = renderTargets(results)
     expect(text).toContain('| edgeward authenticated: req/s ÷ floor | +0 ms | ≥ 0.6 | 0.60 | met |')
     expect(text).toContain('| edgeward authenticated: p50 ÷ floor | +20 ms | ≤ 1.1 | 1.11 | **not met** |')
     expect(text).toContain('| edgeward public, no Upstash: req/s ÷ bare | +0 ms | ≥ 0.6 | 0.59 | **not met** |')
+    // Read from the outage table only: the +0 ms table's authenticated p99 (8 ms) would not meet it either way.
+    expect(text).toContain(
+      '| edgeward authenticated: p99 ms once the breaker is open | hanging | ≤ 100 | 100.00 | met |',
+    )
   })
 
   it('says "not measured" when the run lacks the latency or the row', () => {
@@ -118,6 +148,7 @@ describe('bench targets', () => {
     expect(results.filter((r) => r.met === undefined).map((r) => r.target.label)).toEqual([
       'edgeward authenticated: p50 ÷ floor',
       'edgeward authenticated: req/s ÷ floor',
+      'edgeward authenticated: p99 ms once the breaker is open',
       'edgeward public, no Upstash: req/s ÷ bare',
     ])
     expect(renderTargets(results)).toContain('| n/a | not measured |')
@@ -129,6 +160,7 @@ describe('bench chart and document', () => {
     const svg = renderChart(SYNTHETIC)
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true)
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true)
+    // Seven rows in the latency tables; the outage's row has no floor to divide by and is left out.
     expect(svg.match(/<rect class="bar"/g)).toHaveLength(7)
     expectBalancedTags(svg)
     // Bar length is req/s ÷ floor: bare at +0 ms (2×) is twice the floor's bar.
@@ -144,6 +176,8 @@ describe('bench chart and document', () => {
     expect(doc).toContain('edgeward public, no Upstash: req/s ÷ bare = 0.59.')
     expect(doc).toMatch(/\*bare\*, \*edgeward public, no Upstash\*, \*edgeward blocked\* made no Upstash call/)
     expect(doc).toContain('```sh\nnpm install\nnpm run bench\n```')
+    expect(doc).toContain('## Upstash hanging')
+    expect(doc).toContain('The slowest answer took 120.0 ms.')
     expect(doc).not.toContain('npm ci')
   })
 })

@@ -1,10 +1,11 @@
 /**
  * `npm run bench`: edgeward side by side with a bare pass-through worker, a one-Upstash-call floor, a lean
  * hand-written proxy with the proxy's per-request duties and the naive composition of its libraries, in one
- * Miniflare, against one local Upstash server and one echo origin, at +0 ms and +20 ms Upstash latency. Prints a
- * table per latency and writes docs/PERFORMANCE.md and docs/performance.svg.
+ * Miniflare, against one local Upstash server and one echo origin, at +0 ms and +20 ms Upstash latency, then the
+ * authenticated path while Upstash hangs. Prints a table per setting and writes docs/PERFORMANCE.md and
+ * docs/performance.svg.
  *
- *   npm run bench -- --rounds 3 --round-ms 4000 --concurrency 8
+ *   npm run bench -- --rounds 3 --round-ms 4000 --warm-ms 2000 --concurrency 8 --outage-ms 3000
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
@@ -18,12 +19,19 @@ import { startEchoUpstream } from './echo-upstream.ts'
 import { renderChart } from './lib/bench-chart.ts'
 import { renderDocument } from './lib/bench-document.ts'
 import { type RoundResult, runRound } from './lib/bench-load.ts'
-import { renderTable, summarize, type Table } from './lib/bench-report.ts'
-import { buildNaiveWorker, gatewayAnswerHeaders, type Variant, variants, workerOptions } from './lib/bench-workers.ts'
+import { renderTable, summarize, type Table, VARIANT } from './lib/bench-report.ts'
+import {
+  buildNaiveWorker,
+  gatewayAnswerHeaders,
+  OUTAGE_TRIP_MS,
+  type Variant,
+  variants,
+  workerOptions,
+} from './lib/bench-workers.ts'
 import { generateEd25519Jwks } from './lib/keys.ts'
 import { childCpuReader } from './lib/process-cpu.ts'
 import { startRedisServer } from './lib/redis-server.ts'
-import { startUpstashLocal } from './upstash-local.ts'
+import { startUpstashLocal, type UpstashLocal } from './upstash-local.ts'
 
 export interface BenchOptions {
   rounds: number
@@ -36,12 +44,27 @@ export interface BenchOptions {
   concurrency: number
   /** Added Upstash latencies to measure at, in ms (0 = none). */
   latencies: number[]
+  /**
+   * How long the authenticated path is measured while Upstash hangs, once the breaker has opened, in ms; 0 leaves
+   * the outage out.
+   */
+  outageMs: number
   log?: (line: string) => void
 }
 
 // 4 s rounds keep the default run under three minutes: 8 variants × 2 s of warm-up, then 3 rounds × (8 variants at
-// +0 ms + 4 at +20 ms) × 4 s.
-export const DEFAULTS: BenchOptions = { rounds: 3, roundMs: 4000, warmMs: 2000, concurrency: 8, latencies: [0, 20] }
+// +0 ms + 4 at +20 ms) × 4 s, then the outage (OUTAGE_TRIP_MS + 3 s).
+export const DEFAULTS: BenchOptions = {
+  rounds: 3,
+  roundMs: 4000,
+  warmMs: 2000,
+  concurrency: 8,
+  latencies: [0, 20],
+  outageMs: 3000,
+}
+
+/** What the authenticated path answers while Upstash cannot be asked: REVOCATION_FAILURE_MODE=closed, the default. */
+const OUTAGE_STATUS = 503
 
 /** An access token shaped as src/tokens/mint.ts mints them, valid for the whole run. */
 export async function mintToken(privateJwk: object, publicJwk: object): Promise<string> {
@@ -136,9 +159,52 @@ export async function runBench(opts: BenchOptions): Promise<Table[]> {
       tables.push(table)
     }
     upstash.setFault('none')
+    if (opts.outageMs > 0) tables.push(await measureOutage(opts, upstash, all, urls))
     return tables
   } finally {
     await cleanUp(steps)
+  }
+}
+
+/**
+ * The authenticated path while its Upstash lane hangs (accepts the request, never answers), measured after the
+ * breaker has opened: every answer should be the fail-closed 503 without an Upstash call or a wait for its timeout.
+ */
+async function measureOutage(
+  opts: BenchOptions,
+  upstash: UpstashLocal,
+  all: Variant[],
+  urls: Map<string, URL>,
+): Promise<Table> {
+  const v = all.find((candidate) => candidate.name === VARIANT.authenticated)
+  if (v?.lane === undefined) throw new Error('bench: no authenticated variant with an Upstash lane')
+  const load = (durationMs: number) =>
+    runRound({
+      ...opts,
+      url: new URL(v.path, urls.get(v.name)),
+      headers: v.headers,
+      expectStatus: OUTAGE_STATUS,
+      durationMs,
+    })
+  upstash.setFault('hang', undefined, v.lane)
+  try {
+    await load(OUTAGE_TRIP_MS)
+    upstash.resetStats(v.lane)
+    const workerdCpu = childCpuReader('workerd')
+    const cpuBefore = workerdCpu?.()
+    const result = await load(opts.outageMs)
+    if (workerdCpu !== undefined && cpuBefore !== undefined) result.cpuMs = workerdCpu() - cpuBefore
+    if (result.firstError)
+      opts.log?.(`bench: ${v.name} during the outage: ${result.errors} errors, first: ${result.firstError}`)
+    const table: Table = {
+      upstashLatencyMs: 0,
+      fault: 'hang',
+      rows: [summarize(v.name, [result], upstash.stats(v.lane))],
+    }
+    opts.log?.(`\nUpstash hanging, breaker open (${opts.outageMs} ms)\n${renderTable(table)}`)
+    return table
+  } finally {
+    upstash.setFault('none', undefined, v.lane)
   }
 }
 
@@ -165,6 +231,7 @@ async function main(): Promise<void> {
       'round-ms': { type: 'string' },
       'warm-ms': { type: 'string' },
       concurrency: { type: 'string' },
+      'outage-ms': { type: 'string' },
       out: { type: 'string' },
     },
   })
@@ -174,6 +241,7 @@ async function main(): Promise<void> {
     roundMs: Number(values['round-ms'] ?? DEFAULTS.roundMs),
     warmMs: Number(values['warm-ms'] ?? DEFAULTS.warmMs),
     concurrency: Number(values.concurrency ?? DEFAULTS.concurrency),
+    outageMs: Number(values['outage-ms'] ?? DEFAULTS.outageMs),
     log: (line) => console.log(line),
   }
   const started = performance.now()

@@ -40,7 +40,9 @@ function text(x: number, y: number, content: string, attributes = ''): string {
   return `<text x="${x}" y="${y}"${attributes ? ` ${attributes}` : ''}>${escapeXml(content)}</text>`
 }
 
-export function renderChart(tables: Table[]): string {
+export function renderChart(all: Table[]): string {
+  // The outage table has no floor to divide by: the chart is the latency tables'.
+  const tables = all.filter((t) => t.fault === undefined)
   const ratios = tables.flatMap((t) => t.rows.map((r) => ratio(t, r.variant, VARIANT.floor)))
   const scaleMax = Math.max(1, Math.ceil(Math.max(0, ...ratios.filter(Number.isFinite))))
   const x = (value: number) => Math.round((LABEL_WIDTH + (BAR_WIDTH * Math.max(0, value)) / scaleMax) * 10) / 10

@@ -1,6 +1,7 @@
 /** docs/PERFORMANCE.md as `npm run bench` writes it: the setting, the targets, the chart and the tables. */
 import { fixed, ratio, renderTable, type Table, VARIANT } from './bench-report.ts'
 import { evaluateTargets, renderTargets } from './bench-targets.ts'
+import { OUTAGE_TRIP_MS } from './bench-workers.ts'
 
 export interface Machine {
   cores: number
@@ -15,6 +16,8 @@ export interface RunSettings {
   /** Unmeasured load per variant before the first round. */
   warmMs: number
   concurrency: number
+  /** How long the outage was measured, once the breaker had opened. */
+  outageMs: number
   command: string
   elapsedMs: number
   /** The chart's file name, relative to the document. */
@@ -31,6 +34,21 @@ function measuredOnce(tables: Table[]): { variants: string[]; latencies: number[
   return { variants, latencies: later.map((t) => t.upstashLatencyMs) }
 }
 
+function outageSection(table: Table, settings: RunSettings): string {
+  const slowest = table.rows[0]?.maxMs ?? Number.NaN
+  return `## Upstash hanging
+
+Upstash accepts every request of the authenticated path's lane and answers none (the local server's \`hang\`
+fault). Its first requests wait the gateway's \`UPSTASH_TIMEOUT_MS\` (1 s) each and open the breaker
+(\`RATE_LIMIT_BREAKER_THRESHOLD\`, 3 failures in a row); after ${OUTAGE_TRIP_MS} ms of that, unmeasured, the path is
+measured for ${settings.outageMs} ms. Every answer must be the fail-closed \`503 revocation_unavailable\` of
+\`REVOCATION_FAILURE_MODE=closed\` (any other status is counted as an error); the Upstash calls are counted as
+above. The slowest answer took ${fixed(slowest, 1)} ms.
+
+${renderTable(table)}
+`
+}
+
 function section(table: Table): string {
   const versusBare = [VARIANT.publicNoUpstash, VARIANT.lean]
     .map((variant) => [variant, ratio(table, variant, VARIANT.bare)] as const)
@@ -41,9 +59,11 @@ function section(table: Table): string {
 }
 
 export function renderDocument(tables: Table[], machine: Machine, settings: RunSettings): string {
-  const once = measuredOnce(tables)
+  const latencies = tables.filter((t) => t.fault === undefined)
+  const outage = tables.find((t) => t.fault === 'hang')
+  const once = measuredOnce(latencies)
   const onceNote = once.variants.length
-    ? ` ${once.variants.map((v) => `*${v}*`).join(', ')} made no Upstash call at +${tables[0]?.upstashLatencyMs} ms, so
+    ? ` ${once.variants.map((v) => `*${v}*`).join(', ')} made no Upstash call at +${latencies[0]?.upstashLatencyMs} ms, so
 they are not measured again at +${once.latencies.join(' and +')} ms: Upstash's latency cannot change them.`
     : ''
   return `# Performance
@@ -104,7 +124,7 @@ ${renderTargets(evaluateTargets(tables))}
 
 ![req/s ÷ floor per variant and Upstash latency](${settings.chart})
 
-${tables.map(section).join('\n')}
+${latencies.map(section).join('\n')}${outage === undefined ? '' : `\n${outageSection(outage, settings)}`}
 ## Reproduce
 
 \`\`\`sh

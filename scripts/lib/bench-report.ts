@@ -18,6 +18,8 @@ export interface Row {
   reqPerSec: number
   p50: number
   p99: number
+  /** The slowest answer of every round, in ms. */
+  maxMs?: number
   /** Upstash HTTP calls and commands per request, from the variant's lane; undefined without a lane. */
   callsPerRequest: number
   commandsPerRequest: number
@@ -28,6 +30,11 @@ export interface Row {
 
 export interface Table {
   upstashLatencyMs: number
+  /**
+   * Set on the outage table: Upstash accepted every connection and answered none (the local server's `hang`
+   * fault), and the rows were measured once the breaker had opened.
+   */
+  fault?: 'hang'
   rows: Row[]
 }
 
@@ -49,6 +56,7 @@ export function summarize(
     reqPerSec: quantile(rates, 0.5),
     p50: quantile(all, 0.5),
     p99: quantile(all, 0.99),
+    maxMs: quantile(all, 1),
     callsPerRequest: total === 0 ? 0 : upstash.requests / total,
     commandsPerRequest: total === 0 ? 0 : upstash.commands / total,
     cpuUsPerRequest: quantile(cpu, 0.5),

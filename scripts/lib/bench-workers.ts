@@ -133,6 +133,13 @@ export const BLOCKED_IP = '203.0.113.12'
 export const NAIVE_IP = '203.0.113.13'
 export const NO_UPSTASH_IP = '203.0.113.14'
 
+/**
+ * Unmeasured load on the authenticated path when Upstash starts to hang: its first requests wait the gateway's
+ * UPSTASH_TIMEOUT_MS (1 s by default, as the bench deploys it) and open the breaker (3 consecutive failures); the
+ * margin lets every request that started before it opened finish before the measured round.
+ */
+export const OUTAGE_TRIP_MS = 2500
+
 export const LEAN_SECRET = 'bench-lean-signing-secret-of-32-bytes!'
 const DIRECT = [{ host: '127.0.0.1', port: 0 }]
 // Limits no benchmark round can reach, so the authenticated and public variants measure the allowed path.
