@@ -199,25 +199,42 @@ export function variants(token: string): Variant[] {
   ]
 }
 
+/** The gateway workers of the benchmark, by worker name: the RATE_LIMIT_GLOBAL each runs with. */
+export const GATEWAY_LIMITS: Record<string, string> = {
+  'ew-auth': UNREACHABLE,
+  'ew-public': UNREACHABLE,
+  'ew-public-local': 'off',
+  // One request per day: the first one spends it, every measured request is over the limit.
+  'ew-blocked': '1/24h',
+}
+
+/** The built gateway as the benchmark runs it, as worker `name` (a key of GATEWAY_LIMITS), on its own Upstash lane. */
+export function gatewayWorker(
+  env: Pick<BenchEnv, 'scriptPath' | 'upstashUrl' | 'upstashToken' | 'originUrl' | 'privateJwk'>,
+  name: string,
+): V4WorkerOptions {
+  const globalLimit = GATEWAY_LIMITS[name]
+  if (globalLimit === undefined) throw new TypeError(`bench: no gateway worker named ${name}`)
+  return bundleWorker(env.scriptPath, {
+    name,
+    d1Databases: { DB: 'edgeward-bench' },
+    // Bound as wrangler.toml binds it in every environment: the proxy writes a data point per request.
+    analyticsEngineDatasets: { EVENTS: { dataset: 'edgeward_bench_events' } },
+    unsafeDirectSockets: DIRECT,
+    bindings: {
+      ENVIRONMENT: 'development',
+      JWT_PRIVATE_KEY: JSON.stringify(env.privateJwk),
+      UPSTASH_REDIS_REST_URL: `${env.upstashUrl}/lane-${name}`,
+      UPSTASH_REDIS_REST_TOKEN: env.upstashToken,
+      UPSTREAM_URL: env.originUrl,
+      RATE_LIMIT_GLOBAL: globalLimit,
+      RATE_LIMIT_USER: UNREACHABLE,
+    },
+  })
+}
+
 export function workerOptions(env: BenchEnv): V4WorkerOptions[] {
   const lane = (name: string) => `${env.upstashUrl}/lane-${name}`
-  const gateway = (name: string, globalLimit: string) =>
-    bundleWorker(env.scriptPath, {
-      name,
-      d1Databases: { DB: 'edgeward-bench' },
-      // Bound as wrangler.toml binds it in every environment: the proxy writes a data point per request.
-      analyticsEngineDatasets: { EVENTS: { dataset: 'edgeward_bench_events' } },
-      unsafeDirectSockets: DIRECT,
-      bindings: {
-        ENVIRONMENT: 'development',
-        JWT_PRIVATE_KEY: JSON.stringify(env.privateJwk),
-        UPSTASH_REDIS_REST_URL: lane(name),
-        UPSTASH_REDIS_REST_TOKEN: env.upstashToken,
-        UPSTREAM_URL: env.originUrl,
-        RATE_LIMIT_GLOBAL: globalLimit,
-        RATE_LIMIT_USER: UNREACHABLE,
-      },
-    })
   const inline = (name: string, script: string, bindings: Record<string, string>): V4WorkerOptions => ({
     name,
     modules: true,
@@ -244,10 +261,6 @@ export function workerOptions(env: BenchEnv): V4WorkerOptions[] {
         JWT_PUBLIC_KEY: JSON.stringify(env.publicJwk),
       },
     }),
-    gateway('ew-auth', UNREACHABLE),
-    gateway('ew-public', UNREACHABLE),
-    gateway('ew-public-local', 'off'),
-    // One request per day: the first one spends it, every measured request is over the limit.
-    gateway('ew-blocked', '1/24h'),
+    ...Object.keys(GATEWAY_LIMITS).map((name) => gatewayWorker(env, name)),
   ]
 }
