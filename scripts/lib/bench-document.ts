@@ -41,9 +41,9 @@ function outageSection(table: Table, settings: RunSettings): string {
 Upstash accepts every request of the authenticated path's lane and answers none (the local server's \`hang\`
 fault). Its first requests wait the gateway's \`UPSTASH_TIMEOUT_MS\` (1 s) each and open the breaker
 (\`RATE_LIMIT_BREAKER_THRESHOLD\`, 3 failures in a row); after ${OUTAGE_TRIP_MS} ms of that, unmeasured, the path is
-measured for ${settings.outageMs} ms. Every answer must be the fail-closed \`503 revocation_unavailable\` of
-\`REVOCATION_FAILURE_MODE=closed\` (any other status is counted as an error); the Upstash calls are counted as
-above. The slowest answer took ${fixed(slowest, 1)} ms.
+measured for ${settings.outageMs} ms. Every answer must have status 503, the fail-closed answer of
+\`REVOCATION_FAILURE_MODE=closed\` (\`revocation_unavailable\`); any other status is counted as an error. The Upstash
+calls are counted as above. The slowest answer took ${fixed(slowest, 1)} ms.
 
 ${renderTable(table)}
 `
