@@ -4,11 +4,13 @@
  * the chart are checked on synthetic tables, where the expected verdicts are known.
  */
 import { describe, expect, it } from 'vitest'
-import { runBench } from './bench.ts'
+import { assertOutageFits, measureOutage, type OutageUpstash, runBench } from './bench.ts'
 import { renderChart } from './lib/bench-chart.ts'
 import { renderDocument } from './lib/bench-document.ts'
+import type { RoundResult } from './lib/bench-load.ts'
 import { type Row, renderTable, type Table, VARIANT } from './lib/bench-report.ts'
 import { evaluateTargets, renderTargets } from './lib/bench-targets.ts'
+import { BENCH_UPSTASH, OUTAGE_TRIP_MS, variants } from './lib/bench-workers.ts'
 
 const MACHINE = { cores: 2, cpu: 'test', node: 'v22', date: '2026-01-01T00:00:00.000Z' }
 const SETTINGS = {
@@ -119,6 +121,70 @@ const SYNTHETIC: Table[] = [
   { upstashLatencyMs: 0, fault: 'hang', rows: [{ ...row(VARIANT.authenticated, 5000, 2), p99: 100, maxMs: 120 }] },
 ]
 
+describe('bench outage', () => {
+  const authenticated = variants('token').find((v) => v.name === VARIANT.authenticated)
+  if (authenticated?.lane === undefined) throw new Error('no authenticated variant with a lane')
+  const { lane } = authenticated
+  const round = (latencies: number[]): RoundResult => ({
+    requests: latencies.length,
+    durationMs: 1000,
+    latencies,
+    errors: 0,
+  })
+
+  function recorder(load: (status: number, ms: number) => Promise<RoundResult>) {
+    const calls: unknown[][] = []
+    const upstash: OutageUpstash = {
+      setFault: (...args) => void calls.push(['setFault', ...args]),
+      resetStats: (...args) => void calls.push(['resetStats', ...args]),
+      stats: (...args) => {
+        calls.push(['stats', ...args])
+        return { requests: 0, commands: 0 }
+      },
+    }
+    const loadAndRecord = async (status: number, ms: number) => {
+      calls.push(['load', status, ms])
+      return load(status, ms)
+    }
+    return { calls, upstash, load: loadAndRecord }
+  }
+
+  it("hangs the variant's own lane, opens the breaker unmeasured, counts only the measured round, then clears it", async () => {
+    const { calls, upstash, load } = recorder(async (_status, ms) => round(ms === OUTAGE_TRIP_MS ? [1000] : [2, 3]))
+    const table = await measureOutage({ outageMs: 700 }, upstash, authenticated, load)
+    expect(calls).toEqual([
+      ['setFault', 'hang', undefined, lane],
+      ['load', 503, OUTAGE_TRIP_MS],
+      ['resetStats', lane],
+      ['load', 503, 700],
+      ['stats', lane],
+      ['setFault', 'none', undefined, lane],
+    ])
+    expect(table.fault).toBe('hang')
+    // The unmeasured start's 1 s answer is not in the table.
+    expect(table.rows[0]?.maxMs).toBe(3)
+  })
+
+  it('clears the fault when the load fails', async () => {
+    const { calls, upstash, load } = recorder(async () => {
+      throw new Error('gateway gone')
+    })
+    await expect(measureOutage({ outageMs: 700 }, upstash, authenticated, load)).rejects.toThrow('gateway gone')
+    expect(calls.at(-1)).toEqual(['setFault', 'none', undefined, lane])
+  })
+
+  it("refuses an outage that would outlast the breaker's cooldown, before any fault is set", async () => {
+    const most = BENCH_UPSTASH.breakerCooldownSeconds * 1000 - OUTAGE_TRIP_MS - 1
+    expect(() => assertOutageFits(0)).not.toThrow()
+    expect(() => assertOutageFits(most)).not.toThrow()
+    expect(() => assertOutageFits(most + 1)).toThrow(/--outage-ms/)
+    expect(() => assertOutageFits(-1)).toThrow(/--outage-ms/)
+    const { calls, upstash, load } = recorder(async () => round([1]))
+    await expect(measureOutage({ outageMs: most + 1 }, upstash, authenticated, load)).rejects.toThrow(/cooldown/)
+    expect(calls).toEqual([])
+  })
+})
+
 describe('bench targets', () => {
   it('computes each verdict from the tables, at the precision the document shows', () => {
     const results = evaluateTargets(SYNTHETIC)
@@ -139,6 +205,21 @@ describe('bench targets', () => {
     // Read from the outage table only: the +0 ms table's authenticated p99 (8 ms) would not meet it either way.
     expect(text).toContain(
       '| edgeward authenticated: p99 ms once the breaker is open | hanging | ≤ 100 | 100.00 | met |',
+    )
+  })
+
+  it('fails a target whose variant answered otherwise than it must, even with no expected answer to measure', () => {
+    const outage = SYNTHETIC.find((t) => t.fault === 'hang') as Table
+    const stuck = outage.rows[0] as Row
+    const label = 'edgeward authenticated: p99 ms once the breaker is open'
+    const some = evaluateTargets([{ ...outage, rows: [{ ...stuck, errors: 2 }] }]).find((r) => r.target.label === label)
+    expect(some).toMatchObject({ met: false, errors: 2, value: 100 })
+    // Every answer wrong (a gateway failing open answers 200): no latency to read, and still not met.
+    const failedOpen = { ...stuck, p99: Number.NaN, errors: 40 }
+    const all = evaluateTargets([{ ...outage, rows: [failedOpen] }])
+    expect(all.find((r) => r.target.label === label)).toMatchObject({ met: false, errors: 40, value: undefined })
+    expect(renderTargets(all)).toContain(
+      `| ${label} | hanging | ≤ 100 | n/a | **not met** (40 answers with another status) |`,
     )
   })
 

@@ -21,6 +21,7 @@ import { renderDocument } from './lib/bench-document.ts'
 import { type RoundResult, runRound } from './lib/bench-load.ts'
 import { renderTable, summarize, type Table, VARIANT } from './lib/bench-report.ts'
 import {
+  BENCH_UPSTASH,
   buildNaiveWorker,
   gatewayAnswerHeaders,
   OUTAGE_TRIP_MS,
@@ -82,6 +83,7 @@ export async function mintToken(privateJwk: object, publicJwk: object): Promise<
 }
 
 export async function runBench(opts: BenchOptions): Promise<Table[]> {
+  assertOutageFits(opts.outageMs)
   const log = opts.log ?? (() => {})
   const outDir = await mkdtemp(path.join(tmpdir(), 'edgeward-bench-'))
   const steps: (() => unknown)[] = [() => rm(outDir, { recursive: true, force: true })]
@@ -159,7 +161,13 @@ export async function runBench(opts: BenchOptions): Promise<Table[]> {
       tables.push(table)
     }
     upstash.setFault('none')
-    if (opts.outageMs > 0) tables.push(await measureOutage(opts, upstash, all, urls))
+    const authenticated = all.find((v) => v.name === VARIANT.authenticated)
+    if (opts.outageMs > 0 && authenticated !== undefined) {
+      const url = new URL(authenticated.path, urls.get(authenticated.name))
+      const load = (expectStatus: number, durationMs: number) =>
+        runRound({ ...opts, url, headers: authenticated.headers, expectStatus, durationMs })
+      tables.push(await measureOutage(opts, upstash, authenticated, load))
+    }
     return tables
   } finally {
     await cleanUp(steps)
@@ -167,44 +175,52 @@ export async function runBench(opts: BenchOptions): Promise<Table[]> {
 }
 
 /**
+ * Refuses an outage longer than the breaker's cooldown allows: past it one probe waits on the hung Upstash, which
+ * is no longer the breaker-open state the outage measures.
+ */
+export function assertOutageFits(outageMs: number): void {
+  const most = BENCH_UPSTASH.breakerCooldownSeconds * 1000 - OUTAGE_TRIP_MS - 1
+  if (!(outageMs >= 0 && outageMs <= most)) {
+    throw new Error(`bench: --outage-ms is between 0 and ${most} (the breaker's cooldown less the unmeasured start)`)
+  }
+}
+
+/** The outage's Upstash side: the fault and the counters of one lane. */
+export type OutageUpstash = Pick<UpstashLocal, 'setFault' | 'resetStats' | 'stats'>
+
+/**
  * The authenticated path while its Upstash lane hangs (accepts the request, never answers), measured after the
  * breaker has opened: every answer should be the fail-closed 503 without an Upstash call or a wait for its timeout.
+ * `load` drives the variant for a duration (runRound in the benchmark); the lane's fault is cleared however it ends.
  */
-async function measureOutage(
-  opts: BenchOptions,
-  upstash: UpstashLocal,
-  all: Variant[],
-  urls: Map<string, URL>,
+export async function measureOutage(
+  opts: Pick<BenchOptions, 'outageMs' | 'log'>,
+  upstash: OutageUpstash,
+  v: Variant,
+  load: (expectStatus: number, durationMs: number) => Promise<RoundResult>,
 ): Promise<Table> {
-  const v = all.find((candidate) => candidate.name === VARIANT.authenticated)
-  if (v?.lane === undefined) throw new Error('bench: no authenticated variant with an Upstash lane')
-  const load = (durationMs: number) =>
-    runRound({
-      ...opts,
-      url: new URL(v.path, urls.get(v.name)),
-      headers: v.headers,
-      expectStatus: OUTAGE_STATUS,
-      durationMs,
-    })
-  upstash.setFault('hang', undefined, v.lane)
+  const { lane } = v
+  if (lane === undefined) throw new Error(`bench: ${v.name} has no Upstash lane to break`)
+  assertOutageFits(opts.outageMs)
+  upstash.setFault('hang', undefined, lane)
   try {
-    await load(OUTAGE_TRIP_MS)
-    upstash.resetStats(v.lane)
+    await load(OUTAGE_STATUS, OUTAGE_TRIP_MS)
+    upstash.resetStats(lane)
     const workerdCpu = childCpuReader('workerd')
     const cpuBefore = workerdCpu?.()
-    const result = await load(opts.outageMs)
+    const result = await load(OUTAGE_STATUS, opts.outageMs)
     if (workerdCpu !== undefined && cpuBefore !== undefined) result.cpuMs = workerdCpu() - cpuBefore
     if (result.firstError)
       opts.log?.(`bench: ${v.name} during the outage: ${result.errors} errors, first: ${result.firstError}`)
     const table: Table = {
       upstashLatencyMs: 0,
       fault: 'hang',
-      rows: [summarize(v.name, [result], upstash.stats(v.lane))],
+      rows: [summarize(v.name, [result], upstash.stats(lane))],
     }
     opts.log?.(`\nUpstash hanging, breaker open (${opts.outageMs} ms)\n${renderTable(table)}`)
     return table
   } finally {
-    upstash.setFault('none', undefined, v.lane)
+    upstash.setFault('none', undefined, lane)
   }
 }
 

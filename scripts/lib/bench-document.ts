@@ -1,7 +1,7 @@
 /** docs/PERFORMANCE.md as `npm run bench` writes it: the setting, the targets, the chart and the tables. */
 import { fixed, ratio, renderTable, type Table, VARIANT } from './bench-report.ts'
 import { evaluateTargets, renderTargets } from './bench-targets.ts'
-import { OUTAGE_TRIP_MS } from './bench-workers.ts'
+import { BENCH_UPSTASH, OUTAGE_TRIP_MS } from './bench-workers.ts'
 
 export interface Machine {
   cores: number
@@ -39,9 +39,10 @@ function outageSection(table: Table, settings: RunSettings): string {
   return `## Upstash hanging
 
 Upstash accepts every request of the authenticated path's lane and answers none (the local server's \`hang\`
-fault). Its first requests wait the gateway's \`UPSTASH_TIMEOUT_MS\` (1 s) each and open the breaker
-(\`RATE_LIMIT_BREAKER_THRESHOLD\`, 3 failures in a row); after ${OUTAGE_TRIP_MS} ms of that, unmeasured, the path is
-measured for ${settings.outageMs} ms. Every answer must have status 503, the fail-closed answer of
+fault). Its first requests wait the gateway's \`UPSTASH_TIMEOUT_MS\` (${BENCH_UPSTASH.timeoutMs} ms) each and open the
+breaker (\`RATE_LIMIT_BREAKER_THRESHOLD\`, ${BENCH_UPSTASH.breakerThreshold} failures in a row); after ${OUTAGE_TRIP_MS} ms of that,
+unmeasured, the path is measured for ${settings.outageMs} ms, well within the breaker's cooldown
+(\`RATE_LIMIT_BREAKER_COOLDOWN_SECONDS\`, ${BENCH_UPSTASH.breakerCooldownSeconds} s), so no probe falls in it. Every answer must have status 503, the fail-closed answer of
 \`REVOCATION_FAILURE_MODE=closed\` (\`revocation_unavailable\`); any other status is counted as an error. The Upstash
 calls are counted as above. The slowest answer took ${fixed(slowest, 1)} ms.
 
