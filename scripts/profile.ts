@@ -76,7 +76,13 @@ export function unminifiedConfig(toml: string, root: string): string {
   return toml.replace(main, `main = ${JSON.stringify(path.resolve(root, entry))}`).replace(minify, 'minify = false')
 }
 
-/** Sends CDP commands to one inspector target and resolves with their results. */
+/** How long one inspector command may take (stopping a long profile serialises it). */
+const COMMAND_TIMEOUT_MS = 60_000
+
+/**
+ * Sends CDP commands to one inspector target and resolves with their results; a command fails, rather than waits
+ * for ever, when the socket closes or errs or the runtime does not answer in time.
+ */
 async function inspector(url: string) {
   const socket = new WebSocket(url)
   await new Promise((resolve, reject) => {
@@ -87,6 +93,12 @@ async function inspector(url: string) {
   })
   let next = 0
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
+  const failAll = (why: string) => {
+    for (const waiter of pending.values()) waiter.reject(new Error(`profile: the inspector ${why}`))
+    pending.clear()
+  }
+  socket.addEventListener('close', () => failAll('closed its connection'))
+  socket.addEventListener('error', () => failAll('connection failed'))
   socket.addEventListener('message', (event) => {
     const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown; error?: { message: string } }
     const waiter = message.id === undefined ? undefined : pending.get(message.id)
@@ -98,8 +110,20 @@ async function inspector(url: string) {
   return {
     send<T>(method: string, params: object = {}): Promise<T> {
       const id = ++next
-      socket.send(JSON.stringify({ id, method, params }))
-      return new Promise<T>((resolve, reject) => pending.set(id, { resolve: resolve as (v: unknown) => void, reject }))
+      return new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          pending.delete(id)
+          reject(new Error(`profile: the inspector did not answer ${method} in ${COMMAND_TIMEOUT_MS / 1000} s`))
+        }, COMMAND_TIMEOUT_MS)
+        const settle =
+          <V>(f: (v: V) => void) =>
+          (v: V) => {
+            clearTimeout(timer)
+            f(v)
+          }
+        pending.set(id, { resolve: settle(resolve as (v: unknown) => void), reject: settle(reject) })
+        socket.send(JSON.stringify({ id, method, params }))
+      })
     },
     close: () => socket.close(),
   }
@@ -170,7 +194,8 @@ export async function runProfile(opts: ProfileOptions): Promise<ProfileRun> {
     const summary = summarizeProfile(
       profile,
       (url) => url === bundleName || url.endsWith(`/${bundleName}`),
-      bundleSources(bundle),
+      // esbuild's markers are relative to the build's directory (the configuration's copy).
+      bundleSources(bundle, (marker) => path.relative(ROOT, path.resolve(outDir, marker))),
     )
     return { profile, summary, requests: round.requests, errors: round.errors }
   } finally {

@@ -30,7 +30,10 @@ export interface CpuProfile {
 export interface ProfileRow {
   /** The function's name, `(anonymous)` when it has none, or one of V8's pseudo-frames (`(garbage collector)`). */
   name: string
-  /** `src/…` or `node_modules/…` for the bundle's code, `(native)` for the runtime's, else the frame's URL. */
+  /**
+   * `src/…` or `node_modules/…` for the bundle's code; `(native, from f)` for the runtime's own functions called by
+   * a script function `f`, `(native)` for the rest (V8's pseudo-frames); else the frame's URL.
+   */
   where: string
   /** Percent of the busy samples in which the function was running. */
   self: number
@@ -46,18 +49,22 @@ export interface ProfileSummary {
   rows: ProfileRow[]
 }
 
-/** A line of esbuild's unbundled-module marker: `// ../src/pipeline/request-id/index.ts`. */
+/** A line of esbuild's module marker: `// ../src/pipeline/request-id/index.ts`, relative to the build's directory. */
 const MODULE_MARKER = /^\/\/ (\S+\.(?:[cm]?[jt]sx?|json))$/
 
 /**
  * The source file of each line of an unminified bundle, from the comment esbuild writes before each module's code;
- * returns a lookup by 0-based line. Paths are cut to their `src/` or `node_modules/` part.
+ * returns a lookup by 0-based line. `nameOf` turns a marker's path into the name shown (the profile resolves it
+ * against the build's directory and names it from the project's root).
  */
-export function bundleSources(bundle: string): (line: number) => string | undefined {
+export function bundleSources(
+  bundle: string,
+  nameOf: (marker: string) => string,
+): (line: number) => string | undefined {
   const starts: { line: number; file: string }[] = []
   bundle.split('\n').forEach((text, line) => {
-    const file = MODULE_MARKER.exec(text)?.[1]
-    if (file !== undefined) starts.push({ line, file: shortPath(file) })
+    const marker = MODULE_MARKER.exec(text)?.[1]
+    if (marker !== undefined) starts.push({ line, file: nameOf(marker) })
   })
   return (line) => {
     let found: string | undefined
@@ -67,11 +74,6 @@ export function bundleSources(bundle: string): (line: number) => string | undefi
     }
     return found
   }
-}
-
-function shortPath(file: string): string {
-  const at = Math.max(file.lastIndexOf('node_modules/'), file.indexOf('src/'))
-  return at >= 0 ? file.slice(at) : file
 }
 
 /**
@@ -86,14 +88,22 @@ export function summarizeProfile(
   const nodes = new Map(profile.nodes.map((node) => [node.id, node]))
   const parent = new Map<number, number>()
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id)
-  const keyOf = (frame: CallFrame) => {
+  const placeOf = (frame: CallFrame) =>
+    frame.url === ''
+      ? '(native)'
+      : bundleUrl(frame.url)
+        ? (sourceOf(frame.lineNumber) ?? 'bundle')
+        : frame.url.replace(/^file:\/\/.*\//, '')
+  // The runtime's own functions (fetch, Response, sign) are named with the function that called them, so a fetch
+  // to Upstash and one to the origin are two rows.
+  const keyOf = (id: number) => {
+    const frame = nodes.get(id)?.callFrame as CallFrame
     const name = frame.functionName === '' ? '(anonymous)' : frame.functionName
-    const where =
-      frame.url === ''
-        ? '(native)'
-        : bundleUrl(frame.url)
-          ? (sourceOf(frame.lineNumber) ?? 'bundle')
-          : frame.url.replace(/^file:\/\/.*\//, '')
+    let where = placeOf(frame)
+    const caller = frame.url === '' ? nodes.get(parent.get(id) ?? -1)?.callFrame : undefined
+    if (caller !== undefined && caller.url !== '') {
+      where = `(native, from ${caller.functionName === '' ? '(anonymous)' : caller.functionName})`
+    }
     return { key: `${name}\u0000${where}`, name, where }
   }
 
@@ -105,14 +115,14 @@ export function summarizeProfile(
     const node = nodes.get(id)
     if (node === undefined || node.callFrame.functionName === '(idle)') continue
     busy++
-    const top = keyOf(node.callFrame)
+    const top = keyOf(id)
     names.set(top.key, top)
     self.set(top.key, (self.get(top.key) ?? 0) + 1)
     const seen = new Set<string>()
     for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
       const frame = nodes.get(at)?.callFrame
       if (frame === undefined || frame.functionName === '(root)') continue
-      const { key, name, where } = keyOf(frame)
+      const { key, name, where } = keyOf(at)
       if (seen.has(key)) continue
       seen.add(key)
       names.set(key, { name, where })
