@@ -19,6 +19,11 @@ export const COST_OPS: { name: string; description: string }[] = [
   { name: 'hmac', description: 'HMAC-SHA256 sign of 80 bytes (key imported once)' },
   { name: 'url', description: 'new URL of an absolute URL' },
   { name: 'uuid', description: 'crypto.randomUUID' },
+  {
+    name: 'body-text',
+    description: 'new Response of 50 bytes of JSON, its body read with text() (as the Upstash client reads a reply)',
+  },
+  { name: 'error', description: 'new error of a class extending Error with two fields, as every refusal builds one' },
 ]
 
 export const OPS_SCRIPT = `const utf8 = new TextEncoder()
@@ -28,6 +33,14 @@ const COPY = new Headers(FIELDS)
 const FIVE = new Headers(FIELDS.slice(0, 5))
 const MESSAGE = utf8.encode('v1\\n1764633600\\nGET\\n/api/public/catalogue\\n\\n\\n\\n8027dc41-b9f9-4a39-8196-dc1e8dae017e\\n')
 let key
+class Refusal extends Error {
+  constructor(code, options) {
+    super(code)
+    this.name = 'Refusal'
+    this.code = code
+    this.options = options
+  }
+}
 export default {
   async fetch(request) {
     key ??= await crypto.subtle.importKey('raw', utf8.encode('cost-signing-secret-of-at-least-32-bytes'), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
@@ -49,6 +62,8 @@ export default {
         case 'hmac': sink += (await crypto.subtle.sign('HMAC', key, MESSAGE)).byteLength; break
         case 'url': sink += new URL('http://127.0.0.1:8787/api/public/catalogue?page=2').pathname.length; break
         case 'uuid': sink += crypto.randomUUID().length; break
+        case 'body-text': sink += (await new Response('{"result":[0,1,1,1767225600000,1,1,1767225600000]}').text()).length; break
+        case 'error': sink += new Refusal('rate_limited', {}).code.length; break
         default: return Response.json({ error: 'unknown op ' + op }, { status: 400 })
       }
     }
