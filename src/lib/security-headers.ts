@@ -65,7 +65,7 @@ export function securedResponse(body: ReadableStream | null, init: { status: num
 
 /** Sets every one of {@link SECURITY_HEADERS} on `headers` and removes X-Powered-By, unless they are already there. */
 export function applySecurityHeaders(headers: Headers): void {
-  if (secured.has(headers)) return
+  if (isSecured(headers)) return
   for (const [name, value] of SECURITY_HEADERS) headers.set(name, value)
   headers.delete('x-powered-by')
 }

@@ -213,18 +213,6 @@ export function clientResponseFields(
 }
 
 /**
- * {@link clientResponseFields} as new Headers, each Set-Cookie its own field.
- *
- * @example return new Response(res.body, { status: res.status, headers: clientResponseHeaders(res.headers) })
- */
-export function clientResponseHeaders(upstream: Headers, dropCookies: readonly string[] = GATEWAY_COOKIES): Headers {
-  const headers = new Headers()
-  for (const [name, value] of clientResponseFields(upstream, dropCookies)) headers.append(name, value)
-  corsFree.add(headers)
-  return headers
-}
-
-/**
  * The name a browser would store a Set-Cookie under. A nameless cookie (`=__Host-rt=x`) is stored with an empty
  * name and sent back as `__Host-rt=x`, which the gateway would read as its own cookie: its name is taken from its
  * value. Compared case-insensitively by the caller, as browsers match the `__Host-` prefix.
