@@ -86,6 +86,11 @@ describe('npm run bench', () => {
     expect(stuck?.reqPerSec).toBeGreaterThan(0)
     expect(stuck?.callsPerRequest).toBe(0)
     expect(stuck?.maxMs).toBeLessThan(1000)
+    // Linux here: every row says how long the driver paused at worst and how much CPU the machine lost.
+    for (const r of tables.flatMap((t) => t.rows)) {
+      expect(r.driverPauseMs, r.variant).toBeGreaterThanOrEqual(0)
+      expect(r.stealPercent, r.variant).toBeGreaterThanOrEqual(0)
+    }
     const chart = renderChart(tables)
     expect(chart.match(/<rect class="bar"/g)).toHaveLength(12)
   }, 40_000)
@@ -260,5 +265,20 @@ describe('bench chart and document', () => {
     expect(doc).toContain('## Upstash hanging')
     expect(doc).toContain('The slowest answer took 120.0 ms.')
     expect(doc).not.toContain('npm ci')
+  })
+
+  it('says what the machine did per variant and setting, n/a where it was not measured', () => {
+    const [fast, slow, outage] = SYNTHETIC as [Table, Table, Table]
+    const measured = (r: Row): Row => ({ ...r, maxMs: 9.5, driverPauseMs: 8.25, stealPercent: 3.04 })
+    const tables = [{ ...fast, rows: fast.rows.map(measured) }, slow, outage]
+    const doc = renderDocument(tables, MACHINE, { ...SETTINGS, chart: 'performance.svg' })
+    const section = doc.slice(doc.indexOf('## The machine during the run'), doc.indexOf('## Reproduce'))
+    expect(section).toContain(
+      "| Upstash | variant | slowest answer ms | driver's longest pause ms | CPU stolen, worst round % |",
+    )
+    expect(section).toContain('| +0 ms | bare | 9.5 | 8.3 | 3.0 |')
+    expect(section).toContain('| +20 ms | floor | n/a | n/a | n/a |')
+    expect(section).toContain('| hanging | edgeward authenticated | 120.0 | n/a | n/a |')
+    expect(section.match(/^\| [+h]/gm)).toHaveLength(8)
   })
 })

@@ -30,6 +30,7 @@ import {
   workerOptions,
 } from './lib/bench-workers.ts'
 import { generateEd25519Jwks } from './lib/keys.ts'
+import { withMachine } from './lib/machine-load.ts'
 import { childCpuReader } from './lib/process-cpu.ts'
 import { startRedisServer } from './lib/redis-server.ts'
 import { startUpstashLocal, type UpstashLocal } from './upstash-local.ts'
@@ -140,14 +141,11 @@ export async function runBench(opts: BenchOptions): Promise<Table[]> {
         for (const v of list) {
           const url = new URL(v.path, urls.get(v.name))
           const cpuBefore = workerdCpu?.()
-          const result = await runRound({
-            ...opts,
-            url,
-            headers: v.headers,
-            expectStatus: v.expectStatus,
-            durationMs: opts.roundMs,
-          })
+          const { result, machine } = await withMachine(() =>
+            runRound({ ...opts, url, headers: v.headers, expectStatus: v.expectStatus, durationMs: opts.roundMs }),
+          )
           if (workerdCpu !== undefined && cpuBefore !== undefined) result.cpuMs = workerdCpu() - cpuBefore
+          result.machine = machine
           rounds.get(v.name)?.push(result)
           if (result.firstError) log(`bench: ${v.name}: ${result.errors} errors, first: ${result.firstError}`)
         }
@@ -208,8 +206,9 @@ export async function measureOutage(
     upstash.resetStats(lane)
     const workerdCpu = childCpuReader('workerd')
     const cpuBefore = workerdCpu?.()
-    const result = await load(OUTAGE_STATUS, opts.outageMs)
+    const { result, machine } = await withMachine(() => load(OUTAGE_STATUS, opts.outageMs))
     if (workerdCpu !== undefined && cpuBefore !== undefined) result.cpuMs = workerdCpu() - cpuBefore
+    result.machine = machine
     if (result.firstError)
       opts.log?.(`bench: ${v.name} during the outage: ${result.errors} errors, first: ${result.firstError}`)
     const table: Table = {

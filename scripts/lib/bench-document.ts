@@ -50,6 +50,45 @@ ${renderTable(table)}
 `
 }
 
+/** The setting a table was measured at, as the machine section names it. */
+const settingOf = (table: Table) => (table.fault === 'hang' ? 'hanging' : `+${table.upstashLatencyMs} ms`)
+
+function machineSection(tables: Table[]): string {
+  const head = ['Upstash', 'variant', 'slowest answer ms', "driver's longest pause ms", 'CPU stolen, worst round %']
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`]
+  for (const table of tables) {
+    for (const r of table.rows) {
+      const cells = [
+        settingOf(table),
+        r.variant,
+        fixed(r.maxMs ?? Number.NaN, 1),
+        fixed(r.driverPauseMs ?? Number.NaN, 1),
+      ]
+      lines.push(`| ${[...cells, fixed(r.stealPercent ?? Number.NaN, 1)].join(' | ')} |`)
+    }
+  }
+  return `## The machine during the run
+
+What the machine itself did while each variant was measured, so a slow machine is not read as a slow gateway.
+*Driver's longest pause* is how late the load driver's event loop ran at worst in any round (node's
+\`monitorEventLoopDelay\`, sampled every 10 ms): the driver, the Upstash server and the origin share that loop, so
+a pause there delays every answer in flight, and a slowest answer close to it says more about this process than
+about the gateway. *CPU stolen* is the share of the machine's CPU time the hypervisor gave to other guests in the
+worst round (Linux \`/proc/stat\`; n/a elsewhere): rounds with a few percent stolen ran slower for a reason outside
+the benchmark.
+
+What neither column shows is the runtime's own pauses. Traced on 2026-12-03 (workerd's V8 flag \`--trace-gc\`,
+which Miniflare passes on from \`MINIFLARE_WORKERD_V8_FLAGS\`), a bare worker under this load paused for V8's full
+collections: every 2-4 s, each isolate on the request path dropped 14-36 MB of promoted garbage to 0.5 MB in a
+\`Mark-Compact\` of 87-170 ms, on workerd's main thread, and every answer in flight waited for it (the answers' stalls
+matched the collections one for one, in time and length, while the driver's loop never paused more than a few
+milliseconds). So a slowest answer far above the driver's pause, with little CPU stolen, is most likely such a
+collection (the trace covered a bare worker at +0 ms only).
+
+${lines.join('\n')}
+`
+}
+
 function section(table: Table): string {
   const versusBare = [VARIANT.publicNoUpstash, VARIANT.lean]
     .map((variant) => [variant, ratio(table, variant, VARIANT.bare)] as const)
@@ -126,6 +165,7 @@ ${renderTargets(evaluateTargets(tables))}
 ![req/s ÷ floor per variant and Upstash latency](${settings.chart})
 
 ${latencies.map(section).join('\n')}${outage === undefined ? '' : `\n${outageSection(outage, settings)}`}
+${machineSection(tables)}
 ## Reproduce
 
 \`\`\`sh

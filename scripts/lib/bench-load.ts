@@ -4,6 +4,7 @@
  * not a dependency; node:http with a keep-alive agent keeps the driver's own cost per request small.
  */
 import http from 'node:http'
+import type { RoundMachine } from './machine-load.ts'
 
 export interface RoundResult {
   requests: number
@@ -15,6 +16,8 @@ export interface RoundResult {
   firstError?: string
   /** CPU the runtime used during the round, in ms, when the caller measured it. */
   cpuMs?: number
+  /** What the machine did during the round, when the caller measured it. */
+  machine?: RoundMachine
 }
 
 export interface LoadOptions {

@@ -26,6 +26,10 @@ export interface Row {
   /** The runtime's CPU per request (workerd, all its threads), median of the rounds; NaN where not measured. */
   cpuUsPerRequest: number
   errors: number
+  /** The largest share of CPU time the hypervisor stole in any round, in percent; NaN where not measured. */
+  stealPercent?: number
+  /** The load driver's longest event-loop pause in any round, in ms; NaN where not measured. */
+  driverPauseMs?: number
 }
 
 export interface Table {
@@ -61,7 +65,15 @@ export function summarize(
     commandsPerRequest: total === 0 ? 0 : upstash.commands / total,
     cpuUsPerRequest: quantile(cpu, 0.5),
     errors: rounds.reduce((n, r) => n + r.errors, 0),
+    stealPercent: largest(rounds.map((r) => (r.machine?.stealShare ?? Number.NaN) * 100)),
+    driverPauseMs: largest(rounds.map((r) => r.machine?.driverPauseMs ?? Number.NaN)),
   }
+}
+
+/** The largest finite value; NaN when there is none. */
+function largest(values: number[]): number {
+  const finite = values.filter(Number.isFinite)
+  return finite.length === 0 ? Number.NaN : Math.max(...finite)
 }
 
 export const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a')
