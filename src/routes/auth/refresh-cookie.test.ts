@@ -317,6 +317,44 @@ describe('POST /auth/refresh with the cookie: denials', () => {
   })
 })
 
+describe('POST /auth/refresh with the cookie: what the refresh limit remembers', () => {
+  /** The identities the app's rate-limit engine is asked about, per request. */
+  function recordIdentities() {
+    const lane = `lane-${crypto.randomUUID()}`
+    const bindings = { ...env, UPSTASH_REDIS_REST_URL: `${env.UPSTASH_REDIS_REST_URL}/${lane}` }
+    const app = testApp()
+    const admit = vi.spyOn(app.gateway(bindings).rateLimits, 'admit')
+    const identities = () => admit.mock.calls.flatMap(([checks]) => checks.map((c) => `${c.policy}|${c.identity}`))
+    return { refresh: (cookie: string) => app.fetch(send('/auth/refresh', { cookie }), bindings, ctx), identities }
+  }
+
+  it('a cookie longer than any refresh token is refused like a missing one: not looked up, not limited, removed', async () => {
+    logs = captureLogs()
+    const { refresh, identities } = recordIdentities()
+    // Cloudflare accepts request headers up to 128 KB: a cookie this size must not become anything the isolate keeps.
+    const huge = 'A'.repeat(60_000)
+    const res = await refresh(huge)
+    const body = await expectProblem(res.clone(), 401, 'invalid_refresh_token')
+    expect(res.headers.getSetCookie()).toEqual([CLEARED])
+    expect(JSON.stringify(body)).not.toContain('AAAA')
+    expect(identities().filter((i) => i.startsWith('refresh|'))).toEqual([])
+    expect(identities().every((i) => i.length < 100)).toBe(true)
+    expect(logs.events('authn_token_invalid').map((r) => r.reason)).toEqual(['cookie_missing'])
+    expect(logs.lines.join('\n')).not.toContain('AAAA')
+  })
+
+  it('an unknown token is limited under a fixed-size digest of it, never the token itself', async () => {
+    const { refresh, identities } = recordIdentities()
+    const unknown = 'B'.repeat(512)
+    await expectProblem(await refresh(unknown), 401, 'invalid_refresh_token')
+    const refreshIdentities = identities().filter((i) => i.startsWith('refresh|'))
+    expect(refreshIdentities).toEqual([`refresh|token:${await sha256Hex(unknown)}`])
+    // The same token is the same identity, so its limit still holds across requests.
+    await expectProblem(await refresh(unknown), 401, 'invalid_refresh_token')
+    expect(new Set(identities().filter((i) => i.startsWith('refresh|'))).size).toBe(1)
+  })
+})
+
 describe('logout with the cookie', () => {
   it('cookie only (an allowed page): ends its family and access tokens, and removes the cookie', async () => {
     const a = await cookieSession()

@@ -9,6 +9,7 @@ import type { Context } from 'hono'
 import type { AppEnv } from '../../env'
 import { GatewayError, unavailable } from '../../errors/gateway-error'
 import type { Gateway } from '../../gateway'
+import { sha256Hex } from '../../lib/crypto'
 import { parseJsonBody } from '../../middleware/validate'
 import { countAuthEvent } from '../../observability/metrics'
 import { logRequest } from '../../request-log'
@@ -59,7 +60,8 @@ export async function refresh(
   const { config, users, refreshTokens } = gw
   // The refresh policy counts per session, so the token's family is looked up before it rotates. A token that is not
   // stored counts as a session of its own: every token meets the same policy, so a refusal tells its holder nothing
-  // about whether the token ever existed.
+  // about whether the token ever existed. It is named by its digest, so what the isolate remembers of it (the
+  // engine's identifiers, a refused identity) has a fixed size whatever the client sent.
   const limitAlso = c.get('limitAlso')
   if (limitAlso !== undefined && config.rateLimit.refresh !== 'off') {
     let family: Awaited<ReturnType<typeof refreshTokens.findFamily>>
@@ -68,7 +70,7 @@ export async function refresh(
     } catch (cause) {
       throw unavailable('dependency_unavailable', 'refresh_store_failed', cause, ACCOUNT_RETRY_AFTER_SECONDS)
     }
-    await limitAlso('refresh', family === null ? `token:${refreshToken}` : `family:${family.familyId}`)
+    await limitAlso('refresh', family === null ? `token:${await sha256Hex(refreshToken)}` : `family:${family.familyId}`)
   }
   let result: RotateResult
   try {

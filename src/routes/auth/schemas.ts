@@ -16,8 +16,13 @@ const password = z.string().check(
     error: 'too_big',
   }),
 )
+/**
+ * The longest refresh token the gateway reads, from a body or the `__Host-rt` cookie: far above the tokens it issues
+ * (43 characters), and a bound on everything derived from one.
+ */
+export const MAX_REFRESH_TOKEN_CHARS = 512
 /** An opaque refresh token: bounded here, its exact shape is checked by the store. */
-const refreshToken = z.string().check(z.minLength(1), z.maxLength(512))
+const refreshToken = z.string().check(z.minLength(1), z.maxLength(MAX_REFRESH_TOKEN_CHARS))
 /** A verification or reset token from an account event: bounded here, its exact shape is checked by the store. */
 const accountToken = z.string().check(z.minLength(1), z.maxLength(512))
 
