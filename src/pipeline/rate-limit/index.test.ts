@@ -420,6 +420,38 @@ describe('rate limiting: hot path', () => {
     expect(remaining).toEqual({ global: 96, user: 8 })
   })
 
+  it("a revoked token's 401 tells nothing about its user: the same headers as a forged token's", async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_USER: '10/15m' })
+    const config = testConfig(g.bindings)
+    const sub = `user-${crypto.randomUUID()}`
+    const revoked = await mintTestToken({ sub }, config)
+    const logout = await g.send(
+      '/auth/logout',
+      { ...authHeader(revoked.token), 'cf-connecting-ip': uniqueIpv4() },
+      'POST',
+    )
+    expect(logout.status).toBe(204)
+    // The owner keeps working with a new token: their activity is what a revoked token's holder must not see.
+    const fresh = await mintTestToken({ sub }, config)
+    for (let i = 0; i < 3; i++)
+      expect((await g.send('/auth/me', { ...authHeader(fresh.token), 'cf-connecting-ip': uniqueIpv4() })).status).toBe(
+        200,
+      )
+    const forged = `${fresh.token.slice(0, -4)}${fresh.token.endsWith('AAAA') ? 'BBBB' : 'AAAA'}`
+    const answers = []
+    for (const token of [revoked.token, forged]) {
+      const res = await g.send('/auth/me', {
+        ...authHeader(token),
+        'cf-connecting-ip': uniqueIpv4(),
+        'x-request-id': 'same-request-id',
+      })
+      await expectProblem(res.clone(), 401, 'invalid_token')
+      expect(parsePolicies(res.headers.get('ratelimit-policy')).map((p) => p.name)).toEqual(['global'])
+      answers.push({ headers: [...res.headers], body: await res.text() })
+    }
+    expect(answers[0]).toEqual(answers[1])
+  })
+
   it('a client blocked in this isolate costs no Upstash request (ephemeral cache)', async () => {
     const g = gateway({ RATE_LIMIT_GLOBAL: '1/15m' })
     const ip = uniqueIpv4()

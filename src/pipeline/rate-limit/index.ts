@@ -158,7 +158,10 @@ export const rateLimit = ({ engine, settings, prefetchClaims, settleRevocation }
       const asked = checks.map(([policy, identity]) => ({ policy, identity }))
       const admission = await engine.admit(asked, claims, nowMs)
       if (admission.revocation !== undefined) settleRevocation(c, admission.revocation)
-      decisions.push(...admission.decisions)
+      // A revoked token's user was not counted, and is not shown either: its 401 must look like any other bad
+      // token's, and its holder must not read how busy the owner's other sessions are.
+      const revoked = admission.revocation?.status === 'revoked'
+      for (const d of admission.decisions) decisions.push(revoked && d.policy === 'user' ? { ...d, hidden: true } : d)
       remember(checks, admission.decisions, nowMs)
     }
 
