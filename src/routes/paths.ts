@@ -59,6 +59,34 @@ export const AUTH_LIMITED_PATHS: ReadonlySet<string> = new Set([
   GATEWAY_PATHS.passwordChange,
 ])
 
+/**
+ * Per-address auth routes that take no bearer token (a password, an account token or an address instead): a token
+ * sent with one is neither verified nor counted against its user, so such a request shows and spends only the
+ * per-address policies. Exact paths: any other spelling is not these routes.
+ */
+export const TOKENLESS_AUTH_PATHS: ReadonlySet<string> = new Set([
+  GATEWAY_PATHS.login,
+  GATEWAY_PATHS.register,
+  GATEWAY_PATHS.verifyEmail,
+  GATEWAY_PATHS.passwordForgot,
+  GATEWAY_PATHS.passwordReset,
+])
+
+/**
+ * Routes with which a user ends sessions (logout, logout-all, one session, a password change, which ends the others):
+ * never refused by the per-user policy, so whoever holds a stolen session cannot spend the user's quota to keep the
+ * owner from ending it. The per-address policies (and the password change's auth policy and lockout) still apply.
+ * Exact paths (`DELETE` with one more segment for a session), as the app registers them.
+ */
+export function endsSessions(method: string, path: string): boolean {
+  if (method === 'POST') {
+    return path === GATEWAY_PATHS.logout || path === GATEWAY_PATHS.logoutAll || path === GATEWAY_PATHS.passwordChange
+  }
+  return method === 'DELETE' && path.startsWith(SESSION_PREFIX) && !path.slice(SESSION_PREFIX.length).includes('/')
+}
+
+const SESSION_PREFIX = `${GATEWAY_PATHS.sessions}/`
+
 /** First path segments that belong to the gateway, whatever the route table says. */
 export const GATEWAY_OWNED_SEGMENTS: readonly string[] = [
   ...new Set(Object.values(GATEWAY_PATHS).map((path) => path.split('/')[1] as string)),

@@ -1,4 +1,4 @@
-import { env } from 'cloudflare:workers'
+import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpControl } from '../../../test/conformance/upstash-cases'
 import { loginUser, registerUser, STRONG_PASSWORD, uniqueEmail } from '../../test-support/accounts'
@@ -12,6 +12,7 @@ import { LOGIN_ADMITTED } from '../../test-support/rate-limit'
 import { authHeader, mintTestToken, testConfig } from '../../test-support/tokens'
 
 const control = httpControl(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN)
+const me = (token: string) => exports.default.fetch('https://gw.test/auth/me', { headers: authHeader(token) })
 let logs: ReturnType<typeof captureLogs> | undefined
 afterEach(() => logs?.restore())
 
@@ -343,6 +344,68 @@ describe('rate limiting: the user policy', () => {
   })
 })
 
+describe('rate limiting: the user policy never keeps an owner from ending sessions', () => {
+  /** The session id (`sid`) an access token names. */
+  const sidOf = (token: string) =>
+    (JSON.parse(atob((token.split('.')[1] as string).replaceAll('-', '+').replaceAll('_', '/'))) as { sid: string }).sid
+
+  it("a user's quota spent by another of their sessions: reads are refused, but logout, ending a session and logout-all are not", async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_AUTH: '100/15m', RATE_LIMIT_USER: '3/15m' })
+    const { email } = await registerUser()
+    const login = () => loginUser(email, STRONG_PASSWORD, { 'cf-connecting-ip': uniqueIpv4() })
+    const [stolen, owner, other] = [await login(), await login(), await login()]
+    // Whoever holds the stolen session spends the user's quota...
+    for (let i = 0; i < 3; i++)
+      expect(
+        (await g.send('/auth/me', { ...authHeader(stolen.access_token), 'cf-connecting-ip': uniqueIpv4() })).status,
+      ).toBe(200)
+    const ownerIp = { 'cf-connecting-ip': uniqueIpv4() }
+    const read = await g.send('/auth/sessions', { ...authHeader(owner.access_token), ...ownerIp })
+    expect((await expectProblem(read, 429, 'rate_limited'))['violated-policies']).toEqual(['user'])
+    // ...and the owner can still end it, end another session, and end them all; the address limits still count.
+    const end = await g.send(
+      `/auth/sessions/${sidOf(stolen.access_token)}`,
+      { ...authHeader(owner.access_token), ...ownerIp },
+      'DELETE',
+    )
+    expect(end.status).toBe(204)
+    expect(parsePolicies(end.headers.get('ratelimit-policy')).map((p) => p.name)).toEqual(['global'])
+    expect((await g.send('/auth/logout', { ...authHeader(other.access_token), ...ownerIp }, 'POST')).status).toBe(204)
+    expect((await g.send('/auth/logout-all', { ...authHeader(owner.access_token), ...ownerIp }, 'POST')).status).toBe(
+      204,
+    )
+    // Ended for real: the stolen session's token is dead wherever it is used next.
+    await expectProblem(await me(stolen.access_token), 401, 'invalid_token')
+  })
+
+  it('a password change is not refused by the user policy either, only by the per-address ones', async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_AUTH: '100/15m', RATE_LIMIT_USER: '2/15m' })
+    const { email } = await registerUser()
+    const session = await loginUser(email, STRONG_PASSWORD, { 'cf-connecting-ip': uniqueIpv4() })
+    for (let i = 0; i < 3; i++)
+      await g.send('/auth/me', { ...authHeader(session.access_token), 'cf-connecting-ip': uniqueIpv4() })
+    const res = await g.send(
+      '/auth/password/change',
+      { ...authHeader(session.access_token), 'cf-connecting-ip': uniqueIpv4() },
+      'POST',
+      JSON.stringify({ current_password: `${STRONG_PASSWORD}-wrong`, new_password: 'amber-quarry-whistle-77' }),
+    )
+    expect(res.status).not.toBe(429)
+    expect(parsePolicies(res.headers.get('ratelimit-policy')).map((p) => p.name)).toEqual(['global', 'auth'])
+  })
+
+  it('a bearer token sent to a route that takes none (a login) is neither shown nor counted for its user', async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_AUTH: '100/15m', RATE_LIMIT_USER: '10/15m' })
+    const config = testConfig(g.bindings)
+    const { token } = await mintTestToken({ sub: `user-${crypto.randomUUID()}` }, config)
+    const login = await g.send('/auth/login', { ...authHeader(token), 'cf-connecting-ip': uniqueIpv4() })
+    expect(login.status).toBe(LOGIN_ADMITTED)
+    expect(parsePolicies(login.headers.get('ratelimit-policy')).map((p) => p.name)).toEqual(['global', 'auth'])
+    const next = await g.send('/auth/me', { ...authHeader(token), 'cf-connecting-ip': uniqueIpv4() })
+    expect(parsePolicies(next.headers.get('ratelimit')).find((p) => p.name === 'user')?.r).toBe(9)
+  })
+})
+
 describe('rate limiting: hot path', () => {
   it("an authenticated request's limits and revocation are one Upstash call and one command", async () => {
     const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_USER: '100/15m' })
@@ -416,8 +479,9 @@ describe('rate limiting: hot path', () => {
     const res = await g.send('/auth/me', { ...authHeader(fresh.token), 'cf-connecting-ip': ip })
     expect(res.status).toBe(200)
     const remaining = Object.fromEntries(parsePolicies(res.headers.get('ratelimit')).map((p) => [p.name, p.r]))
-    // The logout counted once against the user (its token was good then); the three revoked requests did not.
-    expect(remaining).toEqual({ global: 96, user: 8 })
+    // The logout counted against its address only (ending a session never spends the user's quota), and the three
+    // revoked requests did not count against the user either.
+    expect(remaining).toEqual({ global: 96, user: 9 })
   })
 
   it("a revoked token's 401 tells nothing about its user: the same headers as a forged token's", async () => {

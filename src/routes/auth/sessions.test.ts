@@ -244,7 +244,7 @@ describe('DELETE /auth/sessions/{id}', () => {
 })
 
 describe('/auth/sessions rate limits', () => {
-  it('count under the global and user policies, like /auth/me, and not under the per-IP auth policy', async () => {
+  it('listing counts under the global and user policies like /auth/me; ending one never meets the user policy; neither meets the per-IP auth policy', async () => {
     const pair = await signIn((await registerUser()).email)
     const { bindings } = laneBindings({
       RATE_LIMIT_GLOBAL: '100/15m',
@@ -263,9 +263,12 @@ describe('/auth/sessions rate limits', () => {
       )
     expect((await send('/auth/sessions')).status).toBe(200)
     expect((await send(`/auth/sessions/${crypto.randomUUID()}`, 'DELETE')).status).toBe(404)
+    expect((await send('/auth/sessions')).status).toBe(200)
     const limited = await send('/auth/sessions')
     const body = await expectProblem(limited, 429, 'rate_limited')
     expect(body['violated-policies']).toEqual(['user'])
+    // With the user's quota spent, a session can still be ended (the user may be locking out whoever spent it).
+    expect((await send(`/auth/sessions/${crypto.randomUUID()}`, 'DELETE')).status).toBe(404)
   })
 })
 
