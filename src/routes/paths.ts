@@ -60,11 +60,13 @@ export const AUTH_LIMITED_PATHS: ReadonlySet<string> = new Set([
 ])
 
 /**
- * Per-address auth routes that take no bearer token (a password, an account token or an address instead): a token
- * sent with one is neither verified nor counted against its user, so such a request shows and spends only the
- * per-address policies. Exact paths: any other spelling is not these routes.
+ * The gateway's routes that take no bearer token (a password, a refresh token, an account token or an address
+ * instead): a token sent with one is neither verified nor counted against its user, so such a request shows and
+ * spends only the per-address policies (and a refresh its session's), and clients that attach the bearer to every
+ * call still renew their sessions when the user's quota is spent. Exact paths: any other spelling is not these routes.
  */
-export const TOKENLESS_AUTH_PATHS: ReadonlySet<string> = new Set([
+export const TOKENLESS_PATHS: ReadonlySet<string> = new Set([
+  GATEWAY_PATHS.refresh,
   GATEWAY_PATHS.login,
   GATEWAY_PATHS.register,
   GATEWAY_PATHS.verifyEmail,
@@ -82,7 +84,9 @@ export function endsSessions(method: string, path: string): boolean {
   if (method === 'POST') {
     return path === GATEWAY_PATHS.logout || path === GATEWAY_PATHS.logoutAll || path === GATEWAY_PATHS.passwordChange
   }
-  return method === 'DELETE' && path.startsWith(SESSION_PREFIX) && !path.slice(SESSION_PREFIX.length).includes('/')
+  if (method !== 'DELETE' || !path.startsWith(SESSION_PREFIX)) return false
+  const id = path.slice(SESSION_PREFIX.length)
+  return id !== '' && !id.includes('/')
 }
 
 const SESSION_PREFIX = `${GATEWAY_PATHS.sessions}/`

@@ -378,6 +378,22 @@ describe('rate limiting: the user policy never keeps an owner from ending sessio
     await expectProblem(await me(stolen.access_token), 401, 'invalid_token')
   })
 
+  it("a refresh sent with a bearer token is not refused by the user policy: the owner's sessions renew like the thief's", async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_AUTH: '100/15m', RATE_LIMIT_USER: '2/15m' })
+    const { email } = await registerUser()
+    const session = await loginUser(email, STRONG_PASSWORD, { 'cf-connecting-ip': uniqueIpv4() })
+    for (let i = 0; i < 3; i++)
+      await g.send('/auth/me', { ...authHeader(session.access_token), 'cf-connecting-ip': uniqueIpv4() })
+    const res = await g.send(
+      '/auth/refresh',
+      { ...authHeader(session.access_token), 'cf-connecting-ip': uniqueIpv4() },
+      'POST',
+      JSON.stringify({ refresh_token: session.refresh_token }),
+    )
+    expect(res.status).toBe(200)
+    expect(parsePolicies(res.headers.get('ratelimit-policy')).map((p) => p.name)).toEqual(['global'])
+  })
+
   it('a password change is not refused by the user policy either, only by the per-address ones', async () => {
     const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_AUTH: '100/15m', RATE_LIMIT_USER: '2/15m' })
     const { email } = await registerUser()
@@ -511,9 +527,33 @@ describe('rate limiting: hot path', () => {
       })
       await expectProblem(res.clone(), 401, 'invalid_token')
       expect(parsePolicies(res.headers.get('ratelimit-policy')).map((p) => p.name)).toEqual(['global'])
-      answers.push({ headers: [...res.headers], body: await res.text() })
+      // Every field but the seconds until the reset, which each request rounds from its own clock.
+      const headers = [...res.headers].map(([name, value]) => [
+        name,
+        name === 'ratelimit' ? value.replace(/;t=\d+/g, '') : value,
+      ])
+      answers.push({ headers, body: await res.text() })
     }
     expect(answers[0]).toEqual(answers[1])
+  })
+
+  it('while its user is refused from memory, a revoked token gets that 429 too: no Upstash call, so no revocation check', async () => {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_USER: '2/15m' })
+    const config = testConfig(g.bindings)
+    const sub = `user-${crypto.randomUUID()}`
+    const revoked = await mintTestToken({ sub }, config)
+    expect(
+      (await g.send('/auth/logout', { ...authHeader(revoked.token), 'cf-connecting-ip': uniqueIpv4() }, 'POST')).status,
+    ).toBe(204)
+    const fresh = await mintTestToken({ sub }, config)
+    const statuses = []
+    for (let i = 0; i < 3; i++)
+      statuses.push((await g.send('/auth/me', { ...authHeader(fresh.token), 'cf-connecting-ip': uniqueIpv4() })).status)
+    expect(statuses).toEqual([200, 200, 429])
+    await control.resetStats(g.lane)
+    const res = await g.send('/auth/me', { ...authHeader(revoked.token), 'cf-connecting-ip': uniqueIpv4() })
+    expect((await expectProblem(res, 429, 'rate_limited'))['violated-policies']).toEqual(['user'])
+    expect((await control.stats(g.lane)).requests).toBe(0)
   })
 
   it('a client blocked in this isolate costs no Upstash request (ephemeral cache)', async () => {

@@ -17,7 +17,7 @@ import type { ClientIdentity } from '../../lib/client-identity'
 import { createLogThrottle } from '../../lib/throttle'
 import { logRequest, recordEvent } from '../../request-log'
 import { requestClient } from '../../request-parse'
-import { AUTH_LIMITED_PATHS, endsSessions, RATE_LIMIT_EXEMPT_PATHS, TOKENLESS_AUTH_PATHS } from '../../routes/paths'
+import { AUTH_LIMITED_PATHS, endsSessions, RATE_LIMIT_EXEMPT_PATHS, TOKENLESS_PATHS } from '../../routes/paths'
 import type { RevocationStatus, RevocationSubject } from '../../stores/types'
 import type { PolicyDecision, PolicyName, RateLimitEngine } from './engine'
 
@@ -138,7 +138,7 @@ export const rateLimit = ({ engine, settings, prefetchClaims, settleRevocation }
     // IP checks; authenticate() then reuses both. A user refused from memory costs no Upstash call either. A route
     // that takes no token leaves it alone; one that ends sessions decides its revocation but not its user's quota.
     const { path } = c.req
-    const claims = TOKENLESS_AUTH_PATHS.has(path) ? undefined : await prefetchClaims(c)
+    const claims = TOKENLESS_PATHS.has(path) ? undefined : await prefetchClaims(c)
     if (claims !== undefined && settings.user !== 'off' && !endsSessions(c.req.method, path)) {
       const refusedUser = remembered([['user', userIdentity(claims)]], nowMs)
       if (refusedUser.length > 0) refuse(c, client, refusedUser, refusedUser, nowMs)

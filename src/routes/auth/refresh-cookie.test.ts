@@ -321,14 +321,18 @@ describe('POST /auth/refresh with the cookie: what the refresh limit remembers',
   /** The identities the app's rate-limit engine is asked about, per request. */
   function recordIdentities() {
     const lane = `lane-${crypto.randomUUID()}`
-    const bindings = { ...env, UPSTASH_REDIS_REST_URL: `${env.UPSTASH_REDIS_REST_URL}/${lane}` }
+    const bindings = {
+      ...env,
+      UPSTASH_REDIS_REST_URL: `${env.UPSTASH_REDIS_REST_URL}/${lane}`,
+      RATE_LIMIT_GLOBAL: '100/15m',
+    }
     const app = testApp()
     const admit = vi.spyOn(app.gateway(bindings).rateLimits, 'admit')
     const identities = () => admit.mock.calls.flatMap(([checks]) => checks.map((c) => `${c.policy}|${c.identity}`))
     return { refresh: (cookie: string) => app.fetch(send('/auth/refresh', { cookie }), bindings, ctx), identities }
   }
 
-  it('a cookie longer than any refresh token is refused like a missing one: not looked up, not limited, removed', async () => {
+  it('a cookie longer than any refresh token is refused: not looked up, not limited, removed', async () => {
     logs = captureLogs()
     const { refresh, identities } = recordIdentities()
     // Cloudflare accepts request headers up to 128 KB: a cookie this size must not become anything the isolate keeps.
@@ -337,9 +341,11 @@ describe('POST /auth/refresh with the cookie: what the refresh limit remembers',
     const body = await expectProblem(res.clone(), 401, 'invalid_refresh_token')
     expect(res.headers.getSetCookie()).toEqual([CLEARED])
     expect(JSON.stringify(body)).not.toContain('AAAA')
+    // The global policy was asked (the recording works); the refresh policy never was.
+    expect(identities().filter((i) => i.startsWith('global|'))).toHaveLength(1)
     expect(identities().filter((i) => i.startsWith('refresh|'))).toEqual([])
     expect(identities().every((i) => i.length < 100)).toBe(true)
-    expect(logs.events('authn_token_invalid').map((r) => r.reason)).toEqual(['cookie_missing'])
+    expect(logs.events('authn_token_invalid').map((r) => r.reason)).toEqual(['cookie_oversized'])
     expect(logs.lines.join('\n')).not.toContain('AAAA')
   })
 
@@ -363,6 +369,14 @@ describe('logout with the cookie', () => {
     expect(res.headers.getSetCookie()).toEqual([CLEARED])
     expect(await familyState(a.familyId)).toMatchObject({ reason: 'logout' })
     await expectProblem(await me(a.body.access_token), 401, 'invalid_token')
+  })
+
+  it('a cookie longer than any refresh token names no session: 204 and removed for an allowed page, 403 for another', async () => {
+    const huge = 'A'.repeat(60_000)
+    const res = await cookieLogout({ cookie: huge, body: '{}' })
+    expect(res.status).toBe(204)
+    expect(res.headers.getSetCookie()).toEqual([CLEARED])
+    await expectProblem(await cookieLogout({ cookie: huge, headers: JSON_TYPE, body: '{}' }), 403, 'csrf_check_failed')
   })
 
   it('cookie only, from a page that is not allowed: 403, the session lives on', async () => {

@@ -13,7 +13,6 @@ import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
 import { JSON_MEDIA_TYPE } from '../../middleware/validate'
-import { MAX_REFRESH_TOKEN_CHARS } from './schemas'
 
 /** The cookie's name without its prefix: browsers get `__Host-rt`. */
 export const REFRESH_COOKIE = 'rt'
@@ -33,14 +32,10 @@ export function clearRefreshCookie(c: Context<AppEnv>): void {
   deleteCookie(c, REFRESH_COOKIE, ATTRIBUTES)
 }
 
-/**
- * The refresh token the request's cookie carries, if any. A value longer than any refresh token
- * ({@link MAX_REFRESH_TOKEN_CHARS}, as a body's is bounded) counts as no cookie: it cannot be a session, and nothing
- * the gateway derives from a token (a lookup, a rate-limit identity) should grow with what a client sends.
- */
+/** The refresh token the request's cookie carries, if any (of any length: a refresh refuses an overlong one). */
 export function refreshCookie(c: Context<AppEnv>): string | undefined {
   const value = getCookie(c, REFRESH_COOKIE, 'host')
-  return value === undefined || value === '' || value.length > MAX_REFRESH_TOKEN_CHARS ? undefined : value
+  return value === '' ? undefined : value
 }
 
 /**

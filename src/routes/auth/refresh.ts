@@ -16,7 +16,7 @@ import { logRequest } from '../../request-log'
 import type { RotateResult } from '../../stores/types'
 import { ACCOUNT_RETRY_AFTER_SECONDS } from './account'
 import { CLEAR_REFRESH_COOKIE, checkCookieRequest, refreshCookie } from './refresh-cookie'
-import { RefreshBody } from './schemas'
+import { MAX_REFRESH_TOKEN_CHARS, RefreshBody } from './schemas'
 import { type RefreshTransport, tokenPairResponse } from './token-pair'
 
 function invalid(c: Context<AppEnv>, reason: string): never {
@@ -40,6 +40,9 @@ export async function refreshRoute(c: Context<AppEnv>, gw: Gateway): Promise<Res
   const token = refreshCookie(c)
   try {
     if (token === undefined) invalid(c, 'cookie_missing')
+    // Longer than any refresh token (a body's is bounded alike): not a session, so neither looked up nor limited,
+    // and nothing derived from what the client sent grows with it.
+    if (token.length > MAX_REFRESH_TOKEN_CHARS) invalid(c, 'cookie_oversized')
     return await refresh(c, token, gw, 'cookie')
   } catch (error) {
     if (!(error instanceof GatewayError) || error.code !== 'invalid_refresh_token') throw error
