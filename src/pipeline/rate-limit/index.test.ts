@@ -349,6 +349,16 @@ describe('rate limiting: the user policy never keeps an owner from ending sessio
   const sidOf = (token: string) =>
     (JSON.parse(atob((token.split('.')[1] as string).replaceAll('-', '+').replaceAll('_', '/'))) as { sid: string }).sid
 
+  /** A signed-in user whose quota (2 per 15 minutes) was spent by three reads, on a gateway of its own. */
+  async function userOverQuota() {
+    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_AUTH: '100/15m', RATE_LIMIT_USER: '2/15m' })
+    const { email } = await registerUser()
+    const session = await loginUser(email, STRONG_PASSWORD, { 'cf-connecting-ip': uniqueIpv4() })
+    for (let i = 0; i < 3; i++)
+      await g.send('/auth/me', { ...authHeader(session.access_token), 'cf-connecting-ip': uniqueIpv4() })
+    return { g, session }
+  }
+
   it("a user's quota spent by another of their sessions: reads are refused, but logout, ending a session and logout-all are not", async () => {
     const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_AUTH: '100/15m', RATE_LIMIT_USER: '3/15m' })
     const { email } = await registerUser()
@@ -379,11 +389,7 @@ describe('rate limiting: the user policy never keeps an owner from ending sessio
   })
 
   it("a refresh sent with a bearer token is not refused by the user policy: the owner's sessions renew like the thief's", async () => {
-    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_AUTH: '100/15m', RATE_LIMIT_USER: '2/15m' })
-    const { email } = await registerUser()
-    const session = await loginUser(email, STRONG_PASSWORD, { 'cf-connecting-ip': uniqueIpv4() })
-    for (let i = 0; i < 3; i++)
-      await g.send('/auth/me', { ...authHeader(session.access_token), 'cf-connecting-ip': uniqueIpv4() })
+    const { g, session } = await userOverQuota()
     const res = await g.send(
       '/auth/refresh',
       { ...authHeader(session.access_token), 'cf-connecting-ip': uniqueIpv4() },
@@ -395,11 +401,7 @@ describe('rate limiting: the user policy never keeps an owner from ending sessio
   })
 
   it('a password change is not refused by the user policy either, only by the per-address ones', async () => {
-    const g = gateway({ RATE_LIMIT_GLOBAL: '100/15m', RATE_LIMIT_AUTH: '100/15m', RATE_LIMIT_USER: '2/15m' })
-    const { email } = await registerUser()
-    const session = await loginUser(email, STRONG_PASSWORD, { 'cf-connecting-ip': uniqueIpv4() })
-    for (let i = 0; i < 3; i++)
-      await g.send('/auth/me', { ...authHeader(session.access_token), 'cf-connecting-ip': uniqueIpv4() })
+    const { g, session } = await userOverQuota()
     const res = await g.send(
       '/auth/password/change',
       { ...authHeader(session.access_token), 'cf-connecting-ip': uniqueIpv4() },
