@@ -74,6 +74,8 @@ export const TOKENLESS_PATHS: ReadonlySet<string> = new Set([
   GATEWAY_PATHS.passwordReset,
 ])
 
+const SESSION_PREFIX = `${GATEWAY_PATHS.sessions}/`
+
 /**
  * Routes with which a user ends sessions (logout, logout-all, one session, a password change, which ends the others):
  * never refused by the per-user policy, so whoever holds a stolen session cannot spend the user's quota to keep the
@@ -88,8 +90,6 @@ export function endsSessions(method: string, path: string): boolean {
   const id = path.slice(SESSION_PREFIX.length)
   return id !== '' && !id.includes('/')
 }
-
-const SESSION_PREFIX = `${GATEWAY_PATHS.sessions}/`
 
 /** First path segments that belong to the gateway, whatever the route table says. */
 export const GATEWAY_OWNED_SEGMENTS: readonly string[] = [

@@ -1,10 +1,11 @@
 /**
  * Rate limiting (S-RL-1, S-RL-2, S-RL-3 in docs/requirements.md): per client IP on every route but /health and
  * /metrics, a strict per-IP policy on /auth/login, /auth/register and `rateLimit: 'strict'` routes, a per-session
- * policy on /auth/refresh (decided by its handler through `limitAlso`),
- * and a per-user (or per-tenant) policy. A request's policies and the revocation of its access token are decided
- * together, by one Upstash command (src/stores/redis/admission.ts), and the request is counted against every policy
- * only if all of them admit it. A client refused in this isolate is refused again from memory until its reset,
+ * policy on /auth/refresh (decided by its handler through `limitAlso`), and a per-user (or per-tenant) policy,
+ * which neither the routes that end sessions nor those that take no bearer token meet (`endsSessions`,
+ * `TOKENLESS_PATHS`). A request's policies and the revocation of its access token are decided together, by one
+ * Upstash command (src/stores/redis/admission.ts), and the request is counted against every policy only if all of
+ * them admit it. A client refused in this isolate is refused again from memory until its reset,
  * with no Upstash call at all.
  */
 import type { Context } from 'hono'
