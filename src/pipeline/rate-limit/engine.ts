@@ -107,7 +107,9 @@ export function createRateLimitEngine(
       // While another request holds the breaker's single probe, a request under the fail-closed auth policy asks
       // Upstash too instead of refusing a login Upstash can probably answer; its outcome counts as a probe's.
       const ask = attempt !== 'skip' || (checks.some((c) => c.policy === 'auth') && breaker.state() === 'half-open')
-      let cause: unknown = new Error('Upstash circuit breaker open: not checked')
+      // Made only when a check fails: an Error captures a stack trace, which a request that Upstash answers
+      // would pay for nothing (measured at about 1 % of an authenticated request's CPU).
+      let failure: { cause: unknown } | undefined
       if (ask) {
         const started = performance.now()
         try {
@@ -127,7 +129,7 @@ export function createRateLimitEngine(
           return { decisions, revocation: admission.revocation }
         } catch (error) {
           breaker.failure(Date.now())
-          cause = error
+          failure = { cause: error }
         } finally {
           observeUpstash(performance.now() - started, 'admission')
         }
@@ -135,7 +137,9 @@ export function createRateLimitEngine(
       const decisions = checks.map(({ policy }, i) =>
         degradedDecision(policy, specs[i] as RateLimitSpec, identifiers[i] as string, nowMs),
       )
-      return { decisions, revocation: subject === undefined ? undefined : { status: 'unavailable', cause } }
+      if (subject === undefined) return { decisions }
+      const cause = failure === undefined ? new Error('Upstash circuit breaker open: not checked') : failure.cause
+      return { decisions, revocation: { status: 'unavailable', cause } }
     },
   }
 
