@@ -260,6 +260,41 @@ describe('upstash-local (Node only)', () => {
     })
   })
 
+  describe('read-your-writes', () => {
+    it('answers every command and batch with a new upstash-sync-token, and accepts any the client sends', async () => {
+      const tokens: (string | null)[] = []
+      for (const [pathname, body, sent] of [
+        ['/', '["set","ryw:a","1"]', undefined],
+        ['/', '["get","ryw:a"]', ''],
+        ['/pipeline', '[["set","ryw:b","2"],["get","ryw:b"]]', 'local-1'],
+        ['/multi-exec', '[["get","ryw:a"]]', 'not-one-of-ours'],
+      ] as const) {
+        const headers: Record<string, string> = { authorization: `Bearer ${local.token}` }
+        if (sent !== undefined) headers['upstash-sync-token'] = sent
+        const res = await fetch(`${local.url}${pathname}`, { method: 'POST', headers, body })
+        expect([pathname, res.status]).toEqual([pathname, 200])
+        await res.arrayBuffer()
+        tokens.push(res.headers.get('upstash-sync-token'))
+      }
+      expect(tokens.every((t) => t !== null && /^local-\d+$/.test(t))).toBe(true)
+      expect(new Set(tokens).size).toBe(tokens.length)
+      // The library keeps the newest and sends it back: reads still answer.
+      const redis = client(local)
+      await redis.set('ryw:c', 'v')
+      expect(await redis.get('ryw:c')).toBe('v')
+    })
+
+    it('sends no sync token with an error', async () => {
+      const res = await fetch(`${local.url}/`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${local.token}` },
+        body: '["nosuchcommand"]',
+      })
+      expect(res.status).toBe(400)
+      expect(res.headers.get('upstash-sync-token')).toBeNull()
+    })
+  })
+
   describe('control endpoints', () => {
     it('require the bearer token', async () => {
       for (const [method, pathname] of [

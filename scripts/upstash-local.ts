@@ -90,6 +90,7 @@ export async function startUpstashLocal(opts: UpstashLocalOptions = {}): Promise
     transactions: createConnection(redisUrl, 'upstash-local-multi', log),
     token,
     faultControl: opts.faultControl ?? false,
+    syncTokens: 0,
     faults: new Map(),
     hung: new Map(),
     counters: new Map(),

@@ -94,6 +94,7 @@ export function costScenarios(token: string): CostScenario[] {
 // the revocation verdict, then admitted, used and reset per limit): every limit admits, except a limit of 1, which
 // is spent (the blocked scenario is refused once by Upstash, then from the isolate's memory, as in the benchmark).
 // Any other command is an error, so a path that sent one would fail its status check instead of being counted.
+// Each answer carries a new `upstash-sync-token`, as Upstash's answer to a write does.
 const HARNESS = `import inner from './index.js'
 const ORIGIN_BODY = JSON.stringify({ method: 'GET', path: '/', headers: Object.fromEntries(Array.from({ length: 12 }, (_, i) => ['x-field-' + i, 'v'.repeat(60)])) })
 const originAnswer = () => new Response(ORIGIN_BODY, { headers: { 'content-type': 'application/json', 'content-length': String(ORIGIN_BODY.length), date: 'Wed, 02 Dec 2026 00:00:00 GMT', connection: 'keep-alive', 'keep-alive': 'timeout=5' } })
@@ -104,8 +105,10 @@ function upstashAnswer(body) {
   const reset = Date.now() + 60000
   const result = [0]
   for (let i = 0; i < args.length; i += 4) result.push(args[i + 1] > 1 ? 1 : 0, 1, reset)
-  return Response.json({ result })
+  // Upstash answers a write (the admission script is one) with a sync token for read-your-writes.
+  return Response.json({ result }, { headers: { 'upstash-sync-token': 'cost-sync-' + ++syncTokens } })
 }
+let syncTokens = 0
 async function standIn(input, init) {
   const url = input instanceof Request ? input.url : String(input)
   if (url.startsWith(${JSON.stringify(STAND_IN_UPSTASH)})) return upstashAnswer(typeof init?.body === 'string' ? init.body : '')

@@ -22,6 +22,8 @@ export interface ServerState extends FaultState {
   transactions: RedisConnection
   token: string
   faultControl: boolean
+  /** The last `upstash-sync-token` sent: a counter. */
+  syncTokens: number
 }
 
 type Endpoint = 'single' | 'pipeline' | 'multi-exec'
@@ -57,6 +59,16 @@ export async function handleRequest(
   }
 }
 
+/**
+ * The `upstash-sync-token` of a 200 answer. Upstash sends one with each write's answer, for read-your-writes; a
+ * fresh one with every answer here, so clients exercise the exchange locally (a single Redis has nothing to wait
+ * for, and the token a request carries is ignored).
+ */
+function synced(state: ServerState): Record<string, string> {
+  state.syncTokens += 1
+  return { 'upstash-sync-token': `local-${state.syncTokens}` }
+}
+
 function parseRoute(pathname: string): Route {
   const segments = pathname.split('/').filter(Boolean)
   if (segments[0] === '__control') return { kind: 'control', action: segments.slice(1).join('/') }
@@ -80,7 +92,7 @@ async function runSingle(state: ServerState, lane: string, value: unknown, base6
   count(state, lane, 'commands', 1)
   const outcome = await execute(state.shared, prepared)
   if ('error' in outcome) return sendJson(res, 400, { error: outcome.error })
-  return sendJson(res, 200, { result: toJson(outcome.result, base64) })
+  return sendJson(res, 200, { result: toJson(outcome.result, base64) }, synced(state))
 }
 
 async function runBatch(
@@ -108,5 +120,6 @@ async function runBatch(
     res,
     200,
     outcomes.map((outcome) => outcomeToJson(outcome, base64)),
+    synced(state),
   )
 }
