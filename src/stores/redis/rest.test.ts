@@ -227,4 +227,34 @@ describe('Upstash REST client: failures', () => {
     await redis.mget(freshKey())
     expect(sent).toEqual([null, 'sync-1', 'sync-2'])
   })
+
+  it('sends the sync token only with commands a replica may answer, and keeps the newest from every answer', async () => {
+    const sent: [string, string | null][] = []
+    vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
+      const body = JSON.parse(String(init?.body)) as unknown[]
+      const name = String(Array.isArray(body[0]) ? `pipeline:${body[0][0]}` : body[0])
+      sent.push([name, new Headers(init?.headers).get('upstash-sync-token')])
+      const reply = String(input).endsWith('/pipeline') ? [{ result: 'OK' }] : { result: 'OK' }
+      return Response.json(reply, { headers: { 'upstash-sync-token': `sync-${sent.length}` } })
+    })
+    const { redis } = laneClient()
+    await redis.get(freshKey())
+    await redis.evalsha('0'.repeat(40), [freshKey()], [1])
+    await redis.eval('return 1', [freshKey()], [])
+    await redis.set(freshKey(), '1')
+    await redis.del(freshKey())
+    await redis.pipeline().set(freshKey(), '1').exec()
+    await redis.mget(freshKey())
+    await redis.ping()
+    expect(sent).toEqual([
+      ['get', null],
+      ['evalsha', null],
+      ['eval', null],
+      ['set', null],
+      ['del', null],
+      ['pipeline:set', null],
+      ['mget', 'sync-6'],
+      ['ping', 'sync-7'],
+    ])
+  })
 })

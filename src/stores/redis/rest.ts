@@ -59,6 +59,14 @@ type Command = [name: string, ...args: Arg[]]
 /** Backoff between attempts, in ms: short, because the whole call shares one timeout. */
 const RETRY_BACKOFF_MS = 25
 
+/**
+ * Commands Upstash runs on the primary region, which has every write: writes, and scripts (only their read-only
+ * forms, `EVAL_RO` and `EVALSHA_RO`, may be answered by a replica). A sync token only makes a replica wait until it
+ * has caught up, so these are sent without one, which spares each call a copy of its headers (the admission script,
+ * on every authenticated request, among them).
+ */
+const ON_PRIMARY: ReadonlySet<string> = new Set(['set', 'del', 'eval', 'evalsha'])
+
 /** How much of an unparseable reply an error quotes. */
 const QUOTED_REPLY_CHARS = 200
 
@@ -93,7 +101,8 @@ export function createUpstashRest(options: UpstashRestOptions): UpstashRest {
   const base = options.url.replace(/\/$/, '')
   const authorization = `Bearer ${options.token}`
   // Read-your-writes, as @upstash/redis keeps it: echo the newest sync token Upstash sent, so a read after a
-  // write through this client is not answered by a replica that has not seen the write yet.
+  // write through this client is not answered by a replica that has not seen the write yet. Only reads carry it
+  // (ON_PRIMARY); every answer updates it.
   let syncToken = ''
 
   const fail = (name: string, text: string): never => {
@@ -106,12 +115,15 @@ export function createUpstashRest(options: UpstashRestOptions): UpstashRest {
   // Upstash calls, each with its documented failure mode, rather than the gateway's construction.
   let fixedHeaders: Headers | undefined
 
-  /** POSTs `body` and returns the parsed reply; retries network errors only, all under one timeout. */
-  const send = async (path: string, body: unknown, name: string): Promise<unknown> => {
+  /**
+   * POSTs `body` and returns the parsed reply; retries network errors only, all under one timeout. `onPrimary`:
+   * every command of it runs on the primary (ON_PRIMARY), so it goes without the sync token.
+   */
+  const send = async (path: string, body: unknown, name: string, onPrimary: boolean): Promise<unknown> => {
     fixedHeaders ??= new Headers({ authorization, 'content-type': 'application/json' })
     const signal = AbortSignal.timeout(options.timeoutMs)
     let headers = fixedHeaders
-    if (syncToken !== '') {
+    if (syncToken !== '' && !onPrimary) {
       headers = new Headers(fixedHeaders)
       headers.set('upstash-sync-token', syncToken)
     }
@@ -144,7 +156,7 @@ export function createUpstashRest(options: UpstashRestOptions): UpstashRest {
   }
 
   const command = async <T>(cmd: Command): Promise<T> => {
-    const reply = (await send('', cmd, cmd[0])) as Reply | null
+    const reply = (await send('', cmd, cmd[0], ON_PRIMARY.has(cmd[0]))) as Reply | null
     if (reply === null || typeof reply !== 'object' || !('result' in reply)) return fail(cmd[0], 'reply without result')
     return reply.result as T
   }
@@ -166,7 +178,8 @@ export function createUpstashRest(options: UpstashRestOptions): UpstashRest {
         },
         async exec<TResult extends unknown[]>() {
           if (commands.length === 0) throw new TypeError('Upstash pipeline: no commands')
-          const replies = await send('/pipeline', commands, 'pipeline')
+          const onPrimary = commands.every(([name]) => ON_PRIMARY.has(name))
+          const replies = await send('/pipeline', commands, 'pipeline', onPrimary)
           if (!Array.isArray(replies) || replies.length !== commands.length) {
             return fail('pipeline', 'reply does not match the commands')
           }
