@@ -49,6 +49,15 @@ describe('the rate-limit engine, when Upstash does not decide', () => {
     expect(decision.revocation).toEqual({ status: 'unavailable', cause: failed })
   })
 
+  it('keeps what the store threw as it was, even undefined', async () => {
+    const breaker = createCircuitBreaker({ failureThreshold: 5, cooldownMs: 60_000 })
+    for (const thrown of [undefined, 'a string', 42]) {
+      const { admissions } = store(() => Promise.reject(thrown))
+      const decision = await createRateLimitEngine(config, admissions, breaker).admit(checks, subject, NOW)
+      expect(decision.revocation).toEqual({ status: 'unavailable', cause: thrown })
+    }
+  })
+
   it('reports no revocation when no token was given', async () => {
     const breaker = createCircuitBreaker({ failureThreshold: 1, cooldownMs: 60_000 })
     breaker.failure(NOW)

@@ -9,8 +9,9 @@
  * EXACT_POLICIES (`auth` and the per-account message limits), and counts a request
  * against every policy only when all of them admit it.
  *
- * The script is not flagged `no-writes`, so Upstash runs it on the primary: a revocation is never read from a
- * replica that has not seen it yet. `allow-key-locking` is truthful: the script touches KEYS only.
+ * It is sent with EVALSHA (EVAL after NOSCRIPT), which Upstash runs on the primary (only EVAL_RO and EVALSHA_RO may
+ * be answered by a replica): a revocation is never read from a replica that has not seen it yet.
+ * `allow-key-locking` is truthful: the script touches KEYS only.
  */
 import { EXACT_POLICIES } from '../../lib/rate-limit-policies'
 import type { Admission, AdmissionQuery, AdmissionStore, RateLimitPolicy } from '../types'

@@ -63,7 +63,7 @@ const RETRY_BACKOFF_MS = 25
  * Commands Upstash runs on the primary region, which has every write: writes, and scripts (only their read-only
  * forms, `EVAL_RO` and `EVALSHA_RO`, may be answered by a replica). A sync token only makes a replica wait until it
  * has caught up, so these are sent without one, which spares each call a copy of its headers (the admission script,
- * on every authenticated request, among them).
+ * on every request that asks Upstash, among them). A command not listed here carries the token.
  */
 const ON_PRIMARY: ReadonlySet<string> = new Set(['set', 'del', 'eval', 'evalsha'])
 

@@ -2,8 +2,8 @@
  * Token revocation in Upstash, so a logout through one isolate holds on every other at once (S-BL-5 in
  * docs/requirements.md). Keys are SHA-256 hashes of token, session and user ids, never the raw values (S-BL-2,
  * R-JWT-8), and every entry has a TTL, so Redis memory stays bounded. Layout: src/stores/STORAGE.md. A check is the
- * admission script with no limits (requests that are rate limited get it with their limits): a script that may
- * write runs on the primary, so a check never reads a replica that has not seen a revocation yet.
+ * admission script with no limits (requests that are rate limited get it with their limits), sent with EVALSHA,
+ * which Upstash runs on the primary: a check never reads a replica that has not seen a revocation yet.
  */
 
 import type { CircuitBreaker } from '../../lib/breaker'
