@@ -125,6 +125,8 @@ What runs: one Miniflare (one workerd) with every worker on its own direct socke
 (\`scripts/upstash-local.ts\` over a real redis-server) and one echo origin (\`scripts/echo-upstream.ts\`), all on
 loopback. The load driver, the Upstash server and the origin share one node process, so absolute numbers are low
 and machine-bound: read the ratios to the floor, and the calls per request, which do not depend on the machine.
+The Upstash server answers with an \`upstash-sync-token\` as Upstash does (since 2026-12-03): \`@upstash/redis\` in
+the naive worker sends it back with every call, edgeward only with reads, none of which is on these paths.
 
 - **bare**: a worker that forwards to the origin. What the platform and the origin cost.
 - **floor**: bare plus one Upstash call (one MGET) before forwarding: the least any gateway that consults Redis
