@@ -77,8 +77,12 @@ export interface UserStore {
   /** Normalizes `email` first; an unacceptable email is simply not found. */
   findByEmail(email: string): Promise<User | null>
   findById(id: string): Promise<User | null>
-  /** Replaces the hash and bumps `updated_at`. False when no such user. */
-  setPasswordHash(id: string, passwordHash: string): Promise<boolean>
+  /**
+   * Replaces the hash and bumps `updated_at`. With `expected`, only while the stored hash is still that one (a
+   * re-hash must not undo a reset or change that landed since it verified the password). False when no such user,
+   * or when the stored hash is no longer `expected`.
+   */
+  setPasswordHash(id: string, passwordHash: string, expected?: string): Promise<boolean>
   /**
    * Disables the account from `disabledAt` (unix seconds), or enables it again (null), without touching
    * `updatedAt`. A disabled account cannot log in or refresh. False when no such user.

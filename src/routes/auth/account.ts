@@ -15,7 +15,7 @@ import { maskEmail } from '../../observability/logger'
 import { countAuthEvent } from '../../observability/metrics'
 import { hashPassword, verifyPasswordOrDummy } from '../../passwords/password'
 import { logRequest } from '../../request-log'
-import type { LockoutDecision } from '../../stores/types'
+import type { LockoutDecision, User } from '../../stores/types'
 import { ACCOUNT_RETRY_AFTER_SECONDS, afterResponse, enforcePasswordPolicy, identifierOf, logLockedNow } from './common'
 import { type RefreshTransport, tokenPairResponse } from './token-pair'
 import { registerPending } from './verify'
@@ -155,6 +155,9 @@ export async function login(
   }
 
   const { refresh: refreshPolicy } = config.accounts
+  // The access token's issue time, taken before the session exists: a reset or a disable that overtakes this login
+  // writes its cutoff after its own D1 writes, so the cutoff covers this time (see the check below).
+  const issuedAtMs = Date.now()
   const [issued, reset] = await Promise.allSettled([
     refreshTokens.issue(user.id, {
       client: config.jwt.audience,
@@ -169,17 +172,20 @@ export async function login(
     // The password was right; a counter that stays up for 15 minutes is not worth refusing the login for.
     logRequest(c, { event: 'lockout_reset_failed', level: 'error', userid: user.id, cause: reset.reason })
   }
+  const current = await unchangedAccount(c, gw, user, issued.value.familyId)
   if (verified.needsRehash) {
     const userId = user.id
+    const verifiedHash = user.passwordHash
     c.executionCtx.waitUntil(
       hashPassword(body.password, config.passwords.pepper)
-        .then((hash) => users.setPasswordHash(userId, hash))
+        // Only over the hash it verified: a reset or change that landed meanwhile is never undone.
+        .then((hash) => users.setPasswordHash(userId, hash, verifiedHash))
         .catch((error: unknown) =>
           logRequest(c, { event: 'password_rehash_failed', level: 'error', userid: userId, error }),
         ),
     )
   }
-  const { response, jti } = await tokenPairResponse(c, gw, user, issued.value, body.refresh_transport)
+  const { response, jti } = await tokenPairResponse(c, gw, current, issued.value, body.refresh_transport, issuedAtMs)
   countAuthEvent('login_success')
   logRequest(c, {
     event: attempt.failures > 1 ? 'authn_login_successafterfail' : 'authn_login_success',
@@ -189,6 +195,46 @@ export async function login(
   })
   logRequest(c, { event: 'session_created', level: 'info', userid: user.id, sid: issued.value.familyId, jti })
   return response
+}
+
+/**
+ * The account as it is once the login's session exists, if its credentials are still those the password check
+ * passed: a reset, a change or a disable that landed in between (the KDF and D1 leave a window) refuses the login
+ * like a wrong password, and its new session is revoked, so no one keeps a session by logging in while the owner
+ * takes the account back. Read after the session is written: a change before the read is seen here, and one after
+ * it finds the session and ends it (a reset or a disable also cuts off access tokens issued up to its own D1
+ * writes, which covers `issuedAtMs`; a change ends the session's `sid`). The scopes read here go into the token.
+ */
+async function unchangedAccount(c: Context<AppEnv>, gw: Gateway, verified: User, familyId: string): Promise<User> {
+  let current: User | null
+  try {
+    current = await gw.users.findById(verified.id)
+  } catch (cause) {
+    // The refresh token is never handed out: the session it starts can be used by no one.
+    throw unavailable('dependency_unavailable', 'user_store_failed', cause, ACCOUNT_RETRY_AFTER_SECONDS)
+  }
+  if (
+    current !== null &&
+    current.passwordHash === verified.passwordHash &&
+    current.disabledAt === null &&
+    current.emailVerifiedAt !== null
+  ) {
+    return current
+  }
+  // Best effort: the token was never handed out, so the session is one no one can use; it would only be listed.
+  await gw.refreshTokens.revokeFamily(familyId, 'credentials_changed').catch((cause: unknown) => {
+    logRequest(c, { event: 'session_revoke_failed', level: 'error', userid: verified.id, sid: familyId, cause })
+  })
+  countAuthEvent('login_failed')
+  logRequest(c, {
+    event: 'authn_login_fail',
+    level: 'warn',
+    email: maskEmail(verified.email),
+    userid: verified.id,
+    reason: 'credentials_changed',
+    outcome: 'failure',
+  })
+  throw new GatewayError('invalid_credentials')
 }
 
 /** Refuses /auth/register before the body is read when REGISTRATION=closed (403 `registration_disabled`). */

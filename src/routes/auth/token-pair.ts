@@ -39,9 +39,10 @@ export async function tokenPairResponse(
   user: { id: string; scopes: readonly string[] },
   refresh: IssuedRefreshToken,
   transport: RefreshTransport = 'body',
+  /** The access token's issue time. @default Date.now() */
+  nowMs = Date.now(),
 ): Promise<{ response: Response; jti: string }> {
   const { config, keyRing } = gw
-  const nowMs = Date.now()
   const access = await mintAccessToken(
     await keyRing(),
     { sub: user.id, sid: refresh.familyId, scopes: user.scopes },

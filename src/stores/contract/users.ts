@@ -104,6 +104,19 @@ export function userStoreContract(name: string, make: () => UserHarness | Promis
       expect(await store.setPasswordHash(crypto.randomUUID(), 'new')).toBe(false)
     })
 
+    it('replaces the password hash only over the expected one, when one is given', async () => {
+      const { store, clock } = await make()
+      const user = await created(store, `${local()}@example.com`, 'verified')
+      // A reset landed after the re-hash verified the old password: the re-hash must not undo it.
+      expect(await store.setPasswordHash(user.id, 'reset')).toBe(true)
+      await clock.advance(2_000)
+      expect(await store.setPasswordHash(user.id, 'rehashed', 'verified')).toBe(false)
+      expect(await store.findById(user.id)).toMatchObject({ passwordHash: 'reset', updatedAt: user.createdAt })
+      expect(await store.setPasswordHash(user.id, 'rehashed', 'reset')).toBe(true)
+      expect(await store.findById(user.id)).toMatchObject({ passwordHash: 'rehashed', updatedAt: user.createdAt + 2 })
+      expect(await store.setPasswordHash(crypto.randomUUID(), 'x', 'reset')).toBe(false)
+    })
+
     it('disables and enables an account without touching updatedAt; false for an unknown id', async () => {
       const { store, clock } = await make()
       const user = await created(store, `${local()}@example.com`)

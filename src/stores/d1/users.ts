@@ -108,11 +108,15 @@ export function createD1UserStore(db: D1Database, options: { clock?: () => numbe
       return row === null ? null : toUser(row)
     },
 
-    async setPasswordHash(id, passwordHash) {
-      const result = await db
-        .prepare('UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1')
-        .bind(id, passwordHash, Math.floor(clock() / 1000))
-        .run()
+    async setPasswordHash(id, passwordHash, expected) {
+      const now = Math.floor(clock() / 1000)
+      const statement =
+        expected === undefined
+          ? db.prepare('UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1').bind(id, passwordHash, now)
+          : db
+              .prepare('UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1 AND password_hash = ?4')
+              .bind(id, passwordHash, now, expected)
+      const result = await statement.run()
       return result.meta.changes === 1
     },
 

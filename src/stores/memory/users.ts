@@ -52,9 +52,9 @@ export function createMemoryUserStore(options: MemoryUserOptions = {}): UserStor
       return user === undefined ? null : copy(user)
     },
 
-    async setPasswordHash(id, passwordHash) {
+    async setPasswordHash(id, passwordHash, expected) {
       const user = byId.get(id)
-      if (user === undefined) return false
+      if (user === undefined || (expected !== undefined && user.passwordHash !== expected)) return false
       user.passwordHash = passwordHash
       user.updatedAt = Math.floor(clock() / 1000)
       return true
