@@ -108,6 +108,12 @@ describe('POST /auth/register', () => {
       'unrecognized_keys',
     ],
     ['a malformed email', { email: 'not-an-email', password: STRONG_PASSWORD }, '/email', 'invalid_format'],
+    [
+      'an email with a lone surrogate (no Unicode text, stored as bytes that are not UTF-8)',
+      { email: `a\uD800b-${crypto.randomUUID()}@example.test`, password: STRONG_PASSWORD },
+      '/email',
+      'invalid_format',
+    ],
     ['a missing password', { email: uniqueEmail() }, '/password', 'invalid_type'],
   ])('refuses %s with 400 and writes nothing', async (_, body, pointer, code) => {
     const before = await userCount()
@@ -389,6 +395,16 @@ describe('account lockout (S-LO-1, S-LO-2, R-BF-1)', () => {
     const { email } = await registerUser()
     const variants = [email, email.toUpperCase(), ` ${email}`, `${email} `, email.replace(/^./, (c) => c.toUpperCase())]
     for (const variant of variants) await postJson('/auth/login', { email: variant, password: WRONG_PASSWORD })
+    await expectProblem(await postJson('/auth/login', { email, password: STRONG_PASSWORD }), 429, 'account_locked')
+  })
+
+  it('keys the counter on one spelling of the address, whatever the order of case and composition', async () => {
+    // `J` + combining caron lower-cases to `j` + caron, which NFC composes to `ǰ`: one address, one counter.
+    const rest = `x-${crypto.randomUUID().slice(0, 8)}@example.test`
+    const { email } = await registerUser(`\u01F0${rest}`)
+    for (let i = 0; i < 5; i++) {
+      await postJson('/auth/login', { email: `J\u030C${rest}`, password: WRONG_PASSWORD })
+    }
     await expectProblem(await postJson('/auth/login', { email, password: STRONG_PASSWORD }), 429, 'account_locked')
   })
 

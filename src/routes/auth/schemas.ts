@@ -5,8 +5,12 @@
 import * as z from 'zod/mini'
 import { MAX_PASSWORD_INPUT_BYTES } from '../../passwords/password'
 
-/** Syntax only: one `@`, no whitespace, a dot in the domain. Normalization (`normalizeEmail`) happens in the store. */
-const EMAIL = /^[^\s@]{1,64}@[^\s@]+\.[^\s@]+$/u
+/**
+ * Syntax only: one `@`, no whitespace, a dot in the domain, and no lone surrogate (`\uD800-\uDFFF` matches only
+ * unpaired halves with the `u` flag): it is no character, D1 would store bytes that are not UTF-8 and hashes would
+ * see U+FFFD instead. Normalization (`normalizeEmail`) happens in the store.
+ */
+const EMAIL = /^[^\s@\uD800-\uDFFF]{1,64}@[^\s@\uD800-\uDFFF]+\.[^\s@\uD800-\uDFFF]+$/u
 
 const email = z.string().check(z.trim(), z.minLength(3), z.maxLength(254), z.regex(EMAIL))
 /** Length policy is checked on registration only (checkPasswordPolicy); a login just needs a bounded string. */

@@ -40,8 +40,20 @@ export function checkScopes(scopes: readonly string[]): void {
   }
 }
 
+/**
+ * One string per address: NFC, trimmed, lower case, and normalizing it again changes nothing. Lower-casing can leave
+ * a sequence NFC composes (`J` + combining caron becomes `j` + caron, which is `ǰ`), so both steps repeat until the
+ * string is stable: every spelling of an address then shares one account and one lockout counter. Null for text
+ * that is not well-formed Unicode (a lone surrogate), empty, with a control character, or too long.
+ */
 export function normalizeEmail(raw: string): string | null {
-  const email = raw.normalize('NFC').trim().toLowerCase()
+  if (!raw.isWellFormed()) return null
+  let email = raw.normalize('NFC').trim().toLowerCase()
+  for (let round = 0; round < 3; round++) {
+    const again = email.normalize('NFC').toLowerCase()
+    if (again === email) break
+    email = again
+  }
   if (email.length === 0 || hasControlChar(email)) return null
   if (new TextEncoder().encode(email).byteLength > MAX_EMAIL_BYTES) return null
   return email
