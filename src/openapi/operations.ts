@@ -140,7 +140,7 @@ export const OPERATIONS: Operation[] = [
     access: 'public',
     body: 'ResetPasswordBody',
     ok: { status: 204, description: 'New password; every session ended.' },
-    problems: ['invalid_account_token', 'dependency_unavailable'],
+    problems: ['invalid_account_token', 'dependency_unavailable', 'revocation_unavailable'],
   },
   {
     method: 'post',

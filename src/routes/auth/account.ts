@@ -13,7 +13,7 @@ import type { Gateway } from '../../gateway'
 import { createLogThrottle } from '../../lib/throttle'
 import { maskEmail } from '../../observability/logger'
 import { countAuthEvent } from '../../observability/metrics'
-import { hashPassword, verifyPasswordOrDummy } from '../../passwords/password'
+import { hashPassword, verifyPassword, verifyPasswordOrDummy } from '../../passwords/password'
 import { logRequest } from '../../request-log'
 import type { LockoutDecision, User } from '../../stores/types'
 import { ACCOUNT_RETRY_AFTER_SECONDS, afterResponse, enforcePasswordPolicy, identifierOf, logLockedNow } from './common'
@@ -172,7 +172,7 @@ export async function login(
     // The password was right; a counter that stays up for 15 minutes is not worth refusing the login for.
     logRequest(c, { event: 'lockout_reset_failed', level: 'error', userid: user.id, cause: reset.reason })
   }
-  const current = await unchangedAccount(c, gw, user, issued.value.familyId)
+  const current = await unchangedAccount(c, gw, user, body.password, issued.value.familyId)
   if (verified.needsRehash) {
     const userId = user.id
     const verifiedHash = user.passwordHash
@@ -205,7 +205,13 @@ export async function login(
  * it finds the session and ends it (a reset or a disable also cuts off access tokens issued up to its own D1
  * writes, which covers `issuedAtMs`; a change ends the session's `sid`). The scopes read here go into the token.
  */
-async function unchangedAccount(c: Context<AppEnv>, gw: Gateway, verified: User, familyId: string): Promise<User> {
+async function unchangedAccount(
+  c: Context<AppEnv>,
+  gw: Gateway,
+  verified: User,
+  password: string,
+  familyId: string,
+): Promise<User> {
   let current: User | null
   try {
     current = await gw.users.findById(verified.id)
@@ -213,13 +219,11 @@ async function unchangedAccount(c: Context<AppEnv>, gw: Gateway, verified: User,
     // The refresh token is never handed out: the session it starts can be used by no one.
     throw unavailable('dependency_unavailable', 'user_store_failed', cause, ACCOUNT_RETRY_AFTER_SECONDS)
   }
-  if (
-    current !== null &&
-    current.passwordHash === verified.passwordHash &&
-    current.disabledAt === null &&
-    current.emailVerifiedAt !== null
-  ) {
-    return current
+  if (current !== null && current.disabledAt === null && current.emailVerifiedAt !== null) {
+    if (current.passwordHash === verified.passwordHash) return current
+    // Another login's re-hash of a legacy hash stores a new hash of the same password: still the same credentials.
+    // Only this rare case costs a second KDF.
+    if ((await verifyPassword(password, current.passwordHash, gw.config.passwords.pepper)).ok) return current
   }
   // Best effort: the token was never handed out, so the session is one no one can use; it would only be listed.
   await gw.refreshTokens.revokeFamily(familyId, 'credentials_changed').catch((cause: unknown) => {

@@ -1,16 +1,18 @@
 /**
  * A login whose password check passed a moment before the account's credentials changed (a reset, a change, an
- * administrator's disable) must not come out with a session: the change is how an owner takes the account back
- * from someone who knows the old password, and that someone could otherwise keep logging in during it. The login
- * is held between its password check and the session's creation (the window a slow KDF and D1 leave open), the
- * change runs, then the login goes on.
+ * administrator's disable) must not come out with a session, nor a refresh rotated just before a reset with a token
+ * that outlives it: the change is how an owner takes the account back from someone who knows the old password or
+ * holds a stolen refresh token, who could otherwise keep a session by acting during it. Each request is held at the
+ * step the race needs (a gated store method), the change runs, then the request goes on. Also: the re-hash of a
+ * legacy hash never undoes a reset, a reset that cannot write its last cutoff fails closed, and two logins with the
+ * right password both succeed when one of them re-hashes.
  */
-import { env } from 'cloudflare:workers'
+import { env, exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
+import { httpControl } from '../../../test/conformance/upstash-cases'
 import { hashPassword } from '../../passwords/password'
 import { createD1RefreshTokenStore } from '../../stores/d1/refresh-tokens'
 import { createD1UserStore } from '../../stores/d1/users'
-import type { RefreshTokenStore, UserStore } from '../../stores/types'
 import { accountFlows, rowCount } from '../../test-support/account-flows'
 import { STRONG_PASSWORD, uniqueEmail } from '../../test-support/accounts'
 import { adminCall, signInAdmin } from '../../test-support/admin'
@@ -19,42 +21,44 @@ import { authHeader, testConfig } from '../../test-support/tokens'
 
 const NEW_PASSWORD = 'saffron-glacier-tandem-58'
 
-/** The D1 refresh store with `issue` held while armed: the login waits there, after its password check. */
-function heldLogins() {
-  const store = createD1RefreshTokenStore(env.DB)
+/**
+ * `store` with `method` held, once armed, at its next call until released: the request making that call waits
+ * there while the test runs what races it.
+ */
+function holdNext<T extends object>(store: T, method: keyof T) {
   let gate: Promise<void> | undefined
   let open = () => {}
-  let waiting = 0
-  const held: RefreshTokenStore = {
+  let held = 0
+  const original = store[method] as (...args: unknown[]) => Promise<unknown>
+  const wrapped = {
     ...store,
-    async issue(...args) {
+    [method]: async (...args: unknown[]) => {
       if (gate !== undefined) {
-        waiting++
-        await gate
+        const wait = gate
+        gate = undefined
+        held++
+        await wait
       }
-      return store.issue(...args)
+      return original.apply(store, args)
     },
-  }
+  } as T
   return {
-    store: held,
+    store: wrapped,
     arm() {
       gate = new Promise((resolve) => {
-        open = () => {
-          gate = undefined
-          resolve()
-        }
+        open = resolve
       })
     },
     release: () => open(),
-    async untilWaiting() {
-      for (let i = 0; i < 200 && waiting === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5))
-      expect(waiting).toBe(1)
+    async untilHeld() {
+      for (let i = 0; i < 400 && held === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5))
+      expect(held).toBe(1)
     },
   }
 }
 
 async function setUp(tag: string) {
-  const held = heldLogins()
+  const held = holdNext(createD1RefreshTokenStore(env.DB), 'issue')
   const flows = accountFlows({}, { refreshTokens: held.store })
   const email = uniqueEmail(tag)
   expect((await flows.post('/auth/register', { email, password: STRONG_PASSWORD })).status).toBe(202)
@@ -81,7 +85,7 @@ describe('a login in flight while the credentials change', () => {
     const token = flows.tokenFor('account.password_reset_requested', email)
     held.arm()
     const login = flows.post('/auth/login', { email, password: STRONG_PASSWORD }, { unsettled: true })
-    await held.untilWaiting()
+    await held.untilHeld()
     expect((await flows.post('/auth/password/reset', { token, new_password: NEW_PASSWORD })).status).toBe(204)
     held.release()
     await expectRefused(await login, userId)
@@ -96,7 +100,7 @@ describe('a login in flight while the credentials change', () => {
     }
     held.arm()
     const login = flows.post('/auth/login', { email, password: STRONG_PASSWORD }, { unsettled: true })
-    await held.untilWaiting()
+    await held.untilHeld()
     const change = await flows.post(
       '/auth/password/change',
       { current_password: STRONG_PASSWORD, new_password: NEW_PASSWORD },
@@ -117,7 +121,7 @@ describe('a login in flight while the credentials change', () => {
     const admin = await signInAdmin()
     held.arm()
     const login = flows.post('/auth/login', { email, password: STRONG_PASSWORD }, { unsettled: true })
-    await held.untilWaiting()
+    await held.untilHeld()
     expect((await adminCall('POST', `/auth/admin/users/${userId}/disable`, admin.access_token)).status).toBe(204)
     held.release()
     await expectRefused(await login, userId)
@@ -130,40 +134,24 @@ describe('a login in flight while the credentials change', () => {
 describe('the re-hash after a login with an old hash', () => {
   it('never puts the old password back over a reset that landed before it wrote', async () => {
     const users = createD1UserStore(env.DB)
-    let open = () => {}
-    let gate: Promise<void> | undefined = new Promise((resolve) => {
-      open = resolve
-    })
-    let held = 0
-    // The first write of a hash after arming is the login's re-hash (after its answer): it waits for the reset.
-    const heldUsers: UserStore = {
-      ...users,
-      async setPasswordHash(...args) {
-        if (gate !== undefined) {
-          const wait = gate
-          gate = undefined
-          held++
-          await wait
-        }
-        return users.setPasswordHash(...args)
-      },
-    }
-    const flows = accountFlows({}, { users: heldUsers })
+    // The login's re-hash (after its answer) is the first hash written once armed: it waits for the reset.
+    const held = holdNext(users, 'setPasswordHash')
+    const flows = accountFlows({}, { users: held.store })
     const email = uniqueEmail('race-rehash')
     const legacy = await hashPassword(STRONG_PASSWORD, testConfig().passwords.pepper, { iterations: 50_000 })
     expect((await users.create({ email, passwordHash: legacy })).created).toBe(true)
     expect((await flows.post('/auth/password/forgot', { email })).status).toBe(202)
     const token = flows.tokenFor('account.password_reset_requested', email)
     // The login answers, its re-hash waits; then a reset sets a new password.
+    held.arm()
     expect((await flows.post('/auth/login', { email, password: STRONG_PASSWORD }, { unsettled: true })).status).toBe(
       200,
     )
-    for (let i = 0; i < 400 && held === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5))
-    expect(held).toBe(1)
+    await held.untilHeld()
     expect(
       (await flows.post('/auth/password/reset', { token, new_password: NEW_PASSWORD }, { unsettled: true })).status,
     ).toBe(204)
-    open()
+    held.release()
     await flows.settle()
     await expectProblem(
       await flows.post('/auth/login', { email, password: STRONG_PASSWORD }),
@@ -171,5 +159,91 @@ describe('the re-hash after a login with an old hash', () => {
       'invalid_credentials',
     )
     expect((await flows.post('/auth/login', { email, password: NEW_PASSWORD })).status).toBe(200)
+  })
+})
+
+describe('a refresh in flight while the credentials change', () => {
+  const me = (token: string) => exports.default.fetch('https://gw.test/auth/me', { headers: authHeader(token) })
+
+  it('mints no access token that outlives a reset landing between its rotation and its answer', async () => {
+    // The refresh reads the user after its rotation: it waits there.
+    const reads = holdNext(createD1UserStore(env.DB), 'findById')
+    const flows = accountFlows({}, { users: reads.store })
+    const email = uniqueEmail('race-refresh')
+    expect((await flows.post('/auth/register', { email, password: STRONG_PASSWORD })).status).toBe(202)
+    const pair = (await (await flows.post('/auth/login', { email, password: STRONG_PASSWORD })).json()) as {
+      refresh_token: string
+    }
+    expect((await flows.post('/auth/password/forgot', { email })).status).toBe(202)
+    const token = flows.tokenFor('account.password_reset_requested', email)
+    reads.arm()
+    const refresh = flows.post('/auth/refresh', { refresh_token: pair.refresh_token }, { unsettled: true })
+    await reads.untilHeld()
+    expect((await flows.post('/auth/password/reset', { token, new_password: NEW_PASSWORD })).status).toBe(204)
+    // The refresh mints in a later second than the reset's cutoff: only an issue time taken before the rotation
+    // keeps its token under the cutoff.
+    await new Promise((resolve) => setTimeout(resolve, 1_100))
+    reads.release()
+    const res = await refresh
+    const minted = (await res.json()) as { access_token?: string; refresh_token?: string }
+    if (res.status === 200) {
+      await expectProblem(await me(minted.access_token as string), 401, 'invalid_token')
+      const again = await flows.post('/auth/refresh', { refresh_token: minted.refresh_token })
+      await expectProblem(again, 401, 'invalid_refresh_token')
+    } else {
+      expect(res.status).toBe(401)
+    }
+  })
+})
+
+describe('a reset whose last cutoff cannot be written', () => {
+  it('answers 503 revocation_unavailable, not 204, when its D1 writes crossed a second and Upstash then failed', async () => {
+    const held = holdNext(createD1UserStore(env.DB), 'setPasswordHash')
+    const lane = `/lane-${crypto.randomUUID()}`
+    const control = httpControl(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN)
+    const flows = accountFlows(
+      { UPSTASH_REDIS_REST_URL: `${env.UPSTASH_REDIS_REST_URL}${lane}` },
+      { users: held.store },
+    )
+    const email = uniqueEmail('reset-final-cutoff')
+    expect((await flows.post('/auth/register', { email, password: STRONG_PASSWORD })).status).toBe(202)
+    expect((await flows.post('/auth/password/forgot', { email })).status).toBe(202)
+    const token = flows.tokenFor('account.password_reset_requested', email)
+    // The reset writes its first cutoff, then waits at the hash until its D1 writes land in a later second, by which
+    // time Upstash fails.
+    held.arm()
+    const reset = flows.post('/auth/password/reset', { token, new_password: NEW_PASSWORD }, { unsettled: true })
+    await held.untilHeld()
+    await control.setFault('error500', 10_000, lane)
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1_100))
+      held.release()
+      const res = await reset
+      expect(res.headers.get('retry-after')).toBe('2')
+      await expectProblem(res, 503, 'revocation_unavailable')
+    } finally {
+      await control.setFault('none', undefined, lane)
+    }
+    // The password is reset all the same.
+    expect((await flows.post('/auth/login', { email, password: NEW_PASSWORD })).status).toBe(200)
+  })
+})
+
+describe('two logins with the right password and a legacy hash', () => {
+  it('both succeed when one re-hashes while the other is between its check and its session', async () => {
+    const users = createD1UserStore(env.DB)
+    // The first login waits at its session; the second goes through, and its re-hash replaces the stored hash.
+    const held = holdNext(createD1RefreshTokenStore(env.DB), 'issue')
+    const flows = accountFlows({}, { refreshTokens: held.store })
+    const email = uniqueEmail('race-two-logins')
+    const legacy = await hashPassword(STRONG_PASSWORD, testConfig().passwords.pepper, { iterations: 50_000 })
+    expect((await users.create({ email, passwordHash: legacy })).created).toBe(true)
+    held.arm()
+    const first = flows.post('/auth/login', { email, password: STRONG_PASSWORD }, { unsettled: true })
+    await held.untilHeld()
+    expect((await flows.post('/auth/login', { email, password: STRONG_PASSWORD })).status).toBe(200)
+    expect((await users.findByEmail(email))?.passwordHash).not.toBe(legacy)
+    held.release()
+    expect((await first).status).toBe(200)
   })
 })

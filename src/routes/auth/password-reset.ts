@@ -132,15 +132,14 @@ export async function resetPassword(
     throw accountStoreUnavailable(cause, userid)
   }
   const now = Math.floor(Date.now() / 1000)
-  const after = await Promise.allSettled([
-    // The D1 writes crossed into a later second: cover a refresh that slipped in before the families were revoked.
+  const [finalCutoff, unlocked] = await Promise.allSettled([
+    // The D1 writes crossed into a later second: cover a login or a refresh that slipped in before the hash changed
+    // and the families were revoked (each takes its token's issue time before writing its session).
     now >= cutoff ? revocation.revokeUserBefore(userid, now + 1) : Promise.resolve(),
     lockout.unlock(user.email),
   ])
-  for (const result of after) {
-    if (result.status === 'rejected') {
-      logRequest(c, { event: 'password_reset_cleanup_failed', level: 'error', userid, cause: result.reason })
-    }
+  if (unlocked.status === 'rejected') {
+    logRequest(c, { event: 'password_reset_cleanup_failed', level: 'error', userid, cause: unlocked.reason })
   }
   logRequest(c, {
     event: 'authn_password_change',
@@ -153,6 +152,20 @@ export async function resetPassword(
   })
   for (const type of ['account.password_changed', 'account.sessions_revoked'] as const) {
     await gw.accountEvents.send({ type, email: user.email, user_id: userid }, c.executionCtx)
+  }
+  if (finalCutoff.status === 'rejected') {
+    // The password is reset and every refresh family revoked, but an access token a racing login or refresh minted
+    // in those last seconds may live until it expires: fail closed, as the password change does; logout-all (after
+    // a login with the new password) ends it.
+    throw unavailable(
+      'revocation_unavailable',
+      'reset_final_revoke_failed',
+      finalCutoff.reason,
+      REVOCATION_RETRY_AFTER_SECONDS,
+      {
+        userid,
+      },
+    )
   }
   c.header('cache-control', 'no-store')
   return c.body(null, 204)

@@ -75,6 +75,10 @@ export async function refresh(
     }
     await limitAlso('refresh', family === null ? `token:${await sha256Hex(refreshToken)}` : `family:${family.familyId}`)
   }
+  // The access token's issue time, taken before the rotation: a reset or a disable that revokes this family after
+  // the rotation writes its cutoff after its own D1 writes, and that cutoff then covers this time, however late the
+  // token is minted below.
+  const issuedAtMs = Date.now()
   let result: RotateResult
   try {
     result = await refreshTokens.rotate(refreshToken, {
@@ -119,7 +123,7 @@ export async function refresh(
   // rotate() already refuses a disabled user's family; a user deleted in between is just as dead.
   if (user === null || user.disabledAt !== null) invalid(c, 'user_gone')
 
-  const { response, jti } = await tokenPairResponse(c, gw, user, result, transport)
+  const { response, jti } = await tokenPairResponse(c, gw, user, result, transport, issuedAtMs)
   countAuthEvent('refreshed')
   logRequest(c, {
     event: 'session_renewed',

@@ -17,12 +17,6 @@ function hasControlChar(text: string): boolean {
 const WHITESPACE = /\s/u
 
 /**
- * The canonical form of an email: Unicode NFC, trimmed, lower-cased. Null for an empty address, one with
- * control characters, or one longer than 254 UTF-8 bytes (RFC 5321 §4.5.3.1.3). No further syntax check:
- * the route's schema owns that.
- * @example normalizeEmail('  Alice@Example.COM ') // 'alice@example.com'
- */
-/**
  * The normalized address for a new account, checked with its scopes the same way by every user store: a
  * RangeError for an unacceptable address or a scope that is empty or contains white space.
  */
@@ -41,10 +35,13 @@ export function checkScopes(scopes: readonly string[]): void {
 }
 
 /**
- * One string per address: NFC, trimmed, lower case, and normalizing it again changes nothing. Lower-casing can leave
- * a sequence NFC composes (`J` + combining caron becomes `j` + caron, which is `ǰ`), so both steps repeat until the
- * string is stable: every spelling of an address then shares one account and one lockout counter. Null for text
- * that is not well-formed Unicode (a lone surrogate), empty, with a control character, or too long.
+ * The canonical form of an email: NFC, trimmed, lower case, and normalizing it again changes nothing. Lower-casing
+ * can leave a sequence NFC composes (`J` + combining caron becomes `j` + caron, which is `ǰ`), so both steps repeat
+ * until the string is stable: case, composition and white-space variants share one account and one lockout
+ * counter (lower-casing is not case folding: a word-final `Σ` becomes `ς`, which stays apart from `σ`). Null for
+ * text that is not well-formed Unicode (a lone surrogate), an empty address, one with control characters, or one
+ * longer than 254 UTF-8 bytes (RFC 5321 §4.5.3.1.3). No further syntax check: the route's schema owns that.
+ * @example normalizeEmail('  Alice@Example.COM ') // 'alice@example.com'
  */
 export function normalizeEmail(raw: string): string | null {
   if (!raw.isWellFormed()) return null
