@@ -93,7 +93,8 @@ async function resettableAccount(c: Context<AppEnv>, gw: Gateway, token: string)
  * `POST /auth/password/reset {token, new_password}`: the policy, the new hash, then the cutoff for the user's access
  * tokens in Upstash (before the token is used, so a 503 there can be retried with the same token), the token
  * consumed (one of two concurrent resets wins; the other is refused), the hash stored and every refresh family
- * revoked in D1, the lockout lifted, the owner told. 204.
+ * revoked in D1, a last cutoff if those writes crossed into a later second, the lockout lifted, the owner told. 204;
+ * 503 `revocation_unavailable` when that last cutoff cannot be written (the password is set all the same).
  */
 export async function resetPassword(
   c: Context<AppEnv>,

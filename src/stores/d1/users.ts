@@ -37,7 +37,7 @@ export function checkScopes(scopes: readonly string[]): void {
 /**
  * The canonical form of an email: NFC, trimmed, lower case, and normalizing it again changes nothing. Lower-casing
  * can leave a sequence NFC composes (`J` + combining caron becomes `j` + caron, which is `ǰ`), so both steps repeat
- * until the string is stable: case, composition and white-space variants share one account and one lockout
+ * until the string is stable (at most three more rounds; no character needs more than one): case, composition and white-space variants share one account and one lockout
  * counter (lower-casing is not case folding: a word-final `Σ` becomes `ς`, which stays apart from `σ`). Null for
  * text that is not well-formed Unicode (a lone surrogate), an empty address, one with control characters, or one
  * longer than 254 UTF-8 bytes (RFC 5321 §4.5.3.1.3). No further syntax check: the route's schema owns that.

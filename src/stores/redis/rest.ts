@@ -61,7 +61,8 @@ const RETRY_BACKOFF_MS = 25
 
 /**
  * Commands Upstash runs on the primary region, which has every write: writes, and scripts (only their read-only
- * forms, `EVAL_RO` and `EVALSHA_RO`, may be answered by a replica). A sync token only makes a replica wait until it
+ * forms, `EVAL_RO` and `EVALSHA_RO`, may be answered by a replica:
+ * https://upstash.com/docs/redis/commands/scripting/evalsha-ro). A sync token only makes a replica wait until it
  * has caught up, so these are sent without one, which spares each call a copy of its headers (the admission script,
  * on every request that asks Upstash, among them). A command not listed here carries the token.
  */
