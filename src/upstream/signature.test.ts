@@ -242,6 +242,45 @@ describe('verifyGatewayRequest', () => {
     await expect(verifyGatewayRequest(await signed(), { secrets: [] })).rejects.toThrow(TypeError)
   })
 
+  it('throws on a freshness window or a clock that is not a number, which would let any old signature pass', async () => {
+    const old = await signed({ ...alice, nowSeconds: NOW - 10 * 365 * 86_400 })
+    const unset = Number(undefined)
+    for (const options of [
+      { maxAgeSeconds: unset },
+      { maxAgeSeconds: Number.POSITIVE_INFINITY },
+      { maxAgeSeconds: -1 },
+      { nowSeconds: unset },
+      { nowSeconds: 1.5 },
+    ]) {
+      await expect(verifyGatewayRequest(old, { secrets: [SECRET], ...options })).rejects.toThrow(TypeError)
+    }
+  })
+
+  it('refuses a timestamp written with leading zeros', async () => {
+    const request = await signed()
+    request.headers.set('x-gateway-timestamp', `0${request.headers.get('x-gateway-timestamp')}`)
+    expect(await verify(request)).toEqual({ ok: false, reason: 'bad_format' })
+  })
+
+  it('covers the request target exactly: no spelling a URL parser rewrites passes for the signed path', async () => {
+    const request = await signed({ ...alice, method: 'GET', pathAndQuery: '/api/admin/x' })
+    expect(await verify(request)).toMatchObject({ ok: true })
+    expect(await verify({ ...request, url: '/api/admin/x' })).toMatchObject({ ok: true })
+    for (const target of [
+      '/api/public/../admin/x',
+      '/api/public/%2e%2e/admin/x',
+      '/api/public/%2E%2E/admin/x',
+      '/api/./admin/x',
+      '/api\\admin\\x',
+      '/\\evil.example/api/admin/x',
+      '//evil.example/api/admin/x',
+      `${BASE}/api/public/../admin/x`,
+    ]) {
+      const result = await verify({ ...request, url: target })
+      expect([target, result]).toEqual([target, { ok: false, reason: 'bad_format' }])
+    }
+  })
+
   it('keeps fields apart: moving text between user and session changes the canonical string', () => {
     const base = { timestamp: NOW, method: 'GET', pathAndQuery: '/', scopes: '', requestId: 'req-1' }
     expect(canonicalString({ ...base, user: 'ab', session: '' })).not.toBe(

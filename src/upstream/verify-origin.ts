@@ -41,7 +41,7 @@ const PATH_AND_QUERY = /^\/[\x21-\x7E]*$/
 const ENCODED = /^[A-Za-z0-9\-_.!~*'()%]*$/
 const SCOPES = /^[A-Za-z0-9\-_.!~*'()%]+( [A-Za-z0-9\-_.!~*'()%]+)*$/
 const REQUEST_ID = /^[\x21-\x7E]{1,200}$/
-const TIMESTAMP = /^\d{1,12}$/
+const TIMESTAMP = /^(0|[1-9]\d{0,11})$/
 const SIGNATURE = /^v1=([A-Za-z0-9_-]{43})$/
 const SHA256 = /^[A-Za-z0-9_-]{43}$/
 
@@ -129,10 +129,7 @@ export interface GatewayRequestLike {
   url: string
   /** Fetch `Headers`, or Node's `req.headers` (lower-case names). */
   headers: Headers | Record<string, string | string[] | undefined>
-  /**
-   * Only for an account event: its body exactly as received (raw bytes or text; parse it after). Given, the request
-   * must carry a matching `X-Gateway-Content-SHA256`; absent (a proxied request), it must carry none.
-   */
+  /** Account events only: the body as received; it must match `X-Gateway-Content-SHA256` (absent: none allowed). */
   body?: string | ArrayBuffer | Uint8Array
 }
 
@@ -149,19 +146,18 @@ export interface VerifyOptions {
  * Checks that a request came through edgeward with this identity, method and path, recently; for an account event
  * (`request.body` given), with this body too. Refuse the request (401/403) on `ok: false`; log `reason`, do not
  * send it. Account events come at least once: answer 2xx once one is handled, and skip a `requestId` seen before.
- *
  * @example
  * // Node origin
- * const result = await verifyGatewayRequest(
- *   { method: req.method, url: req.url, headers: req.headers },
- *   { secrets: [process.env.UPSTREAM_SIGNING_SECRET] },
- * )
+ * const result = await verifyGatewayRequest({ method: req.method, url: req.url, headers: req.headers }, { secrets })
  * if (!result.ok) return res.writeHead(401).end()
  * result.user // 'user-123', or null on a public route
  */
 export async function verifyGatewayRequest(request: GatewayRequestLike, options: VerifyOptions): Promise<VerifyResult> {
   const { secrets, maxAgeSeconds = 60, nowSeconds = Math.floor(Date.now() / 1000) } = options
   if (!Array.isArray(secrets) || secrets.length === 0) throw new TypeError('verifyGatewayRequest: secrets is empty')
+  // Not numbers, they would make every freshness comparison false: any old signature would pass.
+  if (!(maxAgeSeconds >= 0 && maxAgeSeconds < Infinity && Number.isSafeInteger(nowSeconds)))
+    throw new TypeError('verifyGatewayRequest: maxAgeSeconds must be finite and >= 0, nowSeconds an integer')
   const header = headerReader(request.headers)
   if (header === undefined) return { ok: false, reason: 'bad_format' }
   // An account event must carry the body's digest; a proxied request must not (its signature has no digest line).
@@ -238,12 +234,16 @@ function constantTimeEqual(a: string, b: string): boolean {
   return diff === 0
 }
 
-/** pathname + search of the request target; undefined for `//host` targets, which a URL parser reads as a host. */
+/**
+ * The request target as received (an absolute URL loses its scheme and host), which the signature covers exactly;
+ * undefined for one a URL parser rewrites (`..`, `%2e`, `\\`, `//host`): an origin's router may read it raw.
+ */
 function targetOf(url: string): string | undefined {
-  if (url.startsWith('//')) return undefined
+  const scheme = url.startsWith('/') ? -1 : url.indexOf('://')
+  const start = url.startsWith('/') ? 0 : scheme === -1 ? -1 : url.indexOf('/', scheme + 3)
   try {
-    const parsed = url.startsWith('/') ? new URL(url, 'http://origin.invalid') : new URL(url)
-    return parsed.pathname + parsed.search
+    const parsed = new URL(url, 'http://origin.invalid')
+    return start !== -1 && parsed.pathname + parsed.search === url.slice(start) ? url.slice(start) : undefined
   } catch {
     return undefined
   }
