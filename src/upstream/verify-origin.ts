@@ -236,7 +236,7 @@ function constantTimeEqual(a: string, b: string): boolean {
 
 /**
  * The request target as received (an absolute URL loses its scheme and host), which the signature covers exactly;
- * undefined for one a URL parser rewrites (`..`, `%2e`, `\\`, `//host`): an origin's router may read it raw.
+ * undefined for one a URL parser rewrites (`..`, `%2e`, a backslash, `//host`): an origin's router may read it raw.
  */
 function targetOf(url: string): string | undefined {
   const scheme = url.startsWith('/') ? -1 : url.indexOf('://')

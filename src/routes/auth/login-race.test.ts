@@ -16,6 +16,7 @@ import { createD1UserStore } from '../../stores/d1/users'
 import { accountFlows, rowCount } from '../../test-support/account-flows'
 import { STRONG_PASSWORD, uniqueEmail } from '../../test-support/accounts'
 import { adminCall, signInAdmin } from '../../test-support/admin'
+import { captureLogs } from '../../test-support/logs'
 import { expectProblem } from '../../test-support/problem'
 import { authHeader, testConfig } from '../../test-support/tokens'
 
@@ -84,11 +85,19 @@ describe('a login in flight while the credentials change', () => {
     expect((await flows.post('/auth/password/forgot', { email })).status).toBe(202)
     const token = flows.tokenFor('account.password_reset_requested', email)
     held.arm()
-    const login = flows.post('/auth/login', { email, password: STRONG_PASSWORD }, { unsettled: true })
-    await held.untilHeld()
-    expect((await flows.post('/auth/password/reset', { token, new_password: NEW_PASSWORD })).status).toBe(204)
-    held.release()
-    await expectRefused(await login, userId)
+    const logs = captureLogs()
+    try {
+      const login = flows.post('/auth/login', { email, password: STRONG_PASSWORD }, { unsettled: true })
+      await held.untilHeld()
+      expect((await flows.post('/auth/password/reset', { token, new_password: NEW_PASSWORD })).status).toBe(204)
+      held.release()
+      await expectRefused(await login, userId)
+      expect(logs.events('authn_login_fail')).toMatchObject([{ reason: 'credentials_changed', userid: userId }])
+      const written = logs.lines.join('\n')
+      for (const secret of [STRONG_PASSWORD, NEW_PASSWORD, token, email]) expect(written).not.toContain(secret)
+    } finally {
+      logs.restore()
+    }
     // The new password still works: the refusal is the old password's, not the account's.
     expect((await flows.post('/auth/login', { email, password: NEW_PASSWORD })).status).toBe(200)
   })
