@@ -2,7 +2,8 @@
  * Bearer authentication (S-BL-3, S-BL-4 in docs/requirements.md): verifies the access token, then checks revocation of
  * the token, its session and its user in one Upstash read. Every failure is the same public 401 `invalid_token`; the
  * reason is logged (`authn_token_invalid` / `authn_token_revoked`), the token never is. If the revocation check cannot
- * be made the request fails closed with 503, unless the operator chose REVOCATION_FAILURE_MODE=open.
+ * be made the request fails closed with 503, unless the operator chose REVOCATION_FAILURE_MODE=open and the route did
+ * not ask to fail closed whatever the mode (the admin routes do).
  */
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
@@ -80,11 +81,19 @@ export function settleRevocation(c: Context<AppEnv>, status: RevocationStatus): 
   if (prefetch !== undefined) c.set('authPrefetch', { ...prefetch, revocationCheck: status })
 }
 
+export interface AuthenticateOptions {
+  /**
+   * Refuse with 503 when the revocation check cannot be made, even under REVOCATION_FAILURE_MODE=open: for routes
+   * where a revoked token acting unchecked would do lasting harm (the admin routes).
+   */
+  failClosed?: boolean
+}
+
 /**
  * Requires a valid, unrevoked access token and puts its principal on the context.
  * @example app.get('/auth/me', authenticate(gateway), (c) => c.json(c.get('principal')))
  */
-export const authenticate = (gw: AuthDeps) =>
+export const authenticate = (gw: AuthDeps, options: AuthenticateOptions = {}) =>
   createMiddleware<AppEnv>(async function authenticate(c, next) {
     const { config } = gw
     // The rate-limit stage's prefetch parsed the same header of the same request: its token is this one.
@@ -113,7 +122,7 @@ export const authenticate = (gw: AuthDeps) =>
       throw new GatewayError('invalid_token')
     }
     if (revocation.status === 'unavailable') {
-      if (config.revocation.failureMode === 'closed') {
+      if (config.revocation.failureMode === 'closed' || options.failClosed === true) {
         countAuthEvent('revocation_unavailable')
         throw new GatewayError('revocation_unavailable', {
           retryAfterSeconds: REVOCATION_RETRY_AFTER_SECONDS,
@@ -147,6 +156,11 @@ function reject(
   throw new GatewayError(code)
 }
 
+/** The RFC 6750 challenge of a 403 `insufficient_scope`, naming the scopes the route requires. */
+export function insufficientScopeChallenge(scopes: readonly string[]): string {
+  return `Bearer realm="edgeward", error="insufficient_scope", scope="${scopes.join(' ')}"`
+}
+
 /**
  * Requires every one of `scopes` on the principal (run after `authenticate()`); otherwise 403
  * `insufficient_scope` with an RFC 6750 challenge naming them.
@@ -156,7 +170,7 @@ export const requireScopes = (...scopes: string[]) => {
   if (scopes.length === 0 || scopes.some((s) => !isScopeToken(s))) {
     throw new TypeError('requireScopes: give one or more scope tokens (RFC 6749 §3.3 characters)')
   }
-  const challenge = `Bearer realm="edgeward", error="insufficient_scope", scope="${scopes.join(' ')}"`
+  const challenge = insufficientScopeChallenge(scopes)
   return createMiddleware<AppEnv>(async function requireScopes(c, next) {
     const principal = c.get('principal')
     if (principal === undefined) {

@@ -7,7 +7,7 @@ import type { AppEnv } from '../../env'
 import type { Gateway } from '../../gateway'
 import { endAllSessions } from '../auth/session'
 import { sessionBody } from '../auth/sessions'
-import { audit, done, inStore, targetUser } from './support'
+import { attempt, audit, done, inStore, targetUser } from './support'
 
 /** The account's live sessions, newest first, at most 100: the shape of `GET /auth/sessions` without `current`. */
 export async function listUserSessions(
@@ -29,8 +29,13 @@ export async function listUserSessions(
  */
 export async function endUserSessions(c: Context<AppEnv>, gw: Gateway): Promise<Response> {
   const { user } = await targetUser(c, gw)
-  const sessions = await endAllSessions(gw, user.id, 'admin_revoked')
-  await gw.accountEvents.send({ type: 'account.sessions_revoked', email: user.email, user_id: user.id }, c.executionCtx)
-  audit(c, 'sessions_revoke', user.id, { sessions })
-  return done(c)
+  return attempt(c, 'sessions_revoke', user.id, async () => {
+    const sessions = await endAllSessions(gw, user.id, 'admin_revoked')
+    await gw.accountEvents.send(
+      { type: 'account.sessions_revoked', email: user.email, user_id: user.id },
+      c.executionCtx,
+    )
+    audit(c, 'sessions_revoke', user.id, { sessions })
+    return done(c)
+  })
 }

@@ -4,10 +4,12 @@
  * names the administrator (`admin_userid`) and the account acted on (`target_userid`), never a password or token.
  */
 import type { Context } from 'hono'
+import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../../env'
 import { GatewayError, unavailable } from '../../errors/gateway-error'
 import type { Gateway } from '../../gateway'
-import type { Principal } from '../../middleware/authenticate'
+import { insufficientScopeChallenge, type Principal } from '../../middleware/authenticate'
+import { countAuthEvent } from '../../observability/metrics'
 import { logRequest } from '../../request-log'
 import type { User } from '../../stores/types'
 import { ACCOUNT_RETRY_AFTER_SECONDS } from '../auth/account'
@@ -15,6 +17,8 @@ import { principalOf } from '../auth/session'
 
 /** The scope every `/auth/admin/` route requires. */
 export const ADMIN_SCOPE = 'edgeward:admin'
+
+const ADMIN_CHALLENGE = insufficientScopeChallenge([ADMIN_SCOPE])
 
 /** A user id as the stores make them (`crypto.randomUUID()`); anything else costs no D1 query. */
 const USER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
@@ -39,6 +43,40 @@ const DESCRIPTIONS: Record<AdminAction, string> = {
   user_scopes_set: "An administrator replaced an account's scopes: its access tokens were revoked.",
   user_delete: 'An administrator erased an account: row, sessions, lockout counters and access tokens.',
 }
+
+/**
+ * The administrator's account as D1 has it now, checked on every admin request after the token's own scope: a token
+ * outlives a change to its account until the change's revocation is written (a disable or a scope change that
+ * answered 503 wrote D1 and not Upstash), and an administrator's token must not act on others meanwhile. A disabled
+ * or erased account is a 401 `invalid_token`, an account without `edgeward:admin` a 403 `insufficient_scope`, as
+ * if the revocation had landed; a D1 failure a 503. One D1 read per admin request.
+ */
+export const adminStanding = (gw: Pick<Gateway, 'users'>) =>
+  createMiddleware<AppEnv>(async function adminStanding(c, next) {
+    const admin = principalOf(c)
+    const account = await inStore('admin_standing_read_failed', undefined, () => gw.users.findById(admin.sub))
+    if (account === null || account.disabledAt !== null) {
+      const reason = account === null ? 'admin_account_gone' : 'admin_account_disabled'
+      logRequest(c, { event: 'authn_token_invalid', level: 'warn', reason, userid: admin.sub, outcome: 'denied' })
+      countAuthEvent('invalid')
+      throw new GatewayError('invalid_token')
+    }
+    if (!account.scopes.includes(ADMIN_SCOPE)) {
+      logRequest(c, {
+        event: 'authz_fail',
+        level: 'warn',
+        description: 'The access token carries edgeward:admin, which the account no longer has.',
+        reason: 'admin_scope_removed',
+        userid: admin.sub,
+        required: [ADMIN_SCOPE],
+        missing: [ADMIN_SCOPE],
+        outcome: 'denied',
+      })
+      countAuthEvent('scope_denied')
+      throw new GatewayError('insufficient_scope', { headers: { 'www-authenticate': ADMIN_CHALLENGE } })
+    }
+    await next()
+  })
 
 /** The administrator and the account the path names; 404 `not_found` for an unknown or malformed id. */
 export async function targetUser(
@@ -100,6 +138,37 @@ export function audit(
     ...fields,
     outcome: 'success',
   })
+}
+
+/**
+ * Runs an admin change whose target is known. A change that fails with a 5xx may have written part of itself (each
+ * route writes D1 before Upstash, and a retry finishes the job), so the attempt gets an `authz_admin` record of its
+ * own, `outcome: "failure"` with the error's code: the audit trail shows every change an administrator started, not
+ * only those that finished.
+ */
+export async function attempt(
+  c: Context<AppEnv>,
+  action: AdminAction,
+  targetUserid: string,
+  change: () => Promise<Response>,
+): Promise<Response> {
+  try {
+    return await change()
+  } catch (error) {
+    if (error instanceof GatewayError && error.status >= 500) {
+      logRequest(c, {
+        event: 'authz_admin',
+        level: 'warn',
+        description: `An administrator's change (${action}) failed part-way: what was written stays, and repeating the request finishes it.`,
+        action,
+        admin_userid: principalOf(c).sub,
+        target_userid: targetUserid,
+        code: error.code,
+        outcome: 'failure',
+      })
+    }
+    throw error
+  }
 }
 
 /** The answer of a change: 204, never cached. */

@@ -12,7 +12,7 @@ import { maskEmail } from '../../observability/logger'
 import type { User } from '../../stores/types'
 import { endAllSessions } from '../auth/session'
 import { emailQuery } from './input'
-import { ADMIN_SCOPE, audit, done, inStore, refuseSelf, targetUser } from './support'
+import { ADMIN_SCOPE, attempt, audit, done, inStore, refuseSelf, targetUser } from './support'
 
 /** An account as the back office sees it: never its password hash. */
 export interface AdminUserBody {
@@ -66,9 +66,11 @@ async function shutOut(gw: Gateway, user: User, reason: 'account_disabled' | 'ac
 /** `POST …/unlock`: forgets the address's failed logins, so its next login is checked as if none had failed. */
 export async function unlockUser(c: Context<AppEnv>, gw: Pick<Gateway, 'users' | 'lockout'>): Promise<Response> {
   const { user } = await targetUser(c, gw)
-  await inStore('admin_unlock_failed', user.id, () => gw.lockout.unlock(user.email))
-  audit(c, 'user_unlock', user.id)
-  return done(c)
+  return attempt(c, 'user_unlock', user.id, async () => {
+    await inStore('admin_unlock_failed', user.id, () => gw.lockout.unlock(user.email))
+    audit(c, 'user_unlock', user.id)
+    return done(c)
+  })
 }
 
 /**
@@ -79,17 +81,21 @@ export async function unlockUser(c: Context<AppEnv>, gw: Pick<Gateway, 'users' |
 export async function disableUser(c: Context<AppEnv>, gw: Gateway): Promise<Response> {
   const { admin, user } = await targetUser(c, gw)
   refuseSelf(admin, user, 'user_disable')
-  const sessions = await shutOut(gw, user, 'account_disabled')
-  audit(c, 'user_disable', user.id, { sessions, already_disabled: user.disabledAt !== null })
-  return done(c)
+  return attempt(c, 'user_disable', user.id, async () => {
+    const sessions = await shutOut(gw, user, 'account_disabled')
+    audit(c, 'user_disable', user.id, { sessions, already_disabled: user.disabledAt !== null })
+    return done(c)
+  })
 }
 
 /** `POST …/enable`: the account can log in again. Its ended sessions stay ended. */
 export async function enableUser(c: Context<AppEnv>, gw: Pick<Gateway, 'users'>): Promise<Response> {
   const { user } = await targetUser(c, gw)
-  await inStore('admin_enable_failed', user.id, () => gw.users.setDisabled(user.id, null))
-  audit(c, 'user_enable', user.id, { was_disabled: user.disabledAt !== null })
-  return done(c)
+  return attempt(c, 'user_enable', user.id, async () => {
+    await inStore('admin_enable_failed', user.id, () => gw.users.setDisabled(user.id, null))
+    audit(c, 'user_enable', user.id, { was_disabled: user.disabledAt !== null })
+    return done(c)
+  })
 }
 
 /**
@@ -105,16 +111,18 @@ export async function setUserScopes(
   const { admin, user } = await targetUser(c, gw)
   const scopes = [...new Set(body.scopes)]
   refuseSelf(admin, user, 'user_scopes_set', !scopes.includes(ADMIN_SCOPE))
-  await inStore('admin_scopes_failed', user.id, () => gw.users.setScopes(user.id, scopes))
-  try {
-    await gw.revocation.revokeUserBefore(user.id, nowSeconds() + 1)
-  } catch (cause) {
-    throw unavailable('revocation_unavailable', 'admin_scopes_write_failed', cause, REVOCATION_RETRY_AFTER_SECONDS, {
-      target_userid: user.id,
-    })
-  }
-  audit(c, 'user_scopes_set', user.id, { scopes, previous_scopes: user.scopes })
-  return done(c)
+  return attempt(c, 'user_scopes_set', user.id, async () => {
+    await inStore('admin_scopes_failed', user.id, () => gw.users.setScopes(user.id, scopes))
+    try {
+      await gw.revocation.revokeUserBefore(user.id, nowSeconds() + 1)
+    } catch (cause) {
+      throw unavailable('revocation_unavailable', 'admin_scopes_write_failed', cause, REVOCATION_RETRY_AFTER_SECONDS, {
+        target_userid: user.id,
+      })
+    }
+    audit(c, 'user_scopes_set', user.id, { scopes, previous_scopes: user.scopes })
+    return done(c)
+  })
 }
 
 /**
@@ -125,9 +133,11 @@ export async function setUserScopes(
 export async function eraseUser(c: Context<AppEnv>, gw: Gateway): Promise<Response> {
   const { admin, user } = await targetUser(c, gw)
   refuseSelf(admin, user, 'user_delete')
-  const sessions = await shutOut(gw, user, 'account_erased')
-  await inStore('admin_erase_lockout_failed', user.id, () => gw.lockout.unlock(user.email))
-  await inStore('admin_erase_failed', user.id, () => gw.users.delete(user.id))
-  audit(c, 'user_delete', user.id, { sessions })
-  return done(c)
+  return attempt(c, 'user_delete', user.id, async () => {
+    const sessions = await shutOut(gw, user, 'account_erased')
+    await inStore('admin_erase_lockout_failed', user.id, () => gw.lockout.unlock(user.email))
+    await inStore('admin_erase_failed', user.id, () => gw.users.delete(user.id))
+    audit(c, 'user_delete', user.id, { sessions })
+    return done(c)
+  })
 }
