@@ -29,7 +29,13 @@ function jsonSchema(schema: z.ZodMiniType, io: 'input' | 'output'): Json {
 export function problemsOf(op: Operation): ErrorCode[] {
   const codes = new Set<ErrorCode>(op.problems)
   if (op.body !== undefined) {
-    for (const code of ['unsupported_media_type', 'invalid_json', 'validation_failed', 'payload_too_large'] as const)
+    for (const code of [
+      'unsupported_media_type',
+      'invalid_json',
+      'validation_failed',
+      'payload_too_large',
+      'bad_request',
+    ] as const)
       codes.add(code)
   }
   if (op.access === 'bearer' || op.access === 'bearer-or-body') {

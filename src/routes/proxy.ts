@@ -30,7 +30,8 @@ async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute, gw: ProxyDeps
   }
   const { policy } = route
   const method = c.req.method.toUpperCase()
-  // A schema means the body must be read and checked; it is then forwarded byte for byte as received.
+  // A schema means the body must be read and checked; it is then forwarded as received, UTF-8 that the checks read
+  // exactly (less a leading byte order mark), under a Content-Type that says UTF-8 or nothing.
   let body: ReadableStream<Uint8Array> | string | null = c.req.raw.body
   if (policy.schema !== undefined && method !== 'GET' && method !== 'HEAD') {
     await parseJsonBody(c, policy.schema)

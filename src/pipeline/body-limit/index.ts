@@ -45,6 +45,28 @@ function hasBody(request: Request): boolean {
   return length === null ? request.body !== null : Number(length) > 0
 }
 
+/**
+ * hono's limiter reads a chunked body itself, and a body the client stops sending half-way fails that read: a 400
+ * `bad_request` (the client's doing), not the 500 an unexpected error would be. Only errors from before `next` are
+ * the read's; what the rest of the pipeline throws passes through as it is.
+ */
+async function limitReading(
+  limit: ReturnType<typeof limiter>,
+  c: Context<AppEnv>,
+  next: () => Promise<void>,
+): Promise<Response | undefined> {
+  let reading = true
+  try {
+    return (await limit(c, () => {
+      reading = false
+      return next()
+    })) as Response | undefined
+  } catch (cause) {
+    if (!reading || cause instanceof GatewayError) throw cause
+    throw new GatewayError('bad_request', { internal: { reason: 'body_unreadable', cause } })
+  }
+}
+
 /** The limiters are built once, with the stage: one per distinct limit (the route table is fixed). */
 export const bodyLimit = (limits: Config['bodyLimits']) => {
   const limiters = new Map<number, ReturnType<typeof limiter>>()
@@ -63,7 +85,7 @@ export const bodyLimit = (limits: Config['bodyLimits']) => {
       // A proxied body is streamed to the origin, never buffered, unless its route has a JSON schema: only an
       // oversized Content-Length is refused here, and the forwarder (`limitBodyStream`) counts the stream itself.
       const maxSize = route.policy.bodyLimitBytes ?? limits.defaultBytes
-      if (route.policy.schema !== undefined) return limiterFor(maxSize)(c, next)
+      if (route.policy.schema !== undefined) return limitReading(limiterFor(maxSize), c, next)
       const declared = Number(requestHeader(c, 'content-length') ?? Number.NaN)
       if (declared > maxSize) {
         throw new GatewayError('payload_too_large', {
@@ -73,6 +95,6 @@ export const bodyLimit = (limits: Config['bodyLimits']) => {
       return next()
     }
     const auth = c.req.path.toLowerCase().startsWith(AUTH_PATH_PREFIX)
-    await limiterFor(auth ? limits.authBytes : limits.defaultBytes)(c, next)
+    await limitReading(limiterFor(auth ? limits.authBytes : limits.defaultBytes), c, next)
   })
 }

@@ -12,7 +12,7 @@ import { deleteCookie, generateCookie, getCookie, setCookie } from 'hono/cookie'
 import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
-import { JSON_MEDIA_TYPE } from '../../middleware/validate'
+import { isJsonContentType } from '../../middleware/validate'
 
 /** The cookie's name without its prefix: browsers get `__Host-rt`. */
 export const REFRESH_COOKIE = 'rt'
@@ -54,7 +54,7 @@ export function checkCookieRequest(c: Context<AppEnv>, cors: Config['cors']): vo
       ? 'origin_missing'
       : !cors.origins.includes(origin)
         ? 'origin_not_allowed'
-        : !JSON_MEDIA_TYPE.test(c.req.header('content-type') ?? '')
+        : !isJsonContentType(c.req.header('content-type'))
           ? 'content_type_not_json'
           : undefined
   if (reason !== undefined) throw new GatewayError('csrf_check_failed', { internal: { reason } })

@@ -10,7 +10,7 @@ import type { AppEnv } from '../../env'
 import { GatewayError, unavailable } from '../../errors/gateway-error'
 import type { Gateway } from '../../gateway'
 import { sha256Hex } from '../../lib/crypto'
-import { parseJsonBody } from '../../middleware/validate'
+import { bodyIsEmpty, parseJsonBody } from '../../middleware/validate'
 import { countAuthEvent } from '../../observability/metrics'
 import { logRequest } from '../../request-log'
 import type { RotateResult } from '../../stores/types'
@@ -34,7 +34,7 @@ function invalid(c: Context<AppEnv>, reason: string): never {
  */
 export async function refreshRoute(c: Context<AppEnv>, gw: Gateway): Promise<Response> {
   // No body at all is a cookie refresh; any body goes through the usual JSON checks (415, 400).
-  const body = (await c.req.text()).length === 0 ? undefined : await parseJsonBody(c, RefreshBody)
+  const body = (await bodyIsEmpty(c)) ? undefined : await parseJsonBody(c, RefreshBody)
   if (body?.refresh_token !== undefined) return refresh(c, body.refresh_token, gw, body.refresh_transport)
   checkCookieRequest(c, gw.config.cors)
   const token = refreshCookie(c)
