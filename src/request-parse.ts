@@ -74,3 +74,9 @@ export function requestClient(c: Context): ClientIdentity {
   }
   return client
 }
+
+/** Whether a request carries body bytes: by its Content-Length when it has one, else by having a body stream. */
+export function hasBody(request: Request): boolean {
+  const length = request.headers.get('content-length')
+  return length === null ? request.body !== null : Number(length) > 0
+}

@@ -562,7 +562,8 @@ describe('proxy: path normalization cannot reach a weaker policy', () => {
     }
     expect(await received(`/api/posts/${id}`)).toEqual([])
     expect(logs.events('input_validation_fail')).toHaveLength(6)
-    // JSON POSTs pass; so do forms on paths whose methods share one policy (here the default route).
+    // JSON POSTs without `_method` pass; so do forms on paths whose methods share one policy (here the default
+    // route). src/routes/method-override.test.ts has the other spellings.
     expect(
       (await send(`/api/posts/${id}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }))
         .status,

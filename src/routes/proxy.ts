@@ -12,9 +12,9 @@ import { toProblemResponse } from '../errors/problem'
 import type { Gateway } from '../gateway'
 import { networkOf } from '../lib/client-identity'
 import { type AuthDeps, authenticate, requireScopes } from '../middleware/authenticate'
-import { parseJsonBody } from '../middleware/validate'
+import { bodyBytes, parseJsonBody } from '../middleware/validate'
 import { countUpstream } from '../observability/metrics'
-import type { ProxyRoute } from '../pipeline/route'
+import { type ProxyRoute, refuseJsonOverride } from '../pipeline/route'
 import { recordUpstream } from '../request-log'
 import { requestClient, requestClientIp, requestHeader, requestHeaders, requestUrl } from '../request-parse'
 import type { ResolvedPolicy } from '../routing/table'
@@ -32,10 +32,14 @@ async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute, gw: ProxyDeps
   const method = c.req.method.toUpperCase()
   // A schema means the body must be read and checked; it is then forwarded as received, UTF-8 that the checks read
   // exactly (less a leading byte order mark), under a Content-Type that says UTF-8 or nothing.
-  let body: ReadableStream<Uint8Array> | string | null = c.req.raw.body
+  let body: ReadableStream<Uint8Array> | string | ArrayBuffer | null = c.req.raw.body
   if (policy.schema !== undefined && method !== 'GET' && method !== 'HEAD') {
     await parseJsonBody(c, policy.schema)
     body = await c.req.text()
+  } else if (route.inspectJson) {
+    // Read (the body-limit stage bounded it) only to look for a method override; forwarded as received.
+    body = await bodyBytes(c)
+    refuseJsonOverride(c, body)
   }
   const url = requestUrl(c)
   const requestId = c.get('requestId')

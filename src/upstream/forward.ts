@@ -55,7 +55,7 @@ export interface ForwardRequest {
    */
   headers: Headers
   /** Streamed as it arrives, never buffered. Ignored for GET and HEAD. */
-  body?: ReadableStream<Uint8Array> | string | null
+  body?: ReadableStream<Uint8Array> | string | ArrayBuffer | null
   /** A larger Content-Length is refused before any call; a longer stream is cut and refused (413). */
   maxBodyBytes?: number
   /** Inflate the streamed body with this format before counting and sending it (the route opted in). */
@@ -133,7 +133,7 @@ export function createForwarder({
     const signed = (await request.sign?.({ method: request.method, pathAndQuery })) ?? {}
 
     const controller = new AbortController()
-    let body: ReadableStream<Uint8Array> | string | null = idempotent ? null : (request.body ?? null)
+    let body: ReadableStream<Uint8Array> | string | ArrayBuffer | null = idempotent ? null : (request.body ?? null)
     let exceeded = () => false
     let sourceFailed = () => false
     let waitingForClient = () => false
@@ -146,8 +146,9 @@ export function createForwarder({
       exceeded = limited.exceeded
       sourceFailed = limited.sourceFailed
       waitingForClient = limited.waitingForSource
-    } else if (typeof body === 'string' && request.maxBodyBytes !== undefined) {
-      if (new TextEncoder().encode(body).byteLength > request.maxBodyBytes) return { kind: 'too_large' }
+    } else if (body !== null && request.maxBodyBytes !== undefined) {
+      const bytes = typeof body === 'string' ? new TextEncoder().encode(body).byteLength : body.byteLength
+      if (bytes > request.maxBodyBytes) return { kind: 'too_large' }
     }
 
     let timer: ReturnType<typeof setTimeout> | null = null

@@ -11,7 +11,7 @@ import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
 import { logRequest } from '../../request-log'
-import { requestHeader } from '../../request-parse'
+import { hasBody, requestHeader } from '../../request-parse'
 import { AUTH_PATH_PREFIX } from '../../routes/paths'
 import { ACCEPTED_CODINGS, requestCoding } from '../../upstream/content-coding'
 
@@ -38,11 +38,6 @@ function refuseCompressedBody(c: Context<AppEnv>): void {
   throw new GatewayError('unsupported_content_encoding', {
     headers: { 'accept-encoding': inflating ? ACCEPTED_CODINGS.inflating : ACCEPTED_CODINGS.plain },
   })
-}
-
-function hasBody(request: Request): boolean {
-  const length = request.headers.get('content-length')
-  return length === null ? request.body !== null : Number(length) > 0
 }
 
 /**
@@ -82,10 +77,11 @@ export const bodyLimit = (limits: Config['bodyLimits']) => {
     refuseCompressedBody(c)
     const route = c.get('route')
     if (route !== undefined) {
-      // A proxied body is streamed to the origin, never buffered, unless its route has a JSON schema: only an
-      // oversized Content-Length is refused here, and the forwarder (`limitBodyStream`) counts the stream itself.
+      // A proxied body is streamed to the origin, never buffered, unless the proxy must read it (a JSON schema, or a
+      // JSON POST it checks for a method override): only an oversized Content-Length is refused here, and the
+      // forwarder (`limitBodyStream`) counts the stream itself.
       const maxSize = route.policy.bodyLimitBytes ?? limits.defaultBytes
-      if (route.policy.schema !== undefined) return limitReading(limiterFor(maxSize), c, next)
+      if (route.policy.schema !== undefined || route.inspectJson) return limitReading(limiterFor(maxSize), c, next)
       const declared = Number(requestHeader(c, 'content-length') ?? Number.NaN)
       if (declared > maxSize) {
         throw new GatewayError('payload_too_large', {

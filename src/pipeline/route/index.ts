@@ -10,7 +10,7 @@ import { matchedRoutes } from 'hono/route'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
 import { logRequest } from '../../request-log'
-import { requestHeader, requestUrl } from '../../request-parse'
+import { hasBody, requestHeader, requestUrl } from '../../request-parse'
 import { normalizePath } from '../../routing/path'
 import { type CompiledRoutes, matchPath, type ResolvedPolicy, upstreamPath } from '../../routing/table'
 
@@ -21,6 +21,11 @@ export interface ProxyRoute {
   path: string
   /** Path and query for the origin, after the policy's rewrite. */
   upstreamPathAndQuery: string
+  /**
+   * A JSON POST on a pattern whose methods differ in policy, without a schema: its body is read (within the route's
+   * limit) and refused if its top level names `_method`, which Laravel reads from JSON ({@link refuseJsonOverride}).
+   */
+  inspectJson?: true
 }
 
 declare module 'hono' {
@@ -74,11 +79,12 @@ export const resolveRoute = (routes: CompiledRoutes) =>
     if (match.kind === 'method_not_allowed') {
       throw new GatewayError('method_not_allowed', { headers: { allow: match.allow.join(', ') } })
     }
-    refuseMethodOverride(c, url, match.splitByMethod)
+    const body = refuseMethodOverride(c, url, match.splitByMethod)
     c.set('route', {
       policy: match.policy,
       path: normalized.path,
       upstreamPathAndQuery: upstreamPath(match.policy, normalized.path, url.search),
+      ...(body === 'json' && match.policy.schema === undefined ? { inspectJson: true } : {}),
     })
     await next()
   })
@@ -87,26 +93,62 @@ export const resolveRoute = (routes: CompiledRoutes) =>
 const FORM_TYPES = ['application/x-www-form-urlencoded', 'multipart/form-data']
 
 /**
- * The policy was chosen by the request's method, so nothing may change that method behind the gateway: a
- * `_method` query parameter (Laravel, Symfony) is refused everywhere, and where another method on this pattern
- * has another policy, so is a POST form body (Rails, Laravel), which cannot be read without buffering it. The
- * X-HTTP-Method-Override family of headers never reaches the origin (header allow-list).
+ * A query parameter's name as PHP stores it: `.` and spaces become `_` (so `.method` is `_method`), and `_method[]`
+ * or `_method[x]` is the `_method` parameter holding an array. Trimmed and lower-cased besides: refusing a few more
+ * spellings than PHP reads costs nothing.
  */
-function refuseMethodOverride(c: Context<AppEnv>, url: URL, splitByMethod: boolean): void {
-  const query =
-    url.search !== '' && [...url.searchParams.keys()].some((name) => name.trim().toLowerCase() === '_method')
-  const form = splitByMethod && c.req.method.toUpperCase() === 'POST' && FORM_TYPES.includes(mediaType(c))
-  if (!query && !form) return
-  logRequest(c, {
-    event: 'input_validation_fail',
-    level: 'info',
-    reason: query ? 'method_override_query' : 'method_override_form',
-    outcome: 'denied',
-  })
-  throw new GatewayError('method_override')
+function phpName(name: string): string {
+  return name.trim().replace(/[ .]/g, '_').split('[', 1)[0]?.toLowerCase() ?? ''
 }
 
-/** The request's media type, lower-case, without parameters ('' without a Content-Type). */
-function mediaType(c: Context<AppEnv>): string {
-  return (requestHeader(c, 'content-type') ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? ''
+/**
+ * The policy was chosen by the request's method, so nothing may change that method behind the gateway. A `_method`
+ * query parameter (Laravel, Symfony), in any spelling PHP reads as one, is refused everywhere. Where another method
+ * on this pattern has another policy, a POST body a framework reads `_method` from is refused too: a form (Rails,
+ * Laravel), any multipart body and a body without a Content-Type (Rack parses both), and a Content-Type listing
+ * several types (Rack splits it on commas). A JSON body there is `json`: Laravel reads `_method` from its top level,
+ * and its route is marked for the proxy to look ({@link refuseJsonOverride}). The X-HTTP-Method-Override family of
+ * headers never reaches the origin (header allow-list).
+ */
+function refuseMethodOverride(c: Context<AppEnv>, url: URL, splitByMethod: boolean): 'json' | undefined {
+  const query = url.search !== '' && [...url.searchParams.keys()].some((name) => phpName(name) === '_method')
+  if (query) refuseOverride(c, 'method_override_query')
+  if (!splitByMethod || c.req.method.toUpperCase() !== 'POST') return undefined
+  const contentType = requestHeader(c, 'content-type')
+  if (contentType === undefined) {
+    if (hasBody(c.req.raw)) refuseOverride(c, 'method_override_untyped_body')
+    return undefined
+  }
+  const type = contentType.split(';', 1)[0]?.trim().toLowerCase() ?? ''
+  if (contentType.includes(',') || FORM_TYPES.includes(type) || type.startsWith('multipart/')) {
+    refuseOverride(c, 'method_override_form')
+  }
+  return /[/+]json/i.test(contentType) ? 'json' : undefined
+}
+
+/**
+ * The proxy's half of the check, for a route marked `inspectJson`: `bytes` (the whole body, read within the route's
+ * limit) must be JSON (400 `invalid_json`: what the origin would make of it cannot be told) whose top level names no
+ * `_method` in any case (400 `method_override`). Nested members and arrays are not read as a method by anyone.
+ */
+export function refuseJsonOverride(c: Context<AppEnv>, bytes: ArrayBuffer): void {
+  let value: unknown
+  try {
+    value = JSON.parse(new TextDecoder().decode(bytes))
+  } catch {
+    logRequest(c, {
+      event: 'input_validation_fail',
+      level: 'info',
+      reason: 'method_override_json_unreadable',
+      outcome: 'denied',
+    })
+    throw new GatewayError('invalid_json')
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return
+  if (Object.keys(value).some((key) => key.toLowerCase() === '_method')) refuseOverride(c, 'method_override_json')
+}
+
+function refuseOverride(c: Context<AppEnv>, reason: string): never {
+  logRequest(c, { event: 'input_validation_fail', level: 'info', reason, outcome: 'denied' })
+  throw new GatewayError('method_override')
 }
