@@ -2,6 +2,7 @@
  * Rules that depend on the environment or on several variables at once: what development tolerates and staging
  * and production refuse. Each variable's own validation lives in vars.ts; these run once it has passed.
  */
+import { ADMIN_SCOPE } from '../lib/scopes'
 import type { Config } from './config'
 import { MIN_HMAC_SECRET_BYTES, weakSecretReason } from './secrets'
 import { HOW_KEYS, howPepper, howSigning, isLoopbackHost, parseHttpUrl, splitList, type Vars } from './vars'
@@ -27,6 +28,12 @@ type ReportIssue = (variable: keyof Vars, message: string) => void
 export function checkPolicy(vars: PolicyVars, issue: ReportIssue): void {
   const env = vars.ENVIRONMENT
   const strict = env !== 'development'
+  if (vars.DEFAULT_USER_SCOPES.split(' ').includes(ADMIN_SCOPE)) {
+    issue(
+      'DEFAULT_USER_SCOPES',
+      `DEFAULT_USER_SCOPES must not include ${ADMIN_SCOPE}: every registered account would be an administrator; grant it with npm run admin -- create-user or PUT /auth/admin/users/{id}/scopes`,
+    )
+  }
   const redisUrl = vars.UPSTASH_REDIS_REST_URL === undefined ? undefined : parseHttpUrl(vars.UPSTASH_REDIS_REST_URL)
   if (redisUrl?.protocol === 'http:') {
     if (strict) {

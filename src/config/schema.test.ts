@@ -520,11 +520,18 @@ describe('config schema: passwords', () => {
     ['LOCKOUT_SECONDS', '59'],
     ['REFRESH_IDLE_SECONDS', '10'],
     ['DEFAULT_USER_SCOPES', 'read "admin"'],
+    // Every registered account would be an administrator (the message names the scope, not the value).
+    ['DEFAULT_USER_SCOPES', 'read:items edgeward:admin'],
   ])('refuses %s=%s with a message naming the variable', (variable, value) => {
     const found = issues(parseConfig({ ...prod, [variable]: value }))
     expect(found.map((i) => i.variable)).toEqual([variable])
     expect(found[0]?.message.startsWith(variable)).toBe(true)
     expect(found[0]?.message).not.toContain(value)
+  })
+
+  it('refuses edgeward:admin in DEFAULT_USER_SCOPES in development too', () => {
+    const found = issues(parseConfig({ ...prod, ENVIRONMENT: 'development', DEFAULT_USER_SCOPES: 'edgeward:admin' }))
+    expect(found.map((i) => i.variable)).toContain('DEFAULT_USER_SCOPES')
   })
 
   it('refuses an idle timeout longer than the absolute lifetime', () => {

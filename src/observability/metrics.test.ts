@@ -5,7 +5,9 @@ import type { AppEnv } from '../env'
 import { GatewayError } from '../errors/gateway-error'
 import { toProblemResponse } from '../errors/problem'
 import { countRequests } from '../pipeline/count-requests'
+import { recordingDataset } from '../test-support/analytics'
 import { testApp } from '../test-support/app'
+import { uniqueIpv4 } from '../test-support/clients'
 import { testExecutionContext as ctx } from '../test-support/context'
 import { captureLogs } from '../test-support/logs'
 import { expectProblem } from '../test-support/problem'
@@ -24,8 +26,13 @@ const METRICS_TOKEN = 'mt_4q8ZB2rS1vT0xW9yK7pL3nM6cJ5hG2fD8aE0uI1oY9'
 /** One bindings object for the whole file: the configuration is parsed and cached per bindings object. */
 const bindings = { ...env, METRICS_TOKEN }
 const app = testApp()
+/** From a fresh address unless `init` names one: refused scrapes are logged once a minute per address. */
 const send = (path: string, init: RequestInit = {}, withBindings: object = bindings) =>
-  app.fetch(new Request(`https://gw.test${path}`, init), withBindings, ctx)
+  app.fetch(
+    new Request(`https://gw.test${path}`, { ...init, headers: { 'cf-connecting-ip': uniqueIpv4(), ...init.headers } }),
+    withBindings,
+    ctx,
+  )
 
 let logs: ReturnType<typeof captureLogs>
 beforeEach(() => {
@@ -148,6 +155,21 @@ describe('GET /metrics', () => {
       expect(text).not.toContain('edgeward_')
     },
   )
+
+  it('logs the refusals of one address once a minute, each one still answered and counted', async () => {
+    const ip = uniqueIpv4()
+    const events = recordingDataset()
+    const withEvents = { ...bindings, EVENTS: events }
+    for (let i = 0; i < 5; i++) {
+      const headers = { authorization: 'Bearer wrong-token-guess', 'cf-connecting-ip': ip }
+      await expectProblem(await send('/metrics', { headers }, withEvents), 401, 'invalid_token')
+    }
+    expect(logs.events('authn_token_invalid')).toMatchObject([{ reason: 'token_mismatch', suppressed: 0 }])
+    expect(events.events('authn_token_invalid')).toHaveLength(5)
+    // Another address is logged at once, with the count of those left unlogged.
+    await send('/metrics', { headers: { authorization: 'Bearer wrong-token-guess' } })
+    expect(logs.events('authn_token_invalid')).toMatchObject([{ suppressed: 0 }, { suppressed: 4 }])
+  })
 
   it('never accepts the token from the query string', async () => {
     const res = await send(`/metrics?token=${METRICS_TOKEN}&access_token=${METRICS_TOKEN}`)

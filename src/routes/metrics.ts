@@ -7,7 +7,9 @@ import type { Config } from '../config/schema'
 import type { AppEnv } from '../env'
 import { GatewayError } from '../errors/gateway-error'
 import { METRICS_CONTENT_TYPE, renderMetrics } from '../observability/metrics'
-import { logRequest } from '../request-log'
+import { createLogThrottle } from '../lib/throttle'
+import { logRequest, recordEvent } from '../request-log'
+import { requestClient } from '../request-parse'
 
 const BEARER = /^Bearer +(\S+)$/i
 
@@ -21,15 +23,28 @@ async function sameSecret(presented: string, expected: string): Promise<boolean>
   return crypto.subtle.timingSafeEqual(a, b)
 }
 
+/**
+ * Refusals are logged at most once a minute per client address (the next logged one carries the count left
+ * unlogged): the route is exempt from rate limits, for scrapers, so a client sending wrong tokens could otherwise
+ * multiply log lines at will. Each refusal still writes its Analytics Engine data point.
+ */
+const denialLogs = createLogThrottle({ intervalMs: 60_000, maxKeys: 1_000 })
+
 function deny(c: Context<AppEnv>, reason: string, code: 'unauthenticated' | 'invalid_token'): never {
-  logRequest(c, {
-    event: 'authn_token_invalid',
-    level: 'warn',
-    description: 'GET /metrics was refused: the metrics bearer token was missing or wrong.',
-    resource: 'metrics',
-    reason,
-    outcome: 'denied',
-  })
+  const logged = denialLogs.admit(requestClient(c).key, Date.now())
+  if (logged === undefined) {
+    recordEvent(c, { event: 'authn_token_invalid', reason, outcome: 'denied' })
+  } else {
+    logRequest(c, {
+      event: 'authn_token_invalid',
+      level: 'warn',
+      description: 'GET /metrics was refused: the metrics bearer token was missing or wrong.',
+      resource: 'metrics',
+      reason,
+      suppressed: logged.suppressed,
+      outcome: 'denied',
+    })
+  }
   throw new GatewayError(code)
 }
 

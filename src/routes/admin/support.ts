@@ -10,13 +10,13 @@ import { GatewayError, unavailable } from '../../errors/gateway-error'
 import type { Gateway } from '../../gateway'
 import { insufficientScopeChallenge, type Principal } from '../../middleware/authenticate'
 import { countAuthEvent } from '../../observability/metrics'
+import { ADMIN_SCOPE } from '../../lib/scopes'
 import { logRequest } from '../../request-log'
 import type { User } from '../../stores/types'
 import { ACCOUNT_RETRY_AFTER_SECONDS } from '../auth/account'
 import { principalOf } from '../auth/session'
 
-/** The scope every `/auth/admin/` route requires. */
-export const ADMIN_SCOPE = 'edgeward:admin'
+export { ADMIN_SCOPE }
 
 const ADMIN_CHALLENGE = insufficientScopeChallenge([ADMIN_SCOPE])
 

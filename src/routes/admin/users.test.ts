@@ -109,8 +109,26 @@ describe('GET /auth/admin/users?email=', () => {
     expect(problem.errors).toEqual(errors)
     expect(text).not.toContain('x.io')
     expect(text).not.toContain('not-an-address')
-    expect(logs.events('input_validation_fail')).toMatchObject([{ errors, outcome: 'denied' }])
+    expect(logs.events('input_validation_fail')).toMatchObject([
+      { errors: errors.map((e) => (e.code === 'unrecognized_keys' ? { ...e, parameter: 'other' } : e)) },
+    ])
     expect(logs.events('authz_admin')).toEqual([])
+  })
+
+  it('logs no name of an unknown parameter, which may be a mistyped address', async () => {
+    const admin = await signInAdmin()
+    const typo = `mistyped.${crypto.randomUUID()}@example.test`
+    const res = await send(admin.access_token, 'GET', `/auth/admin/users?${encodeURIComponent(typo)}&e=x`)
+    const problem = await expectProblem(res, 400, 'invalid_query')
+    // The administrator is told which names were not understood; the log says only that some were.
+    expect(problem.errors).toEqual([
+      { parameter: typo, code: 'unrecognized_keys' },
+      { parameter: 'e', code: 'unrecognized_keys' },
+    ])
+    expect(logs.events('input_validation_fail')).toMatchObject([
+      { errors: [{ parameter: 'other', code: 'unrecognized_keys', count: 2 }] },
+    ])
+    expect(logs.lines.join('\n')).not.toContain(typo.split('@')[0])
   })
 })
 
