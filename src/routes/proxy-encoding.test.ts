@@ -20,6 +20,7 @@ const app = testApp({
   routes: compileRoutes([
     { pattern: '/api/uploads/*', methods: ['POST'], decompress: { maxBytes: INFLATED_LIMIT } },
     { pattern: '/api/plain/*', methods: ['POST'] },
+    { pattern: '/api/small/*', methods: ['POST'], bodyLimitBytes: 64 * 1024, decompress: { maxBytes: 64 * 1024 } },
   ]),
 })
 
@@ -47,6 +48,34 @@ async function post(path: string, body: Uint8Array, headers: Record<string, stri
 }
 
 const unique = (prefix: string) => `${prefix}/${crypto.randomUUID()}`
+
+/**
+ * POSTs `bytes` to `path` chunked (16 KiB a pull, no Content-Length), with `coding`; `pulled()` is how much of
+ * them the gateway read.
+ */
+async function postChunked(path: string, bytes: Uint8Array, coding: string) {
+  let pulled = 0
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (pulled >= bytes.byteLength) return controller.close()
+      const chunk = bytes.subarray(pulled, pulled + 16 * 1024)
+      pulled += chunk.byteLength
+      controller.enqueue(chunk)
+    },
+  })
+  const { token } = await mintTestToken({ sub: `user-${crypto.randomUUID()}`, scopes: [] })
+  const response = await app.fetch(
+    new Request(`https://gw.test${path}`, {
+      method: 'POST',
+      headers: { ...authHeader(token), 'content-type': 'application/octet-stream', 'content-encoding': coding },
+      body,
+      duplex: 'half',
+    } as RequestInit),
+    env,
+    ctx,
+  )
+  return { response, pulled: () => pulled }
+}
 
 describe('proxy: compressed request bodies', () => {
   // 4 MiB of zeros compresses to about 4 KiB: a limit on compressed bytes would let it through.
@@ -135,35 +164,36 @@ describe('proxy: compressed request bodies', () => {
     const member = await compress(new Uint8Array(4 * 1024 * 1024), 'gzip')
     const gzipped = new Uint8Array(member.byteLength * 256)
     for (let i = 0; i < 256; i++) gzipped.set(member, i * member.byteLength)
-    let pulled = 0
-    const body = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        if (pulled >= gzipped.byteLength) return controller.close()
-        const chunk = gzipped.subarray(pulled, pulled + 16 * 1024)
-        pulled += chunk.byteLength
-        controller.enqueue(chunk)
-      },
-    })
     const path = unique('/api/uploads')
-    const { token } = await mintTestToken({ sub: `user-${crypto.randomUUID()}`, scopes: [] })
     const started = performance.now()
-    const res = await app.fetch(
-      new Request(`https://gw.test${path}`, {
-        method: 'POST',
-        headers: { ...authHeader(token), 'content-type': 'application/octet-stream', 'content-encoding': 'gzip' },
-        body,
-        duplex: 'half',
-      } as RequestInit),
-      env,
-      ctx,
-    )
+    const { response: res, pulled } = await postChunked(path, gzipped, 'gzip')
     await expectProblem(res, 413, 'payload_too_large')
     expect(performance.now() - started).toBeLessThan(500)
     // About 1 KiB of this gzip inflates to the 1 MiB limit: beyond one zlib chunk and the runtime's own
     // request-body buffering (about 64 KiB measured), the rest of the upload is never read.
-    expect(pulled).toBeLessThan(256 * 1024)
+    expect(pulled()).toBeLessThan(256 * 1024)
     expect(await received(path)).toEqual([])
   })
+
+  it.each([
+    ['gzip', 'zeros', 0],
+    ['deflate', 'zeros', 0],
+    ['deflate', 'letters', 0x41],
+  ] as const)(
+    'counts the compressed bytes of a chunked %s upload against the body limit: %s after the stream, 413',
+    async (format, _, fill) => {
+      // A tiny compressed stream, then 2 MiB the inflater never looks at: without a limit on the compressed bytes
+      // all of it was read (and dropped) under a 64 KiB body limit.
+      const head = await compress(new TextEncoder().encode('hello'), format)
+      const upload = new Uint8Array(head.byteLength + 2 * 1024 * 1024).fill(fill)
+      upload.set(head)
+      const path = unique('/api/small')
+      const { response: res, pulled } = await postChunked(path, upload, format)
+      await expectProblem(res, 413, 'payload_too_large')
+      expect(pulled()).toBeLessThan(512 * 1024)
+      expect(await received(path)).toEqual([])
+    },
+  )
 
   it('answers a corrupt compressed body with 400, not 502, and the origin never gets a request', async () => {
     const path = unique('/api/uploads')

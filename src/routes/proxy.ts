@@ -90,7 +90,8 @@ async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute, gw: ProxyDeps
 
 /**
  * The body limit and decoding for the origin call. A route with `decompress` gets its gzip or deflate body
- * inflated on the way, counted in inflated bytes against `decompress.maxBytes`, and forwarded uncompressed (the
+ * inflated on the way, counted in inflated bytes against `decompress.maxBytes` (and in compressed bytes against the
+ * route's body limit), and forwarded uncompressed (the
  * body-limit stage has already refused any other coding, and any coding on other routes).
  */
 function bodyOptions(
@@ -98,15 +99,15 @@ function bodyOptions(
   policy: ResolvedPolicy,
   config: Config,
   headers: Headers,
-): { maxBodyBytes: number; inflate?: InflateFormat } {
+): { maxBodyBytes: number; inflate?: InflateFormat; maxEncodedBytes?: number } {
   // The coding is read only where it can matter: a route without `decompress` never inflates.
   const coding = policy.decompress === undefined ? undefined : requestCoding(requestHeader(c, 'content-encoding'))
-  if (policy.decompress === undefined || coding?.kind !== 'inflatable') {
-    return { maxBodyBytes: policy.bodyLimitBytes ?? config.bodyLimits.defaultBytes }
-  }
+  const limit = policy.bodyLimitBytes ?? config.bodyLimits.defaultBytes
+  if (policy.decompress === undefined || coding?.kind !== 'inflatable') return { maxBodyBytes: limit }
   headers.delete('content-encoding')
   headers.delete('content-length')
-  return { maxBodyBytes: policy.decompress.maxBytes, inflate: coding.format }
+  // The compressed bytes stay under the route's body limit, as a declared Content-Length does (body-limit stage).
+  return { maxBodyBytes: policy.decompress.maxBytes, inflate: coding.format, maxEncodedBytes: limit }
 }
 
 /** What the proxy needs from the gateway. */

@@ -60,6 +60,11 @@ export interface ForwardRequest {
   maxBodyBytes?: number
   /** Inflate the streamed body with this format before counting and sending it (the route opted in). */
   inflate?: InflateFormat
+  /**
+   * With `inflate`: the most compressed bytes read from the client (a longer stream is cut and refused, 413), so a
+   * chunked upload is bounded before inflation as a declared Content-Length is.
+   */
+  maxEncodedBytes?: number
   /** Who is asking (the client's network, see `clientNetwork`): the source of a breaker failure. */
   client?: string
   /** The route's breaker group: its failures open only its own breaker. */
@@ -73,7 +78,7 @@ type Outcome =
   | { kind: 'timeout' }
   /** The timeout fired while the gateway was still waiting for the client's body bytes: a slow client. */
   | { kind: 'client_timeout' }
-  | { kind: 'too_large' }
+  | { kind: 'too_large'; encoded?: true }
   | { kind: 'body_failed' }
   | { kind: 'connection_error'; cause: unknown }
 
@@ -135,15 +140,24 @@ export function createForwarder({
     const controller = new AbortController()
     let body: ReadableStream<Uint8Array> | string | ArrayBuffer | null = idempotent ? null : (request.body ?? null)
     let exceeded = () => false
+    let encodedExceeded = () => false
     let sourceFailed = () => false
     let waitingForClient = () => false
+    const tooLargeOutcome = (): Outcome =>
+      encodedExceeded() ? { kind: 'too_large', encoded: true } : { kind: 'too_large' }
     if (body instanceof ReadableStream) {
-      if (request.inflate !== undefined) body = inflate(body, request.inflate)
+      if (request.inflate !== undefined) {
+        const encoded = limitBodyStream(body, request.maxEncodedBytes ?? Number.MAX_SAFE_INTEGER, () =>
+          controller.abort(),
+        )
+        encodedExceeded = encoded.exceeded
+        body = inflate(encoded.stream, request.inflate)
+      }
       // Abort before the stream errors: otherwise workerd ends the chunked upload cleanly and the origin
       // would get a truncated body as a complete request (see limit-body.ts).
       const limited = limitBodyStream(body, request.maxBodyBytes ?? Number.MAX_SAFE_INTEGER, () => controller.abort())
       body = limited.stream
-      exceeded = limited.exceeded
+      exceeded = () => limited.exceeded() || encodedExceeded()
       sourceFailed = limited.sourceFailed
       waitingForClient = limited.waitingForSource
     } else if (body !== null && request.maxBodyBytes !== undefined) {
@@ -180,11 +194,11 @@ export function createForwarder({
       if (exceeded() || sourceFailed()) {
         // The origin answered before the whole body arrived, and the rest was over the limit or unreadable.
         await result.body?.cancel().catch(() => {})
-        return { kind: exceeded() ? 'too_large' : 'body_failed' }
+        return exceeded() ? tooLargeOutcome() : { kind: 'body_failed' }
       }
       return { kind: 'response', response: clientResponse(result) }
     } catch (cause) {
-      if (exceeded()) return { kind: 'too_large' }
+      if (exceeded()) return tooLargeOutcome()
       if (sourceFailed()) return { kind: 'body_failed' }
       if (controller.signal.aborted) return { kind: 'timeout' }
       return { kind: 'connection_error', cause }
@@ -227,7 +241,9 @@ export function createForwarder({
       switch (outcome.kind) {
         case 'too_large':
           // Not the origin's doing: no breaker report (a probe left unreported simply expires, see breaker.ts).
-          throw tooLarge(request.maxBodyBytes ?? 0, 'stream')
+          throw outcome.encoded === true
+            ? tooLarge(request.maxEncodedBytes ?? 0, 'encoded_stream')
+            : tooLarge(request.maxBodyBytes ?? 0, 'stream')
         case 'body_failed':
           // The client's body could not be read (corrupt compressed data, or the client went away): not the
           // origin's doing either, and the aborted upload never reached it as a complete request.
@@ -258,7 +274,7 @@ export function createForwarder({
   }
 }
 
-function tooLarge(limit: number, source: 'content_length' | 'stream'): GatewayError {
+function tooLarge(limit: number, source: 'content_length' | 'stream' | 'encoded_stream'): GatewayError {
   return new GatewayError('payload_too_large', {
     internal: { reason: 'proxy_body_too_large', limit_bytes: limit, source },
   })
