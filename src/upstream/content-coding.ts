@@ -40,28 +40,57 @@ export function requestCoding(header: string | null | undefined): RequestCoding 
  * every chunk it is given whether or not anyone reads (a 1 MB gzip of 1 GiB is inflated in full, in memory, before
  * a size limit downstream can stop it); node:zlib stops taking input while its output is unread, so a reader that
  * quits at a limit also stops the inflation and the reading of `source` within one chunk. Corrupt data errors the
- * result; cancelling the result cancels `source`.
+ * result, and so do bytes after the end of the compressed stream (zlib drops them silently: zeros after a gzip
+ * member, anything after a deflate stream), so the origin never gets a body the client did not send whole; the
+ * result ends only once `source` has. Cancelling the result cancels `source`.
  */
 export function inflate(source: ReadableStream<Uint8Array>, format: InflateFormat): ReadableStream<Uint8Array> {
   const zlib = format === 'gzip' ? createGunzip() : createInflate()
   const reader = source.getReader()
+  let ended = false
+  let trailing = false
+  let fed = 0
+  zlib.once('end', () => {
+    ended = true
+  })
   const closed = new Promise<void>((resolve) => zlib.once('close', resolve))
-  closed.then(() => reader.cancel().catch(() => {}))
+  // A destroyed inflater (corrupt data, a cancelled result) stops the upload; one that ended reads on to the end.
+  closed.then(() => {
+    if (!ended) reader.cancel().catch(() => {})
+  })
   const feed = async () => {
     try {
       for (;;) {
         const { done, value } = await reader.read()
-        if (zlib.destroyed) return
         if (done) {
-          zlib.end()
+          if (!ended) zlib.end()
           return
         }
+        if (ended) {
+          if (value.byteLength === 0) continue
+          trailing = true
+          await reader.cancel().catch(() => {})
+          return
+        }
+        if (zlib.destroyed) return
+        fed += value.byteLength
         if (!zlib.write(value)) await Promise.race([once(zlib, 'drain'), closed])
       }
     } catch (error) {
       zlib.destroy(error instanceof Error ? error : new Error('request body stream failed', { cause: error }))
     }
   }
-  void feed()
-  return Readable.toWeb(zlib) as ReadableStream<Uint8Array>
+  const feeding = feed()
+  const inflated = (Readable.toWeb(zlib) as ReadableStream<Uint8Array>).getReader()
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await inflated.read()
+      if (!done) return controller.enqueue(value)
+      await feeding
+      // Input zlib took but never consumed, or input after its end: not one compressed stream.
+      if (trailing || fed > zlib.bytesWritten) throw new Error('data after the end of the compressed stream')
+      controller.close()
+    },
+    cancel: (reason) => inflated.cancel(reason),
+  })
 }
