@@ -59,6 +59,18 @@ export const EXPECTED_RUNTIME_LOGS: readonly ExpectedRuntimeLog[] = [
     ),
   },
   {
+    why: 'watchTopLevelMembers erroring a JSON body that names `_method`: the upload was aborted first, and forward() answers 400',
+    pattern: exact(
+      String.raw`${UNCAUGHT}RefusedMemberError: the body names a refused top-level member${pullFrameIn('src/upstream/json-members.ts')}`,
+    ),
+  },
+  {
+    why: 'inflate() erroring an upload with bytes after its compressed stream: the upload was aborted, forward() answers 400',
+    pattern: exact(
+      String.raw`${UNCAUGHT}TrailingDataError: data after the end of the compressed stream${pullFrameIn('src/upstream/content-coding.ts')}`,
+    ),
+  },
+  {
     why: "forward.test.ts's fault injection: a client body that fails mid-stream (forward() answers 400)",
     pattern: exact(`${UNCAUGHT}TypeError: client went away${pullFrameIn('src/upstream/forward.test.ts')}`),
   },

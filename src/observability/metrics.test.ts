@@ -7,7 +7,6 @@ import { toProblemResponse } from '../errors/problem'
 import { countRequests } from '../pipeline/count-requests'
 import { recordingDataset } from '../test-support/analytics'
 import { testApp } from '../test-support/app'
-import { uniqueIpv4 } from '../test-support/clients'
 import { testExecutionContext as ctx } from '../test-support/context'
 import { captureLogs } from '../test-support/logs'
 import { expectProblem } from '../test-support/problem'
@@ -26,10 +25,18 @@ const METRICS_TOKEN = 'mt_4q8ZB2rS1vT0xW9yK7pL3nM6cJ5hG2fD8aE0uI1oY9'
 /** One bindings object for the whole file: the configuration is parsed and cached per bindings object. */
 const bindings = { ...env, METRICS_TOKEN }
 const app = testApp()
-/** From a fresh address unless `init` names one: refused scrapes are logged once a minute per address. */
+/** A /24 of its own per call: refused scrapes are logged once a minute per network. */
+const FILE_OCTET = crypto.getRandomValues(new Uint8Array(1))[0] ?? 0
+let networks = 0
+const freshNetwork = () => `10.${FILE_OCTET}.${networks++ % 256}.7`
+
+/** From a fresh network unless `init` names an address. */
 const send = (path: string, init: RequestInit = {}, withBindings: object = bindings) =>
   app.fetch(
-    new Request(`https://gw.test${path}`, { ...init, headers: { 'cf-connecting-ip': uniqueIpv4(), ...init.headers } }),
+    new Request(`https://gw.test${path}`, {
+      ...init,
+      headers: { 'cf-connecting-ip': freshNetwork(), ...init.headers },
+    }),
     withBindings,
     ctx,
   )
@@ -156,12 +163,13 @@ describe('GET /metrics', () => {
     },
   )
 
-  it('logs the refusals of one address once a minute, each one still answered and counted', async () => {
-    const ip = uniqueIpv4()
+  it('logs the refusals of one network once a minute, each one still answered and counted', async () => {
+    const network = freshNetwork().replace(/\.7$/, '')
     const events = recordingDataset()
     const withEvents = { ...bindings, EVENTS: events }
     for (let i = 0; i < 5; i++) {
-      const headers = { authorization: 'Bearer wrong-token-guess', 'cf-connecting-ip': ip }
+      // Five addresses of one /24: one host's many addresses are one client here.
+      const headers = { authorization: 'Bearer wrong-token-guess', 'cf-connecting-ip': `${network}.${10 + i}` }
       await expectProblem(await send('/metrics', { headers }, withEvents), 401, 'invalid_token')
     }
     expect(logs.events('authn_token_invalid')).toMatchObject([{ reason: 'token_mismatch', suppressed: 0 }])

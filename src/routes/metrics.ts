@@ -9,6 +9,7 @@ import { GatewayError } from '../errors/gateway-error'
 import { METRICS_CONTENT_TYPE, renderMetrics } from '../observability/metrics'
 import { createLogThrottle } from '../lib/throttle'
 import { logRequest, recordEvent } from '../request-log'
+import { networkOf } from '../lib/client-identity'
 import { requestClient } from '../request-parse'
 
 const BEARER = /^Bearer +(\S+)$/i
@@ -24,14 +25,14 @@ async function sameSecret(presented: string, expected: string): Promise<boolean>
 }
 
 /**
- * Refusals are logged at most once a minute per client address (the next logged one carries the count left
- * unlogged): the route is exempt from rate limits, for scrapers, so a client sending wrong tokens could otherwise
+ * Refusals are logged at most once a minute per client network (IPv4 /24, IPv6 /48, as the origin breakers count
+ * clients: one host has many addresses; the next logged one carries the count left unlogged): the route is exempt from rate limits, for scrapers, so a client sending wrong tokens could otherwise
  * multiply log lines at will. Each refusal still writes its Analytics Engine data point.
  */
 const denialLogs = createLogThrottle({ intervalMs: 60_000, maxKeys: 1_000 })
 
 function deny(c: Context<AppEnv>, reason: string, code: 'unauthenticated' | 'invalid_token'): never {
-  const logged = denialLogs.admit(requestClient(c).key, Date.now())
+  const logged = denialLogs.admit(networkOf(requestClient(c)), Date.now())
   if (logged === undefined) {
     recordEvent(c, { event: 'authn_token_invalid', reason, outcome: 'denied' })
   } else {

@@ -12,10 +12,10 @@ import { toProblemResponse } from '../errors/problem'
 import type { Gateway } from '../gateway'
 import { networkOf } from '../lib/client-identity'
 import { type AuthDeps, authenticate, requireScopes } from '../middleware/authenticate'
-import { bodyBytes, parseJsonBody } from '../middleware/validate'
+import { parseJsonBody } from '../middleware/validate'
 import { countUpstream } from '../observability/metrics'
-import { type ProxyRoute, refuseJsonOverride } from '../pipeline/route'
-import { recordUpstream } from '../request-log'
+import { isMethodOverrideName, type ProxyRoute } from '../pipeline/route'
+import { logRequest, recordUpstream } from '../request-log'
 import { requestClient, requestClientIp, requestHeader, requestHeaders, requestUrl } from '../request-parse'
 import type { ResolvedPolicy } from '../routing/table'
 import { type InflateFormat, requestCoding } from '../upstream/content-coding'
@@ -32,14 +32,10 @@ async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute, gw: ProxyDeps
   const method = c.req.method.toUpperCase()
   // A schema means the body must be read and checked; it is then forwarded as received, UTF-8 that the checks read
   // exactly (less a leading byte order mark), under a Content-Type that says UTF-8 or nothing.
-  let body: ReadableStream<Uint8Array> | string | ArrayBuffer | null = c.req.raw.body
+  let body: ReadableStream<Uint8Array> | string | null = c.req.raw.body
   if (policy.schema !== undefined && method !== 'GET' && method !== 'HEAD') {
     await parseJsonBody(c, policy.schema)
     body = await c.req.text()
-  } else if (route.inspectJson) {
-    // Read (the body-limit stage bounded it) only to look for a method override; forwarded as received.
-    body = await bodyBytes(c)
-    refuseJsonOverride(c, body)
   }
   const url = requestUrl(c)
   const requestId = c.get('requestId')
@@ -59,6 +55,8 @@ async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute, gw: ProxyDeps
       headers,
       body,
       ...bodyOptions(c, policy, config, headers),
+      // A JSON POST where the method decides the policy: Laravel would read `_method` from its outermost object.
+      ...(route.inspectJson ? { refuseJsonMember: isMethodOverrideName } : {}),
       client: networkOf(requestClient(c)),
       ...(policy.breakerGroup === undefined ? {} : { breakerGroup: policy.breakerGroup }),
       sign: async (target) => {
@@ -79,6 +77,14 @@ async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute, gw: ProxyDeps
     recordUpstream(c, { status: response.status, latencyMs, outcome })
     return response
   } catch (error) {
+    if (error instanceof GatewayError && error.code === 'method_override') {
+      logRequest(c, {
+        event: 'input_validation_fail',
+        level: 'info',
+        reason: 'method_override_json',
+        outcome: 'denied',
+      })
+    }
     if (error instanceof GatewayError) {
       const latencyMs = performance.now() - started
       countUpstream(error.code, latencyMs)

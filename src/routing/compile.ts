@@ -39,7 +39,11 @@ export interface CompiledEntry {
 /** The entries that share one path shape, in declaration order. */
 export interface PatternGroup extends Pattern {
   readonly entries: readonly CompiledEntry[]
-  /** Its entries (one per set of methods) do not all have the same policy. */
+  /**
+   * A request's method decides more than it does elsewhere: its entries (one per set of methods) do not all have the
+   * same policy, or some methods get no entry (405), so a method override behind the gateway would reach a policy
+   * (or a method) the request was not checked for.
+   */
   readonly splitByMethod: boolean
 }
 
@@ -158,7 +162,7 @@ export function compileRoutes(table: readonly RoutePolicy[], options: CompileOpt
     .map(({ pattern, entries }) => ({
       ...pattern,
       entries,
-      splitByMethod: new Set(entries.map((e) => e.signature)).size > 1,
+      splitByMethod: new Set(entries.map((e) => e.signature)).size > 1 || entries.every((e) => e.methods !== undefined),
     }))
     .sort(comparePatterns)
   return Object.freeze({

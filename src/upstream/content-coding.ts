@@ -35,6 +35,14 @@ export function requestCoding(header: string | null | undefined): RequestCoding 
   return format === undefined ? { kind: 'unsupported' } : { kind: 'inflatable', format }
 }
 
+/** The inflated stream errors with this when bytes follow the end of the compressed stream. */
+export class TrailingDataError extends Error {
+  constructor() {
+    super('data after the end of the compressed stream')
+    this.name = 'TrailingDataError'
+  }
+}
+
 /**
  * `source` inflated with `format`, strictly as fast as the result is read. workerd's DecompressionStream inflates
  * every chunk it is given whether or not anyone reads (a 1 MB gzip of 1 GiB is inflated in full, in memory, before
@@ -52,6 +60,11 @@ export function inflate(source: ReadableStream<Uint8Array>, format: InflateForma
   let fed = 0
   zlib.once('end', () => {
     ended = true
+    // Input zlib took but did not consume: bytes after the end, known now. Stop reading the client at once.
+    if (fed > zlib.bytesWritten) {
+      trailing = true
+      reader.cancel().catch(() => {})
+    }
   })
   const closed = new Promise<void>((resolve) => zlib.once('close', resolve))
   // A destroyed inflater (corrupt data, a cancelled result) stops the upload; one that ended reads on to the end.
@@ -88,9 +101,12 @@ export function inflate(source: ReadableStream<Uint8Array>, format: InflateForma
       if (!done) return controller.enqueue(value)
       await feeding
       // Input zlib took but never consumed, or input after its end: not one compressed stream.
-      if (trailing || fed > zlib.bytesWritten) throw new Error('data after the end of the compressed stream')
+      if (trailing || fed > zlib.bytesWritten) throw new TrailingDataError()
       controller.close()
     },
-    cancel: (reason) => inflated.cancel(reason),
+    cancel: (reason) => {
+      reader.cancel(reason).catch(() => {})
+      return inflated.cancel(reason)
+    },
   })
 }

@@ -6,10 +6,10 @@
  */
 import { GatewayError } from '../errors/gateway-error'
 import type { CircuitBreaker } from '../lib/breaker'
-import { type InflateFormat, inflate } from './content-coding'
-import { limitBodyStream } from './limit-body'
+import type { InflateFormat } from './content-coding'
 import { clientResponse, fetchOrigin, stripReservedRequestHeaders } from './send'
 import { joinTarget, parseBaseUrl, targetPrefix } from './target'
+import { type Upload, uploadBody } from './upload'
 
 /** Until the origin's response head arrives. */
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 10_000
@@ -55,7 +55,7 @@ export interface ForwardRequest {
    */
   headers: Headers
   /** Streamed as it arrives, never buffered. Ignored for GET and HEAD. */
-  body?: ReadableStream<Uint8Array> | string | ArrayBuffer | null
+  body?: ReadableStream<Uint8Array> | string | null
   /** A larger Content-Length is refused before any call; a longer stream is cut and refused (413). */
   maxBodyBytes?: number
   /** Inflate the streamed body with this format before counting and sending it (the route opted in). */
@@ -65,6 +65,11 @@ export interface ForwardRequest {
    * chunked upload is bounded before inflation as a declared Content-Length is.
    */
   maxEncodedBytes?: number
+  /**
+   * Refuse (400 `method_override`) a streamed JSON body whose outermost object has a member this accepts, as it
+   * arrives (after inflating), without buffering it: the upload is aborted on the chunk that names it.
+   */
+  refuseJsonMember?: (name: string) => boolean
   /** Who is asking (the client's network, see `clientNetwork`): the source of a breaker failure. */
   client?: string
   /** The route's breaker group: its failures open only its own breaker. */
@@ -79,6 +84,8 @@ type Outcome =
   /** The timeout fired while the gateway was still waiting for the client's body bytes: a slow client. */
   | { kind: 'client_timeout' }
   | { kind: 'too_large'; encoded?: true }
+  /** The body named a member `refuseJsonMember` refuses. */
+  | { kind: 'member_refused' }
   | { kind: 'body_failed' }
   | { kind: 'connection_error'; cause: unknown }
 
@@ -138,32 +145,21 @@ export function createForwarder({
     const signed = (await request.sign?.({ method: request.method, pathAndQuery })) ?? {}
 
     const controller = new AbortController()
-    let body: ReadableStream<Uint8Array> | string | ArrayBuffer | null = idempotent ? null : (request.body ?? null)
-    let exceeded = () => false
-    let encodedExceeded = () => false
-    let sourceFailed = () => false
-    let waitingForClient = () => false
-    const tooLargeOutcome = (): Outcome =>
-      encodedExceeded() ? { kind: 'too_large', encoded: true } : { kind: 'too_large' }
+    let body: ReadableStream<Uint8Array> | string | null = idempotent ? null : (request.body ?? null)
+    let upload: Upload | undefined
     if (body instanceof ReadableStream) {
-      if (request.inflate !== undefined) {
-        const encoded = limitBodyStream(body, request.maxEncodedBytes ?? Number.MAX_SAFE_INTEGER, () =>
-          controller.abort(),
-        )
-        encodedExceeded = encoded.exceeded
-        body = inflate(encoded.stream, request.inflate)
-      }
-      // Abort before the stream errors: otherwise workerd ends the chunked upload cleanly and the origin
-      // would get a truncated body as a complete request (see limit-body.ts).
-      const limited = limitBodyStream(body, request.maxBodyBytes ?? Number.MAX_SAFE_INTEGER, () => controller.abort())
-      body = limited.stream
-      exceeded = () => limited.exceeded() || encodedExceeded()
-      sourceFailed = limited.sourceFailed
-      waitingForClient = limited.waitingForSource
-    } else if (body !== null && request.maxBodyBytes !== undefined) {
-      const bytes = typeof body === 'string' ? new TextEncoder().encode(body).byteLength : body.byteLength
-      if (bytes > request.maxBodyBytes) return { kind: 'too_large' }
+      upload = uploadBody(body, request, () => controller.abort())
+      body = upload.stream
+    } else if (typeof body === 'string' && request.maxBodyBytes !== undefined) {
+      if (new TextEncoder().encode(body).byteLength > request.maxBodyBytes) return { kind: 'too_large' }
     }
+
+    const exceeded = () => upload?.exceeded() ?? false
+    const sourceFailed = () => upload?.sourceFailed() ?? false
+    const memberRefused = () => upload?.memberRefused() ?? false
+    const waitingForClient = () => upload?.waitingForSource() ?? false
+    const tooLargeOutcome = (): Outcome =>
+      upload?.encodedExceeded() ? { kind: 'too_large', encoded: true } : { kind: 'too_large' }
 
     let timer: ReturnType<typeof setTimeout> | null = null
     // The race also covers a fetcher that ignores the signal; the abort cancels the upstream request.
@@ -191,13 +187,14 @@ export function createForwarder({
       call.catch(() => {}) // settled below, or abandoned after a timeout
       const result = await Promise.race([call, timedOut])
       if (result === 'timeout' || result === 'client_timeout') return { kind: result }
-      if (exceeded() || sourceFailed()) {
-        // The origin answered before the whole body arrived, and the rest was over the limit or unreadable.
+      if (memberRefused() || exceeded() || sourceFailed()) {
+        // The origin answered before the whole body arrived, and the rest was refused, over the limit or unreadable.
         await result.body?.cancel().catch(() => {})
-        return exceeded() ? tooLargeOutcome() : { kind: 'body_failed' }
+        return memberRefused() ? { kind: 'member_refused' } : exceeded() ? tooLargeOutcome() : { kind: 'body_failed' }
       }
       return { kind: 'response', response: clientResponse(result) }
     } catch (cause) {
+      if (memberRefused()) return { kind: 'member_refused' }
       if (exceeded()) return tooLargeOutcome()
       if (sourceFailed()) return { kind: 'body_failed' }
       if (controller.signal.aborted) return { kind: 'timeout' }
@@ -244,6 +241,9 @@ export function createForwarder({
           throw outcome.encoded === true
             ? tooLarge(request.maxEncodedBytes ?? 0, 'encoded_stream')
             : tooLarge(request.maxBodyBytes ?? 0, 'stream')
+        case 'member_refused':
+          // The client's doing: a method override in the body; the origin never got a complete request.
+          throw new GatewayError('method_override', { internal: { reason: 'method_override_json' } })
         case 'body_failed':
           // The client's body could not be read (corrupt compressed data, or the client went away): not the
           // origin's doing either, and the aborted upload never reached it as a complete request.

@@ -45,7 +45,7 @@ function fail(
 }
 
 /** The body's bytes, read once and cached by hono; a body the client stopped sending half-way is a 400. */
-export async function bodyBytes(c: Context<AppEnv>): Promise<ArrayBuffer> {
+async function bodyBytes(c: Context<AppEnv>): Promise<ArrayBuffer> {
   try {
     return await c.req.arrayBuffer()
   } catch (cause) {

@@ -77,11 +77,10 @@ export const bodyLimit = (limits: Config['bodyLimits']) => {
     refuseCompressedBody(c)
     const route = c.get('route')
     if (route !== undefined) {
-      // A proxied body is streamed to the origin, never buffered, unless the proxy must read it (a JSON schema, or a
-      // JSON POST it checks for a method override): only an oversized Content-Length is refused here, and the
-      // forwarder (`limitBodyStream`) counts the stream itself.
+      // A proxied body is streamed to the origin, never buffered, unless its route has a JSON schema: only an
+      // oversized Content-Length is refused here, and the forwarder (`limitBodyStream`) counts the stream itself.
       const maxSize = route.policy.bodyLimitBytes ?? limits.defaultBytes
-      if (route.policy.schema !== undefined || route.inspectJson) return limitReading(limiterFor(maxSize), c, next)
+      if (route.policy.schema !== undefined) return limitReading(limiterFor(maxSize), c, next)
       const declared = Number(requestHeader(c, 'content-length') ?? Number.NaN)
       if (declared > maxSize) {
         throw new GatewayError('payload_too_large', {

@@ -22,8 +22,8 @@ export interface ProxyRoute {
   /** Path and query for the origin, after the policy's rewrite. */
   upstreamPathAndQuery: string
   /**
-   * A JSON POST on a pattern whose methods differ in policy, without a schema: its body is read (within the route's
-   * limit) and refused if its top level names `_method`, which Laravel reads from JSON ({@link refuseJsonOverride}).
+   * A JSON POST on a pattern whose methods differ in policy, without a schema: the proxy watches its body as it
+   * streams and refuses it if its outermost object names `_method`, which Laravel reads from JSON.
    */
   inspectJson?: true
 }
@@ -93,59 +93,47 @@ export const resolveRoute = (routes: CompiledRoutes) =>
 const FORM_TYPES = ['application/x-www-form-urlencoded', 'multipart/form-data']
 
 /**
- * A query parameter's name as PHP stores it: `.` and spaces become `_` (so `.method` is `_method`), and `_method[]`
- * or `_method[x]` is the `_method` parameter holding an array. Trimmed and lower-cased besides: refusing a few more
+ * A query parameter's name as PHP stores it: `.` and spaces become `_` (so `.method` is `_method`), `_method[]`
+ * or `_method[x]` is the `_method` parameter holding an array, and a NUL ends the name. Trimmed and lower-cased besides: refusing a few more
  * spellings than PHP reads costs nothing.
  */
 function phpName(name: string): string {
-  return name.trim().replace(/[ .]/g, '_').split('[', 1)[0]?.toLowerCase() ?? ''
+  // PHP measures a name with strlen, so it also ends at a NUL (`_method%00x` is `_method`).
+  const cut = name.split('\0', 1)[0] ?? ''
+  return cut.trim().replace(/[ .]/g, '_').split('[', 1)[0]?.toLowerCase() ?? ''
 }
 
 /**
  * The policy was chosen by the request's method, so nothing may change that method behind the gateway. A `_method`
  * query parameter (Laravel, Symfony), in any spelling PHP reads as one, is refused everywhere. Where another method
- * on this pattern has another policy, a POST body a framework reads `_method` from is refused too: a form (Rails,
+ * on this pattern has another policy, or is refused (405), a POST body a framework reads `_method` from is refused
+ * too: a form (Rails,
  * Laravel), any multipart body and a body without a Content-Type (Rack parses both), and a Content-Type listing
  * several types (Rack splits it on commas). A JSON body there is `json`: Laravel reads `_method` from its top level,
- * and its route is marked for the proxy to look ({@link refuseJsonOverride}). The X-HTTP-Method-Override family of
+ * and its route is marked for the proxy to watch as it streams. The X-HTTP-Method-Override family of
  * headers never reaches the origin (header allow-list).
  */
 function refuseMethodOverride(c: Context<AppEnv>, url: URL, splitByMethod: boolean): 'json' | undefined {
-  const query = url.search !== '' && [...url.searchParams.keys()].some((name) => phpName(name) === '_method')
+  const query = url.search !== '' && [...url.searchParams.keys()].some((name) => isMethodOverrideName(phpName(name)))
   if (query) refuseOverride(c, 'method_override_query')
   if (!splitByMethod || c.req.method.toUpperCase() !== 'POST') return undefined
-  const contentType = requestHeader(c, 'content-type')
-  if (contentType === undefined) {
+  // An empty Content-Type is no Content-Type to Rack, which then parses the body as a form.
+  const contentType = requestHeader(c, 'content-type')?.trim() ?? ''
+  if (contentType === '') {
     if (hasBody(c.req.raw)) refuseOverride(c, 'method_override_untyped_body')
     return undefined
   }
-  const type = contentType.split(';', 1)[0]?.trim().toLowerCase() ?? ''
+  // The type as PHP cuts it: at a `;`, a `,` or a space (`application/x-www-form-urlencoded x` fills $_POST).
+  const type = contentType.split(/[;, \t]/, 1)[0]?.toLowerCase() ?? ''
   if (contentType.includes(',') || FORM_TYPES.includes(type) || type.startsWith('multipart/')) {
     refuseOverride(c, 'method_override_form')
   }
   return /[/+]json/i.test(contentType) ? 'json' : undefined
 }
 
-/**
- * The proxy's half of the check, for a route marked `inspectJson`: `bytes` (the whole body, read within the route's
- * limit) must be JSON (400 `invalid_json`: what the origin would make of it cannot be told) whose top level names no
- * `_method` in any case (400 `method_override`). Nested members and arrays are not read as a method by anyone.
- */
-export function refuseJsonOverride(c: Context<AppEnv>, bytes: ArrayBuffer): void {
-  let value: unknown
-  try {
-    value = JSON.parse(new TextDecoder().decode(bytes))
-  } catch {
-    logRequest(c, {
-      event: 'input_validation_fail',
-      level: 'info',
-      reason: 'method_override_json_unreadable',
-      outcome: 'denied',
-    })
-    throw new GatewayError('invalid_json')
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return
-  if (Object.keys(value).some((key) => key.toLowerCase() === '_method')) refuseOverride(c, 'method_override_json')
+/** Whether a member or parameter name is one a framework reads a method override from (`_method`, any case). */
+export function isMethodOverrideName(name: string): boolean {
+  return name.toLowerCase() === '_method'
 }
 
 function refuseOverride(c: Context<AppEnv>, reason: string): never {

@@ -1,0 +1,133 @@
+/**
+ * Watches a streamed JSON body for a top-level member name, without buffering it: the bytes flow on as they arrive,
+ * and the stream errors on the chunk that completes a refused name (that chunk is not delivered). For a body an
+ * origin framework reads a member of, such as Laravel's `_method`, on a route that must not buffer it.
+ *
+ * It tokenizes only as far as names need: strings (with their escapes, so `"\u005fmethod"` is `_method`), nesting,
+ * and which strings are names of the outermost object. It does not validate: text that is not JSON cannot be read
+ * by the origin's parser either, so at worst it refuses a name in a body the origin would have refused anyway.
+ */
+
+/** The stream errors with this once a refused name is seen. */
+export class RefusedMemberError extends Error {
+  constructor(readonly member: string) {
+    super('the body names a refused top-level member')
+    this.name = 'RefusedMemberError'
+  }
+}
+
+export interface WatchedBody {
+  /** The same bytes, until a chunk completes a refused name: then an error, and nothing more. */
+  stream: ReadableStream<Uint8Array>
+  /** True once a refused name was seen. */
+  refused(): boolean
+}
+
+/** Names longer than this are not decoded further: none of those this is used for is that long. */
+const MAX_NAME_CHARS = 32
+
+const SIMPLE_ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' }
+
+/**
+ * @param isRefused decides on each top-level member name, decoded.
+ * @param onRefused runs just before the stream errors: give it the upload's abort, as for limitBodyStream, so the
+ * origin never receives the truncated body as a complete request.
+ */
+export function watchTopLevelMembers(
+  source: ReadableStream<Uint8Array>,
+  isRefused: (name: string) => boolean,
+  onRefused?: () => void,
+): WatchedBody {
+  let depth = 0
+  let topIsObject = false
+  let expectName = false
+  let inString = false
+  let inName = false
+  let escape = 0 // 0: none; 1: after a backslash; 2-5: reading the hex digits of \uXXXX
+  let hex = ''
+  let name = ''
+  let refused = false
+
+  const append = (char: string) => {
+    if (name.length <= MAX_NAME_CHARS) name += char
+  }
+
+  /** Reads one chunk; true when it completes a refused name. */
+  const scan = (chunk: Uint8Array): boolean => {
+    for (const byte of chunk) {
+      if (inString) {
+        if (escape === 1) {
+          if (byte === 0x75 /* u */) {
+            escape = 2
+            hex = ''
+          } else {
+            if (inName) append(SIMPLE_ESCAPES[String.fromCharCode(byte)] ?? String.fromCharCode(byte))
+            escape = 0
+          }
+        } else if (escape >= 2) {
+          hex += String.fromCharCode(byte)
+          if (hex.length === 4) {
+            if (inName) append(String.fromCharCode(Number.parseInt(hex, 16)))
+            escape = 0
+          }
+        } else if (byte === 0x5c /* \ */) {
+          escape = 1
+        } else if (byte === 0x22 /* " */) {
+          inString = false
+          if (inName) {
+            inName = false
+            if (name.length <= MAX_NAME_CHARS && isRefused(name)) return true
+          }
+        } else if (inName) {
+          // A byte of a multi-byte character is never one of a refused ASCII name's.
+          append(byte < 0x80 ? String.fromCharCode(byte) : '\uFFFD')
+        }
+        continue
+      }
+      switch (byte) {
+        case 0x22: // "
+          inString = true
+          inName = depth === 1 && topIsObject && expectName
+          name = ''
+          expectName = false
+          break
+        case 0x7b: // {
+          if (depth === 0) topIsObject = true
+          depth++
+          if (depth === 1) expectName = true
+          break
+        case 0x5b: // [
+          if (depth === 0) topIsObject = false
+          depth++
+          break
+        case 0x7d: // }
+        case 0x5d: // ]
+          if (depth > 0) depth--
+          break
+        case 0x2c: // ,
+          if (depth === 1 && topIsObject) expectName = true
+          break
+        default:
+          break
+      }
+    }
+    return false
+  }
+
+  const reader = source.getReader()
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await reader.read()
+      if (done) return controller.close()
+      if (scan(value)) {
+        refused = true
+        onRefused?.()
+        await reader.cancel().catch(() => {})
+        return controller.error(new RefusedMemberError(name))
+      }
+      controller.enqueue(value)
+    },
+    cancel: (reason) => reader.cancel(reason),
+  })
+  return { stream, refused: () => refused }
+}
