@@ -79,6 +79,14 @@ describe('method overrides behind a pattern whose methods differ in policy', () 
       { 'content-type': 'application/json; charset=utf-8' },
       '{"_method":"GET","_method":"DELETE"}',
     ],
+    // Koa's body parser reads CSP reports as JSON, and an origin may parse any type as JSON (`type: '*/*'`).
+    ['a CSP report naming _method', { 'content-type': 'application/csp-report' }, '{"_method":"DELETE"}'],
+    [
+      'any type, when the body is a JSON object',
+      { 'content-type': 'application/octet-stream' },
+      '{"_method":"DELETE"}',
+    ],
+    ['a JSON object after a byte order mark', { 'content-type': 'application/json' }, '\ufeff {"_method":"DELETE"}'],
   ] as [string, Record<string, string>, BodyInit][])(
     'refuses %s with 400 method_override, origin not reached',
     async (_, headers, body) => {
@@ -88,6 +96,23 @@ describe('method overrides behind a pattern whose methods differ in policy', () 
       await expectProblem(res, 400, 'method_override')
       expect(await received(`/api/posts/${id}`)).toEqual([])
       expect(logs.events('input_validation_fail')).toHaveLength(1)
+    },
+  )
+
+  it.each([
+    ['application/json; charset=utf-7', '{"+AF8-method":"DELETE"}'],
+    ['application/json; charset="UTF-16LE"', '{"_method":"DELETE"}'],
+    ['text/plain; charset=iso-8859-1', '_method=DELETE'],
+    ['application/json; charset=utf-8; charset=utf-7', '{"+AF8-method":"DELETE"}'],
+  ])(
+    'refuses a charset other than UTF-8 there (%s) with 415: a parser honouring it reads names the watch cannot see',
+    async (contentType, body) => {
+      logs = captureLogs()
+      const { send, id } = await gateway()
+      const res = await send(`/api/posts/${id}`, { method: 'POST', headers: { 'content-type': contentType }, body })
+      await expectProblem(res, 415, 'unsupported_media_type')
+      expect(await received(`/api/posts/${id}`)).toEqual([])
+      expect(logs.events('input_validation_fail')).toMatchObject([{ reason: 'method_override_charset' }])
     },
   )
 
@@ -210,6 +235,8 @@ describe('method overrides behind a pattern whose methods differ in policy', () 
       [{ 'content-type': 'application/json' }, '"_method"'],
       [{ 'content-type': 'application/json' }, ''],
       [{ 'content-type': 'application/jsonl' }, '{"a":1}\n{"b":2}\n'],
+      [{ 'content-type': 'application/octet-stream' }, 'x{"_method":"DELETE"}'],
+      [{ 'content-type': 'text/plain; charset=UTF-8' }, '1 {"_method":"DELETE"}'],
       [{ 'content-type': 'application/json' }, '{"a":"_method","b":{"_method":1},"c":"\\"_method\\""}'],
       [{ 'content-type': 'application/octet-stream' }, '_method=DELETE'],
       [{ 'content-type': 'text/plain' }, '_method=DELETE'],

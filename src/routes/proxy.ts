@@ -55,8 +55,8 @@ async function forwardRoute(c: Context<AppEnv>, route: ProxyRoute, gw: ProxyDeps
       headers,
       body,
       ...bodyOptions(c, policy, config, headers),
-      // A JSON POST where the method decides the policy: Laravel would read `_method` from its outermost object.
-      ...(route.inspectJson ? { refuseJsonMember: isMethodOverrideName } : {}),
+      // A POST where the method decides the policy: a framework would read `_method` from a JSON object's members.
+      ...(route.watchBody ? { refuseJsonMember: isMethodOverrideName } : {}),
       client: networkOf(requestClient(c)),
       ...(policy.breakerGroup === undefined ? {} : { breakerGroup: policy.breakerGroup }),
       sign: async (target) => {

@@ -24,9 +24,16 @@ async function watch(text: string, size = 3): Promise<{ passed: string; error?: 
       out.push(...value)
     }
   } catch (error) {
-    return { passed: new TextDecoder().decode(new Uint8Array(out)), error, refused: watched.refused() }
+    return {
+      passed: new TextDecoder('utf-8', { fatal: false, ignoreBOM: true }).decode(new Uint8Array(out)),
+      error,
+      refused: watched.refused(),
+    }
   }
-  return { passed: new TextDecoder().decode(new Uint8Array(out)), refused: watched.refused() }
+  return {
+    passed: new TextDecoder('utf-8', { fatal: false, ignoreBOM: true }).decode(new Uint8Array(out)),
+    refused: watched.refused(),
+  }
 }
 
 describe('watchTopLevelMembers', () => {
@@ -39,6 +46,7 @@ describe('watchTopLevelMembers', () => {
     ['after a backslash at a string end', '{"a":"\\\\","_method":1}'],
     ['with whitespace', ' \n{ "a" : 1 ,\t"_method" : "DELETE" }'],
     ['twice', '{"_method":"GET","_method":"DELETE"}'],
+    ['after a byte order mark', '\ufeff{"_method":1}'],
   ])('refuses a top-level name, %s, and lets nothing of its chunk through', async (_, text) => {
     for (const size of [1, 3, 1024]) {
       const result = await watch(text, size)
@@ -60,6 +68,9 @@ describe('watchTopLevelMembers', () => {
     ['a longer name', '{"_methods":1,"x_method":2,"_method_":3}'],
     ['empty', ''],
     ['a name over 32 characters', `{"_method${'x'.repeat(40)}":1}`],
+    ['a body that does not start an object', 'x{"_method":1}'],
+    ['a number, then an object', '1 {"_method":1}'],
+    ['a long value string', `{"a":"${'q'.repeat(100_000)}\\","b":"\\"_method"}`],
   ])('passes %s through whole', async (_, text) => {
     const result = await watch(text)
     expect(result).toEqual({ passed: text, refused: false })

@@ -5,14 +5,17 @@
  *
  * It tokenizes only as far as names need: strings (with their escapes, so `"\u005fmethod"` is `_method`), nesting,
  * and which strings are names of the outermost object. It does not validate: text that is not JSON cannot be read
- * by the origin's parser either, so at worst it refuses a name in a body the origin would have refused anyway.
+ * by the origin's parser either, so at worst it refuses a name in a body the origin would have refused anyway. A
+ * body whose first byte past whitespace and a byte order mark does not open an object has no members: it is passed
+ * on unread from there. Inside a value's string only quotes and backslashes are looked for (natively, with
+ * indexOf), so long strings cost little; names and numbers are read byte by byte.
  */
 
 /** The stream errors with this once a refused name is seen. */
 export class RefusedMemberError extends Error {
-  constructor(readonly member: string) {
+  override name = 'RefusedMemberError'
+  constructor() {
     super('the body names a refused top-level member')
-    this.name = 'RefusedMemberError'
   }
 }
 
@@ -47,6 +50,10 @@ export function watchTopLevelMembers(
   let hex = ''
   let name = ''
   let refused = false
+  // Until the first byte that is not whitespace (or a UTF-8 byte order mark, which body-parser skips): only a body
+  // that starts an object has members; any other body is passed on unread from there.
+  let started = false
+  let passThrough = false
 
   const append = (char: string) => {
     if (name.length <= MAX_NAME_CHARS) name += char
@@ -54,7 +61,34 @@ export function watchTopLevelMembers(
 
   /** Reads one chunk; true when it completes a refused name. */
   const scan = (chunk: Uint8Array): boolean => {
-    for (const byte of chunk) {
+    for (let i = 0; i < chunk.length; i++) {
+      if (passThrough) return false
+      if (inString && !inName && escape === 0) {
+        // Inside a value's string only a quote or a backslash matters: skip to the next one natively.
+        const quote = chunk.indexOf(0x22, i)
+        const backslash = chunk.indexOf(0x5c, i)
+        const next = quote === -1 ? backslash : backslash === -1 ? quote : Math.min(quote, backslash)
+        if (next === -1) return false
+        i = next
+      }
+      const byte = chunk[i] as number
+      if (!started) {
+        if (
+          byte === 0x20 ||
+          byte === 0x09 ||
+          byte === 0x0a ||
+          byte === 0x0d ||
+          byte === 0xef ||
+          byte === 0xbb ||
+          byte === 0xbf
+        )
+          continue
+        started = true
+        if (byte !== 0x7b /* { */) {
+          passThrough = true
+          return false
+        }
+      }
       if (inString) {
         if (escape === 1) {
           if (byte === 0x75 /* u */) {
@@ -123,7 +157,7 @@ export function watchTopLevelMembers(
         refused = true
         onRefused?.()
         await reader.cancel().catch(() => {})
-        return controller.error(new RefusedMemberError(name))
+        return controller.error(new RefusedMemberError())
       }
       controller.enqueue(value)
     },

@@ -22,10 +22,10 @@ export interface ProxyRoute {
   /** Path and query for the origin, after the policy's rewrite. */
   upstreamPathAndQuery: string
   /**
-   * A JSON POST on a pattern whose methods differ in policy, without a schema: the proxy watches its body as it
-   * streams and refuses it if its outermost object names `_method`, which Laravel reads from JSON.
+   * A POST on a pattern whose methods differ in policy, without a schema: the proxy watches its body as it streams
+   * and refuses it if it is a JSON object with a `_method` member (see refuseMethodOverride).
    */
-  inspectJson?: true
+  watchBody?: true
 }
 
 declare module 'hono' {
@@ -84,7 +84,7 @@ export const resolveRoute = (routes: CompiledRoutes) =>
       policy: match.policy,
       path: normalized.path,
       upstreamPathAndQuery: upstreamPath(match.policy, normalized.path, url.search),
-      ...(body === 'json' && match.policy.schema === undefined ? { inspectJson: true } : {}),
+      ...(body === 'watch' && match.policy.schema === undefined ? { watchBody: true } : {}),
     })
     await next()
   })
@@ -103,17 +103,21 @@ function phpName(name: string): string {
   return cut.trim().replace(/[ .]/g, '_').split('[', 1)[0]?.toLowerCase() ?? ''
 }
 
+/** Every `charset` parameter of a Content-Type, lower-case, unquoted. */
+const CHARSET_PARAMETER = /;[ \t]*charset[ \t]*=[ \t]*"?([^";, \t]*)/gi
+
 /**
  * The policy was chosen by the request's method, so nothing may change that method behind the gateway. A `_method`
  * query parameter (Laravel, Symfony), in any spelling PHP reads as one, is refused everywhere. Where another method
  * on this pattern has another policy, or is refused (405), a POST body a framework reads `_method` from is refused
- * too: a form (Rails,
- * Laravel), any multipart body and a body without a Content-Type (Rack parses both), and a Content-Type listing
- * several types (Rack splits it on commas). A JSON body there is `json`: Laravel reads `_method` from its top level,
- * and its route is marked for the proxy to watch as it streams. The X-HTTP-Method-Override family of
- * headers never reaches the origin (header allow-list).
+ * too: a form (Rails, Laravel), any multipart body and a body without a Content-Type (Rack parses both), and a
+ * Content-Type listing several types (Rack splits it on commas). Any other body there is `watch`ed: the proxy
+ * refuses it if it is a JSON object with a `_method` member (Laravel reads JSON; Express's and Koa's override
+ * middleware read a parsed body, whatever type the origin chose to parse as JSON), and a charset other than UTF-8
+ * is a 415, since a parser that honours one (body-parser decodes any `utf-*`) would read a name the watch cannot
+ * see. The X-HTTP-Method-Override family of headers never reaches the origin (header allow-list).
  */
-function refuseMethodOverride(c: Context<AppEnv>, url: URL, splitByMethod: boolean): 'json' | undefined {
+function refuseMethodOverride(c: Context<AppEnv>, url: URL, splitByMethod: boolean): 'watch' | undefined {
   const query = url.search !== '' && [...url.searchParams.keys()].some((name) => isMethodOverrideName(phpName(name)))
   if (query) refuseOverride(c, 'method_override_query')
   if (!splitByMethod || c.req.method.toUpperCase() !== 'POST') return undefined
@@ -128,7 +132,18 @@ function refuseMethodOverride(c: Context<AppEnv>, url: URL, splitByMethod: boole
   if (contentType.includes(',') || FORM_TYPES.includes(type) || type.startsWith('multipart/')) {
     refuseOverride(c, 'method_override_form')
   }
-  return /[/+]json/i.test(contentType) ? 'json' : undefined
+  for (const [, charset] of contentType.matchAll(CHARSET_PARAMETER)) {
+    if (!/^utf-?8$/i.test(charset ?? '')) {
+      logRequest(c, {
+        event: 'input_validation_fail',
+        level: 'info',
+        reason: 'method_override_charset',
+        outcome: 'denied',
+      })
+      throw new GatewayError('unsupported_media_type')
+    }
+  }
+  return 'watch'
 }
 
 /** Whether a member or parameter name is one a framework reads a method override from (`_method`, any case). */
