@@ -61,13 +61,13 @@ export const EXPECTED_RUNTIME_LOGS: readonly ExpectedRuntimeLog[] = [
   {
     why: 'watchTopLevelMembers erroring a JSON body that names `_method`: the upload was aborted first, and forward() answers 400',
     pattern: exact(
-      String.raw`${UNCAUGHT}RefusedMemberError: the body names a refused top-level member${pullFrameIn('src/upstream/json-members.ts')}`,
+      `${UNCAUGHT}RefusedMemberError: the body names a refused top-level member${pullFrameIn('src/upstream/json-members.ts')}`,
     ),
   },
   {
     why: 'inflate() erroring an upload with bytes after its compressed stream: the upload was aborted, forward() answers 400',
     pattern: exact(
-      String.raw`${UNCAUGHT}TrailingDataError: data after the end of the compressed stream${pullFrameIn('src/upstream/content-coding.ts')}`,
+      `${UNCAUGHT}TrailingDataError: data after the end of the compressed stream${pullFrameIn('src/upstream/content-coding.ts')}`,
     ),
   },
   {

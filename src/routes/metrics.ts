@@ -6,10 +6,10 @@ import type { Context } from 'hono'
 import type { Config } from '../config/schema'
 import type { AppEnv } from '../env'
 import { GatewayError } from '../errors/gateway-error'
-import { METRICS_CONTENT_TYPE, renderMetrics } from '../observability/metrics'
-import { createLogThrottle } from '../lib/throttle'
-import { logRequest, recordEvent } from '../request-log'
 import { networkOf } from '../lib/client-identity'
+import { createLogThrottle } from '../lib/throttle'
+import { METRICS_CONTENT_TYPE, renderMetrics } from '../observability/metrics'
+import { logRequest, recordEvent } from '../request-log'
 import { requestClient } from '../request-parse'
 
 const BEARER = /^Bearer +(\S+)$/i

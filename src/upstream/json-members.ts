@@ -46,7 +46,7 @@ export function watchTopLevelMembers(
   let expectName = false
   let inString = false
   let inName = false
-  let escape = 0 // 0: none; 1: after a backslash; 2-5: reading the hex digits of \uXXXX
+  let escaping = 0 // 0: none; 1: after a backslash; 2-5: reading the hex digits of \uXXXX
   let hex = ''
   let name = ''
   let refused = false
@@ -63,7 +63,7 @@ export function watchTopLevelMembers(
   const scan = (chunk: Uint8Array): boolean => {
     for (let i = 0; i < chunk.length; i++) {
       if (passThrough) return false
-      if (inString && !inName && escape === 0) {
+      if (inString && !inName && escaping === 0) {
         // Inside a value's string only a quote or a backslash matters: skip to the next one natively.
         const quote = chunk.indexOf(0x22, i)
         const backslash = chunk.indexOf(0x5c, i)
@@ -90,22 +90,22 @@ export function watchTopLevelMembers(
         }
       }
       if (inString) {
-        if (escape === 1) {
+        if (escaping === 1) {
           if (byte === 0x75 /* u */) {
-            escape = 2
+            escaping = 2
             hex = ''
           } else {
             if (inName) append(SIMPLE_ESCAPES[String.fromCharCode(byte)] ?? String.fromCharCode(byte))
-            escape = 0
+            escaping = 0
           }
-        } else if (escape >= 2) {
+        } else if (escaping >= 2) {
           hex += String.fromCharCode(byte)
           if (hex.length === 4) {
             if (inName) append(String.fromCharCode(Number.parseInt(hex, 16)))
-            escape = 0
+            escaping = 0
           }
         } else if (byte === 0x5c /* \ */) {
-          escape = 1
+          escaping = 1
         } else if (byte === 0x22 /* " */) {
           inString = false
           if (inName) {
