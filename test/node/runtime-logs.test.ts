@@ -39,6 +39,14 @@ const EXPECTED: [string, string][] = [
     `${UNCAUGHT}BodyLimitExceededError: request body exceeds 1048576 bytes\n    at Object.pull (/repo/src/upstream/limit-body.ts:60:19)\n`,
   ],
   [
+    'a JSON body naming _method, refused by the watch',
+    `${UNCAUGHT}RefusedMemberError: the body names a refused top-level member\n    at Object.pull (/repo/src/upstream/json-members.ts:123:29)\n`,
+  ],
+  [
+    'bytes after the end of a compressed body',
+    `${UNCAUGHT}TrailingDataError: data after the end of the compressed stream\n    at Object.pull (/repo/src/upstream/content-coding.ts:108:51)\n`,
+  ],
+  [
     "forward.test.ts's failing client body",
     `${UNCAUGHT}TypeError: client went away\n    at Object.pull (/repo/src/upstream/forward.test.ts:203:46)\n`,
   ],
@@ -66,6 +74,14 @@ const MUST_SHOW: [string, string][] = [
   [
     'a TypeError with a repository frame after the zlib ones',
     `${UNCAUGHT}TypeError: \n    ${GUNZIP_FRAMES[0]}\n    at inflate (/repo/src/upstream/content-coding.ts:50:3)\n`,
+  ],
+  [
+    'RefusedMemberError from anywhere but the watch',
+    `${UNCAUGHT}RefusedMemberError: the body names a refused top-level member\n    at Object.pull (/repo/src/routes/proxy.ts:1:1)\n`,
+  ],
+  [
+    'a TrailingDataError with a further frame',
+    `${UNCAUGHT}TrailingDataError: data after the end of the compressed stream\n    at Object.pull (/repo/src/upstream/content-coding.ts:108:51)\n    at run (/repo/src/app.ts:1:1)\n`,
   ],
   ['a TypeError with a message', `${UNCAUGHT}TypeError: Cannot read properties of undefined (reading 'body')\n`],
   [
