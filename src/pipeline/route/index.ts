@@ -93,14 +93,13 @@ export const resolveRoute = (routes: CompiledRoutes) =>
 const FORM_TYPES = ['application/x-www-form-urlencoded', 'multipart/form-data']
 
 /**
- * A query parameter's name as PHP stores it: `.` and spaces become `_` (so `.method` is `_method`), `_method[]`
- * or `_method[x]` is the `_method` parameter holding an array, and a NUL ends the name. Trimmed and lower-cased besides: refusing a few more
- * spellings than PHP reads costs nothing.
+ * A query parameter's name as PHP stores it: `.` and spaces become `_` (so `.method` is `_method`), `_method[]` or
+ * `_method[x]` is the `_method` parameter holding an array, and a NUL ends the name (PHP measures it with strlen).
+ * Trimmed at both ends besides: refusing a few more spellings than PHP reads costs nothing.
  */
 function phpName(name: string): string {
-  // PHP measures a name with strlen, so it also ends at a NUL (`_method%00x` is `_method`).
   const cut = name.split('\0', 1)[0] ?? ''
-  return cut.trim().replace(/[ .]/g, '_').split('[', 1)[0]?.toLowerCase() ?? ''
+  return cut.trim().replace(/[ .]/g, '_').split('[', 1)[0] ?? ''
 }
 
 /** Every `charset` parameter of a Content-Type, lower-case, unquoted. */
@@ -133,15 +132,7 @@ function refuseMethodOverride(c: Context<AppEnv>, url: URL, splitByMethod: boole
     refuseOverride(c, 'method_override_form')
   }
   for (const [, charset] of contentType.matchAll(CHARSET_PARAMETER)) {
-    if (!/^utf-?8$/i.test(charset ?? '')) {
-      logRequest(c, {
-        event: 'input_validation_fail',
-        level: 'info',
-        reason: 'method_override_charset',
-        outcome: 'denied',
-      })
-      throw new GatewayError('unsupported_media_type')
-    }
+    if (!/^utf-?8$/i.test(charset ?? '')) refuseOverride(c, 'method_override_charset', 'unsupported_media_type')
   }
   return 'watch'
 }
@@ -151,7 +142,11 @@ export function isMethodOverrideName(name: string): boolean {
   return name.toLowerCase() === '_method'
 }
 
-function refuseOverride(c: Context<AppEnv>, reason: string): never {
+function refuseOverride(
+  c: Context<AppEnv>,
+  reason: string,
+  code: 'method_override' | 'unsupported_media_type' = 'method_override',
+): never {
   logRequest(c, { event: 'input_validation_fail', level: 'info', reason, outcome: 'denied' })
-  throw new GatewayError('method_override')
+  throw new GatewayError(code)
 }
