@@ -161,6 +161,11 @@ export interface RefreshTokenStore {
    * that is not a stored token.
    */
   findFamily(rawToken: string): Promise<{ familyId: string; userId: string } | null>
+  /**
+   * Whether the family exists and is not revoked (expiry aside): a refresh asks it after its rotation, so a revocation
+   * that landed in between (a reset, a logout-all) refuses the refresh instead of answering tokens already dead.
+   */
+  isFamilyLive(familyId: string): Promise<boolean>
   /** Revokes the family and its active tokens. False if it was unknown or already revoked. */
   revokeFamily(familyId: string, reason: string): Promise<boolean>
   /**

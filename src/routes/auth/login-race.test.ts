@@ -24,9 +24,9 @@ const NEW_PASSWORD = 'saffron-glacier-tandem-58'
 
 /**
  * `store` with `method` held, once armed, at its next call until released: the request making that call waits
- * there while the test runs what races it.
+ * there while the test runs what races it. `after`: the call is made first, and its result held.
  */
-function holdNext<T extends object>(store: T, method: keyof T) {
+function holdNext<T extends object>(store: T, method: keyof T, { after = false } = {}) {
   let gate: Promise<void> | undefined
   let open = () => {}
   let held = 0
@@ -34,13 +34,14 @@ function holdNext<T extends object>(store: T, method: keyof T) {
   const wrapped = {
     ...store,
     [method]: async (...args: unknown[]) => {
+      const result = after ? await original.apply(store, args) : undefined
       if (gate !== undefined) {
         const wait = gate
         gate = undefined
         held++
         await wait
       }
-      return original.apply(store, args)
+      return after ? result : original.apply(store, args)
     },
   } as T
   return {
@@ -172,12 +173,10 @@ describe('the re-hash after a login with an old hash', () => {
 })
 
 describe('a refresh in flight while the credentials change', () => {
-  const me = (token: string) => exports.default.fetch('https://gw.test/auth/me', { headers: authHeader(token) })
-
-  it('mints no access token that outlives a reset landing between its rotation and its answer', async () => {
-    // The refresh reads the user after its rotation: it waits there.
-    const reads = holdNext(createD1UserStore(env.DB), 'findById')
-    const flows = accountFlows({}, { users: reads.store })
+  it('answers 401, with no tokens, when a reset lands between its rotation and its answer', async () => {
+    // The refresh waits once its rotation is written.
+    const reads = holdNext(createD1RefreshTokenStore(env.DB), 'rotate', { after: true })
+    const flows = accountFlows({}, { refreshTokens: reads.store })
     const email = uniqueEmail('race-refresh')
     expect((await flows.post('/auth/register', { email, password: STRONG_PASSWORD })).status).toBe(202)
     const pair = (await (await flows.post('/auth/login', { email, password: STRONG_PASSWORD })).json()) as {
@@ -189,19 +188,52 @@ describe('a refresh in flight while the credentials change', () => {
     const refresh = flows.post('/auth/refresh', { refresh_token: pair.refresh_token }, { unsettled: true })
     await reads.untilHeld()
     expect((await flows.post('/auth/password/reset', { token, new_password: NEW_PASSWORD })).status).toBe(204)
-    // The refresh mints in a later second than the reset's cutoff: only an issue time taken before the rotation
-    // keeps its token under the cutoff.
+    // The refresh mints in a later second than the reset's cutoff: were it to answer, only an issue time taken
+    // before the rotation would keep its token under the cutoff.
     await new Promise((resolve) => setTimeout(resolve, 1_100))
-    reads.release()
-    const res = await refresh
-    const minted = (await res.json()) as { access_token?: string; refresh_token?: string }
-    if (res.status === 200) {
-      await expectProblem(await me(minted.access_token as string), 401, 'invalid_token')
-      const again = await flows.post('/auth/refresh', { refresh_token: minted.refresh_token })
-      await expectProblem(again, 401, 'invalid_refresh_token')
-    } else {
-      expect(res.status).toBe(401)
+    const logs = captureLogs()
+    try {
+      reads.release()
+      const res = await refresh
+      const text = await res.clone().text()
+      await expectProblem(res, 401, 'invalid_refresh_token')
+      expect(text).not.toMatch(/"(access|refresh)_token":/)
+      expect(res.headers.get('set-cookie')).toBeNull()
+      expect(logs.events('session_renewed')).toEqual([])
+      expect(logs.events('authn_token_invalid')).toMatchObject([{ reason: 'session_revoked', purpose: 'refresh' }])
+      expect(logs.lines.join('\n')).not.toContain(pair.refresh_token)
+    } finally {
+      logs.restore()
     }
+    const user = await env.DB.prepare('SELECT id FROM users WHERE email = ?1').bind(email).first<{ id: string }>()
+    expect(await liveSessions(user?.id as string)).toBe(0)
+  })
+
+  it('answers 401 when a logout-all lands between its rotation and its answer, and 200 when nothing does', async () => {
+    const reads = holdNext(createD1RefreshTokenStore(env.DB), 'rotate', { after: true })
+    const flows = accountFlows({}, { refreshTokens: reads.store })
+    const email = uniqueEmail('race-refresh-logout')
+    expect((await flows.post('/auth/register', { email, password: STRONG_PASSWORD })).status).toBe(202)
+    const login = async () =>
+      (await (await flows.post('/auth/login', { email, password: STRONG_PASSWORD })).json()) as {
+        access_token: string
+        refresh_token: string
+      }
+    const first = await login()
+    const second = await login()
+    // Unraced, the same read lets the refresh through.
+    const fine = await flows.post('/auth/refresh', { refresh_token: first.refresh_token })
+    expect(fine.status).toBe(200)
+    reads.arm()
+    const refresh = flows.post('/auth/refresh', { refresh_token: second.refresh_token }, { unsettled: true })
+    await reads.untilHeld()
+    const all = await exports.default.fetch('https://gw.test/auth/logout-all', {
+      method: 'POST',
+      headers: authHeader(first.access_token),
+    })
+    expect(all.status).toBe(204)
+    reads.release()
+    await expectProblem(await refresh, 401, 'invalid_refresh_token')
   })
 })
 

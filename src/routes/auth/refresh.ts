@@ -21,7 +21,8 @@ import { type RefreshTransport, tokenPairResponse } from './token-pair'
 
 function invalid(c: Context<AppEnv>, reason: string): never {
   countAuthEvent('refresh_invalid')
-  logRequest(c, { event: 'authn_token_invalid', level: 'info', token_kind: 'refresh', reason, outcome: 'denied' })
+  // `purpose`, as account tokens name theirs: a field named after tokens would be redacted.
+  logRequest(c, { event: 'authn_token_invalid', level: 'info', purpose: 'refresh', reason, outcome: 'denied' })
   throw new GatewayError('invalid_refresh_token')
 }
 
@@ -114,14 +115,19 @@ export async function refresh(
     throw new GatewayError('invalid_refresh_token')
   }
 
+  // Read side by side (one round trip's wait): the user, and whether the family is still live. A reset, a
+  // logout-all or a disable that revoked the family after the rotation refuses the refresh here, rather than
+  // answering a pair whose refresh token is dead and whose access token the change's cutoff already covers.
   let user: Awaited<ReturnType<typeof users.findById>>
+  let live: boolean
   try {
-    user = await users.findById(result.userId)
+    ;[user, live] = await Promise.all([users.findById(result.userId), refreshTokens.isFamilyLive(result.familyId)])
   } catch (cause) {
     throw unavailable('dependency_unavailable', 'user_store_failed', cause, ACCOUNT_RETRY_AFTER_SECONDS)
   }
   // rotate() already refuses a disabled user's family; a user deleted in between is just as dead.
   if (user === null || user.disabledAt !== null) invalid(c, 'user_gone')
+  if (!live) invalid(c, 'session_revoked')
 
   const { response, jti } = await tokenPairResponse(c, gw, user, result, transport, issuedAtMs)
   countAuthEvent('refreshed')

@@ -46,6 +46,7 @@ export function refreshTokenStoreContract(
         expiresAt: now() + 7 * DAY,
       })
       expect(await store.findFamily(issued.token)).toEqual({ familyId: issued.familyId, userId })
+      expect(await store.isFamilyLive(issued.familyId)).toBe(true)
       const short = await store.issue(userId, { client: 'web', absoluteTtlSeconds: 60, idleTtlSeconds: 120 })
       expect(short.expiresAt).toBe(now() + 60)
       expect(short.familyId).not.toBe(issued.familyId)
@@ -105,6 +106,7 @@ export function refreshTokenStoreContract(
       expect(await store.rotate(b, GRACE)).toEqual(INVALID)
       expect(await store.rotate(a.token, GRACE)).toEqual(INVALID)
       expect(await store.revokeFamily(a.familyId, 'again')).toBe(false)
+      expect(await store.isFamilyLive(a.familyId)).toBe(false)
       // Logout by refresh token still finds the family of a dead token.
       expect(await store.findFamily(b)).toEqual({ familyId: a.familyId, userId })
     })
@@ -172,6 +174,8 @@ export function refreshTokenStoreContract(
       expect(await store.rotate(revoked.token, GRACE)).toEqual(INVALID)
       expect(await store.findFamily(revoked.token)).toEqual({ familyId: revoked.familyId, userId })
       expect(await store.revokeFamily(crypto.randomUUID(), 'logout')).toBe(false)
+      expect(await store.isFamilyLive(revoked.familyId)).toBe(false)
+      expect(await store.isFamilyLive(crypto.randomUUID())).toBe(false)
 
       const other = await store.issue(userId, TTL)
       expect(await store.rotate(other.token, { ...GRACE, client: 'mobile' })).toEqual(INVALID)

@@ -212,6 +212,14 @@ export function createD1RefreshTokenStore(db: D1Database, options: { clock?: () 
       return row === null ? null : { familyId: row.family_id, userId: row.user_id }
     },
 
+    async isFamilyLive(familyId) {
+      const row = await db
+        .prepare('SELECT 1 AS live FROM refresh_token_families WHERE id = ?1 AND revoked_at IS NULL')
+        .bind(familyId)
+        .first<{ live: number }>()
+      return row !== null
+    },
+
     revokeFamily(familyId, reason) {
       return revokeFamily(familyId, reason, nowSeconds())
     },

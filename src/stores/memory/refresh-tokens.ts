@@ -200,6 +200,10 @@ export function createMemoryRefreshTokenStore(options: MemoryRefreshTokenOptions
       return token === undefined ? null : { familyId: token.family.id, userId: token.family.userId }
     },
 
+    async isFamilyLive(familyId) {
+      return families.get(familyId)?.revokedAt === null
+    },
+
     async revokeFamily(familyId, reason) {
       const family = families.get(familyId)
       return family !== undefined && revoke(family, reason, nowSeconds())
