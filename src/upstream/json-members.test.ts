@@ -76,3 +76,86 @@ describe('watchTopLevelMembers', () => {
     expect(result).toEqual({ passed: text, refused: false })
   })
 })
+
+describe('watchTopLevelMembers: against JSON.parse', () => {
+  /** A seeded generator (mulberry32), so a failure names a document that can be made again. */
+  function generator(seed: number) {
+    let state = seed
+    return (n: number) => {
+      state = (state + 0x6d2b79f5) | 0
+      let t = Math.imul(state ^ (state >>> 15), 1 | state)
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+      return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n)
+    }
+  }
+  const WORDS = ['_method', '_METHOD', '_Method', '_methods', 'x_method', 'a', '"', '\\', '\\"', 'é', '', '{', '[1,']
+
+  function documentFrom(rand: (n: number) => number): string {
+    const ws = () => ['', ' ', '\n\t', '  '][rand(4)] as string
+    const literal = (text: string) =>
+      `"${[...text].map((ch) => (rand(5) === 0 ? escaped(ch) : JSON.stringify(ch).slice(1, -1))).join('')}"`
+    const escaped = (ch: string) => {
+      const hex = ch.charCodeAt(0).toString(16).padStart(4, '0')
+      return `\\u${rand(2) ? hex : hex.toUpperCase()}`
+    }
+    const word = () => WORDS[rand(WORDS.length)] as string
+    const value = (depth: number): string => {
+      const pick = depth > 3 ? rand(4) : rand(6)
+      if (pick === 0) return String(rand(1000) - 500)
+      if (pick === 1) return ['true', 'false', 'null', '1.5e3'][rand(4)] as string
+      if (pick <= 3) return literal(word() + 'x'.repeat(rand(3) === 0 ? rand(40) : 0))
+      if (pick === 4) return `[${Array.from({ length: rand(4) }, () => ws() + value(depth + 1) + ws()).join(',')}]`
+      return object(depth + 1)
+    }
+    const object = (depth: number): string =>
+      `{${Array.from({ length: rand(5) }, () => `${ws()}${literal(word())}${ws()}:${ws()}${value(depth)}${ws()}`).join(',')}}`
+    return ws() + (rand(8) === 0 ? value(0) : object(0)) + ws()
+  }
+
+  it('refuses exactly the documents whose outermost object has a _method member, at every chunk size', async () => {
+    const rand = generator(20261203)
+    let refusedCount = 0
+    for (let n = 0; n < 400; n++) {
+      const text = documentFrom(rand)
+      const parsed: unknown = JSON.parse(text)
+      const expected =
+        typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && Object.keys(parsed).some(isMethod)
+      if (expected) refusedCount++
+      for (const size of [1, 5, text.length + 1]) {
+        const result = await watch(text, size)
+        expect({ text, size, refused: result.refused }).toEqual({ text, size, refused: expected })
+        if (!expected) expect(result.passed).toBe(text)
+      }
+    }
+    // The generator makes both kinds.
+    expect(refusedCount).toBeGreaterThan(50)
+    expect(refusedCount).toBeLessThan(350)
+  })
+})
+
+describe('watchTopLevelMembers: work per byte', () => {
+  /** Milliseconds to watch `text` sent in one chunk. */
+  async function elapsedMs(text: string): Promise<number> {
+    const start = performance.now()
+    const result = await watch(text, text.length)
+    expect(result.refused).toBe(false)
+    return performance.now() - start
+  }
+
+  // A search that restarts at every string would scan the rest of the chunk once per string: quadratic in a
+  // chunk's length, seconds of CPU for one megabyte of short strings, where the Worker's limit is 200 ms.
+  it.each([
+    ['short strings in nested objects', (i: number) => `{"b":${i},"c":"x${i % 7}"}`],
+    ['short strings in an array', (i: number) => `"s${i % 10}"`],
+    ['short names and numbers', (i: number) => `{"k${i % 100}":${i},"t":true}`],
+  ])(
+    'reads a megabyte of %s in one chunk in well under a second',
+    async (_, item) => {
+      const items: string[] = []
+      for (let i = 0, size = 0; size < 1 << 20; i++) size += items[items.push(item(i)) - 1]?.length ?? 0
+      const text = `{"a":[${items.join(',')}],"z":1}`
+      expect(await elapsedMs(text)).toBeLessThan(1_000)
+    },
+    60_000,
+  )
+})
