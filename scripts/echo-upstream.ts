@@ -67,15 +67,20 @@ export const MAX_SLOW_MS = 120_000
 const STATUS_PATH = /^\/__echo\/status\/(\d{3})(?:\/|$)/
 const SLOW_PATH = /^\/__echo\/slow\/(\d{1,9})(?:\/|$)/
 const SET_COOKIE_PATH = /^\/__echo\/set-cookie(?:\/|$)/
+const LEAKY_PATH = /^\/__echo\/leaky(?:\/|$)/
 // Anywhere in the path, so a test can reach it under any route prefix (`/api/public/__echo/redirect/302`).
 const REDIRECT_PATH = /\/__echo\/redirect\/(30[1-8])(?:\/|$)/
 
 /**
  * Starts the echo upstream. Every request gets `200 application/json` with an {@link EchoRecord}, except:
- * - `/__echo/status/:code` answers with that status (200–599; others get 400);
+ * - `/__echo/status/:code` answers with that status (200–999: 600 and above are outside what a Response may carry,
+ *   as a misbehaving origin may send; others get 400);
  * - `/__echo/slow/:ms` reads the body, then waits `ms` (≤ {@link MAX_SLOW_MS}) before answering;
  * - `/__echo/set-cookie` adds `Set-Cookie`, `Server`, `X-Powered-By`, weak `X-Frame-Options` and CSP, and
  *   permissive `Access-Control-*` fields (headers a gateway should strip, vet or replace);
+ * - `/__echo/leaky` answers the request's `X-Gateway-*` and `X-Forwarded-*` fields back as its own, with `Via`,
+ *   `Forwarded`, `Alt-Svc`, `NEL`, `Report-To`, `Reporting-Endpoints`, `Service-Worker-Allowed` and
+ *   `Clear-Site-Data` (fields about the hop, or policies for the whole host, that a gateway should not pass on);
  * - `/__echo/redirect/:code?to=URL` answers that 3xx with `Location: URL` (an open redirect, as origins have);
  * - `POST /__echo/faults` with `{match, times, status}` makes the next `times` requests whose body contains `match`
  *   get `status` (500–599) instead of the echo;
@@ -161,8 +166,8 @@ export async function startEchoUpstream({
       extra.location = to
     } else if (statusMatch) {
       status = Number(statusMatch[1])
-      if (status < 200 || status > 599) {
-        return sendJson(res, 400, { error: 'bad_status', message: 'use a status from 200 to 599' })
+      if (status < 200 || status > 999) {
+        return sendJson(res, 400, { error: 'bad_status', message: 'use a status from 200 to 999' })
       }
     } else if (slowMatch) {
       const ms = Number(slowMatch[1])
@@ -182,6 +187,22 @@ export async function startEchoUpstream({
       extra['content-security-policy'] = 'default-src *'
       // CORS is the gateway's: an origin's own Access-Control-* fields must never reach the client.
       Object.assign(extra, { 'access-control-allow-origin': '*', 'access-control-allow-credentials': 'true' })
+    } else if (LEAKY_PATH.test(pathname)) {
+      for (const [name, value] of Object.entries(req.headers)) {
+        if ((name.startsWith('x-gateway-') || name.startsWith('x-forwarded-')) && typeof value === 'string') {
+          extra[name] = value
+        }
+      }
+      Object.assign(extra, {
+        via: '1.1 varnish, 1.1 internal-lb-3.prod.example',
+        forwarded: 'for=10.0.0.7;by=10.0.0.1',
+        'alt-svc': 'h3=":8443"; ma=2592000',
+        nel: '{"report_to":"x","max_age":31536000,"include_subdomains":true}',
+        'report-to': '{"group":"x","max_age":31536000,"endpoints":[{"url":"https://collector.example/r"}]}',
+        'reporting-endpoints': 'x="https://collector.example/r"',
+        'service-worker-allowed': '/',
+        'clear-site-data': '"cache", "cookies", "storage"',
+      })
     }
     sendJson(res, status, record, extra)
   }

@@ -232,6 +232,31 @@ describe('proxy: forwarding with a signed identity', () => {
     }
   })
 
+  it("keeps the hop's fields, the signed identity and host-wide policies in the origin's answer from the client", async () => {
+    const { token } = await tokenWith()
+    const path = unique('/__echo/leaky')
+    const res = await gw(path, { headers: { ...authHeader(token), 'cf-connecting-ip': '203.0.113.9' } })
+    expect(res.status).toBe(200)
+    // The origin did send them: the signed identity among them.
+    expect((await received(path))[0]?.headers['x-gateway-signature']).toBeDefined()
+    const names = [...res.headers.keys()]
+    expect(names.filter((name) => name.startsWith('x-gateway-') || name.startsWith('x-forwarded-'))).toEqual([])
+    for (const name of [
+      'via',
+      'forwarded',
+      'alt-svc',
+      'nel',
+      'report-to',
+      'reporting-endpoints',
+      'service-worker-allowed',
+    ]) {
+      expect(res.headers.get(name), name).toBeNull()
+    }
+    // The origin may clear what is its own, never the gateway's cookie.
+    expect(res.headers.get('clear-site-data')).toBe('"cache", "storage"')
+    expect(res.headers.get('strict-transport-security')).toMatch(/max-age=31536000/)
+  })
+
   it("passes the origin's own errors through unchanged (not rewritten as problems)", async () => {
     const { token } = await tokenWith()
     for (const status of [404, 409, 500]) {

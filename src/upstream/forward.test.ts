@@ -275,6 +275,21 @@ describe('forward: to the echo upstream', () => {
     expect(breaker.state()).toBe('closed')
   })
 
+  it.each(['600', '999'])(
+    'answers a status no Response may carry (%s) with 502, once, as the live answer it is',
+    async (status) => {
+      const { forward, breaker } = setup({}, { failureThreshold: 1, cooldownMs: 1_000 })
+      const path = unique(`/__echo/status/${status}`)
+      const error = await rejection(forward(request(path)))
+      expect(error).toMatchObject({ code: 'bad_gateway', status: 502 })
+      expect(error.options.internal).toMatchObject({ reason: 'upstream_invalid_status', status: Number(status) })
+      // Not retried, and no breaker failure: the origin answered.
+      expect(await echoCount(path)).toBe(1)
+      expect(breaker.state()).toBe('closed')
+      expect((await forward(request(unique('/ok')))).status).toBe(200)
+    },
+  )
+
   it('answers 504 upstream_timeout when the head is late, without retrying the GET', async () => {
     const { forward, breaker } = setup({ timeoutMs: 300 })
     const path = unique('/__echo/slow/3000')

@@ -84,10 +84,10 @@ type Outcome =
   /** The timeout fired while the gateway was still waiting for the client's body bytes: a slow client. */
   | { kind: 'client_timeout' }
   | { kind: 'too_large'; encoded?: true }
-  /** The body named a member `refuseJsonMember` refuses. */
-  | { kind: 'member_refused' }
+  | { kind: 'member_refused' } // the body named a member `refuseJsonMember` refuses
   | { kind: 'body_failed' }
   | { kind: 'connection_error'; cause: unknown }
+  | { kind: 'invalid_status'; status: number } // outside 200-599: no Response the gateway builds may carry it
 
 /**
  * Builds the forwarder for one origin. Per call:
@@ -95,7 +95,8 @@ type Outcome =
  *   `upstream_unavailable` with Retry-After, origin not called;
  * - no response head within `timeoutMs`: 504 `upstream_timeout` (never retried), or 408 `request_timeout` when
  *   the gateway was still waiting for the client's body bytes (the origin was waiting for them too);
- * - connection error: 502 `bad_gateway` (for GET/HEAD after one retry);
+ * - connection error: 502 `bad_gateway` (for GET/HEAD after one retry); a status outside 200-599 (101, 600…):
+ *   502 `bad_gateway` at once, counted as the answer it is;
  * - body over `maxBodyBytes`: 413 `payload_too_large`;
  * - upstream 502/503 on GET/HEAD: the failed body is discarded and the request retried once; the last response is
  *   returned as is.
@@ -192,6 +193,10 @@ export function createForwarder({
         await result.body?.cancel().catch(() => {})
         return memberRefused() ? { kind: 'member_refused' } : exceeded() ? tooLargeOutcome() : { kind: 'body_failed' }
       }
+      if (result.status < 200 || result.status > 599) {
+        await result.body?.cancel().catch(() => {})
+        return { kind: 'invalid_status', status: result.status }
+      }
       return { kind: 'response', response: clientResponse(result) }
     } catch (cause) {
       if (memberRefused()) return { kind: 'member_refused' }
@@ -264,6 +269,12 @@ export function createForwarder({
           breaker.failure(nowMs(), client)
           throw new GatewayError('bad_gateway', {
             internal: { reason: 'upstream_connection_failed', cause: outcome.cause, attempt },
+          })
+        case 'invalid_status':
+          // The origin is up and answered: no breaker failure, and no retry (the answer was not a 502 or 503).
+          breaker.success(nowMs())
+          throw new GatewayError('bad_gateway', {
+            internal: { reason: 'upstream_invalid_status', status: outcome.status },
           })
         case 'response': {
           breaker.success(nowMs())

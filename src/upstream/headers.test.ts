@@ -228,6 +228,18 @@ describe('clientResponseFields', () => {
     'Access-Control-Allow-Credentials',
     'access-control-expose-headers',
     'access-control-max-age',
+    'x-gateway-user',
+    'X-Gateway-Signature',
+    'x-gateway-timestamp',
+    'x-forwarded-for',
+    'X-Forwarded-Host',
+    'via',
+    'forwarded',
+    'alt-svc',
+    'nel',
+    'report-to',
+    'Reporting-Endpoints',
+    'service-worker-allowed',
   ])('drops the upstream %s header', (name) => {
     const headers = asHeaders(new Headers({ [name]: 'x', etag: '"1"' }))
     expect(headers.has(name)).toBe(false)
@@ -262,6 +274,18 @@ describe('clientResponseFields', () => {
     upstream.append('set-cookie', cookie)
     upstream.append('set-cookie', 'a=1; Path=/')
     expect(asHeaders(upstream).getSetCookie()).toEqual(['a=1; Path=/'])
+  })
+
+  it.each([
+    ['"cache", "cookies", "storage"', '"cache", "storage"'],
+    ['"cookies"', null],
+    ['"*"', null],
+    ['"Cookies", "cache"', '"cache"'],
+    ['cookies, "executionContexts"', '"executionContexts"'],
+    [' "cache" ,, "*" ', '"cache"'],
+    ['"storage"', '"storage"'],
+  ])('keeps Clear-Site-Data %s from clearing cookies: %s', (value, expected) => {
+    expect(asHeaders(new Headers({ 'clear-site-data': value })).get('clear-site-data')).toBe(expected)
   })
 
   it('keeps everything else', () => {

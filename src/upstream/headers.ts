@@ -1,8 +1,10 @@
 /**
  * Header hygiene at both edges of the proxy. Towards the origin: an allow-list, so nothing the client says about
  * identity, routing or the connection survives, whatever its spelling; the gateway sets the few it vouches for.
- * Towards the client: nothing about the origin's stack or the hop leaks, and CORS stays the gateway's. Pure:
- * Headers in, new Headers out.
+ * Towards the client: the fields that name the origin's software (`Server`, `X-Powered-By`) or describe the hop go,
+ * the gateway's own namespace (the signed identity) never comes back, and what is the whole host's (CORS, reporting,
+ * alternative services, service worker scope, the gateway's cookies) stays the gateway's. Pure: Headers in, new
+ * Headers out.
  */
 
 /** Hop-by-hop fields (RFC 9110 §7.6.1), plus the legacy Proxy-Connection. Never forwarded in either direction. */
@@ -93,9 +95,31 @@ const FORWARDED = new Set<string>(FORWARDED_REQUEST_HEADERS)
 const HOP_BY_HOP = new Set<string>(HOP_BY_HOP_HEADERS)
 const NO_OPTIONS: ReadonlySet<string> = new Set()
 
-/** Response headers that describe the origin's software or belong to the gateway's own CORS handling. */
-export const UPSTREAM_ONLY_RESPONSE_HEADERS = ['server', 'x-powered-by'] as const
+/**
+ * Response fields the client never gets from the origin: its software (`Server`, `X-Powered-By`); the hop (`Via`,
+ * `Forwarded`); and policies a browser applies to the whole host, which one path of the origin must not set for
+ * the gateway's origin: alternative services (the edge's transport), network error logging and reporting endpoints
+ * (where browsers send reports about every request to the host), and a service worker scope wider than its script.
+ */
+export const UPSTREAM_ONLY_RESPONSE_HEADERS = [
+  'server',
+  'x-powered-by',
+  'via',
+  'forwarded',
+  'alt-svc',
+  'nel',
+  'report-to',
+  'reporting-endpoints',
+  'service-worker-allowed',
+] as const
 const UPSTREAM_ONLY = new Set<string>(UPSTREAM_ONLY_RESPONSE_HEADERS)
+
+/**
+ * Response field prefixes dropped alike: the gateway's CORS (`Access-Control-*`), and the names it sends the origin
+ * (`X-Gateway-*`, the signed identity, which an origin that reflects request headers would hand the client, and
+ * `X-Forwarded-*`).
+ */
+export const UPSTREAM_ONLY_RESPONSE_PREFIXES = ['access-control-', 'x-gateway-', 'x-forwarded-'] as const
 
 /** The gateway's refresh-token cookie: never shown to the origin, never set by it. */
 export const GATEWAY_COOKIES = ['__Host-rt'] as const
@@ -189,9 +213,10 @@ export const markCorsFree = (headers: Headers): void => {
 
 /**
  * The origin's response fields the client may see, in one pass over them: hop-by-hop and Connection-listed fields,
- * `Server`, `X-Powered-By` and every `Access-Control-*` removed (the gateway's CORS stage owns those); each
- * `Set-Cookie` kept as its own field, except one that would set a gateway cookie. All else is kept, lower-case
- * names, in the order the runtime iterates them.
+ * {@link UPSTREAM_ONLY_RESPONSE_HEADERS} and {@link UPSTREAM_ONLY_RESPONSE_PREFIXES} removed; each `Set-Cookie`
+ * kept as its own field, except one that would set a gateway cookie; `Clear-Site-Data` without its `"cookies"` and
+ * `"*"` directives (which would delete the gateway's cookie), dropped if nothing else is left. All else is kept,
+ * lower-case names, in the order the runtime iterates them.
  */
 export function clientResponseFields(
   upstream: Headers,
@@ -202,14 +227,42 @@ export function clientResponseFields(
   const fields = [...upstream]
   const unlisted = connectionListed(fields)
   let drop: ReadonlySet<string> | undefined
-  return fields.filter(([name, value]) => {
-    if (HOP_BY_HOP.has(name) || UPSTREAM_ONLY.has(name) || unlisted.has(name) || name.startsWith('access-control-')) {
-      return false
+  const kept: [name: string, value: string][] = []
+  for (const field of fields) {
+    const [name, value] = field
+    if (HOP_BY_HOP.has(name) || UPSTREAM_ONLY.has(name) || unlisted.has(name) || droppedPrefix(name)) continue
+    if (name === 'set-cookie') {
+      drop ??= new Set(dropCookies.map((cookie) => cookie.toLowerCase()))
+      if (!drop.has(setCookieName(value).toLowerCase())) kept.push(field)
+    } else if (name === 'clear-site-data') {
+      const rest = withoutCookieClearing(value)
+      if (rest !== '') kept.push([name, rest])
+    } else {
+      kept.push(field)
     }
-    if (name !== 'set-cookie') return true
-    drop ??= new Set(dropCookies.map((cookie) => cookie.toLowerCase()))
-    return !drop.has(setCookieName(value).toLowerCase())
-  })
+  }
+  return kept
+}
+
+function droppedPrefix(name: string): boolean {
+  for (const prefix of UPSTREAM_ONLY_RESPONSE_PREFIXES) if (name.startsWith(prefix)) return true
+  return false
+}
+
+/**
+ * A Clear-Site-Data value without the directives that clear cookies (`"cookies"`, `"*"`), compared without their
+ * quotes and case, so no spelling a browser might accept clears the gateway's refresh cookie. The origin can still
+ * clear its own cookies with Set-Cookie, and the cache and storage with this field.
+ */
+function withoutCookieClearing(value: string): string {
+  return value
+    .split(',')
+    .map((directive) => directive.trim())
+    .filter((directive) => {
+      const bare = directive.replace(/^"|"$/g, '').trim().toLowerCase()
+      return directive !== '' && bare !== 'cookies' && bare !== '*'
+    })
+    .join(', ')
 }
 
 /**
