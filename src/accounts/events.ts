@@ -11,11 +11,11 @@ export const ACCOUNT_EVENT_TYPES = [
   'account.password_reset_requested',
   /** Someone registered an address that already has an account: tell its owner, create nothing. */
   'account.already_registered',
-  /** Failed logins locked the account. */
+  /** Failed logins, or wrong current passwords in password changes, locked the (verified) account. */
   'account.locked',
   /** The password was changed or reset. */
   'account.password_changed',
-  /** Sessions were ended for the owner (password reset, an admin, "sign out everywhere"). */
+  /** Sessions were ended for the owner by a password reset or an administrator (not by the owner's own logout-all). */
   'account.sessions_revoked',
 ] as const
 

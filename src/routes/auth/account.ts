@@ -16,7 +16,7 @@ import { countAuthEvent } from '../../observability/metrics'
 import { hashPassword, verifyPassword, verifyPasswordOrDummy } from '../../passwords/password'
 import { logRequest } from '../../request-log'
 import type { LockoutDecision, User } from '../../stores/types'
-import { ACCOUNT_RETRY_AFTER_SECONDS, afterResponse, enforcePasswordPolicy, identifierOf, logLockedNow } from './common'
+import { ACCOUNT_RETRY_AFTER_SECONDS, enforcePasswordPolicy, identifierOf, lockedNow } from './common'
 import { type RefreshTransport, tokenPairResponse } from './token-pair'
 import { registerPending } from './verify'
 
@@ -144,12 +144,7 @@ export async function login(
       outcome: 'failure',
     })
     if (attempt.lastAttempt) {
-      logLockedNow(c, config, { email: maskEmail(identifier), ...(user !== null ? { userid: user.id } : {}) })
-      // The owner hears of it (the origin mails them), after the answer: the response is the same either way.
-      if (user !== null && user.disabledAt === null) {
-        const locked = { type: 'account.locked' as const, email: user.email, user_id: user.id }
-        afterResponse(c, 'account_event_failed', () => gw.accountEvents.send(locked, c.executionCtx))
-      }
+      lockedNow(c, gw, { email: maskEmail(identifier), ...(user !== null ? { userid: user.id } : {}) }, user)
     }
     throw new GatewayError('invalid_credentials')
   }

@@ -10,6 +10,7 @@ import type { Gateway } from '../../gateway'
 import { checkPasswordPolicy } from '../../passwords/password'
 import { logRequest } from '../../request-log'
 import { normalizeEmail } from '../../stores/d1/users'
+import type { User } from '../../stores/types'
 
 /** Seconds a client should wait after a 503 from an unavailable Upstash or D1. */
 export const ACCOUNT_RETRY_AFTER_SECONDS = 2
@@ -26,19 +27,25 @@ export function identifierOf(email: string): string {
 }
 
 /**
- * The `authn_login_lock` record of the failure that locked an identifier (a login or a password change): one
- * shape wherever the lock comes from, so a dashboard counting locks counts them all. `who` names the account
- * (a masked address, a user id).
+ * The failure that locked an identifier (a login or a password change): its `authn_login_lock` record, one shape
+ * wherever the lock comes from, so a dashboard counting locks counts them all (`who` names the account: a masked
+ * address, a user id); and `account.locked` to the owner after the answer (which is the same either way), if the
+ * account is active and its address was proven. A lock through a password change is told too: whoever holds a
+ * stolen session can lock the owner out of logging in that way. A pending account is not: its address's owner may
+ * never have created it (anyone can register an address), and could not sign in to it anyway.
  */
-export function logLockedNow(c: Context<AppEnv>, config: Config, who: Record<string, unknown>): void {
+export function lockedNow(c: Context<AppEnv>, gw: Gateway, who: Record<string, unknown>, user: User | null): void {
   logRequest(c, {
     event: 'authn_login_lock',
     level: 'warn',
-    description: `The identifier is now locked for ${config.accounts.lockout.lockSeconds} s (maxretries).`,
+    description: `The identifier is now locked for ${gw.config.accounts.lockout.lockSeconds} s (maxretries).`,
     ...who,
     by: 'consecutive_failures',
     outcome: 'denied',
   })
+  if (user === null || user.disabledAt !== null || user.emailVerifiedAt === null) return
+  const locked = { type: 'account.locked' as const, email: user.email, user_id: user.id }
+  afterResponse(c, 'account_event_failed', () => gw.accountEvents.send(locked, c.executionCtx))
 }
 
 /**

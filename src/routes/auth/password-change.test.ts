@@ -169,6 +169,50 @@ describe('account.locked', () => {
     )
     expect(lockFlows.eventsFor(email).filter((e) => e.type === 'account.locked')).toHaveLength(1)
   })
+
+  it('tells the owner when wrong current passwords in a password change lock the account', async () => {
+    // Whoever holds a stolen session can lock the owner out of logging in this way: the owner must hear of it.
+    const lockFlows = accountFlows({ RATE_LIMIT_AUTH: 'off', LOCKOUT_THRESHOLD: '3' })
+    const email = uniqueEmail('locked-by-change')
+    expect((await lockFlows.post('/auth/register', { email, password: STRONG_PASSWORD })).status).toBe(202)
+    const { access_token } = await lockFlows.login(email, STRONG_PASSWORD)
+    for (let i = 0; i < 3; i++) {
+      const res = await lockFlows.post(
+        '/auth/password/change',
+        { current_password: WRONG_PASSWORD, new_password: NEW_PASSWORD },
+        { headers: authHeader(access_token) as Record<string, string> },
+      )
+      await expectProblem(res, 403, 'incorrect_password')
+    }
+    const locked = lockFlows.eventsFor(email).filter((e) => e.type === 'account.locked')
+    expect(locked).toMatchObject([{ email, user_id: expect.any(String) }])
+    await expectProblem(
+      await lockFlows.post('/auth/login', { email, password: STRONG_PASSWORD }),
+      429,
+      'account_locked',
+    )
+  })
+
+  it('tells no one when the locked address was never proven: its owner did not create the account', async () => {
+    // Registering someone else's address, then failing its logins, would otherwise mail that person a lock
+    // notice every lockout window, outside the limit on mail to a pending address.
+    const lockFlows = accountFlows({ RATE_LIMIT_AUTH: 'off', LOCKOUT_THRESHOLD: '3', REGISTRATION: 'verify' })
+    const email = uniqueEmail('locked-pending')
+    expect((await lockFlows.post('/auth/register', { email, password: STRONG_PASSWORD })).status).toBe(202)
+    for (let i = 0; i < 3; i++) {
+      await expectProblem(
+        await lockFlows.post('/auth/login', { email, password: WRONG_PASSWORD }),
+        401,
+        'invalid_credentials',
+      )
+    }
+    await expectProblem(
+      await lockFlows.post('/auth/login', { email, password: STRONG_PASSWORD }),
+      429,
+      'account_locked',
+    )
+    expect(lockFlows.eventsFor(email).map((e) => e.type)).toEqual(['account.verification_requested'])
+  })
 })
 
 describe('reset links across a password change', () => {

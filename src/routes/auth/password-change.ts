@@ -13,7 +13,7 @@ import { hashPassword, verifyPassword } from '../../passwords/password'
 import { logRequest } from '../../request-log'
 import type { User } from '../../stores/types'
 import { reserveAttempt } from './account'
-import { enforcePasswordPolicy, logLockedNow } from './common'
+import { enforcePasswordPolicy, lockedNow } from './common'
 import { principalOf } from './session'
 import { accountStoreUnavailable } from './verify'
 
@@ -53,7 +53,7 @@ export async function changePassword(
       failures: attempt.failures,
       outcome: 'failure',
     })
-    if (attempt.lastAttempt) logLockedNow(c, config, { userid })
+    if (attempt.lastAttempt) lockedNow(c, gw, { userid }, user)
     throw new GatewayError('incorrect_password')
   }
   // The password was right; a counter that stays up is not worth refusing the change for.
