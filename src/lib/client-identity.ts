@@ -38,10 +38,11 @@ export function clientIdentity(cfConnectingIp: string | undefined): ClientIdenti
 
 /**
  * The network a client sits in, for counting *distinct* clients (the proxy's circuit breaker): IPv4 by /24 and
- * IPv6 by /48, the blocks a single subscriber or host can easily own many addresses of. Coarser than
- * {@link clientIdentity}, so one network's many /64s or addresses count once.
+ * IPv6 by /32, the blocks a single subscriber or host can easily own many addresses of (a tunnel broker hands
+ * anyone several /48s of its /32 for free; a /32 is a provider's allocation). Coarser than {@link clientIdentity},
+ * so one network's many /64s, /48s or addresses count once.
  *
- * @example clientNetwork('2001:db8:aa:1::1') // 'net6:2001:0db8:00aa::/48'
+ * @example clientNetwork('2001:db8:aa:1::1') // 'net6:2001:0db8::/32'
  */
 export function clientNetwork(cfConnectingIp: string | undefined): string {
   return networkOf(clientIdentity(cfConnectingIp))
@@ -50,7 +51,7 @@ export function clientNetwork(cfConnectingIp: string | undefined): string {
 /** {@link clientNetwork} of an identity already parsed. @example networkOf(clientIdentity('203.0.113.7')) // 'net4:203.0.113.0/24' */
 export function networkOf(identity: ClientIdentity): string {
   if (identity.kind === 'ipv4') return `net4:${identity.key.slice(4).split('.').slice(0, 3).join('.')}.0/24`
-  if (identity.kind === 'ipv6') return `net6:${identity.key.slice(4).split(':').slice(0, 3).join(':')}::/48`
+  if (identity.kind === 'ipv6') return `net6:${identity.key.slice(4).split(':').slice(0, 2).join(':')}::/32`
   return identity.key
 }
 

@@ -25,7 +25,7 @@ async function sameSecret(presented: string, expected: string): Promise<boolean>
 }
 
 /**
- * Refusals are logged at most once a minute per client network (IPv4 /24, IPv6 /48, as the origin breakers count
+ * Refusals are logged at most once a minute per client network (IPv4 /24, IPv6 /32, as the origin breakers count
  * clients: one host has many addresses), per isolate; the next logged one carries the count left unlogged. The route
  * is exempt from rate limits, for scrapers, so a client sending wrong tokens could otherwise multiply log lines at
  * will. Each refusal still writes its Analytics Engine data point.

@@ -698,8 +698,16 @@ describe('proxy: resilience', () => {
     logs = captureLogs()
     const send = gateway(TIMEOUT_BREAKER)
     const { token } = await tokenWith()
-    // Three /64s of one /48 (or three addresses of one /24): one network, one source.
-    for (const ip of ['2001:db8:aa:1::1', '2001:db8:aa:2::1', '2001:db8:aa:3::1', '203.0.113.5', '203.0.113.6']) {
+    // /64s and /48s of one /32 (a tunnel broker hands out /48s for free), or addresses of one /24: one network,
+    // one source each, so one subscriber with an IPv4 address and two tunnels is two sources, not three.
+    for (const ip of [
+      '2001:db8:aa:1::1',
+      '2001:db8:aa:2::1',
+      '2001:db8:ab::1',
+      '2001:db8:ac::1',
+      '203.0.113.5',
+      '203.0.113.6',
+    ]) {
       await expectProblem(await send(unique('/__echo/slow/2000'), from(ip, token)), 504, 'upstream_timeout')
     }
     // Slow uploads from three networks: one byte, then nothing.
