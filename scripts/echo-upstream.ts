@@ -79,8 +79,9 @@ const REDIRECT_PATH = /\/__echo\/redirect\/(30[1-8])(?:\/|$)/
  * - `/__echo/set-cookie` adds `Set-Cookie`, `Server`, `X-Powered-By`, weak `X-Frame-Options` and CSP, and
  *   permissive `Access-Control-*` fields (headers a gateway should strip, vet or replace);
  * - `/__echo/leaky` answers the request's `X-Gateway-*` and `X-Forwarded-*` fields back as its own, with `Via`,
- *   `Forwarded`, `Alt-Svc`, `NEL`, `Report-To`, `Reporting-Endpoints`, `Service-Worker-Allowed` and
- *   `Clear-Site-Data` (fields about the hop, or policies for the whole host, that a gateway should not pass on);
+ *   `Forwarded`, `Alt-Svc`, `NEL`, `Report-To`, `Service-Worker-Allowed` and `Clear-Site-Data` (fields about the
+ *   hop, or policies for the whole host, that a gateway should not pass on), and `Reporting-Endpoints` (one
+ *   document's, which it should);
  * - `/__echo/redirect/:code?to=URL` answers that 3xx with `Location: URL` (an open redirect, as origins have);
  * - `POST /__echo/faults` with `{match, times, status}` makes the next `times` requests whose body contains `match`
  *   get `status` (500–599) instead of the echo;

@@ -15,7 +15,7 @@ export const ACCOUNT_EVENT_TYPES = [
   'account.locked',
   /** The password was changed or reset. */
   'account.password_changed',
-  /** Sessions were ended for the owner by a password reset or an administrator (not by the owner's own logout-all). */
+  /** A password reset, or an administrator's DELETE /auth/admin/users/{id}/sessions, ended the owner's sessions. */
   'account.sessions_revoked',
 ] as const
 

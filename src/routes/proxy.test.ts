@@ -241,19 +241,12 @@ describe('proxy: forwarding with a signed identity', () => {
     expect((await received(path))[0]?.headers['x-gateway-signature']).toBeDefined()
     const names = [...res.headers.keys()]
     expect(names.filter((name) => name.startsWith('x-gateway-') || name.startsWith('x-forwarded-'))).toEqual([])
-    for (const name of [
-      'via',
-      'forwarded',
-      'alt-svc',
-      'nel',
-      'report-to',
-      'reporting-endpoints',
-      'service-worker-allowed',
-    ]) {
+    for (const name of ['via', 'forwarded', 'alt-svc', 'nel', 'report-to', 'service-worker-allowed']) {
       expect(res.headers.get(name), name).toBeNull()
     }
     // The origin may clear what is its own, never the gateway's cookie.
     expect(res.headers.get('clear-site-data')).toBe('"cache", "storage"')
+    expect(res.headers.get('reporting-endpoints')).toBe('x="https://collector.example/r"')
     expect(res.headers.get('strict-transport-security')).toMatch(/max-age=31536000/)
   })
 

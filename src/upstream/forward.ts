@@ -95,8 +95,8 @@ type Outcome =
  *   `upstream_unavailable` with Retry-After, origin not called;
  * - no response head within `timeoutMs`: 504 `upstream_timeout` (never retried), or 408 `request_timeout` when
  *   the gateway was still waiting for the client's body bytes (the origin was waiting for them too);
- * - connection error: 502 `bad_gateway` (for GET/HEAD after one retry); a status outside 200-599 (101, 600…):
- *   502 `bad_gateway` at once, counted as the answer it is;
+ * - connection error: 502 `bad_gateway` (for GET/HEAD after one retry); a final status outside 200-599 (101,
+ *   600-999): 502 `bad_gateway` at once, counted as the answer it is;
  * - body over `maxBodyBytes`: 413 `payload_too_large`;
  * - upstream 502/503 on GET/HEAD: the failed body is discarded and the request retried once; the last response is
  *   returned as is.

@@ -238,7 +238,6 @@ describe('clientResponseFields', () => {
     'alt-svc',
     'nel',
     'report-to',
-    'Reporting-Endpoints',
     'service-worker-allowed',
   ])('drops the upstream %s header', (name) => {
     const headers = asHeaders(new Headers({ [name]: 'x', etag: '"1"' }))
@@ -297,6 +296,8 @@ describe('clientResponseFields', () => {
       'x-ratelimit-origin': '1',
       location: '/api/items/1',
       'www-authenticate': 'Basic realm="origin"',
+      // Scoped to the document it comes with, unlike Report-To and NEL.
+      'reporting-endpoints': 'csp="https://reports.example/csp"',
     }
     expect(Object.fromEntries(asHeaders(new Headers(init)))).toEqual(init)
   })

@@ -98,8 +98,9 @@ const NO_OPTIONS: ReadonlySet<string> = new Set()
 /**
  * Response fields the client never gets from the origin: its software (`Server`, `X-Powered-By`); the hop (`Via`,
  * `Forwarded`); and policies a browser applies to the whole host, which one path of the origin must not set for
- * the gateway's origin: alternative services (the edge's transport), network error logging and reporting endpoints
- * (where browsers send reports about every request to the host), and a service worker scope wider than its script.
+ * the gateway's origin: alternative services (the edge's transport), network error logging and its `Report-To`
+ * endpoints (where browsers send reports about every request to the host, for months), and a service worker scope
+ * wider than its script. `Reporting-Endpoints` passes: it configures endpoints for the one document it comes with.
  */
 export const UPSTREAM_ONLY_RESPONSE_HEADERS = [
   'server',
@@ -109,7 +110,6 @@ export const UPSTREAM_ONLY_RESPONSE_HEADERS = [
   'alt-svc',
   'nel',
   'report-to',
-  'reporting-endpoints',
   'service-worker-allowed',
 ] as const
 const UPSTREAM_ONLY = new Set<string>(UPSTREAM_ONLY_RESPONSE_HEADERS)

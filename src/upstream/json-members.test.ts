@@ -88,7 +88,25 @@ describe('watchTopLevelMembers: against JSON.parse', () => {
       return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n)
     }
   }
-  const WORDS = ['_method', '_METHOD', '_Method', '_methods', 'x_method', 'a', '"', '\\', '\\"', 'é', '', '{', '[1,']
+  const WORDS = [
+    '_method',
+    '_METHOD',
+    '_Method',
+    '_methods',
+    'x_method',
+    'a',
+    '"',
+    '\\',
+    '\\"',
+    'é',
+    '',
+    '{',
+    '[1,',
+    '😀',
+    '\n',
+    'n'.repeat(17),
+    `${'z'.repeat(26)}_method`,
+  ]
 
   function documentFrom(rand: (n: number) => number): string {
     const ws = () => ['', ' ', '\n\t', '  '][rand(4)] as string
@@ -121,7 +139,7 @@ describe('watchTopLevelMembers: against JSON.parse', () => {
       const expected =
         typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && Object.keys(parsed).some(isMethod)
       if (expected) refusedCount++
-      for (const size of [1, 5, text.length + 1]) {
+      for (const size of [1, 2, 5, 16, 17, text.length + 1]) {
         const result = await watch(text, size)
         expect({ text, size, refused: result.refused }).toEqual({ text, size, refused: expected })
         if (!expected) expect(result.passed).toBe(text)
@@ -148,6 +166,8 @@ describe('watchTopLevelMembers: work per byte', () => {
     ['short strings in nested objects', (i: number) => `{"b":${i},"c":"x${i % 7}"}`],
     ['short strings in an array', (i: number) => `"s${i % 10}"`],
     ['short names and numbers', (i: number) => `{"k${i % 100}":${i},"t":true}`],
+    ['17-character names', (i: number) => `{"${'n'.repeat(12)}${String(i % 100_000).padStart(5, '0')}":1}`],
+    ['escapes in names and values', (i: number) => `{"\\u0041\\ud83d\\ude00${i % 10}":"\\n\\u0042"}`],
   ])(
     'reads a megabyte of %s in one chunk in well under a second',
     async (_, item) => {

@@ -36,14 +36,12 @@ const SIMPLE_ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '
 const STRUCTURAL = new Uint8Array(256)
 for (const byte of [0x22, 0x7b, 0x7d, 0x5b, 0x5d, 0x2c]) STRUCTURAL[byte] = 1
 
-/** The bytes from `start` to `stop` as characters, each byte of a multi-byte character as U+FFFD. */
-function ascii(chunk: Uint8Array, start: number, stop: number): string {
-  let text = ''
-  for (let j = start; j < stop; j++) {
-    const byte = chunk[j] as number
-    text += byte < 0x80 ? String.fromCharCode(byte) : '\uFFFD'
-  }
-  return text
+/** Hex digit values; anything else counts as 0 (such a body is not JSON, and its origin refuses it too). */
+const HEX = new Uint8Array(256)
+for (let digit = 0; digit < 16; digit++) {
+  const char = digit.toString(16)
+  HEX[char.charCodeAt(0)] = digit
+  HEX[char.toUpperCase().charCodeAt(0)] = digit
 }
 
 /**
@@ -62,7 +60,7 @@ export function watchTopLevelMembers(
   let inString = false
   let inName = false
   let escaping = 0 // 0: none; 1: after a backslash; 2-5: reading the hex digits of \uXXXX
-  let hex = ''
+  let code = 0 // the \uXXXX code unit so far
   let name = ''
   let refused = false
   // Until the first byte that is not whitespace (or a UTF-8 byte order mark, which body-parser skips): only a body
@@ -85,25 +83,35 @@ export function watchTopLevelMembers(
     for (let i = 0; i < end; i++) {
       if (passThrough) return false
       if (inString && escaping === 0) {
-        // Inside a string only a quote or a backslash changes the state: skip to the next one natively.
+        // Inside a string only a quote or a backslash changes the state.
         let next = -1
-        // Most strings are short: a few bytes read here cost less than two native calls.
-        for (let j = i, near = Math.min(end, i + 16); j < near; j++) {
-          const byte = chunk[j] as number
-          if (byte === 0x22 || byte === 0x5c) {
-            next = j
-            break
+        if (inName) {
+          // A name is decoded as it is scanned, up to one character past the longest decoded; a byte of a
+          // multi-byte character is never one of a refused ASCII name's.
+          for (; i < end && name.length <= MAX_NAME_CHARS; i++) {
+            const byte = chunk[i] as number
+            if (byte === 0x22 || byte === 0x5c) {
+              next = i
+              break
+            }
+            name += byte < 0x80 ? String.fromCharCode(byte) : '\uFFFD'
+          }
+          if (i === end) return false
+        } else {
+          // Most value strings are short: a few bytes read here cost less than two native calls.
+          for (let j = i, near = Math.min(end, i + 16); j < near; j++) {
+            const byte = chunk[j] as number
+            if (byte === 0x22 || byte === 0x5c) {
+              next = j
+              break
+            }
           }
         }
         if (next === -1) {
+          // Skip natively to the next one, each search covering the chunk once (see above).
           if (quote !== -1 && quote < i) quote = chunk.indexOf(0x22, i)
           if (backslash !== -1 && backslash < i) backslash = chunk.indexOf(0x5c, i)
           next = quote === -1 ? backslash : backslash === -1 ? quote : Math.min(quote, backslash)
-        }
-        if (inName) {
-          // A name's bytes up to there; a byte of a multi-byte character is never one of a refused ASCII name's.
-          const stop = Math.min(next === -1 ? end : next, i + MAX_NAME_CHARS + 1 - name.length)
-          if (stop > i) name += ascii(chunk, i, stop)
         }
         if (next === -1) return false
         i = next
@@ -132,19 +140,35 @@ export function watchTopLevelMembers(
         if (escaping === 1) {
           if (byte === 0x75 /* u */) {
             escaping = 2
-            hex = ''
+            code = 0
           } else {
             if (inName) append(SIMPLE_ESCAPES[String.fromCharCode(byte)] ?? String.fromCharCode(byte))
             escaping = 0
           }
         } else if (escaping >= 2) {
-          hex += String.fromCharCode(byte)
-          if (hex.length === 4) {
-            if (inName) append(String.fromCharCode(Number.parseInt(hex, 16)))
+          // Counted as digits arrive, no string built: a body of escapes costs little more than one without.
+          code = code * 16 + (HEX[byte] as number)
+          if (++escaping === 6) {
+            if (inName) append(String.fromCharCode(code))
             escaping = 0
           }
         } else if (byte === 0x5c /* \ */) {
-          escaping = 1
+          // An escape whole in this chunk is read in one step; one cut by the chunk's end, byte by byte.
+          const next = i + 1 < end ? (chunk[i + 1] as number) : -1
+          if (next === 0x75 /* u */ && i + 5 < end) {
+            const unit =
+              (HEX[chunk[i + 2] as number] as number) * 4096 +
+              (HEX[chunk[i + 3] as number] as number) * 256 +
+              (HEX[chunk[i + 4] as number] as number) * 16 +
+              (HEX[chunk[i + 5] as number] as number)
+            if (inName) append(String.fromCharCode(unit))
+            i += 5
+          } else if (next !== -1 && next !== 0x75) {
+            if (inName) append(SIMPLE_ESCAPES[String.fromCharCode(next)] ?? String.fromCharCode(next))
+            i += 1
+          } else {
+            escaping = 1
+          }
         } else if (byte === 0x22 /* " */) {
           inString = false
           if (inName) {

@@ -237,6 +237,40 @@ describe('a refresh in flight while the credentials change', () => {
   })
 })
 
+describe('a refresh whose liveness read fails', () => {
+  it('answers 503, never 401, and the same token refreshes once the store is back (grace window)', async () => {
+    const base = createD1RefreshTokenStore(env.DB)
+    let fail = false
+    const flows = accountFlows(
+      {},
+      {
+        refreshTokens: {
+          ...base,
+          isFamilyLive: async (id: string) => {
+            if (fail) throw new Error('D1 unavailable')
+            return base.isFamilyLive(id)
+          },
+        },
+      },
+    )
+    const email = uniqueEmail('refresh-store-down')
+    expect((await flows.post('/auth/register', { email, password: STRONG_PASSWORD })).status).toBe(202)
+    const pair = await flows.login(email, STRONG_PASSWORD)
+    const logs = captureLogs()
+    try {
+      fail = true
+      const res = await flows.post('/auth/refresh', { refresh_token: pair.refresh_token })
+      await expectProblem(res, 503, 'dependency_unavailable')
+      expect(res.headers.get('retry-after')).toBe('2')
+      expect(logs.events('request_failed')).toMatchObject([{ reason: 'refresh_store_failed' }])
+      fail = false
+      expect((await flows.post('/auth/refresh', { refresh_token: pair.refresh_token })).status).toBe(200)
+    } finally {
+      logs.restore()
+    }
+  })
+})
+
 describe('a reset whose last cutoff cannot be written', () => {
   it('answers 503 revocation_unavailable, not 204, when its D1 writes crossed a second and Upstash then failed', async () => {
     const held = holdNext(createD1UserStore(env.DB), 'setPasswordHash')

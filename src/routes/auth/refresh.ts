@@ -118,13 +118,13 @@ export async function refresh(
   // Read side by side (one round trip's wait): the user, and whether the family is still live. A reset, a
   // logout-all or a disable that revoked the family after the rotation refuses the refresh here, rather than
   // answering a pair whose refresh token is dead and whose access token the change's cutoff already covers.
-  let user: Awaited<ReturnType<typeof users.findById>>
-  let live: boolean
-  try {
-    ;[user, live] = await Promise.all([users.findById(result.userId), refreshTokens.isFamilyLive(result.familyId)])
-  } catch (cause) {
-    throw unavailable('dependency_unavailable', 'user_store_failed', cause, ACCOUNT_RETRY_AFTER_SECONDS)
+  const failed = (reason: string) => (cause: unknown) => {
+    throw unavailable('dependency_unavailable', reason, cause, ACCOUNT_RETRY_AFTER_SECONDS)
   }
+  const [user, live] = await Promise.all([
+    users.findById(result.userId).catch(failed('user_store_failed')),
+    refreshTokens.isFamilyLive(result.familyId).catch(failed('refresh_store_failed')),
+  ])
   // rotate() already refuses a disabled user's family; a user deleted in between is just as dead.
   if (user === null || user.disabledAt !== null) invalid(c, 'user_gone')
   if (!live) invalid(c, 'session_revoked')
