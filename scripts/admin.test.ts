@@ -104,6 +104,11 @@ describe('createUser', () => {
     ['a longer minimum', { minLength: 30 }, /too_short.*30 to 128/],
     ['an invalid address', { email: 'root@localhost' }, /--email/],
     ['an invalid scope', { scopes: ['a b'] }, /--scope "a b"/],
+    [
+      'scopes too long to fit a token',
+      { scopes: Array.from({ length: 9 }, (_, i) => `s${i}:${'x'.repeat(125)}`) },
+      /1024 characters joined/,
+    ],
   ])('refuses %s before any wrangler call, naming no secret', async (_, overrides, message) => {
     const { wrangler, calls } = recordingWrangler()
     const error = await createUser(user(overrides), modules, wrangler).catch((err: Error) => err)

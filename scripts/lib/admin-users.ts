@@ -61,6 +61,10 @@ function check(user: NewUser, modules: WorkerModules): { email: string; scopes: 
   if (email === null) throw new InputError('--email is not an address the login route accepts')
   const bad = user.scopes.find((scope) => !modules.isScopeToken(scope))
   if (bad !== undefined) throw new InputError(`--scope ${JSON.stringify(bad)} is not a scope token (RFC 6749 §3.3)`)
+  const unique = [...new Set(user.scopes)]
+  const tooMany = modules.scopeSetProblem(unique)
+  if (tooMany !== undefined)
+    throw new InputError(`--scope: ${tooMany}: the account's tokens would be too large to verify`)
   const { passwords } = modules
   if (Buffer.byteLength(user.password) > passwords.MAX_PASSWORD_INPUT_BYTES) {
     throw new InputError(`the password is longer than ${passwords.MAX_PASSWORD_INPUT_BYTES} bytes`)
@@ -71,7 +75,7 @@ function check(user: NewUser, modules: WorkerModules): { email: string; scopes: 
       `the password breaks the policy (${policy.reason}): ${policy.minLength} to ${policy.maxLength} characters, not a common password, not the address`,
     )
   }
-  return { email, scopes: [...new Set(user.scopes)] }
+  return { email, scopes: unique }
 }
 
 /** `text` with every occurrence of `secret` replaced: wrangler may echo a failed statement. */

@@ -39,6 +39,8 @@ export interface WorkerModules {
   normalizeEmail(raw: string): string | null
   /** `isScopeToken` (src/lib/scopes.ts). */
   isScopeToken(value: unknown): value is string
+  /** `scopeSetProblem` (src/lib/scopes.ts): why a scope set would give tokens too large to verify. */
+  scopeSetProblem(scopes: readonly string[]): string | undefined
   /** `weakSecretReason` (src/config/secrets.ts): why a pepper would fail the gateway's own check. */
   weakSecretReason(value: string): string | undefined
   /** `DEVELOPMENT_PASSWORD_PEPPER` (src/config/vars.ts): the pepper of a development gateway without one. */
@@ -71,6 +73,7 @@ export async function loadWorkerModules(): Promise<WorkerModules> {
     emailSchema: loginBody.shape.email,
     normalizeEmail: users.normalizeEmail as WorkerModules['normalizeEmail'],
     isScopeToken: scopes.isScopeToken as WorkerModules['isScopeToken'],
+    scopeSetProblem: scopes.scopeSetProblem as WorkerModules['scopeSetProblem'],
     weakSecretReason: secrets.weakSecretReason as WorkerModules['weakSecretReason'],
     developmentPepper: vars.DEVELOPMENT_PASSWORD_PEPPER as string,
   }

@@ -9,6 +9,24 @@ export function isScopeToken(value: unknown): value is string {
 }
 
 /**
+ * At most this many scopes per account, each at most this long, and at most `MAX_SCOPES_CHARS` joined: they all
+ * travel in every access token, which the verifier refuses above `MAX_TOKEN_BYTES` (4096); the joined bound, the
+ * same as `DEFAULT_USER_SCOPES`'s, keeps the largest accepted set's tokens well inside it.
+ */
+export const MAX_SCOPES = 32
+export const MAX_SCOPE_LENGTH = 128
+export const MAX_SCOPES_CHARS = 1024
+
+/** Why an account's scope set is refused (its tokens would be too large to verify), or undefined. */
+export function scopeSetProblem(scopes: readonly string[]): string | undefined {
+  if (scopes.length > MAX_SCOPES) return `more than ${MAX_SCOPES} scopes`
+  if (scopes.some((scope) => scope.length > MAX_SCOPE_LENGTH))
+    return `a scope longer than ${MAX_SCOPE_LENGTH} characters`
+  if (scopes.join(' ').length > MAX_SCOPES_CHARS) return `scopes longer than ${MAX_SCOPES_CHARS} characters joined`
+  return undefined
+}
+
+/**
  * The scope every `/auth/admin/` route requires. Only `npm run admin -- create-user` and another administrator grant
  * it: no route does, and the configuration refuses it in DEFAULT_USER_SCOPES.
  */

@@ -6,19 +6,27 @@ import type { Context } from 'hono'
 import * as z from 'zod/mini'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
-import { SCOPE_TOKEN } from '../../lib/scopes'
+import { MAX_SCOPE_LENGTH, MAX_SCOPES, MAX_SCOPES_CHARS, SCOPE_TOKEN } from '../../lib/scopes'
 import { logRequest } from '../../request-log'
 import { normalizeEmail } from '../../stores/d1/users'
 import { LoginBody } from '../auth/schemas'
 
-/** At most this many scopes per account, each at most this long: they all travel in every access token. */
-export const MAX_SCOPES = 32
-export const MAX_SCOPE_LENGTH = 128
-
 const scope = z.string().check(z.maxLength(MAX_SCOPE_LENGTH), z.regex(SCOPE_TOKEN))
 
-/** `PUT /auth/admin/users/{id}/scopes`: the whole new set (RFC 6749 §3.3 scope tokens); `[]` takes every scope away. */
-export const ScopesBody = z.strictObject({ scopes: z.array(scope).check(z.maxLength(MAX_SCOPES)) })
+/**
+ * `PUT /auth/admin/users/{id}/scopes`: the whole new set (RFC 6749 §3.3 scope tokens), within the limits that keep
+ * its tokens verifiable (`src/lib/scopes.ts`); `[]` takes every scope away.
+ */
+export const ScopesBody = z.strictObject({
+  scopes: z.array(scope).check(
+    z.maxLength(MAX_SCOPES),
+    z.superRefine((scopes, ctx) => {
+      if (scopes.join(' ').length > MAX_SCOPES_CHARS) {
+        ctx.addIssue({ code: 'too_big', origin: 'string', maximum: MAX_SCOPES_CHARS, inclusive: true, input: scopes })
+      }
+    }),
+  ),
+})
 
 interface QueryError {
   parameter: string

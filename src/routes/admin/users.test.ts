@@ -219,6 +219,24 @@ describe('PUT /auth/admin/users/{id}/scopes', () => {
     ])
   })
 
+  it('accepts only scope sets whose tokens the gateway accepts: the largest one still signs a working token', async () => {
+    const admin = await signInAdmin()
+    const target = await signInUser()
+    // Eight of 127 characters: 1,023 joined, the most MAX_SCOPES_CHARS allows.
+    const scopes = Array.from({ length: 8 }, (_, i) => `s${i}:${'x'.repeat(124)}`)
+    expect(scopes.join(' ')).toHaveLength(1023)
+    expect(
+      (await send(admin.access_token, 'PUT', `/auth/admin/users/${target.userId}/scopes`, { scopes })).status,
+    ).toBe(204)
+    await nextSecond()
+    const refreshed = await refreshWith(target.refresh_token)
+    expect(refreshed.status).toBe(200)
+    const { access_token } = (await refreshed.json()) as { access_token: string }
+    const me = await fetchGateway('/auth/me', { headers: authHeader(access_token) })
+    expect(me.status).toBe(200)
+    expect(((await me.json()) as { scopes: string[] }).scopes).toHaveLength(8)
+  })
+
   it('lets an administrator change their own scopes while keeping the admin scope', async () => {
     const admin = await signInAdmin()
     const res = await send(admin.access_token, 'PUT', `/auth/admin/users/${admin.userId}/scopes`, {
@@ -237,6 +255,13 @@ describe('PUT /auth/admin/users/{id}/scopes', () => {
     [
       'too many scopes',
       { scopes: Array.from({ length: 33 }, (_, i) => `s${i}`) },
+      [{ pointer: '/scopes', code: 'too_big' }],
+    ],
+    [
+      // 32 of 128 characters made tokens of ~6,000 characters, which the verifier refuses (4,096): the account
+      // would log in and refresh with 200 and be refused everywhere else.
+      'scopes over 1,024 characters joined',
+      { scopes: Array.from({ length: 9 }, (_, i) => `s${i}:${'x'.repeat(125)}`) },
       [{ pointer: '/scopes', code: 'too_big' }],
     ],
   ])('refuses %s with 400 validation_failed and changes nothing', async (_, body, errors) => {
