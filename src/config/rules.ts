@@ -52,6 +52,7 @@ export function checkPolicy(vars: PolicyVars, issue: ReportIssue): void {
     )
   }
   checkSigningPolicy(vars, issue)
+  checkDistinctSecrets(vars, issue)
   checkCorsPolicy(vars, issue)
   checkAccountEventsUrl(vars, issue)
   if (strict && vars.RATE_LIMIT_AUTH.trim() === 'off') {
@@ -109,6 +110,37 @@ export function checkPolicy(vars: PolicyVars, issue: ReportIssue): void {
       )
     } else if (parseHttpUrl(vars.UPSTREAM_URL)?.protocol !== 'https:') {
       issue('UPSTREAM_URL', `UPSTREAM_URL must start with https:// in ${env} (got http://…)`)
+    }
+  }
+}
+
+/**
+ * No two secrets share a value, in any environment: each goes to different holders (the origin and the account-events
+ * receiver hold UPSTREAM_SIGNING_SECRET, scrapers METRICS_TOKEN, Upstash its token), so a shared one lets one holder
+ * act as another: with JWT_SECRET equal to UPSTREAM_SIGNING_SECRET the origin could mint access tokens for any user.
+ * Each later secret in the list is checked against the earlier ones; a message names both variables, never a value.
+ */
+function checkDistinctSecrets(vars: PolicyVars, issue: ReportIssue): void {
+  const secrets: [keyof Vars, string | undefined][] = [
+    ['UPSTASH_REDIS_REST_TOKEN', vars.UPSTASH_REDIS_REST_TOKEN],
+    ['PASSWORD_PEPPER', vars.PASSWORD_PEPPER],
+    ['UPSTREAM_SIGNING_SECRET', vars.UPSTREAM_SIGNING_SECRET],
+    ['METRICS_TOKEN', vars.METRICS_TOKEN],
+    ['JWT_SECRET', vars.JWT_SECRET],
+    ...splitList(vars.JWT_PREVIOUS_SECRETS).map((s): [keyof Vars, string] => ['JWT_PREVIOUS_SECRETS', s]),
+  ]
+  const seen = new Map<string, keyof Vars>()
+  for (const [variable, value] of secrets) {
+    if (value === undefined || value === '') continue
+    const first = seen.get(value)
+    // A previous HMAC secret equal to the current one is only redundant: both verify the same tokens.
+    if (first !== undefined && !(first === 'JWT_SECRET' && variable === 'JWT_PREVIOUS_SECRETS')) {
+      issue(
+        variable,
+        `${variable} must differ from ${first}: they go to different holders, and a shared value lets one act as the other; generate each with \`npm run keys -- secret\``,
+      )
+    } else if (first === undefined) {
+      seen.set(value, variable)
     }
   }
 }

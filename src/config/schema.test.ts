@@ -17,6 +17,7 @@ const PRIVATE_KEY = JSON.stringify({ ...PUBLIC_JWK, d: 'U2VjcmV0X3ByaXZhdGVfa2V5
 const HMAC_SECRET = 'q7Vn2Lx9Kd4Rz8Wm3Ty6Hb1Pc5Jf0Gs-AeUiOoYr_Xw'
 const PEPPER = 'Hn4Wq8Zt2Lk6Vb0Xc3Mj7Rp1Sd5Gf9Ya-Ue_IoTy2Qw'
 const SIGNING_SECRET = 'Zs8Kq2Wn5Tv9Lm3Xb7Rc1Hd4Jf6Gp0Ya-Ue_IoTy2Qx'
+const OTHER_SECRET = 'Rt6Yp1Qc8Vw3Ln5Zk9Xh2Jm7Bd4Gs0Fa-Ie_UoWy3Pz'
 const prod = {
   PASSWORD_PEPPER: PEPPER,
   UPSTREAM_SIGNING_SECRET: SIGNING_SECRET,
@@ -230,13 +231,32 @@ describe('config schema: token signing and revocation', () => {
       ...prod,
       JWT_PRIVATE_KEY: undefined,
       JWT_SECRET: HMAC_SECRET,
-      JWT_PREVIOUS_SECRETS: ` ${STRONG_TOKEN} ,`,
+      JWT_PREVIOUS_SECRETS: ` ${OTHER_SECRET} ,`,
     })
     expect(result.ok && result.config.jwt.signing).toEqual({
       alg: 'HS256',
       secret: HMAC_SECRET,
-      previousSecrets: [STRONG_TOKEN],
+      previousSecrets: [OTHER_SECRET],
     })
+  })
+
+  it.each([
+    ['JWT_SECRET', 'UPSTREAM_SIGNING_SECRET', { JWT_PRIVATE_KEY: undefined, JWT_SECRET: SIGNING_SECRET }],
+    [
+      'JWT_PREVIOUS_SECRETS',
+      'PASSWORD_PEPPER',
+      { JWT_PRIVATE_KEY: undefined, JWT_SECRET: HMAC_SECRET, JWT_PREVIOUS_SECRETS: `${OTHER_SECRET},${PEPPER}` },
+    ],
+    ['METRICS_TOKEN', 'UPSTASH_REDIS_REST_TOKEN', { METRICS_TOKEN: STRONG_TOKEN }],
+    ['UPSTREAM_SIGNING_SECRET', 'PASSWORD_PEPPER', { UPSTREAM_SIGNING_SECRET: PEPPER }],
+  ])('refuses %s equal to %s: whoever holds one could act as the other', (variable, other, vars) => {
+    // The origin holds UPSTREAM_SIGNING_SECRET and scrapers METRICS_TOKEN: with JWT_SECRET equal to either, they
+    // could mint access tokens for any user.
+    for (const environment of ['production', 'development']) {
+      const found = issues(parseConfig({ ...prod, ENVIRONMENT: environment, ...vars }))
+      expect(found).toContainEqual({ variable, message: expect.stringContaining(other) })
+      for (const value of [SIGNING_SECRET, PEPPER, STRONG_TOKEN]) expect(JSON.stringify(found)).not.toContain(value)
+    }
   })
 
   it('accepts extra public keys for rotation in EdDSA mode', () => {
@@ -369,8 +389,8 @@ describe('config schema: CORS, body limits, metrics', () => {
 
   it('requires a strong METRICS_TOKEN outside development when one is set', () => {
     expect(issues(parseConfig({ ...prod, METRICS_TOKEN: 'metrics' }))[0]).toMatchObject({ variable: 'METRICS_TOKEN' })
-    const result = parseConfig({ ...prod, METRICS_TOKEN: STRONG_TOKEN })
-    expect(result.ok && result.config.metrics.token).toBe(STRONG_TOKEN)
+    const result = parseConfig({ ...prod, METRICS_TOKEN: OTHER_SECRET })
+    expect(result.ok && result.config.metrics.token).toBe(OTHER_SECRET)
     expect(parseConfig({ ...dev, METRICS_TOKEN: 'm' }).ok).toBe(true)
     // Empty is unset: the route stays off, and no strength rule applies.
     const empty = parseConfig({ ...prod, METRICS_TOKEN: '' })
