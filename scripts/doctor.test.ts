@@ -158,6 +158,48 @@ describe('npm run doctor -- --env production', () => {
   })
 })
 
+describe('the doctor as npm run deploy runs it', () => {
+  const deploying = (toml: string, secrets: SecretReport, skipSecretCheck = false) =>
+    diagnose({ toml, mode: 'deploy', env: 'production', secrets, today: TODAY, checks, deploying: { skipSecretCheck } })
+
+  it('refuses when the secrets cannot be listed, unless told to skip the check', () => {
+    const refused = deploying(completeProduction(), skipped)
+    expect(refused.errors).toEqual([
+      expect.stringMatching(/^secrets: could not be listed \(not logged in to Cloudflare\)/),
+    ])
+    expect(refused.errors[0]).toContain('npx wrangler secret put NAME --env production')
+    // `npm run doctor` alone notes it; so does a deploy told to skip the check.
+    expect(production(completeProduction(), skipped).errors).toEqual([])
+    const told = deploying(completeProduction(), skipped, true)
+    expect(told.errors).toEqual([])
+    expect(told.notes[0]).toMatch(/^secrets: check skipped/)
+    expect(deploying(completeProduction(), { kind: 'values', from: 'x', values: strongSecrets() }).errors).toEqual([])
+  })
+
+  it('refuses a development configuration, and an ENVIRONMENT that is not the environment it deploys', () => {
+    const secrets: SecretReport = { kind: 'values', from: 'x', values: strongSecrets() }
+    const staging = completeProduction(SHIPPED).replace(
+      '[env.production.vars]\nENVIRONMENT = "production"',
+      '[env.production.vars]\nENVIRONMENT = "staging"',
+    )
+    expect(deploying(staging, secrets).errors).toEqual([
+      expect.stringMatching(/ENVIRONMENT in .* is "staging", not "production"/),
+    ])
+    expect(production(staging, secrets).warnings).toEqual([expect.stringMatching(/is "staging", not "production"/)])
+    const top = diagnose({
+      toml: SHIPPED.replace('ENVIRONMENT = "production"', 'ENVIRONMENT = "development"'),
+      mode: 'deploy',
+      secrets,
+      today: TODAY,
+      checks,
+      deploying: { skipSecretCheck: false },
+    })
+    expect(top.errors).toContainEqual(
+      expect.stringMatching(/is "development" \(or unset\): a deployed development gateway answers 500/),
+    )
+  })
+})
+
 describe('npm run doctor without --env, and with --local', () => {
   it('checks the top level (a bare `wrangler deploy`), its database id included', () => {
     const d = diagnose({ toml: SHIPPED, mode: 'deploy', secrets: skipped, today: TODAY, checks })

@@ -24,6 +24,8 @@ export interface DoctorOptions {
   /** wrangler.toml to read. @default the repository's */
   config?: string
   mode: DoctorMode
+  /** Set by `npm run deploy` (see DoctorInput). */
+  deploying?: { skipSecretCheck: boolean }
   /** Overrides where secrets come from (tests). @default `wrangler secret list`, or .dev.vars with `local` */
   secrets?: SecretSource
   /** @default now */
@@ -69,6 +71,7 @@ export async function runDoctor(options: DoctorOptions): Promise<Diagnosis> {
     toml: readFileSync(file, 'utf8'),
     mode: options.mode,
     env: options.env,
+    ...(options.deploying === undefined ? {} : { deploying: options.deploying }),
     secrets: options.mode === 'build' ? undefined : await source(),
     today: options.today ?? new Date(),
     checks: await loadGatewayChecks(),

@@ -31,6 +31,12 @@ export interface DoctorInput {
   env?: string
   /** The secrets (deploy and local); ignored by `build`. */
   secrets?: SecretReport
+  /**
+   * Set by `npm run deploy`, which ships what passes: secrets that could not be listed, a development
+   * configuration, and an ENVIRONMENT other than a staging or production environment's name are errors, not notes
+   * or warnings. `skipSecretCheck` (`--skip-secret-check`) keeps the first a note.
+   */
+  deploying?: { skipSecretCheck: boolean }
   today: Date
   checks: GatewayChecks
 }
@@ -86,12 +92,22 @@ export function diagnose(input: DoctorInput): Diagnosis {
   if (input.mode === 'deploy' || environment !== 'development') errors.push(...placeholderVarProblems(target))
   errors.push(...secretInVarsProblems(target, SECRET_NAMES))
   if (env !== undefined && environment !== env && (env === 'staging' || env === 'production')) {
-    warnings.push(
+    ;(input.deploying ? errors : warnings).push(
       `ENVIRONMENT in ${target.varsTable} is ${JSON.stringify(environment)}, not "${env}": the ${env} rules do not apply to it`,
+    )
+  } else if (input.deploying && (environment === undefined || environment === 'development')) {
+    errors.push(
+      `ENVIRONMENT in ${target.varsTable} is "development" (or unset): a deployed development gateway answers 500 to every request not sent to a local host; set "staging" or "production", or deploy with --env`,
     )
   }
   const report = input.secrets ?? { kind: 'skipped', reason: 'no secret source' }
-  notes.push(secretNote(report, target))
+  if (report.kind === 'skipped' && input.deploying !== undefined && !input.deploying.skipSecretCheck) {
+    errors.push(
+      `secrets: could not be listed (${report.reason}), and a deploy needs the required ones set: log in (\`npx wrangler login\`); before a first deploy put them (\`npx wrangler secret put NAME${target.env === undefined ? '' : ` --env ${target.env}`}\` creates the worker); or deploy with --skip-secret-check`,
+    )
+  } else {
+    notes.push(secretNote(report, target))
+  }
   const bindings = { ...target.vars, ...secretBindings(report) }
   errors.push(...input.checks.configIssues(bindings).map((i) => i.message))
   return { subject: `${target.label}${target.name ? ` (worker ${target.name})` : ''}`, errors, warnings, notes }
