@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { assertHealthy, assertValidConfig, DevError, devBindings, varArgs } from './dev-checks.ts'
+import { assertHealthy, assertValidConfig, checkExtraArgs, DevError, devBindings, varArgs } from './dev-checks.ts'
 import { type GatewayChecks, loadGatewayChecks } from './doctor-worker.ts'
 import { freePort } from './free-port.ts'
 
@@ -114,5 +114,27 @@ describe('npm run dev with an invalid configuration', () => {
     expect(result.stdout).toContain('RATE_LIMIT_AUTH must be N/<window>')
     expect(result.stdout).toContain('CORS_ORIGINS entry #1 is a wildcard')
     expect(result.stdout).not.toMatch(/\[dev\] ready/)
+  })
+})
+
+describe('checkExtraArgs', () => {
+  it.each([
+    ['--port', '9000'],
+    ['--ip', '0.0.0.0'],
+    ['--ip=0.0.0.0'],
+    ['--inspector-port', '9229'],
+    // The inspector is a debugger for the running worker: on a public address, anyone on the network could drive it.
+    ['--inspector-ip', '0.0.0.0'],
+    ['--inspector-ip=0.0.0.0'],
+  ])('refuses %s, which npm run dev sets to loopback itself', (...args) => {
+    expect(() => checkExtraArgs(args)).toThrow(DevError)
+  })
+
+  it('returns the options dev.ts passes on to the other wrangler commands, as given', () => {
+    expect(checkExtraArgs(['--persist-to', '.state', '--log-level', 'debug', '--env=staging'])).toEqual([
+      '--persist-to',
+      '.state',
+      '--env=staging',
+    ])
   })
 })

@@ -73,7 +73,8 @@ export function checkExtraArgs(extra: string[]): string[] {
   for (let i = 0; i < extra.length; i++) {
     const arg = extra[i] as string
     const [flag = '', inline] = arg.split(/=(.*)/s, 2)
-    if (flag === '--port' || flag === '--ip' || flag === '--inspector-port') {
+    if (flag === '--port' || flag === '--ip' || flag === '--inspector-port' || flag === '--inspector-ip') {
+      // Every listener stays on loopback: the inspector above all, a debugger that runs code in the worker.
       throw new DevError(`${flag} is set by npm run dev; use PORT=N npm run dev to choose the gateway port`)
     }
     if (SHARED_WRANGLER_OPTIONS.has(flag)) {

@@ -106,7 +106,7 @@ export function checkPolicy(vars: PolicyVars, issue: ReportIssue): void {
     if (vars.UPSTREAM_URL === undefined) {
       issue(
         'UPSTREAM_URL',
-        `UPSTREAM_URL is required in ${env}: set the origin's https:// base URL in wrangler.toml [env.${env}.vars]`,
+        `UPSTREAM_URL is required in ${env}: set the origin's https:// base URL in the vars of this configuration in wrangler.toml ([env.NAME.vars], or [vars] for the top level)`,
       )
     } else if (parseHttpUrl(vars.UPSTREAM_URL)?.protocol !== 'https:') {
       issue('UPSTREAM_URL', `UPSTREAM_URL must start with https:// in ${env} (got http://…)`)
