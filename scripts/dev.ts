@@ -37,7 +37,7 @@ import {
   track,
 } from './lib/dev-lifecycle.ts'
 import { signalGroup, stopGroup } from './lib/dev-process-group.ts'
-import { ensureDevVars } from './lib/dev-vars.ts'
+import { ensureDevVars, placeholderNames } from './lib/dev-vars.ts'
 import { loadGatewayChecks } from './lib/doctor-worker.ts'
 import { freePort } from './lib/free-port.ts'
 import { redactUrl } from './lib/redact-url.ts'
@@ -156,7 +156,7 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2)
   const extra = argv[0] === '--' ? argv.slice(1) : argv
   const sharedArgs = checkExtraArgs(extra)
-  const port = parsePort(process.env.PORT)
+  const port = parsePort(process.env.PORT, SPA_PORT_OFFSET)
   if (process.env.UPSTREAM_URL) checkUrl('UPSTREAM_URL', process.env.UPSTREAM_URL)
   if (process.env.ACCOUNT_EVENTS_URL) checkUrl('ACCOUNT_EVENTS_URL', process.env.ACCOUNT_EVENTS_URL)
   if (process.env.REDIS_URL) checkUrl('REDIS_URL', process.env.REDIS_URL)
@@ -165,13 +165,21 @@ async function main(): Promise<void> {
   const node = checkNode(ROOT)
   checkWranglerConfig(ROOT)
   await assertPortFree(HOST, port)
-  say(`    Node v${node}; port ${port} is free`)
+  // The example app's port too, before anything starts: found taken later, it stopped the run half-way.
+  await assertPortFree(HOST, port + SPA_PORT_OFFSET, port)
+  say(`    Node v${node}; ports ${port} and ${port + SPA_PORT_OFFSET} (the example app) are free`)
 
   checkpoint()
   step(2, 'ensuring .dev.vars (never overwritten)')
   const devVarsPath = path.join(ROOT, '.dev.vars')
   const { created, added, vars } = ensureDevVars(devVarsPath, { log: (line) => say(`    ${line}`) })
   if (!created && added.length === 0) say('    .dev.vars exists and has every row')
+  const unfilled = placeholderNames(vars)
+  if (unfilled.length > 0) {
+    throw new DevError(
+      `.dev.vars has the placeholder of .dev.vars.example for ${unfilled.join(', ')}: delete those lines (or the file) and run npm run dev again to generate them`,
+    )
+  }
   const token = vars.UPSTASH_REDIS_REST_TOKEN
   if (!token) {
     throw new DevError(

@@ -1,10 +1,20 @@
 import { execFile } from 'node:child_process'
 import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { assertHealthy, assertValidConfig, checkExtraArgs, DevError, devBindings, varArgs } from './dev-checks.ts'
+import {
+  assertHealthy,
+  assertPortFree,
+  assertValidConfig,
+  checkExtraArgs,
+  DevError,
+  devBindings,
+  parsePort,
+  varArgs,
+} from './dev-checks.ts'
 import { type GatewayChecks, loadGatewayChecks } from './doctor-worker.ts'
 import { freePort } from './free-port.ts'
 
@@ -136,5 +146,26 @@ describe('checkExtraArgs', () => {
       '.state',
       '--env=staging',
     ])
+  })
+})
+
+describe('the ports npm run dev takes', () => {
+  it('keeps PORT low enough for the example app at PORT + 3', () => {
+    expect(parsePort('65532', 3)).toBe(65532)
+    expect(() => parsePort('65534', 3)).toThrow('PORT must be an integer from 1 to 65532, got "65534"')
+    expect(parsePort(undefined, 3)).toBe(8787)
+  })
+
+  it("names the gateway's PORT in the fix-it when the example app's port is taken", async () => {
+    const gateway = await freePort()
+    const taken = net.createServer()
+    await new Promise<void>((resolve) => taken.listen(gateway + 3, '127.0.0.1', resolve))
+    try {
+      await expect(assertPortFree('127.0.0.1', gateway + 3, gateway)).rejects.toThrow(
+        `PORT=${gateway + 1} npm run dev (port ${gateway + 3} is the example app's: PORT + 3)`,
+      )
+    } finally {
+      await new Promise((resolve) => taken.close(resolve))
+    }
   })
 })

@@ -17,12 +17,13 @@ export class DevError extends Error {
   override name = 'DevError'
 }
 
-/** The gateway port from PORT, 8787 when unset. */
-export function parsePort(raw: string | undefined): number {
+/** The gateway port from PORT, 8787 when unset; `above` ports after it must exist too (the example app's). */
+export function parsePort(raw: string | undefined, above = 0): number {
   if (raw === undefined || raw === '') return DEFAULT_PORT
   const port = Number(raw)
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new DevError(`PORT must be an integer from 1 to 65535, got ${JSON.stringify(raw)}`)
+  const highest = 65535 - above
+  if (!Number.isInteger(port) || port < 1 || port > highest) {
+    throw new DevError(`PORT must be an integer from 1 to ${highest}, got ${JSON.stringify(raw)}`)
   }
   return port
 }
@@ -45,8 +46,11 @@ export function checkNode(root: string): string {
   return version
 }
 
-/** Fails unless `port` on `host` can be listened on now. */
-export function assertPortFree(host: string, port: number): Promise<void> {
+/**
+ * Fails unless `port` on `host` can be listened on now. `gatewayPort`: the port PORT chose, when `port` is one
+ * derived from it (the example app's), so the fix-it moves both.
+ */
+export function assertPortFree(host: string, port: number, gatewayPort = port): Promise<void> {
   return new Promise((resolve, reject) => {
     const probe = net.createServer()
     probe.once('error', (err: NodeJS.ErrnoException) => {
@@ -54,7 +58,8 @@ export function assertPortFree(host: string, port: number): Promise<void> {
         reject(
           new DevError(
             `port ${port} on ${host} is already in use (another \`npm run dev\`?). ` +
-              `Stop that process, or pick another port: PORT=${port + 1} npm run dev`,
+              `Stop that process, or pick another port: PORT=${gatewayPort + 1} npm run dev` +
+              (gatewayPort === port ? '' : ` (port ${port} is the example app's: PORT + ${port - gatewayPort})`),
           ),
         )
       } else if (err.code === 'EACCES') {

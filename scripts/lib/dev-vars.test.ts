@@ -9,6 +9,7 @@ import {
   ensureDevVars,
   formatDevVarValue,
   parseDevVars,
+  placeholderNames,
   renderDevVarsExample,
 } from './dev-vars.ts'
 
@@ -163,5 +164,16 @@ describe('renderDevVarsExample', () => {
       },
     ])
     expect(example).toContain(`SECRET='${EXAMPLE_PLACEHOLDER}'`)
+  })
+})
+
+describe('placeholderNames', () => {
+  it('names every value still holding the placeholder of a copied .dev.vars.example', () => {
+    const copied = parseDevVars(renderDevVarsExample())
+    expect(placeholderNames(copied)).toEqual(DEV_VARS.map((r) => r.name))
+    expect(placeholderNames({ ...copied, UPSTASH_REDIS_REST_TOKEN: 'a-real-token' })).not.toContain(
+      'UPSTASH_REDIS_REST_TOKEN',
+    )
+    expect(placeholderNames({ METRICS_TOKEN: 'x' })).toEqual([])
   })
 })

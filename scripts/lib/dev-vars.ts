@@ -132,6 +132,11 @@ export function ensureDevVars(
   return { created: false, added: missing.map((r) => r.name), vars: parseDevVars(readFileSync(file, 'utf8')) }
 }
 
+/** The names in `vars` that still hold `.dev.vars.example`'s placeholder (a copied example file). */
+export function placeholderNames(vars: Record<string, string>): string[] {
+  return Object.keys(vars).filter((name) => vars[name] === EXAMPLE_PLACEHOLDER)
+}
+
 /** The text of `.dev.vars.example`: every row of the table with a placeholder value. */
 export function renderDevVarsExample(rows: readonly DevVarRow[] = DEV_VARS): string {
   const lines = [...EXAMPLE_HEADER, '']
