@@ -36,7 +36,7 @@ import {
   starting,
   track,
 } from './lib/dev-lifecycle.ts'
-import { signalGroup, stopGroup } from './lib/dev-process-group.ts'
+import { signalGroup, stopGroup, watchGroup } from './lib/dev-process-group.ts'
 import { ensureDevVars, placeholderNames } from './lib/dev-vars.ts'
 import { loadGatewayChecks } from './lib/doctor-worker.ts'
 import { freePort } from './lib/free-port.ts'
@@ -85,9 +85,11 @@ function spawnWrangler(name: string, args: string[]): { child: ChildProcess; exi
   })
   const pid = child.pid
   if (pid !== undefined) {
+    const watchdog = watchGroup(pid)
+    void exited.then(() => watchdog.dismiss())
     track({
       name,
-      stop: () => stopGroup(pid, exited),
+      stop: () => stopGroup(pid, exited).finally(() => watchdog.dismiss()),
       kill: () => signalGroup(pid, 'SIGKILL'),
     })
   }

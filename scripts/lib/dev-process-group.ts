@@ -1,5 +1,6 @@
 // Process groups for `npm run dev`: wrangler runs in a group of its own so that one signal also reaches its
 // workerd children, and a stop waits until no member of the group is left running.
+import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -20,7 +21,7 @@ export function signalGroup(pid: number, signal: NodeJS.Signals | 0): boolean {
  * Whether any process of group `pgid` is still running. Zombies do not count: they have
  * exited and only wait for init to reap them (slow on some container inits).
  */
-function groupAlive(pgid: number): boolean {
+export function groupAlive(pgid: number): boolean {
   if (!signalGroup(pgid, 0)) return false
   if (process.platform !== 'linux') return true
   for (const entry of readdirSync('/proc')) {
@@ -45,6 +46,42 @@ async function waitGroupGone(pgid: number, timeoutMs: number): Promise<boolean> 
     await sleep(50)
   }
   return true
+}
+
+// Waits for its stdin to close, then stops the group: SIGTERM, SIGKILL after the same grace. This process holds
+// the other end, so the group is stopped even when this process dies in a way no handler sees (SIGKILL, an OOM
+// kill), where it would otherwise keep running and hold the gateway's port.
+const WATCHDOG = [
+  'read _',
+  'kill -TERM -"$1" 2>/dev/null || exit 0',
+  `i=0; while [ $i -lt ${STOP_GRACE_MS / 100} ] && kill -0 -"$1" 2>/dev/null; do sleep 0.1; i=$((i+1)); done`,
+  'kill -KILL -"$1" 2>/dev/null; exit 0',
+].join('\n')
+
+/**
+ * Starts a watchdog that stops group `pid` once this process is gone; `dismiss` ends it, for when the group was
+ * stopped the ordinary way.
+ */
+export function watchGroup(pid: number): { dismiss: () => void } {
+  const watchdog = spawn('/bin/sh', ['-c', WATCHDOG, 'dev-watchdog', String(pid)], {
+    detached: true,
+    stdio: ['pipe', 'ignore', 'ignore'],
+  })
+  watchdog.on('error', () => {}) // no /bin/sh: the group is then only stopped the ordinary way
+  // Neither the watchdog nor its pipe keeps this process alive.
+  watchdog.unref()
+  ;(watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.()
+  return {
+    dismiss: () => {
+      if (watchdog.exitCode === null && watchdog.pid !== undefined) {
+        try {
+          process.kill(watchdog.pid, 'SIGKILL')
+        } catch {
+          // already gone
+        }
+      }
+    },
+  }
 }
 
 /** SIGTERM to the group, SIGKILL after {@link STOP_GRACE_MS}; resolves once no member is left. */
