@@ -12,11 +12,23 @@ import { calculateJwkThumbprint, importJWK, SignJWT } from 'jose'
 import { parseDevVars } from './lib/dev-vars.ts'
 import { generateEd25519Jwks, generateHmacSecret } from './lib/keys.ts'
 
-const USAGE = 'usage: npm run keys -- generate | secret | token --sub SUB [--scope "a b"] [--sid SID] [--ttl SECONDS]'
+const USAGE =
+  'usage: npm run keys -- generate [--pipe] | secret | token --sub SUB [--scope "a b"] [--sid SID] [--ttl SECONDS]'
 
-async function generate(): Promise<void> {
+/**
+ * A new key pair. `pipe`: the private JWK alone on stdout, for `| npx wrangler secret put JWT_PRIVATE_KEY`, so it
+ * never shows on a terminal or in its scrollback; the kid and the public JWK on stderr.
+ */
+async function generate(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { pipe: { type: 'boolean', default: false } } })
   const { privateJwk, publicJwk } = generateEd25519Jwks()
   const kid = await calculateJwkThumbprint(publicJwk)
+  if (values.pipe) {
+    console.error(`kid (RFC 7638 thumbprint): ${kid}`)
+    console.error(`public JWK (for JWT_PUBLIC_KEYS during a rotation; safe to publish): ${JSON.stringify(publicJwk)}`)
+    console.log(JSON.stringify(privateJwk))
+    return
+  }
   console.log(`kid (RFC 7638 thumbprint): ${kid}`)
   console.log('\nJWT_PRIVATE_KEY (secret: wrangler secret put JWT_PRIVATE_KEY [--env ENV]):')
   console.log(JSON.stringify(privateJwk))
@@ -60,13 +72,15 @@ async function token(args: string[]): Promise<void> {
 /**
  * @example
  *   npm run keys -- generate                 # a new Ed25519 key pair as JWKs (+ its kid)
+ *   npm run --silent keys -- generate --pipe | npx wrangler secret put JWT_PRIVATE_KEY --env production
+ *                                            # the private JWK straight to wrangler; kid and public JWK on stderr
  *   npm run keys -- secret                   # a new 256-bit HS256 secret
  *   npm run keys -- token --sub alice [--scope "read write"] [--sid s] [--ttl 900] [--dev-vars .dev.vars]
  *                                            # a local access token signed with .dev.vars' JWT_PRIVATE_KEY
  */
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
-  if (command === 'generate') return generate()
+  if (command === 'generate') return generate(rest)
   if (command === 'secret') return void console.log(generateHmacSecret())
   if (command === 'token') return token(rest)
   throw new Error(USAGE)
