@@ -345,18 +345,38 @@ describe('npm run build: scripts/check-wrangler.ts', { timeout: 30_000 }, () => 
 })
 
 describe('the secrets wrangler lists', () => {
-  it('reads the names `wrangler secret list --env` prints', async () => {
+  it('reads the names `wrangler secret list --env` prints, environment and file spelled out', async () => {
     const calls: string[][] = []
-    const source = wranglerSecretSource(async (args) => {
+    const run = async (args: string[]) => {
       calls.push(args)
       return { code: 0, stdout: '[{"name":"PASSWORD_PEPPER","type":"secret_text"}]', stderr: '' }
-    }, 'staging')
-    expect(await source()).toEqual({
+    }
+    expect(await wranglerSecretSource(run, 'staging')()).toEqual({
       kind: 'names',
-      from: 'npx wrangler secret list --format json --env staging',
+      from: 'npx wrangler secret list --format json --env staging --config wrangler.toml',
       names: ['PASSWORD_PEPPER'],
     })
-    expect(calls).toEqual([['secret', 'list', '--format', 'json', '--env', 'staging']])
+    // The top level is an empty --env: a CLOUDFLARE_ENV wrangler finds (in a .env file) cannot list another worker.
+    await wranglerSecretSource(run, undefined, 'other.toml')()
+    expect(calls).toEqual([
+      ['secret', 'list', '--format', 'json', '--env', 'staging', '--config', 'wrangler.toml'],
+      ['secret', 'list', '--format', 'json', '--env', '', '--config', 'other.toml'],
+    ])
+  })
+
+  it('refuses keep_vars = true when deploying: dashboard vars the doctor cannot see would ship', () => {
+    const toml = completeProduction().replace('[env.production]\n', '[env.production]\nkeep_vars = true\n')
+    const secrets: SecretReport = { kind: 'values', from: 'x', values: strongSecrets() }
+    const deploying = diagnose({
+      toml,
+      mode: 'deploy',
+      env: 'production',
+      secrets,
+      today: TODAY,
+      checks,
+      deploying: { skipSecretCheck: false },
+    })
+    expect(deploying.errors).toEqual([expect.stringMatching(/^keep_vars = true in wrangler.toml/)])
   })
 
   it.each([

@@ -136,16 +136,16 @@ describe('checkExtraArgs', () => {
     // The inspector is a debugger for the running worker: on a public address, anyone on the network could drive it.
     ['--inspector-ip', '0.0.0.0'],
     ['--inspector-ip=0.0.0.0'],
+    ['--inspectorIp', '0.0.0.0'],
+    ['--inspectorPort=9229'],
   ])('refuses %s, which npm run dev sets to loopback itself', (...args) => {
     expect(() => checkExtraArgs(args)).toThrow(DevError)
   })
 
   it('returns the options dev.ts passes on to the other wrangler commands, as given', () => {
-    expect(checkExtraArgs(['--persist-to', '.state', '--log-level', 'debug', '--env=staging'])).toEqual([
-      '--persist-to',
-      '.state',
-      '--env=staging',
-    ])
+    expect(
+      checkExtraArgs(['--persist-to', '.state', '--log-level', 'debug', '--env=staging', '--persistTo=x']),
+    ).toEqual(['--persist-to', '.state', '--env=staging', '--persistTo=x'])
   })
 })
 

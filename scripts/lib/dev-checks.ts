@@ -77,7 +77,9 @@ export function checkExtraArgs(extra: string[]): string[] {
   const shared: string[] = []
   for (let i = 0; i < extra.length; i++) {
     const arg = extra[i] as string
-    const [flag = '', inline] = arg.split(/=(.*)/s, 2)
+    const [spelled = '', inline] = arg.split(/=(.*)/s, 2)
+    // wrangler (yargs) reads `--inspectorIp` as `--inspector-ip`: compare the kebab-case spelling.
+    const flag = spelled.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
     if (flag === '--port' || flag === '--ip' || flag === '--inspector-port' || flag === '--inspector-ip') {
       // Every listener stays on loopback: the inspector above all, a debugger that runs code in the worker.
       throw new DevError(`${flag} is set by npm run dev; use PORT=N npm run dev to choose the gateway port`)

@@ -95,7 +95,13 @@ export function diagnose(input: DoctorInput): Diagnosis {
     ;(input.deploying ? errors : warnings).push(
       `ENVIRONMENT in ${target.varsTable} is ${JSON.stringify(environment)}, not "${env}": the ${env} rules do not apply to it`,
     )
-  } else if (input.deploying && (environment === undefined || environment === 'development')) {
+  }
+  if (input.deploying && target.keepVars) {
+    errors.push(
+      `keep_vars = true in wrangler.toml: a deploy would keep vars set in the Cloudflare dashboard, which the doctor cannot check; remove it and put every var in ${target.varsTable}`,
+    )
+  }
+  if (input.deploying && (environment === undefined || environment === 'development')) {
     errors.push(
       `ENVIRONMENT in ${target.varsTable} is "development" (or unset): a deployed development gateway answers 500 to every request not sent to a local host; set "staging" or "production", or deploy with --env`,
     )

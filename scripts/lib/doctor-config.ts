@@ -19,6 +19,8 @@ export interface Target {
   d1: { binding?: unknown; database_id?: unknown; database_name?: unknown }[]
   /** `compatibility_date`, the environment's own or inherited from the top level. */
   compatibilityDate: unknown
+  /** `keep_vars = true`: a deploy keeps vars set in the dashboard, which the doctor cannot see. */
+  keepVars: boolean
 }
 
 export const isTable = (value: unknown): value is TomlTable =>
@@ -52,6 +54,7 @@ export function selectTarget(config: TomlTable, env: string | undefined): Target
     vars: isTable(table.vars) ? { ...table.vars } : {},
     d1: Array.isArray(table.d1_databases) ? table.d1_databases.filter(isTable) : [],
     compatibilityDate: table.compatibility_date ?? config.compatibility_date,
+    keepVars: (table.keep_vars ?? config.keep_vars) === true,
   }
 }
 

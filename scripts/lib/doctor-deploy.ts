@@ -1,8 +1,11 @@
 /**
- * The decision behind `npm run deploy`: run the doctor on the configuration the arguments select, and hand the
- * same arguments to `wrangler deploy` only when it found no error.
+ * The decision behind `npm run deploy`: run the doctor on the configuration the arguments select, and hand
+ * `wrangler deploy` exactly that configuration (`--config FILE --env NAME`, always spelled out) only when the
+ * doctor found no error. Only options that cannot change what ships are passed on: wrangler reads many more
+ * (camelCase spellings, `--cwd`, `--name`, `--var`, a `CLOUDFLARE_ENV` from a `.env` file, a `wrangler.jsonc`
+ * that wins over `wrangler.toml`, a redirected configuration), and each of those would let it ship something the
+ * doctor never read.
  */
-import { parseArgs } from 'node:util'
 import type { Diagnosis, DoctorMode } from './doctor-checks.ts'
 
 export interface DeployDeps {
@@ -17,54 +20,90 @@ export interface DeployDeps {
   print: (line: string) => void
 }
 
-/**
- * `--env`/`-e` and `--config`/`-c` as wrangler reads them, the environment falling back to `CLOUDFLARE_ENV` as
- * wrangler's does; every other argument is wrangler's alone.
- */
-export function deployTarget(
-  args: string[],
-  environ: Record<string, string | undefined> = process.env,
-): { env?: string; config?: string } {
-  const { values } = parseArgs({
-    args,
-    options: { env: { type: 'string', short: 'e' }, config: { type: 'string', short: 'c' } },
-    strict: false,
-  })
-  const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined)
-  return { env: text(values.env) ?? text(environ.CLOUDFLARE_ENV), config: text(values.config) }
-}
+/** The configuration file when `--config` is not given: the repository's (npm runs scripts from there). */
+export const DEFAULT_CONFIG = 'wrangler.toml'
 
-/**
- * wrangler deploy options that change what ships after the doctor has read wrangler.toml: vars and defines from
- * the command line, vars kept from the dashboard, secrets from a file. Refused: put them in wrangler.toml, or set
- * secrets with `wrangler secret put`, where the doctor sees them.
- */
-const UNCHECKED_OPTIONS = ['--var', '--keep-vars', '--define', '--secrets-file']
+/** Options passed on to `wrangler deploy` as given: what they change is how it uploads, not what. */
+const PASSED_FLAGS = new Set(['--dry-run', '--minify'])
+const PASSED_WITH_VALUE = new Set(['--outdir', '--message', '--tag'])
 
 /** This script's own option: deploy although the secrets could not be listed. */
 const SKIP_SECRET_CHECK = '--skip-secret-check'
 
-/** The exit code of `npm run deploy -- ARGS`: 1 when the doctor refuses, else wrangler's. */
+export type DeployArgs =
+  | { ok: true; env?: string; config?: string; passed: string[]; skipSecretCheck: boolean }
+  | { ok: false; problem: string }
+
+/**
+ * The arguments of `npm run deploy -- ARGS`: `--env`/`-e` and `--config`/`-c` (`NAME`, `=NAME`; an empty name is
+ * the top level), the environment falling back to `CLOUDFLARE_ENV` as wrangler's does; the options in
+ * PASSED_FLAGS and PASSED_WITH_VALUE; `--skip-secret-check`. Anything else is refused, naming it.
+ */
+export function parseDeployArgs(args: string[], environ: Record<string, string | undefined> = process.env): DeployArgs {
+  let env: string | undefined
+  let config: string | undefined
+  let skipSecretCheck = false
+  const passed: string[] = []
+  const refuse = (problem: string): DeployArgs => ({ ok: false, problem })
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string
+    const equals = arg.indexOf('=')
+    const name = equals === -1 ? arg : arg.slice(0, equals)
+    const inline = equals === -1 ? undefined : arg.slice(equals + 1)
+    const value = () => inline ?? args[++i]
+    if (name === '--env' || name === '-e' || name === '--config' || name === '-c') {
+      const text = value()
+      if (text === undefined) return refuse(`${name} needs a value`)
+      if (name === '--env' || name === '-e') {
+        if (env !== undefined) return refuse('--env is given twice')
+        env = text
+      } else {
+        if (config !== undefined) return refuse('--config is given twice')
+        config = text
+      }
+    } else if (arg === SKIP_SECRET_CHECK) {
+      skipSecretCheck = true
+    } else if (PASSED_FLAGS.has(arg)) {
+      passed.push(arg)
+    } else if (PASSED_WITH_VALUE.has(name)) {
+      const text = value()
+      if (text === undefined) return refuse(`${name} needs a value`)
+      passed.push(name, text)
+    } else {
+      return refuse(
+        `${name} is not passed on: npm run deploy gives wrangler deploy only --env, --config, ${[...PASSED_FLAGS, ...PASSED_WITH_VALUE].join(', ')} (others can change what ships after the doctor's check; put vars in wrangler.toml and secrets in \`npx wrangler secret put\`)`,
+      )
+    }
+  }
+  const fromEnvironment = environ.CLOUDFLARE_ENV === '' ? undefined : environ.CLOUDFLARE_ENV
+  const chosen = env ?? fromEnvironment
+  return { ok: true, env: chosen === '' ? undefined : chosen, config, passed, skipSecretCheck }
+}
+
+/** The exit code of `npm run deploy -- ARGS`: 1 when the arguments or the doctor refuse, else wrangler's. */
 export async function deploy(
   argv: string[],
   deps: DeployDeps,
   environ: Record<string, string | undefined> = process.env,
 ): Promise<number> {
-  const given = argv[0] === '--' ? argv.slice(1) : argv
-  const unchecked = given.find((arg) => UNCHECKED_OPTIONS.some((o) => arg === o || arg.startsWith(`${o}=`)))
-  if (unchecked !== undefined) {
+  const parsed = parseDeployArgs(argv[0] === '--' ? argv.slice(1) : argv, environ)
+  if (!parsed.ok) {
+    deps.print(`deploy: refused: ${parsed.problem}; nothing was deployed`)
+    return 1
+  }
+  if (environ.WRANGLER_CI_OVERRIDE_NAME) {
     deps.print(
-      `deploy: refused: ${unchecked.split('=')[0]} changes what ships after the doctor's check; put vars in wrangler.toml and secrets in \`npx wrangler secret put\`; nothing was deployed`,
+      'deploy: refused: WRANGLER_CI_OVERRIDE_NAME makes wrangler deploy to another worker than the one whose secrets the doctor checks; unset it; nothing was deployed',
     )
     return 1
   }
-  const skipSecretCheck = given.includes(SKIP_SECRET_CHECK)
-  const args = given.filter((arg) => arg !== SKIP_SECRET_CHECK)
-  const target = deployTarget(args, environ)
-  const diagnosis = await deps.doctor({ ...target, mode: 'deploy', deploying: { skipSecretCheck } })
+  const { env, config, passed, skipSecretCheck } = parsed
+  const diagnosis = await deps.doctor({ env, config, mode: 'deploy', deploying: { skipSecretCheck } })
   if (diagnosis.errors.length > 0) {
     deps.print('deploy: refused: the doctor found errors (above); nothing was deployed')
     return 1
   }
-  return deps.wrangler(['deploy', ...args])
+  // Spelled out, so wrangler resolves neither the environment nor the file on its own: an empty --env is the top
+  // level, and an explicit --config wins over a wrangler.jsonc and a redirected configuration.
+  return deps.wrangler(['deploy', '--config', config ?? DEFAULT_CONFIG, '--env', env ?? '', ...passed])
 }

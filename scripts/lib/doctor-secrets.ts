@@ -118,8 +118,12 @@ export function wranglerSecretSource(run: RunWrangler, env: string | undefined, 
     'list',
     '--format',
     'json',
-    ...(env ? ['--env', env] : []),
-    ...(config ? ['--config', config] : []),
+    // Spelled out, as npm run deploy gives them to wrangler deploy: wrangler would otherwise take an environment
+    // from CLOUDFLARE_ENV (a .env file's too) and list another worker's secrets than the one checked.
+    '--env',
+    env ?? '',
+    '--config',
+    config ?? 'wrangler.toml',
   ]
   const from = `npx wrangler ${args.join(' ')}`
   return async () => {

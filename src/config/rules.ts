@@ -2,7 +2,7 @@
  * Rules that depend on the environment or on several variables at once: what development tolerates and staging
  * and production refuse. Each variable's own validation lives in vars.ts; these run once it has passed.
  */
-import { ADMIN_SCOPE } from '../lib/scopes'
+import { ADMIN_SCOPE, scopeSetProblem } from '../lib/scopes'
 import type { Config } from './config'
 import { MIN_HMAC_SECRET_BYTES, weakSecretReason } from './secrets'
 import { HOW_KEYS, howPepper, howSigning, isLoopbackHost, parseHttpUrl, splitList, type Vars } from './vars'
@@ -28,7 +28,15 @@ type ReportIssue = (variable: keyof Vars, message: string) => void
 export function checkPolicy(vars: PolicyVars, issue: ReportIssue): void {
   const env = vars.ENVIRONMENT
   const strict = env !== 'development'
-  if (vars.DEFAULT_USER_SCOPES.split(' ').includes(ADMIN_SCOPE)) {
+  const defaultScopes = vars.DEFAULT_USER_SCOPES.split(' ').filter((scope) => scope !== '')
+  const tooMany = scopeSetProblem([...new Set(defaultScopes)])
+  if (tooMany !== undefined) {
+    issue(
+      'DEFAULT_USER_SCOPES',
+      `DEFAULT_USER_SCOPES has ${tooMany}: every account gets these, and an administrator could not change a set the scope route refuses`,
+    )
+  }
+  if (defaultScopes.includes(ADMIN_SCOPE)) {
     issue(
       'DEFAULT_USER_SCOPES',
       `DEFAULT_USER_SCOPES must not include ${ADMIN_SCOPE}: every registered account would be an administrator; grant it with npm run admin -- create-user or PUT /auth/admin/users/{id}/scopes`,
@@ -133,8 +141,9 @@ function checkDistinctSecrets(vars: PolicyVars, issue: ReportIssue): void {
   for (const [variable, value] of secrets) {
     if (value === undefined || value === '') continue
     const first = seen.get(value)
-    // A previous HMAC secret equal to the current one is only redundant: both verify the same tokens.
-    if (first !== undefined && !(first === 'JWT_SECRET' && variable === 'JWT_PREVIOUS_SECRETS')) {
+    // A previous HMAC secret equal to the current one, or listed twice, is only redundant: the key ring keeps one.
+    const redundant = variable === 'JWT_PREVIOUS_SECRETS' && (first === 'JWT_SECRET' || first === variable)
+    if (first !== undefined && !redundant) {
       issue(
         variable,
         `${variable} must differ from ${first}: they go to different holders, and a shared value lets one act as the other; generate each with \`npm run keys -- secret\``,

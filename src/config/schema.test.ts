@@ -240,6 +240,18 @@ describe('config schema: token signing and revocation', () => {
     })
   })
 
+  it('allows a previous HMAC secret that repeats the current one or itself: the key ring keeps one', () => {
+    for (const previous of [HMAC_SECRET, `${OTHER_SECRET},${OTHER_SECRET}`]) {
+      const result = parseConfig({
+        ...prod,
+        JWT_PRIVATE_KEY: undefined,
+        JWT_SECRET: HMAC_SECRET,
+        JWT_PREVIOUS_SECRETS: previous,
+      })
+      expect(result.ok, JSON.stringify(result.ok ? '' : result.issues)).toBe(true)
+    }
+  })
+
   it.each([
     ['JWT_SECRET', 'UPSTREAM_SIGNING_SECRET', { JWT_PRIVATE_KEY: undefined, JWT_SECRET: SIGNING_SECRET }],
     [
@@ -385,6 +397,20 @@ describe('config schema: CORS, body limits, metrics', () => {
     ['AUTH_BODY_LIMIT_BYTES', '70000', 'at most 65536'],
   ])('bounds %s', (variable, value, message) => {
     expect(issues(parseConfig({ ...prod, [variable]: value }))[0]?.message).toContain(message)
+  })
+
+  it('refuses DEFAULT_USER_SCOPES that the admin scope route would refuse as a set', () => {
+    const many = Array.from({ length: 40 }, (_, i) => `s${i}`).join(' ')
+    expect(issues(parseConfig({ ...prod, DEFAULT_USER_SCOPES: many }))).toEqual([
+      { variable: 'DEFAULT_USER_SCOPES', message: expect.stringContaining('more than 32 scopes') },
+    ])
+    expect(issues(parseConfig({ ...prod, DEFAULT_USER_SCOPES: `read:${'x'.repeat(300)}` }))).toEqual([
+      { variable: 'DEFAULT_USER_SCOPES', message: expect.stringContaining('a scope longer than 128 characters') },
+    ])
+    // Counted as stored: a repeated scope is one.
+    expect(parseConfig({ ...prod, DEFAULT_USER_SCOPES: Array.from({ length: 40 }, () => 'read').join(' ') }).ok).toBe(
+      true,
+    )
   })
 
   it('requires a strong METRICS_TOKEN outside development when one is set', () => {

@@ -19,9 +19,12 @@ const scope = z.string().check(z.maxLength(MAX_SCOPE_LENGTH), z.regex(SCOPE_TOKE
  */
 export const ScopesBody = z.strictObject({
   scopes: z.array(scope).check(
-    z.maxLength(MAX_SCOPES),
     z.superRefine((scopes, ctx) => {
-      if (scopes.join(' ').length > MAX_SCOPES_CHARS) {
+      // Measured as stored: duplicates are dropped (the request body's own limit bounds the array).
+      const unique = [...new Set(scopes)]
+      if (unique.length > MAX_SCOPES) {
+        ctx.addIssue({ code: 'too_big', origin: 'array', maximum: MAX_SCOPES, inclusive: true, input: scopes })
+      } else if (unique.join(' ').length > MAX_SCOPES_CHARS) {
         ctx.addIssue({ code: 'too_big', origin: 'string', maximum: MAX_SCOPES_CHARS, inclusive: true, input: scopes })
       }
     }),

@@ -237,6 +237,16 @@ describe('PUT /auth/admin/users/{id}/scopes', () => {
     expect(((await me.json()) as { scopes: string[] }).scopes).toHaveLength(8)
   })
 
+  it('measures a set as stored: 40 copies of one scope are one scope', async () => {
+    const admin = await signInAdmin()
+    const target = await signInUser()
+    const scopes = Array.from({ length: 40 }, () => 'read:items')
+    expect(
+      (await send(admin.access_token, 'PUT', `/auth/admin/users/${target.userId}/scopes`, { scopes })).status,
+    ).toBe(204)
+    expect((await userRow(target.userId))?.scopes).toBe('read:items')
+  })
+
   it('lets an administrator change their own scopes while keeping the admin scope', async () => {
     const admin = await signInAdmin()
     const res = await send(admin.access_token, 'PUT', `/auth/admin/users/${admin.userId}/scopes`, {
@@ -255,6 +265,11 @@ describe('PUT /auth/admin/users/{id}/scopes', () => {
     [
       'too many scopes',
       { scopes: Array.from({ length: 33 }, (_, i) => `s${i}`) },
+      [{ pointer: '/scopes', code: 'too_big' }],
+    ],
+    [
+      'too many scopes once duplicates are dropped',
+      { scopes: [...Array.from({ length: 33 }, (_, i) => `s${i}`), 's0'] },
       [{ pointer: '/scopes', code: 'too_big' }],
     ],
     [
