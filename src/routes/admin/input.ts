@@ -18,17 +18,22 @@ const scope = z.string().check(z.maxLength(MAX_SCOPE_LENGTH), z.regex(SCOPE_TOKE
  * its tokens verifiable (`src/lib/scopes.ts`); `[]` takes every scope away.
  */
 export const ScopesBody = z.strictObject({
-  scopes: z.array(scope).check(
-    z.superRefine((scopes, ctx) => {
-      // Measured as stored: duplicates are dropped (the request body's own limit bounds the array).
-      const unique = [...new Set(scopes)]
-      if (unique.length > MAX_SCOPES) {
-        ctx.addIssue({ code: 'too_big', origin: 'array', maximum: MAX_SCOPES, inclusive: true, input: scopes })
-      } else if (unique.join(' ').length > MAX_SCOPES_CHARS) {
-        ctx.addIssue({ code: 'too_big', origin: 'string', maximum: MAX_SCOPES_CHARS, inclusive: true, input: scopes })
-      }
+  scopes: z
+    .array(scope)
+    .check(
+      z.superRefine((scopes, ctx) => {
+        // Measured as stored: duplicates are dropped (the request body's own limit bounds the array).
+        const unique = [...new Set(scopes)]
+        if (unique.length > MAX_SCOPES) {
+          ctx.addIssue({ code: 'too_big', origin: 'array', maximum: MAX_SCOPES, inclusive: true, input: scopes })
+        } else if (unique.join(' ').length > MAX_SCOPES_CHARS) {
+          ctx.addIssue({ code: 'too_big', origin: 'string', maximum: MAX_SCOPES_CHARS, inclusive: true, input: scopes })
+        }
+      }),
+    )
+    .register(z.globalRegistry, {
+      description: `At most ${MAX_SCOPES} distinct scopes, ${MAX_SCOPES_CHARS} characters joined by spaces; duplicates are dropped.`,
     }),
-  ),
 })
 
 interface QueryError {
