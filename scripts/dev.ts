@@ -14,6 +14,7 @@ import { startEchoUpstream } from './echo-upstream.ts'
 import { accountEventPrinter, DEV_ACCOUNT_EVENTS_PATH } from './lib/dev-account-events.ts'
 import {
   assertHealthy,
+  assertNoPlaceholders,
   assertPortFree,
   assertValidConfig,
   checkExtraArgs,
@@ -37,7 +38,7 @@ import {
   track,
 } from './lib/dev-lifecycle.ts'
 import { signalGroup, stopGroup, watchGroup } from './lib/dev-process-group.ts'
-import { ensureDevVars, placeholderNames } from './lib/dev-vars.ts'
+import { ensureDevVars } from './lib/dev-vars.ts'
 import { loadGatewayChecks } from './lib/doctor-worker.ts'
 import { freePort } from './lib/free-port.ts'
 import { redactUrl } from './lib/redact-url.ts'
@@ -167,8 +168,7 @@ async function main(): Promise<void> {
   const node = checkNode(ROOT)
   checkWranglerConfig(ROOT)
   await assertPortFree(HOST, port)
-  // The example app's port too, before anything starts: found taken later, it stopped the run half-way.
-  await assertPortFree(HOST, port + SPA_PORT_OFFSET, port)
+  await assertPortFree(HOST, port + SPA_PORT_OFFSET, port) // the example app's, before anything starts
   say(`    Node v${node}; ports ${port} and ${port + SPA_PORT_OFFSET} (the example app) are free`)
 
   checkpoint()
@@ -176,12 +176,7 @@ async function main(): Promise<void> {
   const devVarsPath = path.join(ROOT, '.dev.vars')
   const { created, added, vars } = ensureDevVars(devVarsPath, { log: (line) => say(`    ${line}`) })
   if (!created && added.length === 0) say('    .dev.vars exists and has every row')
-  const unfilled = placeholderNames(vars)
-  if (unfilled.length > 0) {
-    throw new DevError(
-      `.dev.vars has the placeholder of .dev.vars.example for ${unfilled.join(', ')}: delete those lines (or the file) and run npm run dev again to generate them`,
-    )
-  }
+  assertNoPlaceholders(vars)
   const token = vars.UPSTASH_REDIS_REST_TOKEN
   if (!token) {
     throw new DevError(

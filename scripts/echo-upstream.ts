@@ -13,6 +13,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createFaults } from './lib/echo-faults.ts'
+import { leakyFields, SET_COOKIE_FIELDS } from './lib/echo-fields.ts'
 
 /** One request as the echo server saw it; also the JSON body of every echo answer. */
 export type EchoRecord = {
@@ -178,32 +179,9 @@ export async function startEchoUpstream({
       const closed = await sleepUnlessClosed(ms, res)
       if (closed) return
     } else if (SET_COOKIE_PATH.test(pathname)) {
-      extra['set-cookie'] = [
-        'echo_session=echo-session-value; Path=/; HttpOnly; SameSite=Lax',
-        'echo_pref=dark; Path=/',
-      ]
-      extra.server = 'echo-upstream/1.0 (Node.js)'
-      extra['x-powered-by'] = 'echo-upstream'
-      extra['x-frame-options'] = 'ALLOWALL' // weaker than the gateway's own: it must replace them
-      extra['content-security-policy'] = 'default-src *'
-      // CORS is the gateway's: an origin's own Access-Control-* fields must never reach the client.
-      Object.assign(extra, { 'access-control-allow-origin': '*', 'access-control-allow-credentials': 'true' })
+      Object.assign(extra, SET_COOKIE_FIELDS)
     } else if (LEAKY_PATH.test(pathname)) {
-      for (const [name, value] of Object.entries(req.headers)) {
-        if ((name.startsWith('x-gateway-') || name.startsWith('x-forwarded-')) && typeof value === 'string') {
-          extra[name] = value
-        }
-      }
-      Object.assign(extra, {
-        via: '1.1 varnish, 1.1 internal-lb-3.prod.example',
-        forwarded: 'for=10.0.0.7;by=10.0.0.1',
-        'alt-svc': 'h3=":8443"; ma=2592000',
-        nel: '{"report_to":"x","max_age":31536000,"include_subdomains":true}',
-        'report-to': '{"group":"x","max_age":31536000,"endpoints":[{"url":"https://collector.example/r"}]}',
-        'reporting-endpoints': 'x="https://collector.example/r"',
-        'service-worker-allowed': '/',
-        'clear-site-data': '"cache", "cookies", "storage"',
-      })
+      Object.assign(extra, leakyFields(req.headers))
     }
     sendJson(res, status, record, extra)
   }

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { parse } from 'smol-toml'
+import { placeholderNames } from './dev-vars.ts'
 import { redactUrl } from './redact-url.ts'
 import { wranglerConfigProblems } from './wrangler-config.ts'
 
@@ -172,4 +173,14 @@ export function assertHealthy(status: number, problems: string[]): void {
       ? 'Redis or D1 did not answer (the health_check_failed record above names which)'
       : "see wrangler's output above"
   throw new DevError(`GET /health answered ${status}, not 200: the gateway is not healthy; ${why}`)
+}
+
+/** Refuses a `.dev.vars` copied from `.dev.vars.example`: the values still holding its placeholder, by name. */
+export function assertNoPlaceholders(vars: Record<string, string>): void {
+  const unfilled = placeholderNames(vars)
+  if (unfilled.length > 0) {
+    throw new DevError(
+      `.dev.vars has the placeholder of .dev.vars.example for ${unfilled.join(', ')}: delete those lines (or the file) and run npm run dev again to generate them`,
+    )
+  }
 }

@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import {
-  clientResponseFields,
-  FORWARDED_REQUEST_HEADERS,
-  isAllowListed,
-  isCorsFree,
-  isForwardableHeaderName,
-  upstreamRequestHeaders,
-} from './headers'
+import { FORWARDED_REQUEST_HEADERS, isAllowListed, isForwardableHeaderName, upstreamRequestHeaders } from './headers'
+import { clientResponseFields, isCorsFree } from './response-headers'
 import { clientResponse, stripReservedRequestHeaders } from './send'
 
 /** The fields clientResponseFields keeps, as Headers (each Set-Cookie its own field), to read them by name. */

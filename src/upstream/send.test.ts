@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { applySecurityHeaders, isSecured, SECURITY_HEADERS } from '../lib/security-headers'
-import { clientResponseFields, isCorsFree } from './headers'
+import { clientResponseFields, isCorsFree } from './response-headers'
 import { clientResponse, fetchOrigin, stripReservedRequestHeaders } from './send'
 
 const TARGET = new URL('https://origin.test/api/items?page=2')

@@ -4,7 +4,8 @@
  * forwarder's own Headers go to the runtime's fetch as they are, the origin's into the client's response.
  */
 import { isSecurityHeader, securedResponse } from '../lib/security-headers'
-import { clientResponseFields, isAllowListed, markCorsFree } from './headers'
+import { isAllowListed } from './headers'
+import { clientResponseFields, markCorsFree } from './response-headers'
 
 /** Header fields the runtime sets itself for the hop to the origin (the encodings it can decode, the framing). */
 const RUNTIME_REQUEST_HEADERS: ReadonlySet<string> = new Set(['transfer-encoding', 'keep-alive', 'accept-encoding'])

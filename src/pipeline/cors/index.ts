@@ -15,7 +15,7 @@ import type { AppEnv } from '../../env'
 import { createLogThrottle } from '../../lib/throttle'
 import { logRequest, recordEvent } from '../../request-log'
 import { requestHeader } from '../../request-parse'
-import { isCorsFree } from '../../upstream/headers'
+import { isCorsFree } from '../../upstream/response-headers'
 
 /** `Access-Control-Allow-Methods` on preflights: explicit, never `*` (R-CORS-5). */
 export const CORS_ALLOW_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
