@@ -84,6 +84,7 @@ describe('npm run deploy', () => {
     ['src/other-entry.ts'],
     ['--env', 'staging'],
     ['--config', 'a.toml', '-c', 'b.toml'],
+    ['--config='],
   ])(
     'refuses %s (could ship something the doctor did not check), calling neither the doctor nor wrangler',
     async (...args) => {

@@ -54,6 +54,8 @@ export function parseDeployArgs(args: string[], environ: Record<string, string |
     if (name === '--env' || name === '-e' || name === '--config' || name === '-c') {
       const text = value()
       if (text === undefined) return refuse(`${name} needs a value`)
+      // An empty --env is the top level; an empty --config names no file.
+      if (text === '' && (name === '--config' || name === '-c')) return refuse(`${name} needs a file name`)
       if (name === '--env' || name === '-e') {
         if (env !== undefined) return refuse('--env is given twice')
         env = text

@@ -6,7 +6,7 @@ import type { Context } from 'hono'
 import * as z from 'zod/mini'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
-import { MAX_SCOPE_LENGTH, MAX_SCOPES, MAX_SCOPES_CHARS, SCOPE_TOKEN } from '../../lib/scopes'
+import { MAX_SCOPE_LENGTH, MAX_SCOPES, MAX_SCOPES_CHARS, SCOPE_TOKEN, scopeSetProblem } from '../../lib/scopes'
 import { logRequest } from '../../request-log'
 import { normalizeEmail } from '../../stores/d1/users'
 import { LoginBody } from '../auth/schemas'
@@ -22,12 +22,10 @@ export const ScopesBody = z.strictObject({
     .array(scope)
     .check(
       z.superRefine((scopes, ctx) => {
-        // Measured as stored: duplicates are dropped (the request body's own limit bounds the array).
-        const unique = [...new Set(scopes)]
-        if (unique.length > MAX_SCOPES) {
+        // Measured as stored, duplicates dropped (the request body's own limit bounds the array), by the rule the
+        // CLI and DEFAULT_USER_SCOPES share.
+        if (scopeSetProblem([...new Set(scopes)]) !== undefined) {
           ctx.addIssue({ code: 'too_big', origin: 'array', maximum: MAX_SCOPES, inclusive: true, input: scopes })
-        } else if (unique.join(' ').length > MAX_SCOPES_CHARS) {
-          ctx.addIssue({ code: 'too_big', origin: 'string', maximum: MAX_SCOPES_CHARS, inclusive: true, input: scopes })
         }
       }),
     )
