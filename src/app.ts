@@ -20,6 +20,7 @@ import { rateLimit } from './pipeline/rate-limit'
 import { requestId } from './pipeline/request-id'
 import { resolveRoute } from './pipeline/route'
 import { noStore, securityHeaders } from './pipeline/security-headers'
+import { pipeline } from './pipeline/stage'
 import { requestUrl } from './request-parse'
 import { registerAdminRoutes } from './routes/admin'
 import { login, register, registrationOpen } from './routes/auth/account'
@@ -51,22 +52,28 @@ export function createApp(gw: Gateway): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   const requireToken = authenticate(gw)
 
-  // In request order. CORS comes before anything that can refuse a request, so 401, 413 and 429 carry its
-  // headers; security headers come first of all, so even a refused host has them.
-  app.use(requestId())
-  app.use(countRequests())
-  app.use(securityHeaders())
-  app.use(config(gw.config))
-  app.use(cors(gw.config.cors))
-  app.use(resolveRoute(gw.routes))
-  app.use(bodyLimit(gw.config.bodyLimits))
+  // The stages in request order, in one middleware (src/pipeline/stage.ts). CORS comes before anything that can
+  // refuse a request, so 401, 413 and 429 carry its headers; security headers come first of all, so even a refused
+  // host has them.
   app.use(
-    rateLimit({
-      engine: gw.rateLimits,
-      settings: gw.config.rateLimit,
-      prefetchClaims: (c) => prefetchAuthentication(c, gw),
-      settleRevocation,
-    }),
+    pipeline(
+      [
+        requestId(),
+        countRequests(),
+        securityHeaders(),
+        config(gw.config),
+        cors(gw.config.cors),
+        resolveRoute(gw.routes),
+        bodyLimit(gw.config.bodyLimits),
+        rateLimit({
+          engine: gw.rateLimits,
+          settings: gw.config.rateLimit,
+          prefetchClaims: (c) => prefetchAuthentication(c, gw),
+          settleRevocation,
+        }),
+      ],
+      toProblemResponse,
+    ),
   )
   app.use(`${AUTH_PATH_PREFIX}*`, noStore())
   app.use(
@@ -127,9 +134,7 @@ export function createApp(gw: Gateway): Hono<AppEnv> {
  */
 export function createConfigErrorApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
-  app.use(requestId())
-  app.use(countRequests())
-  app.use(securityHeaders())
+  app.use(pipeline([requestId(), countRequests(), securityHeaders()], toProblemResponse))
   const fail = (c: Context<AppEnv>) => {
     throw new GatewayError('internal_error', { detail: configErrorDetail(requestUrl(c).hostname) })
   }

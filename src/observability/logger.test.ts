@@ -4,6 +4,7 @@ import { Hono } from 'hono'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { AppEnv } from '../env'
 import { requestId } from '../pipeline/request-id'
+import { asMiddleware } from '../pipeline/stage'
 import { logRequest } from '../request-log'
 import { captureLogs } from '../test-support/logs'
 import { type LogRecord, log, maskEmail, redact, SECURITY_EVENTS } from './logger'
@@ -23,7 +24,7 @@ const LINE_BREAK = /[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]/
 /** A tiny app that logs `record` from a route, with the gateway's request id stage in front. */
 function loggingApp(record: LogRecord, bindings: Record<string, unknown> = {}) {
   const app = new Hono<AppEnv>()
-  app.use(requestId())
+  app.use(asMiddleware(requestId()))
   app.get('/items/:id', (c) => {
     logRequest(c, record)
     return c.text('ok')
@@ -121,7 +122,7 @@ describe('log records', () => {
 
   it('about a request carry userid once a principal is known', async () => {
     const app = new Hono<AppEnv>()
-    app.use(requestId())
+    app.use(asMiddleware(requestId()))
     app.get('/', (c) => {
       c.set('principal', { sub: 'user-7', sid: 's', jti: 'j', scopes: [], iat: 0, exp: 0 })
       logRequest(c, { event: 'session_logout', level: 'info' })

@@ -5,6 +5,7 @@ import type { AppEnv } from '../env'
 import { GatewayError } from '../errors/gateway-error'
 import { toProblemResponse } from '../errors/problem'
 import { countRequests } from '../pipeline/count-requests'
+import { pipeline } from '../pipeline/stage'
 import { recordingDataset } from '../test-support/analytics'
 import { testApp } from '../test-support/app'
 import { testExecutionContext as ctx } from '../test-support/context'
@@ -243,10 +244,10 @@ describe('gateway metrics move with traffic', () => {
 })
 
 describe('countRequests()', () => {
-  /** A small app with the middleware in front, answering 200, a problem (404, 401) or an unexpected 500. */
+  /** A small app with the stage in front, answering 200, a problem (404, 401) or an unexpected 500. */
   function countedApp() {
     const counted = new Hono<AppEnv>()
-    counted.use(countRequests())
+    counted.use(pipeline([countRequests()], toProblemResponse))
     counted.get('/ok', (c) => c.text('ok'))
     counted.get('/denied', () => {
       throw new GatewayError('unauthenticated')

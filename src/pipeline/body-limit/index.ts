@@ -6,7 +6,6 @@
 
 import type { Context } from 'hono'
 import { bodyLimit as honoBodyLimit } from 'hono/body-limit'
-import { createMiddleware } from 'hono/factory'
 import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
@@ -14,6 +13,7 @@ import { logRequest } from '../../request-log'
 import { hasBody, requestHeader } from '../../request-parse'
 import { AUTH_PATH_PREFIX } from '../../routes/paths'
 import { ACCEPTED_CODINGS, requestCoding } from '../../upstream/content-coding'
+import type { Stage } from '../stage'
 
 function limiter(maxSize: number) {
   return honoBodyLimit({
@@ -42,28 +42,22 @@ function refuseCompressedBody(c: Context<AppEnv>): void {
 
 /**
  * hono's limiter reads a chunked body itself, and a body the client stops sending half-way fails that read: a 400
- * `bad_request` (the client's doing), not the 500 an unexpected error would be. Only errors from before `next` are
- * the read's; what the rest of the pipeline throws passes through as it is.
+ * `bad_request` (the client's doing), not the 500 an unexpected error would be. The limiter is given a `next` that
+ * does nothing, so everything it throws is the read's: the rest of the pipeline runs after it, not inside it.
  */
-async function limitReading(
-  limit: ReturnType<typeof limiter>,
-  c: Context<AppEnv>,
-  next: () => Promise<void>,
-): Promise<Response | undefined> {
-  let reading = true
+async function limitReading(limit: ReturnType<typeof limiter>, c: Context<AppEnv>): Promise<void> {
   try {
-    return (await limit(c, () => {
-      reading = false
-      return next()
-    })) as Response | undefined
+    await limit(c, readDone)
   } catch (cause) {
-    if (!reading || cause instanceof GatewayError) throw cause
+    if (cause instanceof GatewayError) throw cause
     throw new GatewayError('bad_request', { internal: { reason: 'body_unreadable', cause } })
   }
 }
 
+const readDone = async (): Promise<void> => {}
+
 /** The limiters are built once, with the stage: one per distinct limit (the route table is fixed). */
-export const bodyLimit = (limits: Config['bodyLimits']) => {
+export const bodyLimit = (limits: Config['bodyLimits']): Stage => {
   const limiters = new Map<number, ReturnType<typeof limiter>>()
   const limiterFor = (maxSize: number) => {
     let found = limiters.get(maxSize)
@@ -73,23 +67,26 @@ export const bodyLimit = (limits: Config['bodyLimits']) => {
     }
     return found
   }
-  return createMiddleware<AppEnv>(async function bodyLimit(c, next) {
-    refuseCompressedBody(c)
-    const route = c.get('route')
-    if (route !== undefined) {
-      // A proxied body is streamed to the origin, never buffered, unless its route has a JSON schema: only an
-      // oversized Content-Length is refused here, and the forwarder (`limitBodyStream`) counts the stream itself.
-      const maxSize = route.policy.bodyLimitBytes ?? limits.defaultBytes
-      if (route.policy.schema !== undefined) return limitReading(limiterFor(maxSize), c, next)
-      const declared = Number(requestHeader(c, 'content-length') ?? Number.NaN)
-      if (declared > maxSize) {
-        throw new GatewayError('payload_too_large', {
-          internal: { reason: 'body_too_large', limit_bytes: maxSize, source: 'content_length' },
-        })
+  return {
+    name: 'bodyLimit',
+    enter(c) {
+      refuseCompressedBody(c)
+      const route = c.get('route')
+      if (route !== undefined) {
+        // A proxied body is streamed to the origin, never buffered, unless its route has a JSON schema: only an
+        // oversized Content-Length is refused here, and the forwarder (`limitBodyStream`) counts the stream itself.
+        const maxSize = route.policy.bodyLimitBytes ?? limits.defaultBytes
+        if (route.policy.schema !== undefined) return limitReading(limiterFor(maxSize), c)
+        const declared = Number(requestHeader(c, 'content-length') ?? Number.NaN)
+        if (declared > maxSize) {
+          throw new GatewayError('payload_too_large', {
+            internal: { reason: 'body_too_large', limit_bytes: maxSize, source: 'content_length' },
+          })
+        }
+        return
       }
-      return next()
-    }
-    const auth = c.req.path.toLowerCase().startsWith(AUTH_PATH_PREFIX)
-    await limitReading(limiterFor(auth ? limits.authBytes : limits.defaultBytes), c, next)
-  })
+      const auth = c.req.path.toLowerCase().startsWith(AUTH_PATH_PREFIX)
+      return limitReading(limiterFor(auth ? limits.authBytes : limits.defaultBytes), c)
+    },
+  }
 }

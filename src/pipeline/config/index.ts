@@ -3,16 +3,16 @@
  * host that is not local (logged once per host). An invalid configuration never gets here: `src/index.ts` serves
  * the 500-only app instead.
  */
-import { createMiddleware } from 'hono/factory'
 import { admitServingHost } from '../../config/load'
 import type { Config } from '../../config/schema'
-import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
 import { requestUrl } from '../../request-parse'
+import type { Stage } from '../stage'
 
-export const config = (settings: Config) =>
-  createMiddleware<AppEnv>(async function config(c, next) {
+export const config = (settings: Config): Stage => ({
+  name: 'config',
+  enter(c) {
     if (!admitServingHost(settings, () => requestUrl(c))) throw new GatewayError('internal_error')
     c.set('config', settings)
-    await next()
-  })
+  },
+})

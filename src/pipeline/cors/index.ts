@@ -9,13 +9,13 @@
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import { cors as honoCors } from 'hono/cors'
-import { createMiddleware } from 'hono/factory'
 import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { createLogThrottle } from '../../lib/throttle'
 import { logRequest, recordEvent } from '../../request-log'
 import { requestHeader } from '../../request-parse'
 import { isCorsFree } from '../../upstream/response-headers'
+import type { Stage } from '../stage'
 
 /** `Access-Control-Allow-Methods` on preflights: explicit, never `*` (R-CORS-5). */
 export const CORS_ALLOW_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
@@ -48,6 +48,11 @@ interface CorsPolicy {
   /** The `Access-Control-*` headers an actual (non-preflight) response to an allowed origin carries. */
   readonly actualHeaders: (origin: string) => Record<string, string>
   readonly allowed: ReadonlySet<string>
+}
+
+/** hono's cors answers a preflight without calling `next()`; a call would mean it let one through. */
+const preflightNext = async (): Promise<void> => {
+  throw new Error('hono cors passed a preflight on')
 }
 
 /** The origin itself on an exact, case-sensitive match with a configured origin; otherwise null (R-CORS-1, R-CORS-3). */
@@ -158,31 +163,36 @@ function settleCorsHeaders(c: Context<AppEnv>, expected: Record<string, string>)
  * rejected origin is logged as `malicious_cors`.
  *
  * The policy is built once, when the stage is.
- * @example app.use(cors(config.cors))
+ * @example pipeline([…, cors(config.cors), …], toProblemResponse)
  */
-export const cors = (settings: Config['cors']) => {
+export const cors = (settings: Config['cors']): Stage<Record<string, string>> => {
   const policy = buildPolicy(settings)
-  return createMiddleware<AppEnv>(async function cors(c, next): Promise<Response | undefined> {
-    const origin = requestHeader(c, 'origin')
-    const allowed = origin === undefined ? null : matchOrigin(policy.allowed, origin)
-    if (origin !== undefined && allowed === null) reportRejectedOrigin(c, origin)
+  const none: Record<string, string> = {}
+  return {
+    name: 'cors',
+    enter(c) {
+      const origin = requestHeader(c, 'origin')
+      const allowed = origin === undefined ? null : matchOrigin(policy.allowed, origin)
+      if (origin !== undefined && allowed === null) reportRejectedOrigin(c, origin)
 
-    const preflight =
-      c.req.method === 'OPTIONS' &&
-      origin !== undefined &&
-      requestHeader(c, 'access-control-request-method') !== undefined
-    if (preflight) {
-      if (allowed === null) return c.body(null, 204, { vary: 'Origin' })
-      const res = await policy.hono(c, next)
-      if (!(res instanceof Response)) throw new Error('hono cors did not answer the preflight')
-      const vary = varyWithOrigin(res.headers.get('vary'))
-      if (vary !== undefined) res.headers.set('vary', vary)
-      return res
-    }
-    // Any other request, a plain OPTIONS included, goes on to routing like any other method; its CORS fields are
-    // written once it has been answered (for an allowed origin the same fields hono's cors would write).
-    await next()
-    settleCorsHeaders(c, allowed === null ? {} : policy.actualHeaders(allowed))
-    return undefined
-  })
+      const preflight =
+        c.req.method === 'OPTIONS' &&
+        origin !== undefined &&
+        requestHeader(c, 'access-control-request-method') !== undefined
+      if (preflight) return answerPreflight(c, policy, allowed)
+      // Any other request, a plain OPTIONS included, goes on to routing like any other method; its CORS fields are
+      // written once it has been answered (for an allowed origin the same fields hono's cors would write).
+      return allowed === null ? none : policy.actualHeaders(allowed)
+    },
+    leave: settleCorsHeaders,
+  }
+}
+
+async function answerPreflight(c: Context<AppEnv>, policy: CorsPolicy, allowed: string | null): Promise<Response> {
+  if (allowed === null) return c.body(null, 204, { vary: 'Origin' })
+  const res = await policy.hono(c, preflightNext)
+  if (!(res instanceof Response)) throw new Error('hono cors did not answer the preflight')
+  const vary = varyWithOrigin(res.headers.get('vary'))
+  if (vary !== undefined) res.headers.set('vary', vary)
+  return res
 }

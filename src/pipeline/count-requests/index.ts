@@ -1,17 +1,15 @@
-import { createMiddleware } from 'hono/factory'
-import type { AppEnv } from '../../env'
 import { countResponse } from '../../observability/metrics'
+import type { Stage } from '../stage'
 
 /**
- * Counts every response by status class, errors included (Hono has already turned a thrown error into its
- * problem response when `next()` returns). Mount it right after `requestId()`.
- * @example app.use(requestId()); app.use(countRequests())
+ * Counts every response by status class, errors included (the pipeline leaves every stage on the problem response
+ * an error became). Run it right after `requestId()`.
+ * @example pipeline([requestId(), countRequests(), …], toProblemResponse)
  */
-export const countRequests = () =>
-  createMiddleware<AppEnv>(async function countRequests(c, next) {
-    try {
-      await next()
-    } finally {
-      countResponse(c.res.status)
-    }
-  })
+export const countRequests = (): Stage => ({
+  name: 'countRequests',
+  enter() {},
+  leave(c) {
+    countResponse(c.res.status)
+  },
+})

@@ -9,7 +9,6 @@
  * with no Upstash call at all.
  */
 import type { Context } from 'hono'
-import { createMiddleware } from 'hono/factory'
 import type { Config } from '../../config/schema'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
@@ -20,6 +19,7 @@ import { logRequest, recordEvent } from '../../request-log'
 import { requestClient } from '../../request-parse'
 import { AUTH_LIMITED_PATHS, endsSessions, RATE_LIMIT_EXEMPT_PATHS, TOKENLESS_PATHS } from '../../routes/paths'
 import type { RevocationStatus, RevocationSubject } from '../../stores/types'
+import type { Stage } from '../stage'
 import type { PolicyDecision, PolicyName, RateLimitEngine } from './engine'
 
 const limitLogs = createLogThrottle({ intervalMs: 60_000, maxKeys: 1_000 })
@@ -91,7 +91,18 @@ export interface RateLimitOptions {
   settleRevocation(c: Context<AppEnv>, status: RevocationStatus): void
 }
 
-export const rateLimit = ({ engine, settings, prefetchClaims, settleRevocation }: RateLimitOptions) => {
+/** What the stage decided for a request, for the RateLimit headers of its answer. */
+interface Decided {
+  decisions: PolicyDecision[]
+  nowMs: number
+}
+
+export const rateLimit = ({
+  engine,
+  settings,
+  prefetchClaims,
+  settleRevocation,
+}: RateLimitOptions): Stage<Decided | undefined> => {
   // One memory per app, so apps built for other settings (tests, a reloaded configuration) never share refusals.
   const blocked = createBlockedIdentities({ maxEntries: MAX_BLOCKED_IDENTITIES })
   const blockKey = (policy: PolicyName, identity: string) => `${policy}|${identity}`
@@ -121,8 +132,9 @@ export const rateLimit = ({ engine, settings, prefetchClaims, settleRevocation }
     }
   }
 
-  return createMiddleware<AppEnv>(async function rateLimit(c, next) {
-    if (RATE_LIMIT_EXEMPT_PATHS.has(c.req.path)) return next()
+  /** Every policy of the request decided (or the request refused); undefined on a path no limit applies to. */
+  async function decide(c: Context<AppEnv>): Promise<Decided | undefined> {
+    if (RATE_LIMIT_EXEMPT_PATHS.has(c.req.path)) return undefined
     const nowMs = Date.now()
     const client = requestClient(c)
 
@@ -183,12 +195,20 @@ export const rateLimit = ({ engine, settings, prefetchClaims, settleRevocation }
     }
     const denied = decisions.filter((d) => !d.success)
     if (denied.length > 0) refuse(c, client, decisions, denied, nowMs)
-    await next()
-    const fields = Object.entries(rateLimitHeaders(decisions, nowMs))
-    if (fields.length === 0) return
-    const { headers } = c.res
-    for (const [name, value] of fields) headers.set(name, value)
-  })
+    return { decisions, nowMs }
+  }
+
+  return {
+    name: 'rateLimit',
+    enter: decide,
+    leave(c, decided) {
+      if (decided === undefined) return
+      const fields = Object.entries(rateLimitHeaders(decided.decisions, decided.nowMs))
+      if (fields.length === 0) return
+      const { headers } = c.res
+      for (const [name, value] of fields) headers.set(name, value)
+    },
+  }
 }
 
 /**

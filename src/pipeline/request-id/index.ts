@@ -3,9 +3,8 @@
  * `^[A-Za-z0-9-]{8,64}$`, otherwise a UUIDv4 is generated. It is echoed on every response, errors included, and logged
  * with every record.
  */
-import { createMiddleware } from 'hono/factory'
-import type { AppEnv } from '../../env'
 import { requestHeader } from '../../request-parse'
+import type { Stage } from '../stage'
 
 export const REQUEST_ID_HEADER = 'X-Request-Id'
 const VALID_REQUEST_ID = /^[A-Za-z0-9-]{8,64}$/
@@ -17,10 +16,13 @@ export function acceptRequestId(inbound: string | undefined): string | undefined
 
 // Not hono's requestId, which accepts `_` and `=` and any length up to its limitLength; the variable is the same
 // (`requestId`, hono's RequestIdVariables).
-export const requestId = () =>
-  createMiddleware<AppEnv>(async function requestId(c, next) {
+export const requestId = (): Stage => ({
+  name: 'requestId',
+  enter(c) {
     c.set('requestId', acceptRequestId(requestHeader(c, REQUEST_ID_HEADER)) ?? crypto.randomUUID())
-    await next()
-    // Set after next(): error and not-found responses are built fresh and would drop a header set earlier.
+  },
+  // Set on the way out: error and not-found responses are built fresh and would drop a header set earlier.
+  leave(c) {
     c.res.headers.set(REQUEST_ID_HEADER, c.get('requestId'))
-  })
+  },
+})

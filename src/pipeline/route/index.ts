@@ -5,7 +5,6 @@
  * not list is a 405, never a fall-through. Gateway paths (`/auth`, `/health`, …) are left to the gateway's routes.
  */
 import type { Context } from 'hono'
-import { createMiddleware } from 'hono/factory'
 import { matchedRoutes } from 'hono/route'
 import type { AppEnv } from '../../env'
 import { GatewayError } from '../../errors/gateway-error'
@@ -13,6 +12,7 @@ import { logRequest } from '../../request-log'
 import { hasBody, requestHeader, requestUrl } from '../../request-parse'
 import { normalizePath } from '../../routing/path'
 import { type CompiledRoutes, matchPath, type ResolvedPolicy, upstreamPath } from '../../routing/table'
+import type { Stage } from '../stage'
 
 /** A proxied request's resolved route: the policy and the exact path and query the origin will get. */
 export interface ProxyRoute {
@@ -36,10 +36,11 @@ declare module 'hono' {
 }
 
 /** `routes`: the compiled table (`compileRoutes`), built once per isolate by the caller. */
-export const resolveRoute = (routes: CompiledRoutes) =>
-  createMiddleware<AppEnv>(async function resolveRoute(c, next) {
+export const resolveRoute = (routes: CompiledRoutes): Stage => ({
+  name: 'resolveRoute',
+  enter(c) {
     // A request a registered route answers (not a middleware, which is registered for ALL) is the gateway's own.
-    if (matchedRoutes(c).some((r) => r.method !== 'ALL')) return next()
+    if (matchedRoutes(c).some((r) => r.method !== 'ALL')) return
     const url = requestUrl(c)
     const normalized = normalizePath(url.pathname)
     if (!normalized.ok) {
@@ -61,7 +62,7 @@ export const resolveRoute = (routes: CompiledRoutes) =>
       })
       throw new GatewayError('invalid_path')
     }
-    if (match.kind === 'gateway_owned') return next()
+    if (match.kind === 'gateway_owned') return
     if (match.kind === 'not_found') {
       // Never forwarded. Reaching a rewrite target around the entry that guards it is an authorization attempt and
       // is logged; an unlisted path under `default: 'deny'` is ordinary scanner noise and is not.
@@ -86,8 +87,8 @@ export const resolveRoute = (routes: CompiledRoutes) =>
       upstreamPathAndQuery: upstreamPath(match.policy, normalized.path, url.search),
       ...(body === 'watch' && match.policy.schema === undefined ? { watchBody: true } : {}),
     })
-    await next()
-  })
+  },
+})
 
 /** Form media types that Rails, Laravel and Symfony read a `_method` field from. */
 const FORM_TYPES = ['application/x-www-form-urlencoded', 'multipart/form-data']

@@ -6,12 +6,15 @@
  */
 import { createMiddleware } from 'hono/factory'
 import { applySecurityHeaders } from '../../lib/security-headers'
+import type { Stage } from '../stage'
 
-export const securityHeaders = () =>
-  createMiddleware(async function securityHeaders(c, next) {
-    await next()
+export const securityHeaders = (): Stage => ({
+  name: 'securityHeaders',
+  enter() {},
+  leave(c) {
     applySecurityHeaders(c.res.headers)
-  })
+  },
+})
 
 /**
  * `Cache-Control: no-store` on every response of a path that can carry tokens (R-HDR-2), unless the handler
