@@ -147,6 +147,34 @@ describe('pipeline(): stages in one middleware, by hono rules', () => {
     expect((seen as Error).message).toBe('refused')
   })
 
+  it('gives the error handler its own error when it fails, so the stages still leave on a response', async () => {
+    const trace: string[] = []
+    let calls = 0
+    const flaky = (error: Error, c: Context<AppEnv>) => {
+      calls++
+      if (calls === 1) throw new Error('handler failed')
+      return c.text(`error: ${error.message}`, 500)
+    }
+    const app = new Hono<AppEnv>()
+    app.use(
+      pipeline(
+        build(
+          [
+            { enter: 'sync', leave: 'header' },
+            { enter: 'throw', leave: 'header' },
+          ],
+          trace,
+        ),
+        flaky,
+      ),
+    )
+    app.get('/', (c) => c.text('ok'))
+    app.onError(onError)
+    const res = await app.request('/')
+    expect([res.status, await res.text(), res.headers.get('x-left')]).toEqual([500, 'error: handler failed', '0'])
+    expect(trace).toEqual(['enter 0', 'enter 1', 'leave 0 state 0 500'])
+  })
+
   it('wraps a value that is not an Error, so it is answered like one instead of escaping hono', async () => {
     let handled: Error | undefined
     const app = new Hono<AppEnv>()

@@ -46,7 +46,15 @@ export function pipeline(stages: readonly AnyStage[], onError: ErrorHandler<AppE
   const fail = async (c: Context<AppEnv>, thrown: unknown) => {
     const error = asError(thrown)
     c.error = error
-    c.res = await onError(error, c)
+    try {
+      c.res = await onError(error, c)
+    } catch (again) {
+      // The error handler failed on this error: it is given its own, as hono's next layer out would give it, so
+      // the stages still leave on a response. Should that fail too, it escapes to hono (the stages do not leave).
+      const second = asError(again)
+      c.error = second
+      c.res = await onError(second, c)
+    }
   }
   return async function pipeline(c, next) {
     const states: unknown[] = new Array(count)
