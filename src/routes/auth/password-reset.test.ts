@@ -168,12 +168,15 @@ describe('POST /auth/password/forgot', () => {
       }
       return trimmedMean(unknown) / trimmedMean(known)
     }
-    // Within 15 % (measured here: 0.94–1.07 on ~1–2.5 ms), as the median of three rounds: another test file
-    // running on the second core can push one round out (1.157 seen once), while a real difference of 20 % or
-    // more moves every round. Two rounds on the same side of the band decide; a third breaks a tie.
+    // Within 15 %, as the median of the rounds: the answer leaves before any work that depends on the account, so
+    // only noise separates the two, and that noise is large on ~1–2.5 ms in whole-millisecond steps: single rounds
+    // measured 0.68–1.25 on a quiet machine, for this code and the code before it, and a test file running on the
+    // second core once pushed two rounds in a row to 1.2. A real difference of 20 % or more moves every round, so
+    // the rounds run until three of them fall on the same side of the band (at most five): a majority decides.
     const inBand = (ratio: number) => ratio > 0.85 && ratio < 1.15
-    const ratios = [await round(), await round()]
-    if (inBand(ratios[0] as number) !== inBand(ratios[1] as number)) ratios.push(await round())
+    const ratios: number[] = []
+    const decided = () => ratios.filter(inBand).length >= 3 || ratios.filter((r) => !inBand(r)).length >= 3
+    while (!decided()) ratios.push(await round())
     const median = [...ratios].sort((a, b) => a - b)[Math.floor(ratios.length / 2)] as number
     expect(median, `ratios ${ratios.map((r) => r.toFixed(3)).join(', ')}`).toBeGreaterThan(0.85)
     expect(median, `ratios ${ratios.map((r) => r.toFixed(3)).join(', ')}`).toBeLessThan(1.15)
