@@ -12,9 +12,15 @@ import { cpus, tmpdir } from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { convertV4MiniflareOptions, Miniflare, type V4WorkerOptions } from 'miniflare'
+import type { V4WorkerOptions } from 'miniflare'
 import { cleanUp, ROOT } from '../test/node/support/worker.ts'
-import { callgrindAvailable, callgrindChildren, takeInstructions, writeCallgrindWorkerd } from './lib/callgrind.ts'
+import {
+  type CallgrindGroup,
+  callgrindAvailable,
+  startCallgrindGroup,
+  takeInstructions,
+  writeCallgrindWorkerd,
+} from './lib/callgrind.ts'
 import { renderCostDocument } from './lib/cost-document.ts'
 import { COST_OPS } from './lib/cost-ops.ts'
 import { type CostScenario, costWorkerName, prepareCostWorkers } from './lib/cost-workers.ts'
@@ -48,33 +54,9 @@ export interface CostResult {
   ops: { name: string; description: string; instructions: number }[]
 }
 
-interface Group {
-  mf: Miniflare
-  pid: number
-}
-
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
 
-/** Starts one Miniflare whose workerd runs under callgrind, and finds that process. */
-async function startGroup(workers: V4WorkerOptions[], wrapper: string, steps: (() => unknown)[]): Promise<Group> {
-  const before = new Set(callgrindChildren())
-  const previous = process.env.MINIFLARE_WORKERD_PATH
-  process.env.MINIFLARE_WORKERD_PATH = wrapper
-  let mf: Miniflare
-  try {
-    mf = new Miniflare(convertV4MiniflareOptions({ cf: false, handleStructuredLogs: () => {}, workers }))
-    steps.unshift(() => mf.dispose())
-    await mf.ready
-  } finally {
-    if (previous === undefined) delete process.env.MINIFLARE_WORKERD_PATH
-    else process.env.MINIFLARE_WORKERD_PATH = previous
-  }
-  const pid = callgrindChildren().find((p) => !before.has(p))
-  if (pid === undefined) throw new Error('cost: the workerd process under callgrind was not found')
-  return { mf, pid }
-}
-
-async function serve(group: Group, worker: string, body: object): Promise<Record<string, number>> {
+async function serve(group: CallgrindGroup, worker: string, body: object): Promise<Record<string, number>> {
   // Miniflare types the fetcher with its own Request and Response; the harness needs only status and text.
   const fetcher = (await group.mf.getWorker(worker)) as unknown as {
     fetch(url: string, init: { method: string; body: string }): Promise<Response>
@@ -85,7 +67,12 @@ async function serve(group: Group, worker: string, body: object): Promise<Record
   return JSON.parse(text) as Record<string, number>
 }
 
-async function measureScenario(group: Group, dir: string, s: CostScenario, opts: CostOptions): Promise<ScenarioCost> {
+async function measureScenario(
+  group: CallgrindGroup,
+  dir: string,
+  s: CostScenario,
+  opts: CostOptions,
+): Promise<ScenarioCost> {
   const ask = (n: number) => serve(group, costWorkerName(s), { n, path: s.path, headers: s.headers })
   await ask(opts.warm)
   await takeInstructions(group.pid, dir)
@@ -102,7 +89,7 @@ async function measureScenario(group: Group, dir: string, s: CostScenario, opts:
   return { name: s.name, instructionsPerRequest: median(rounds), rounds }
 }
 
-async function measureOps(group: Group, dir: string, opts: CostOptions): Promise<CostResult['ops']> {
+async function measureOps(group: CallgrindGroup, dir: string, opts: CostOptions): Promise<CostResult['ops']> {
   const ops: CostResult['ops'] = []
   for (const { name, description } of COST_OPS) {
     const run = async (k: number) => {
@@ -136,11 +123,11 @@ export async function runCost(opts: CostOptions): Promise<CostResult> {
     // Two workerd processes, one per core: the scenarios alternate between them, the operations go to the second.
     const halves = [scenarios.filter((_, i) => i % 2 === 0), scenarios.filter((_, i) => i % 2 === 1)]
     const wrapper = await writeCallgrindWorkerd(outDir)
-    const groups: (Group | undefined)[] = []
+    const groups: (CallgrindGroup | undefined)[] = []
     for (const [i, half] of halves.entries()) {
       const list = half.map((s) => prepared.workers.get(s.name) as V4WorkerOptions)
       if (i === 1 && withOps) list.push(prepared.ops)
-      groups.push(list.length === 0 ? undefined : await startGroup(list, wrapper, steps))
+      groups.push(list.length === 0 ? undefined : await startCallgrindGroup(list, wrapper, steps))
     }
     const measured = await Promise.all(
       halves.map(async (half, i) => {

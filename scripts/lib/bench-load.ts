@@ -75,3 +75,24 @@ export function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return Number.NaN
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number
 }
+
+/**
+ * Exactly `requests` requests from `concurrency` closed-loop keep-alive clients, each answered with `expectStatus`
+ * (otherwise it throws): a fixed amount of work, for counting what it costs rather than how fast it goes.
+ */
+export async function runCount(opts: Omit<LoadOptions, 'durationMs'> & { requests: number }): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency })
+  let left = opts.requests
+  const client = async () => {
+    while (left > 0) {
+      left--
+      const status = await once(agent, { ...opts, durationMs: 0 })
+      if (status !== opts.expectStatus) throw new Error(`${opts.url}: status ${status}, expected ${opts.expectStatus}`)
+    }
+  }
+  try {
+    await Promise.all(Array.from({ length: opts.concurrency }, client))
+  } finally {
+    agent.destroy()
+  }
+}

@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process'
 import { chmod, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
+import { convertV4MiniflareOptions, Miniflare, type V4WorkerOptions } from 'miniflare'
 import { childrenWithCommand } from './process-cpu.ts'
 
 // The binary Miniflare runs by default (the `workerd` package, a CommonJS module without types).
@@ -70,4 +71,36 @@ export async function takeInstructions(pid: number, dir: string): Promise<number
     await rm(full)
   }
   return total
+}
+
+/** A Miniflare whose workerd runs under callgrind, and that process's pid (for `takeInstructions`). */
+export interface CallgrindGroup {
+  mf: Miniflare
+  pid: number
+}
+
+/**
+ * Starts one Miniflare for `workers` with its workerd under callgrind (`wrapper`, from `writeCallgrindWorkerd`) and
+ * finds that process; its disposal goes first into `steps`.
+ */
+export async function startCallgrindGroup(
+  workers: V4WorkerOptions[],
+  wrapper: string,
+  steps: (() => unknown)[],
+): Promise<CallgrindGroup> {
+  const before = new Set(callgrindChildren())
+  const previous = process.env.MINIFLARE_WORKERD_PATH
+  process.env.MINIFLARE_WORKERD_PATH = wrapper
+  let mf: Miniflare
+  try {
+    mf = new Miniflare(convertV4MiniflareOptions({ cf: false, handleStructuredLogs: () => {}, workers }))
+    steps.unshift(() => mf.dispose())
+    await mf.ready
+  } finally {
+    if (previous === undefined) delete process.env.MINIFLARE_WORKERD_PATH
+    else process.env.MINIFLARE_WORKERD_PATH = previous
+  }
+  const pid = callgrindChildren().find((p) => !before.has(p))
+  if (pid === undefined) throw new Error('callgrind: the workerd process under callgrind was not found')
+  return { mf, pid }
 }
