@@ -16,7 +16,6 @@ interface StageSpec {
 /** Stages that record what they did in `trace`, and a handler that answers or throws. */
 function build(specs: StageSpec[], trace: string[]): Stage<string>[] {
   return specs.map(({ enter, leave }, i) => ({
-    name: `s${i}`,
     enter(c: Context<AppEnv>): string | Response | Promise<string | Response> {
       trace.push(`enter ${i}`)
       if (enter === 'answer') return c.text(`answered by ${i}`, 202)
@@ -127,13 +126,11 @@ describe('pipeline(): stages in one middleware, by hono rules', () => {
     let seen: unknown
     const app = new Hono<AppEnv>()
     const failing: Stage = {
-      name: 'failing',
       enter() {
         throw new Error('refused')
       },
     }
     const watcher: Stage = {
-      name: 'watcher',
       enter() {},
       leave(c) {
         seen = c.error
@@ -179,7 +176,6 @@ describe('pipeline(): stages in one middleware, by hono rules', () => {
     let handled: Error | undefined
     const app = new Hono<AppEnv>()
     const throwsString: Stage = {
-      name: 'throwsString',
       enter() {
         throw 'not an error'
       },

@@ -11,8 +11,6 @@ import type { Context, ErrorHandler, MiddlewareHandler } from 'hono'
 import type { AppEnv } from '../env'
 
 export interface Stage<S = void> {
-  /** Names the stage in tests and error messages. */
-  readonly name: string
   /**
    * Before the handlers. A Response answers the request here: the later stages and the handlers do not run, and
    * this stage does not leave. Anything else is what `leave` gets. May be async; may throw (the error handler's

@@ -68,7 +68,6 @@ export const bodyLimit = (limits: Config['bodyLimits']): Stage => {
     return found
   }
   return {
-    name: 'bodyLimit',
     enter(c) {
       refuseCompressedBody(c)
       const route = c.get('route')

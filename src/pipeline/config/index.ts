@@ -10,7 +10,6 @@ import { requestUrl } from '../../request-parse'
 import type { Stage } from '../stage'
 
 export const config = (settings: Config): Stage => ({
-  name: 'config',
   enter(c) {
     if (!admitServingHost(settings, () => requestUrl(c))) throw new GatewayError('internal_error')
     c.set('config', settings)

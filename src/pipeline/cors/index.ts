@@ -169,7 +169,6 @@ export const cors = (settings: Config['cors']): Stage<Record<string, string>> =>
   const policy = buildPolicy(settings)
   const none: Record<string, string> = {}
   return {
-    name: 'cors',
     enter(c) {
       const origin = requestHeader(c, 'origin')
       const allowed = origin === undefined ? null : matchOrigin(policy.allowed, origin)

@@ -7,7 +7,6 @@ import type { Stage } from '../stage'
  * @example pipeline([requestId(), countRequests(), …], toProblemResponse)
  */
 export const countRequests = (): Stage => ({
-  name: 'countRequests',
   enter() {},
   leave(c) {
     countResponse(c.res.status)

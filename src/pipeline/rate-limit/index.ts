@@ -199,7 +199,6 @@ export const rateLimit = ({
   }
 
   return {
-    name: 'rateLimit',
     enter: decide,
     leave(c, decided) {
       if (decided === undefined) return

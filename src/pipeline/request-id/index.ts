@@ -17,7 +17,6 @@ export function acceptRequestId(inbound: string | undefined): string | undefined
 // Not hono's requestId, which accepts `_` and `=` and any length up to its limitLength; the variable is the same
 // (`requestId`, hono's RequestIdVariables).
 export const requestId = (): Stage => ({
-  name: 'requestId',
   enter(c) {
     c.set('requestId', acceptRequestId(requestHeader(c, REQUEST_ID_HEADER)) ?? crypto.randomUUID())
   },

@@ -37,7 +37,6 @@ declare module 'hono' {
 
 /** `routes`: the compiled table (`compileRoutes`), built once per isolate by the caller. */
 export const resolveRoute = (routes: CompiledRoutes): Stage => ({
-  name: 'resolveRoute',
   enter(c) {
     // A request a registered route answers (not a middleware, which is registered for ALL) is the gateway's own.
     if (matchedRoutes(c).some((r) => r.method !== 'ALL')) return

@@ -9,7 +9,6 @@ import { applySecurityHeaders } from '../../lib/security-headers'
 import type { Stage } from '../stage'
 
 export const securityHeaders = (): Stage => ({
-  name: 'securityHeaders',
   enter() {},
   leave(c) {
     applySecurityHeaders(c.res.headers)
