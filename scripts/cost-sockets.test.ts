@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { buildWorker } from '../test/node/support/worker.ts'
-import { renderSocketCost, runSocketCost } from './cost-sockets.ts'
+import { patientUpstash, renderSocketCost, runSocketCost } from './cost-sockets.ts'
 import { callgrindAvailable } from './lib/callgrind.ts'
 
 describe('npm run cost:sockets', () => {
@@ -19,8 +19,25 @@ describe('npm run cost:sockets', () => {
 | ew-auth | 2,740k | 2,646k, 2,740k, 2,757k |`)
   })
 
+  it("adds each isolate's median when more than one ran", () => {
+    expect(
+      renderSocketCost([
+        { worker: 'bare', median: 700_000, rounds: [690_000, 700_000, 705_000, 702_000], isolates: [690_000, 702_000] },
+      ]),
+    ).toBe(`| worker | instructions/req | isolates | rounds |
+|---|---|---|---|
+| bare | 700k | 690k, 702k | 690k, 700k, 705k, 702k |`)
+  })
+
+  it('gives the gateway workers the longest Upstash timeout the configuration takes, and leaves the rest alone', () => {
+    const gateway = { name: 'ew-auth', script: '', bindings: { UPSTASH_TIMEOUT_MS: '1000', UPSTREAM_URL: 'http://o' } }
+    expect(patientUpstash(gateway).bindings).toEqual({ UPSTASH_TIMEOUT_MS: '10000', UPSTREAM_URL: 'http://o' })
+    const bare = { name: 'bare', script: '', bindings: { ORIGIN: 'http://o' } }
+    expect(patientUpstash(bare)).toBe(bare)
+  })
+
   it.skipIf(!callgrindAvailable())(
-    'counts a baseline and a gateway path, and the same path of a second build beside it',
+    'counts a baseline and a gateway path, and the same path of a second build beside it, each in two isolates',
     async () => {
       const dir = await mkdtemp(path.join(tmpdir(), 'edgeward-cost-sockets-test-'))
       try {
@@ -34,10 +51,15 @@ describe('npm run cost:sockets', () => {
           concurrency: 2,
           only: ['bare', 'ew-blocked'],
           compareBundle,
+          isolates: 2,
         })
         expect(costs.map((c) => c.worker)).toEqual(['bare', 'ew-blocked', 'ew-blocked-b'])
-        // A request over a socket runs hundreds of thousands of instructions; zero would mean nothing was read.
-        for (const c of costs) expect(c.median, c.worker).toBeGreaterThan(100_000)
+        for (const c of costs) {
+          // A request over a socket runs hundreds of thousands of instructions; zero would mean nothing was read.
+          for (const isolate of c.isolates ?? []) expect(isolate, c.worker).toBeGreaterThan(100_000)
+          expect(c.isolates, c.worker).toHaveLength(2)
+          expect(c.rounds, c.worker).toHaveLength(2)
+        }
       } finally {
         await rm(dir, { recursive: true, force: true })
       }
