@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { clientIdentity, clientNetwork, networkOf } from './client-identity'
 
@@ -58,5 +59,20 @@ describe('clientNetwork', () => {
   ])('%s → %s', (ip, network) => {
     expect(clientNetwork(ip)).toBe(network)
     expect(networkOf(clientIdentity(ip))).toBe(network)
+  })
+
+  it('is the first three octets, or the first two hextets, of any address', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.ipV4(), fc.ipV6()), (ip) => {
+        const identity = clientIdentity(ip)
+        const groups = identity.key.slice(4).split(identity.kind === 'ipv4' ? '.' : ':')
+        const expected =
+          identity.kind === 'ipv4'
+            ? `net4:${groups.slice(0, 3).join('.')}.0/24`
+            : `net6:${groups.slice(0, 2).join(':')}::/32`
+        expect(networkOf(identity)).toBe(expected)
+      }),
+      { numRuns: 500 },
+    )
   })
 })

@@ -50,9 +50,11 @@ export function clientNetwork(cfConnectingIp: string | undefined): string {
 
 /** {@link clientNetwork} of an identity already parsed. @example networkOf(clientIdentity('203.0.113.7')) // 'net4:203.0.113.0/24' */
 export function networkOf(identity: ClientIdentity): string {
-  if (identity.kind === 'ipv4') return `net4:${identity.key.slice(4).split('.').slice(0, 3).join('.')}.0/24`
-  if (identity.kind === 'ipv6') return `net6:${identity.key.slice(4).split(':').slice(0, 2).join(':')}::/32`
-  return identity.key
+  const { key } = identity
+  // Sliced from the key's fixed shape (`ip4:a.b.c.d`; `ip6:` and four zero-padded hextets), once per proxied request.
+  if (identity.kind === 'ipv4') return `net4:${key.slice(4, key.lastIndexOf('.'))}.0/24`
+  if (identity.kind === 'ipv6') return `net6:${key.slice(4, 13)}::/32`
+  return key
 }
 
 /** Eight 16-bit groups, or undefined. Accepts `::` compression, an embedded IPv4 tail and a `%zone`. */

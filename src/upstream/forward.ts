@@ -155,23 +155,15 @@ export function createForwarder({
       if (new TextEncoder().encode(body).byteLength > request.maxBodyBytes) return { kind: 'too_large' }
     }
 
-    const exceeded = () => upload?.exceeded() ?? false
-    const sourceFailed = () => upload?.sourceFailed() ?? false
-    const memberRefused = () => upload?.memberRefused() ?? false
-    const waitingForClient = () => upload?.waitingForSource() ?? false
-    const tooLargeOutcome = (): Outcome =>
-      upload?.encodedExceeded() ? { kind: 'too_large', encoded: true } : { kind: 'too_large' }
-
-    let timer: ReturnType<typeof setTimeout> | null = null
-    // The race also covers a fetcher that ignores the signal; the abort cancels the upstream request.
-    const timedOut = new Promise<'timeout' | 'client_timeout'>((resolve) => {
-      timer = setTimeout(() => {
-        // Read before the abort, which settles the outstanding read.
-        const client = waitingForClient()
-        controller.abort()
-        resolve(client ? 'client_timeout' : 'timeout')
-      }, timeoutMs)
-    })
+    // Set when the timer fires: whether the gateway was still waiting for the client's body bytes (read before the
+    // abort, which settles the outstanding read).
+    let fired: 'timeout' | 'client_timeout' | undefined
+    let wake: (() => void) | undefined
+    const timer = setTimeout(() => {
+      fired = upload?.waitingForSource() ? 'client_timeout' : 'timeout'
+      controller.abort()
+      wake?.()
+    }, timeoutMs)
     try {
       const init: RequestInit & { headers: Headers } = {
         method: request.method,
@@ -185,13 +177,18 @@ export function createForwarder({
         redirect: 'manual',
       }
       const call = fetchOrigin(target, init, signed, customFetch)
-      call.catch(() => {}) // settled below, or abandoned after a timeout
-      const result = await Promise.race([call, timedOut])
-      if (result === 'timeout' || result === 'client_timeout') return { kind: result }
-      if (memberRefused() || exceeded() || sourceFailed()) {
+      // The runtime's fetch rejects once the signal aborts; a custom fetcher may ignore the signal, so its call is
+      // raced against the timer (and abandoned, settled or not, when the timer wins).
+      const result = customFetch === undefined ? await call : await raceTimer(call, (resolve) => (wake = resolve))
+      if (result === undefined) return { kind: fired ?? 'timeout' }
+      if (upload !== undefined && (upload.memberRefused() || upload.exceeded() || upload.sourceFailed())) {
         // The origin answered before the whole body arrived, and the rest was refused, over the limit or unreadable.
         await result.body?.cancel().catch(() => {})
-        return memberRefused() ? { kind: 'member_refused' } : exceeded() ? tooLargeOutcome() : { kind: 'body_failed' }
+        return upload.memberRefused()
+          ? { kind: 'member_refused' }
+          : upload.exceeded()
+            ? tooLargeOutcome(upload)
+            : { kind: 'body_failed' }
       }
       if (result.status < 200 || result.status > 599) {
         await result.body?.cancel().catch(() => {})
@@ -199,13 +196,15 @@ export function createForwarder({
       }
       return { kind: 'response', response: clientResponse(result) }
     } catch (cause) {
-      if (memberRefused()) return { kind: 'member_refused' }
-      if (exceeded()) return tooLargeOutcome()
-      if (sourceFailed()) return { kind: 'body_failed' }
+      // The timer's abort is what made the call fail.
+      if (fired !== undefined) return { kind: fired }
+      if (upload?.memberRefused()) return { kind: 'member_refused' }
+      if (upload?.exceeded()) return tooLargeOutcome(upload)
+      if (upload?.sourceFailed()) return { kind: 'body_failed' }
       if (controller.signal.aborted) return { kind: 'timeout' }
       return { kind: 'connection_error', cause }
     } finally {
-      if (timer !== null) clearTimeout(timer) // the head has arrived (or failed): a long download is not cut off
+      clearTimeout(timer) // the head has arrived (or failed): a long download is not cut off
     }
   }
 
@@ -283,6 +282,16 @@ export function createForwarder({
       }
     }
   }
+}
+
+/** `call`, or undefined once the timer calls the function `arm` is given; a call that loses settles unobserved. */
+function raceTimer(call: Promise<Response>, arm: (wake: () => void) => void): Promise<Response | undefined> {
+  call.catch(() => {})
+  return Promise.race([call, new Promise<undefined>((resolve) => arm(() => resolve(undefined)))])
+}
+
+function tooLargeOutcome(upload: Upload): Outcome {
+  return upload.encodedExceeded() ? { kind: 'too_large', encoded: true } : { kind: 'too_large' }
 }
 
 function tooLarge(limit: number, source: 'content_length' | 'stream' | 'encoded_stream'): GatewayError {
