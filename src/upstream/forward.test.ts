@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { GatewayError } from '../errors/gateway-error'
 import { type CircuitBreaker, type CircuitBreakerOptions, createCircuitBreaker } from '../lib/breaker'
 import { ECHO_URL, type Echo, received } from '../test-support/echo'
@@ -300,6 +300,24 @@ describe('forward: to the echo upstream', () => {
     expect(error.options.internal).toMatchObject({ reason: 'upstream_timeout', timeout_ms: 300 })
     expect(await echoCount(path)).toBe(1)
     expect(breaker.state()).toBe('closed') // one failure of three
+  })
+
+  it('never passes an answer that arrives after the timeout fired, even from a fetch that ignored the abort', async () => {
+    // A wrapper around the global fetch (instrumentation, say) that drops the signal: the origin's late answer
+    // arrives after the timer has aborted, its body already dead. It is a timeout, not a 200 with a cut body.
+    const real = globalThis.fetch
+    const spy = vi.spyOn(globalThis, 'fetch').mockImplementation((input, init) => {
+      const { signal: _dropped, ...rest } = init ?? {}
+      return real(input, rest)
+    })
+    try {
+      const { forward, breaker } = setup({ timeoutMs: 100 }, { failureThreshold: 1, cooldownMs: 1_000 })
+      const error = await rejection(forward(request(unique('/__echo/slow/600'))))
+      expect(error).toMatchObject({ code: 'upstream_timeout', status: 504 })
+      expect(breaker.state()).toBe('open')
+    } finally {
+      spy.mockRestore()
+    }
   })
 
   it('answers an upstream that is slow but within the timeout', async () => {

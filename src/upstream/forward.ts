@@ -180,7 +180,12 @@ export function createForwarder({
       // The runtime's fetch rejects once the signal aborts; a custom fetcher may ignore the signal, so its call is
       // raced against the timer (and abandoned, settled or not, when the timer wins).
       const result = customFetch === undefined ? await call : await raceTimer(call, (resolve) => (wake = resolve))
-      if (result === undefined) return { kind: fired ?? 'timeout' }
+      if (fired !== undefined || result === undefined) {
+        // An answer that still arrived after the abort has a dead body: a wrapper around the global fetch that
+        // dropped the signal. Still a timeout, though only as early as that answer.
+        await result?.body?.cancel().catch(() => {})
+        return { kind: fired ?? 'timeout' }
+      }
       if (upload !== undefined && (upload.memberRefused() || upload.exceeded() || upload.sourceFailed())) {
         // The origin answered before the whole body arrived, and the rest was refused, over the limit or unreadable.
         await result.body?.cancel().catch(() => {})
