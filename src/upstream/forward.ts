@@ -9,6 +9,7 @@ import type { CircuitBreaker } from '../lib/breaker'
 import type { InflateFormat } from './content-coding'
 import { clientResponse, fetchOrigin, stripReservedRequestHeaders } from './send'
 import { joinTarget, parseBaseUrl, targetPrefix } from './target'
+import { jitter, raceTimer, sleep } from './timers'
 import { type Upload, uploadBody } from './upload'
 
 /** Until the origin's response head arrives. */
@@ -181,8 +182,7 @@ export function createForwarder({
       // raced against the timer (and abandoned, settled or not, when the timer wins).
       const result = customFetch === undefined ? await call : await raceTimer(call, (resolve) => (wake = resolve))
       if (fired !== undefined || result === undefined) {
-        // An answer that still arrived after the abort has a dead body: a wrapper around the global fetch that
-        // dropped the signal. Still a timeout, though only as early as that answer.
+        // An answer after the abort (a wrapped fetch that dropped the signal) has a dead body: still a timeout.
         await result?.body?.cancel().catch(() => {})
         return { kind: fired ?? 'timeout' }
       }
@@ -289,12 +289,6 @@ export function createForwarder({
   }
 }
 
-/** `call`, or undefined once the timer calls the function `arm` is given; a call that loses settles unobserved. */
-function raceTimer(call: Promise<Response>, arm: (wake: () => void) => void): Promise<Response | undefined> {
-  call.catch(() => {})
-  return Promise.race([call, new Promise<undefined>((resolve) => arm(() => resolve(undefined)))])
-}
-
 function tooLargeOutcome(upload: Upload): Outcome {
   return upload.encodedExceeded() ? { kind: 'too_large', encoded: true } : { kind: 'too_large' }
 }
@@ -303,12 +297,4 @@ function tooLarge(limit: number, source: 'content_length' | 'stream' | 'encoded_
   return new GatewayError('payload_too_large', {
     internal: { reason: 'proxy_body_too_large', limit_bytes: limit, source },
   })
-}
-
-function jitter(baseMs: number, random: () => number): number {
-  return baseMs / 2 + random() * (baseMs / 2)
-}
-
-function sleep(ms: number): Promise<void> {
-  return ms <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms))
 }
