@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util'
 import { calculateJwkThumbprint, importJWK, SignJWT } from 'jose'
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
 import { buildWorker, cleanUp, migrate, ROOT } from '../test/node/support/worker.ts'
-import { startEchoUpstream } from './echo-upstream.ts'
+import { startBenchBackends } from './lib/bench-backends.ts'
 import { renderChart } from './lib/bench-chart.ts'
 import { renderDocument } from './lib/bench-document.ts'
 import { type RoundResult, runRound } from './lib/bench-load.ts'
@@ -32,8 +32,7 @@ import {
 import { generateEd25519Jwks } from './lib/keys.ts'
 import { withMachine } from './lib/machine-load.ts'
 import { childCpuReader } from './lib/process-cpu.ts'
-import { startRedisServer } from './lib/redis-server.ts'
-import { startUpstashLocal, type UpstashLocal } from './upstash-local.ts'
+import type { UpstashLocal } from './upstash-local.ts'
 
 export interface BenchOptions {
   rounds: number
@@ -89,17 +88,12 @@ export async function runBench(opts: BenchOptions): Promise<Table[]> {
   const outDir = await mkdtemp(path.join(tmpdir(), 'edgeward-bench-'))
   const steps: (() => unknown)[] = [() => rm(outDir, { recursive: true, force: true })]
   try {
-    const [scriptPath, naivePath, redis] = await Promise.all([
+    const latency = Math.max(0, ...opts.latencies)
+    const [scriptPath, naivePath, { upstash, origin }] = await Promise.all([
       buildWorker(path.join(outDir, 'edgeward')),
       buildNaiveWorker(path.join(outDir, 'naive')),
-      startRedisServer(),
+      startBenchBackends(steps, { slowLatencyMs: latency }),
     ])
-    steps.unshift(() => redis.stop())
-    const latency = Math.max(0, ...opts.latencies)
-    const upstash = await startUpstashLocal({ redisUrl: redis.url, slowLatencyMs: latency })
-    steps.unshift(() => upstash.close())
-    const origin = await startEchoUpstream({ logLimit: 1 })
-    steps.unshift(() => origin.close())
     const keys = generateEd25519Jwks()
     const token = await mintToken(keys.privateJwk, keys.publicJwk)
     const env = { scriptPath, naivePath, upstashUrl: upstash.url, upstashToken: upstash.token, originUrl: origin.url }

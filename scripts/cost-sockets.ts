@@ -20,13 +20,11 @@ import { parseArgs } from 'node:util'
 import type { V4WorkerOptions } from 'miniflare'
 import { buildWorker, cleanUp, migrate } from '../test/node/support/worker.ts'
 import { mintToken } from './bench.ts'
-import { startEchoUpstream } from './echo-upstream.ts'
-import { runCount } from './lib/bench-load.ts'
+import { startBenchBackends } from './lib/bench-backends.ts'
+import { median, runCount } from './lib/bench-load.ts'
 import { gatewayAnswerHeaders, gatewayWorker, variants, workerOptions } from './lib/bench-workers.ts'
 import { callgrindAvailable, startCallgrindGroup, takeInstructions, writeCallgrindWorkerd } from './lib/callgrind.ts'
 import { generateEd25519Jwks } from './lib/keys.ts'
-import { startRedisServer } from './lib/redis-server.ts'
-import { startUpstashLocal } from './upstash-local.ts'
 
 export interface SocketCostOptions {
   /** Requests each worker serves before it is counted: V8 is still compiling the gateway's code after 400. */
@@ -62,8 +60,6 @@ export interface SocketCost {
   isolates?: number[]
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
-
 export async function runSocketCost(opts: SocketCostOptions): Promise<SocketCost[]> {
   if (!callgrindAvailable()) {
     throw new Error('cost:sockets: needs valgrind (Debian: apt-get install -y valgrind), for callgrind_control')
@@ -71,12 +67,10 @@ export async function runSocketCost(opts: SocketCostOptions): Promise<SocketCost
   const outDir = await mkdtemp(path.join(tmpdir(), 'edgeward-cost-sockets-'))
   const steps: (() => unknown)[] = [() => rm(outDir, { recursive: true, force: true })]
   try {
-    const [scriptPath, redis] = await Promise.all([buildWorker(path.join(outDir, 'bundle')), startRedisServer()])
-    steps.unshift(() => redis.stop())
-    const upstash = await startUpstashLocal({ redisUrl: redis.url })
-    steps.unshift(() => upstash.close())
-    const origin = await startEchoUpstream({ logLimit: 1 })
-    steps.unshift(() => origin.close())
+    const [scriptPath, { upstash, origin }] = await Promise.all([
+      buildWorker(path.join(outDir, 'bundle')),
+      startBenchBackends(steps),
+    ])
     const keys = generateEd25519Jwks()
     const token = await mintToken(keys.privateJwk, keys.publicJwk)
     const env = { scriptPath, upstashUrl: upstash.url, upstashToken: upstash.token, originUrl: origin.url }

@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { V4WorkerOptions } from 'miniflare'
 import { cleanUp, ROOT } from '../test/node/support/worker.ts'
+import { median } from './lib/bench-load.ts'
 import {
   type CallgrindGroup,
   callgrindAvailable,
@@ -53,8 +54,6 @@ export interface CostResult {
   scenarios: ScenarioCost[]
   ops: { name: string; description: string; instructions: number }[]
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
 
 async function serve(group: CallgrindGroup, worker: string, body: object): Promise<Record<string, number>> {
   // Miniflare types the fetcher with its own Request and Response; the harness needs only status and text.

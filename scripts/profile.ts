@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util'
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
 import { buildWorker, cleanUp, migrate, ROOT } from '../test/node/support/worker.ts'
 import { mintToken } from './bench.ts'
-import { startEchoUpstream } from './echo-upstream.ts'
+import { startBenchBackends } from './lib/bench-backends.ts'
 import { runRound } from './lib/bench-load.ts'
 import { GATEWAY_LIMITS, gatewayWorker, variants } from './lib/bench-workers.ts'
 import {
@@ -29,8 +29,6 @@ import {
   summarizeProfile,
 } from './lib/cpu-profile.ts'
 import { generateEd25519Jwks } from './lib/keys.ts'
-import { startRedisServer } from './lib/redis-server.ts'
-import { startUpstashLocal } from './upstash-local.ts'
 
 export interface ProfileOptions {
   /** One of the benchmark's gateway workers: `ew-auth`, `ew-public`, `ew-public-local`, `ew-blocked`. */
@@ -141,15 +139,10 @@ export async function runProfile(opts: ProfileOptions): Promise<ProfileRun> {
   try {
     const config = path.join(outDir, 'wrangler.toml')
     await writeFile(config, unminifiedConfig(await readFile(path.join(ROOT, 'wrangler.toml'), 'utf8'), ROOT))
-    const [scriptPath, redis] = await Promise.all([
+    const [scriptPath, { upstash, origin }] = await Promise.all([
       buildWorker(path.join(outDir, 'bundle'), config),
-      startRedisServer(),
+      startBenchBackends(steps),
     ])
-    steps.unshift(() => redis.stop())
-    const upstash = await startUpstashLocal({ redisUrl: redis.url })
-    steps.unshift(() => upstash.close())
-    const origin = await startEchoUpstream({ logLimit: 1 })
-    steps.unshift(() => origin.close())
     const keys = generateEd25519Jwks()
     const env = { scriptPath, upstashUrl: upstash.url, upstashToken: upstash.token, originUrl: origin.url, ...keys }
     const mf = new Miniflare(

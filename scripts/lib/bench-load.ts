@@ -76,6 +76,10 @@ export function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number
 }
 
+/** The middle value of `values` (the upper of the two middle ones for an even count); `values` is not changed. */
+export const median = (values: number[]): number =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
+
 /**
  * Exactly `requests` requests from `concurrency` closed-loop keep-alive clients, each answered with `expectStatus`
  * (otherwise it throws): a fixed amount of work, for counting what it costs rather than how fast it goes.
