@@ -20,7 +20,7 @@ import { rateLimit } from './pipeline/rate-limit'
 import { requestId } from './pipeline/request-id'
 import { resolveRoute } from './pipeline/route'
 import { noStore, securityHeaders } from './pipeline/security-headers'
-import { pipeline } from './pipeline/stage'
+import { asError, pipeline } from './pipeline/stage'
 import { requestUrl } from './request-parse'
 import { registerAdminRoutes } from './routes/admin'
 import { login, register, registrationOpen } from './routes/auth/account'
@@ -90,7 +90,7 @@ export function createApp(gw: Gateway): Hono<AppEnv> {
     try {
       await next()
     } catch (thrown) {
-      throw thrown instanceof Error ? thrown : new Error('A non-Error value was thrown.', { cause: thrown })
+      throw asError(thrown)
     }
   })
 

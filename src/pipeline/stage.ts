@@ -29,7 +29,7 @@ export interface Stage<S = void> {
 type AnyStage = Stage<any>
 
 /** What hono does with a value a middleware threw: an Error goes to the error handler, anything else is wrapped. */
-function asError(thrown: unknown): Error {
+export function asError(thrown: unknown): Error {
   return thrown instanceof Error ? thrown : new Error('A non-Error value was thrown.', { cause: thrown })
 }
 
