@@ -9,7 +9,7 @@ import { renderChart } from './lib/bench-chart.ts'
 import { renderDocument } from './lib/bench-document.ts'
 import type { RoundResult } from './lib/bench-load.ts'
 import { type Row, renderTable, type Table, VARIANT } from './lib/bench-report.ts'
-import { evaluateTargets, renderTargets } from './lib/bench-targets.ts'
+import { evaluateTargets, renderTargetSummaries, renderTargets, summarizeTargets } from './lib/bench-targets.ts'
 import { BENCH_UPSTASH, OUTAGE_TRIP_MS, variants } from './lib/bench-workers.ts'
 
 const MACHINE = { cores: 2, cpu: 'test', node: 'v22', date: '2026-01-01T00:00:00.000Z' }
@@ -241,6 +241,67 @@ describe('bench targets', () => {
   })
 })
 
+/** SYNTHETIC with the public route's and the authenticated path's +0 ms req/s, and its Upstash calls, changed. */
+function runWith(publicReqPerSec: number, authReqPerSec: number, authCalls = 1): Table[] {
+  const [fast, ...rest] = SYNTHETIC as [Table, ...Table[]]
+  const rows = fast.rows.map((r) =>
+    r.variant === VARIANT.publicNoUpstash
+      ? { ...r, reqPerSec: publicReqPerSec }
+      : r.variant === VARIANT.authenticated
+        ? { ...r, reqPerSec: authReqPerSec, callsPerRequest: authCalls }
+        : r,
+  )
+  return [{ ...fast, rows }, ...rest]
+}
+
+describe('bench targets across several runs', () => {
+  const label = (s: { target: { label: string; latencyMs: number } }) => `${s.target.label} +${s.target.latencyMs}`
+
+  it('reads a ratio on the median of the runs, whichever run holds it', () => {
+    // Public ÷ bare: 0.40, 0.65, 0.61 → median 0.61, met though one run missed it; 0.59 in two of three is a miss.
+    const met = summarizeTargets([runWith(400, 300), runWith(650, 300), runWith(610, 300)])
+    const pub = met.find((s) => s.target.variant === VARIANT.publicNoUpstash)
+    expect(pub).toMatchObject({ values: [0.4, 0.65, 0.61], value: 0.61, met: true, errors: 0 })
+    const missed = summarizeTargets([runWith(590, 300), runWith(700, 300), runWith(590, 300)])
+    expect(missed.find((s) => s.target.variant === VARIANT.publicNoUpstash)).toMatchObject({ value: 0.59, met: false })
+    // An even number of runs: the mean of the middle two (0.55 and 0.65).
+    const even = summarizeTargets([runWith(500, 300), runWith(550, 300), runWith(650, 300), runWith(700, 300)])
+    expect(even.find((s) => s.target.variant === VARIANT.publicNoUpstash)?.value).toBeCloseTo(0.6, 10)
+  })
+
+  it('reads an Upstash count and the outage on the worst run, so one run over its bound is a miss', () => {
+    const summaries = summarizeTargets([runWith(650, 300, 1), runWith(650, 300, 2), runWith(650, 300, 1)])
+    const calls = summaries.find((s) => label(s) === 'edgeward authenticated: Upstash calls per request +0')
+    expect(calls).toMatchObject({ values: [1, 2, 1], value: 2, met: false })
+    const [fast, slow, outage] = SYNTHETIC as [Table, Table, Table]
+    const slowOutage = { ...outage, rows: outage.rows.map((r) => ({ ...r, p99: 180 })) }
+    const across = summarizeTargets([SYNTHETIC, [fast, slow, slowOutage], SYNTHETIC])
+    expect(across.find((s) => s.target.fault === 'hang')).toMatchObject({
+      values: [100, 180, 100],
+      value: 180,
+      met: false,
+    })
+  })
+
+  it('fails a target whose variant answered wrongly in any run, and skips a run that did not measure it', () => {
+    const [fast, slow, outage] = SYNTHETIC as [Table, Table, Table]
+    const wrong = { ...outage, rows: outage.rows.map((r) => ({ ...r, errors: 3 })) }
+    const summaries = summarizeTargets([SYNTHETIC, [fast, slow, wrong], [fast, slow]])
+    const hang = summaries.find((s) => s.target.fault === 'hang')
+    expect(hang).toMatchObject({ values: [100, 100, undefined], met: false, errors: 3 })
+    const text = renderTargetSummaries(summaries)
+    expect(text).toContain(
+      '| edgeward authenticated: p99 ms once the breaker is open | hanging | ≤ 100 | 100.00, 100.00, n/a | worst 100.00 | **not met** (3 answers with another status) |',
+    )
+    expect(text).toContain(
+      '| edgeward authenticated: req/s ÷ floor | +0 ms | ≥ 0.6 | 0.60, 0.60, 0.60 | median 0.60 | met |',
+    )
+    // No run measured it: not measured, not a pass.
+    const none = summarizeTargets([[fast], [fast]]).find((s) => s.target.latencyMs === 20)
+    expect(none).toMatchObject({ values: [undefined, undefined], value: undefined, met: undefined })
+  })
+})
+
 describe('bench chart and document', () => {
   it('draws one bar per row of every table, as balanced SVG text', () => {
     const svg = renderChart(SYNTHETIC)
@@ -256,7 +317,7 @@ describe('bench chart and document', () => {
   })
 
   it('writes the targets, the chart, the ÷ bare note and npm install into PERFORMANCE.md', () => {
-    const doc = renderDocument(SYNTHETIC, MACHINE, { ...SETTINGS, chart: 'performance.svg' })
+    const doc = renderDocument([SYNTHETIC], MACHINE, { ...SETTINGS, chart: 'performance.svg' })
     expect(doc).toContain('## Targets')
     expect(doc).toContain('](performance.svg)')
     expect(doc).toContain('edgeward public, no Upstash: req/s ÷ bare = 0.59.')
@@ -271,7 +332,7 @@ describe('bench chart and document', () => {
     const [fast, slow, outage] = SYNTHETIC as [Table, Table, Table]
     const measured = (r: Row): Row => ({ ...r, maxMs: 9.5, driverPauseMs: 8.25, stealPercent: 3.04 })
     const tables = [{ ...fast, rows: fast.rows.map(measured) }, slow, outage]
-    const doc = renderDocument(tables, MACHINE, { ...SETTINGS, chart: 'performance.svg' })
+    const doc = renderDocument([tables], MACHINE, { ...SETTINGS, chart: 'performance.svg' })
     const section = doc.slice(doc.indexOf('## The machine during the run'), doc.indexOf('## Reproduce'))
     expect(section).toContain(
       "| Upstash | variant | slowest answer ms | driver's longest pause ms | CPU stolen, worst round % |",
@@ -280,5 +341,39 @@ describe('bench chart and document', () => {
     expect(section).toContain('| +20 ms | floor | n/a | n/a | n/a |')
     expect(section).toContain('| hanging | edgeward authenticated | 120.0 | n/a | n/a |')
     expect(section.match(/^\| [+h]/gm)).toHaveLength(8)
+  })
+
+  it('reads several runs together: the targets across them, each run under its own heading, the outage told once', () => {
+    const runs = [runWith(400, 300), runWith(650, 300), runWith(610, 300)]
+    const doc = renderDocument(runs, MACHINE, { ...SETTINGS, chart: 'performance.svg' })
+    expect(doc).toContain('3 such runs one after the other')
+    expect(doc).toContain('Read across the 3 runs.')
+    expect(doc).toContain(
+      '| edgeward public, no Upstash: req/s ÷ bare | +0 ms | ≥ 0.6 | 0.40, 0.65, 0.61 | median 0.61 | met |',
+    )
+    expect(doc).toContain('](performance.svg)')
+    expect(doc).toContain('the last run')
+    // SYNTHETIC has no lean proxy row: nothing is said of it.
+    expect(doc).not.toContain("the proxy's per-request duties alone) reached")
+    const withLean = runs.map(([fast, ...rest]) => [
+      { ...(fast as Table), rows: [...(fast as Table).rows, row(VARIANT.lean, 640, 1.2)] },
+      ...rest,
+    ])
+    expect(renderDocument(withLean, MACHINE, { ...SETTINGS, chart: 'c.svg' })).toContain(
+      `In the same runs the *${VARIANT.lean}* (the proxy's per-request duties alone) reached 0.64, 0.64, 0.64 × bare's req/s at +0 ms, median 0.64.`,
+    )
+    for (const n of [1, 2, 3]) expect(doc).toContain(`## Run ${n} of 3\n\n### Upstash latency +0 ms`)
+    expect(doc.match(/^### Upstash hanging$/gm)).toHaveLength(3)
+    expect(doc.match(/Upstash accepts every request/g)).toHaveLength(1)
+    expect(doc.indexOf('## How the outage is measured')).toBeLessThan(doc.indexOf('## Run 1 of 3'))
+    expect(doc).toContain('edgeward public, no Upstash: req/s ÷ bare = 0.40.')
+    const machine = doc.slice(doc.indexOf('## The machine during the runs'), doc.indexOf('## Reproduce'))
+    expect(machine).toContain('| run | Upstash | variant |')
+    expect(machine).toContain('| 3 | hanging | edgeward authenticated | 120.0 | n/a | n/a |')
+    // One run reads as before: no run column, no per-run headings.
+    const one = renderDocument([SYNTHETIC], MACHINE, { ...SETTINGS, chart: 'performance.svg' })
+    expect(one).not.toContain('## Run 1')
+    expect(one).toContain('## The machine during the run\n')
+    expect(one).toContain('## Upstash hanging\n\nUpstash accepts every request')
   })
 })

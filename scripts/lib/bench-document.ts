@@ -1,6 +1,10 @@
-/** docs/PERFORMANCE.md as `npm run bench` writes it: the setting, the targets, the chart and the tables. */
+/**
+ * docs/PERFORMANCE.md as `npm run bench` writes it: the setting, the targets, the chart and the tables; over several
+ * runs (`--runs N`), the targets read across them and every run's tables.
+ */
+import { median } from './bench-load.ts'
 import { fixed, ratio, renderTable, type Table, VARIANT } from './bench-report.ts'
-import { evaluateTargets, renderTargets } from './bench-targets.ts'
+import { evaluateTargets, renderTargetSummaries, renderTargets, summarizeTargets } from './bench-targets.ts'
 import { BENCH_UPSTASH, OUTAGE_TRIP_MS } from './bench-workers.ts'
 
 export interface Machine {
@@ -34,40 +38,45 @@ function measuredOnce(tables: Table[]): { variants: string[]; latencies: number[
   return { variants, latencies: later.map((t) => t.upstashLatencyMs) }
 }
 
-function outageSection(table: Table, settings: RunSettings): string {
-  const slowest = table.rows[0]?.maxMs ?? Number.NaN
-  return `## Upstash hanging
-
-Upstash accepts every request of the authenticated path's lane and answers none (the local server's \`hang\`
+/** What the outage measures: once per document, whatever the number of runs. */
+function outageText(settings: RunSettings): string {
+  return `Upstash accepts every request of the authenticated path's lane and answers none (the local server's \`hang\`
 fault). Its first requests wait the gateway's \`UPSTASH_TIMEOUT_MS\` (${BENCH_UPSTASH.timeoutMs} ms) each and open the
 breaker (\`RATE_LIMIT_BREAKER_THRESHOLD\`, ${BENCH_UPSTASH.breakerThreshold} failures in a row); after ${OUTAGE_TRIP_MS} ms of that,
 unmeasured, the path is measured for ${settings.outageMs} ms, well within the breaker's cooldown
 (\`RATE_LIMIT_BREAKER_COOLDOWN_SECONDS\`, ${BENCH_UPSTASH.breakerCooldownSeconds} s), so no probe falls in it. Every answer must have status 503, the fail-closed answer of
 \`REVOCATION_FAILURE_MODE=closed\` (\`revocation_unavailable\`); any other status is counted as an error. The Upstash
-calls are counted as above. The slowest answer took ${fixed(slowest, 1)} ms.
+calls are counted as above.`
+}
 
-${renderTable(table)}
-`
+/** One run's outage table, with its slowest answer. */
+function outageTable(table: Table): string {
+  return `The slowest answer took ${fixed(table.rows[0]?.maxMs ?? Number.NaN, 1)} ms.\n\n${renderTable(table)}\n`
 }
 
 /** The setting a table was measured at, as the machine section names it. */
 const settingOf = (table: Table) => (table.fault === 'hang' ? 'hanging' : `+${table.upstashLatencyMs} ms`)
 
-function machineSection(tables: Table[]): string {
+function machineSection(runs: Table[][]): string {
+  const several = runs.length > 1
   const head = ['Upstash', 'variant', 'slowest answer ms', "driver's longest pause ms", 'CPU stolen, worst round %']
+  if (several) head.unshift('run')
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`]
-  for (const table of tables) {
-    for (const r of table.rows) {
-      const cells = [
-        settingOf(table),
-        r.variant,
-        fixed(r.maxMs ?? Number.NaN, 1),
-        fixed(r.driverPauseMs ?? Number.NaN, 1),
-      ]
-      lines.push(`| ${[...cells, fixed(r.stealPercent ?? Number.NaN, 1)].join(' | ')} |`)
+  for (const [i, tables] of runs.entries()) {
+    for (const table of tables) {
+      for (const r of table.rows) {
+        const cells = [
+          ...(several ? [String(i + 1)] : []),
+          settingOf(table),
+          r.variant,
+          fixed(r.maxMs ?? Number.NaN, 1),
+          fixed(r.driverPauseMs ?? Number.NaN, 1),
+        ]
+        lines.push(`| ${[...cells, fixed(r.stealPercent ?? Number.NaN, 1)].join(' | ')} |`)
+      }
     }
   }
-  return `## The machine during the run
+  return `## The machine during the ${several ? 'runs' : 'run'}
 
 What the machine itself did while each variant was measured, so a slow machine is not read as a slow gateway.
 *Driver's longest pause* is how late the load driver's event loop ran at worst in any round (node's
@@ -89,16 +98,45 @@ ${lines.join('\n')}
 `
 }
 
-function section(table: Table): string {
+function section(table: Table, heading = '##'): string {
   const versusBare = [VARIANT.publicNoUpstash, VARIANT.lean]
     .map((variant) => [variant, ratio(table, variant, VARIANT.bare)] as const)
     .filter(([, value]) => Number.isFinite(value))
     .map(([variant, value]) => `${variant}: req/s ÷ bare = ${fixed(value, 2)}.`)
   const note = versusBare.length > 0 ? `\n\n${versusBare.join(' ')}` : ''
-  return `## Upstash latency +${table.upstashLatencyMs} ms\n\n${renderTable(table)}${note}\n`
+  return `${heading} Upstash latency +${table.upstashLatencyMs} ms\n\n${renderTable(table)}${note}\n`
 }
 
-export function renderDocument(tables: Table[], machine: Machine, settings: RunSettings): string {
+/**
+ * The lean proxy's req/s ÷ bare in each run and their median, beside the public route's target: what the proxy's
+ * duties alone reach in the same runs. Empty when no run measured it.
+ */
+function leanAcross(runs: Table[][]): string {
+  const values = runs
+    .map((tables) => tables.find((t) => t.fault === undefined && t.upstashLatencyMs === 0))
+    .map((table) => (table === undefined ? Number.NaN : ratio(table, VARIANT.lean, VARIANT.bare)))
+    .filter(Number.isFinite)
+  if (values.length === 0) return ''
+  const each = values.map((v) => fixed(v, 2)).join(', ')
+  return `\n\nIn the same runs the *${VARIANT.lean}* (the proxy's per-request duties alone) reached ${each} × bare's req/s at +0 ms, median ${fixed(median(values), 2)}.`
+}
+
+/** One run's tables: each Upstash latency, then the outage's, after `outageIntro` when given. */
+function runSections(tables: Table[], heading: string, outageIntro?: string): string {
+  const outage = tables.find((t) => t.fault === 'hang')
+  const latencies = tables.filter((t) => t.fault === undefined).map((t) => section(t, heading))
+  if (outage === undefined) return latencies.join('\n')
+  const intro = outageIntro === undefined ? '' : `${outageIntro} `
+  return `${latencies.join('\n')}\n${heading} Upstash hanging\n\n${intro}${outageTable(outage)}`
+}
+
+/**
+ * The document of one run (`runs` of one) or of several, which are read together: the targets over every run, then
+ * each run's tables. The chart shows the last run.
+ */
+export function renderDocument(runs: Table[][], machine: Machine, settings: RunSettings): string {
+  const tables = runs.at(-1) ?? []
+  const several = runs.length > 1
   const latencies = tables.filter((t) => t.fault === undefined)
   const outage = tables.find((t) => t.fault === 'hang')
   const once = measuredOnce(latencies)
@@ -106,20 +144,28 @@ export function renderDocument(tables: Table[], machine: Machine, settings: RunS
     ? ` ${once.variants.map((v) => `*${v}*`).join(', ')} made no Upstash call at +${latencies[0]?.upstashLatencyMs} ms, so
 they are not measured again at +${once.latencies.join(' and +')} ms: Upstash's latency cannot change them.`
     : ''
+  const targets = several
+    ? `Read across the ${runs.length} runs.\n\n${renderTargetSummaries(summarizeTargets(runs))}${leanAcross(runs)}`
+    : `Computed from this run's tables.\n\n${renderTargets(evaluateTargets(tables))}`
+  // Several runs: how the outage is measured, once, then each run's tables under its own heading.
+  const howOutage = outage === undefined ? '' : `## How the outage is measured\n\n${outageText(settings)}\n\n`
+  const results = several
+    ? `${howOutage}${runs.map((run, i) => `## Run ${i + 1} of ${runs.length}\n\n${runSections(run, '###')}`).join('\n')}`
+    : runSections(tables, '##', outageText(settings))
   return `# Performance
 
 Generated by \`${settings.command}\` on ${machine.date}; do not edit by hand, run it again.
 
 Machine: ${machine.cores} cores, ${machine.cpu}, node ${machine.node}. Run: ${settings.warmMs} ms of unmeasured load
 per variant, then ${settings.rounds} interleaved rounds of ${settings.roundMs} ms per variant and latency setting,
-${settings.concurrency} concurrent keep-alive clients, ${(settings.elapsedMs / 1000).toFixed(0)} s in all. The
+${settings.concurrency} concurrent keep-alive clients${several ? `; ${runs.length} such runs one after the other, each with its own build, Miniflare and local servers, so its own isolates` : ''}, ${(settings.elapsedMs / 1000).toFixed(0)} s in all. The
 default rounds are 4 s (they were 5 s before the naive and no-Upstash variants came), so the default run stays under
 three minutes. The warm-up is there because V8 compiles a worker's hot code over its first thousands of requests:
 without it (three requests each, before 2026-12-03), the first rounds measured that compilation (in one such run
 the authenticated path's workerd CPU per request fell from 3.4 ms to 1.9 ms over its first five 2 s rounds, the
 floor's settled after the first). One run's ratios vary by 20 % or more on a
-shared machine (a neighbour's load lands on some rounds, not others): read a target against the median of several
-runs, as the README's roadmap quotes it, not against this one run alone.
+shared machine (a neighbour's load lands on some rounds, not others, and one isolate's compiled code can run 5-15 %
+off another's of the same bundle): ${several ? "so the targets below are read across the runs, a ratio on their median, a count of Upstash calls and the outage's bound on the worst run" : 'read a target against the median of several runs (`--runs N` reads them together), not against this one run alone'}.
 
 What runs: one Miniflare (one workerd) with every worker on its own direct socket, one local Upstash REST server
 (\`scripts/upstash-local.ts\` over a real redis-server) and one echo origin (\`scripts/echo-upstream.ts\`), all on
@@ -160,14 +206,12 @@ ratio of CPU per request; the CPU column is the steadier of the two on a shared 
 
 ## Targets
 
-Computed from this run's tables.
+${targets}
 
-${renderTargets(evaluateTargets(tables))}
+![req/s ÷ floor per variant and Upstash latency${several ? ', the last run' : ''}](${settings.chart})
 
-![req/s ÷ floor per variant and Upstash latency](${settings.chart})
-
-${latencies.map(section).join('\n')}${outage === undefined ? '' : `\n${outageSection(outage, settings)}`}
-${machineSection(tables)}
+${results}
+${machineSection(runs)}
 ## Reproduce
 
 \`\`\`sh

@@ -76,9 +76,14 @@ export function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number
 }
 
-/** The middle value of `values` (the upper of the two middle ones for an even count); `values` is not changed. */
-export const median = (values: number[]): number =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
+/** The middle value of `values`, the mean of the two middle ones for an even count; `values` is not changed. */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const half = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1
+    ? (sorted[half] as number)
+    : ((sorted[half - 1] as number) + (sorted[half] as number)) / 2
+}
 
 /**
  * Exactly `requests` requests from `concurrency` closed-loop keep-alive clients, each answered with `expectStatus`

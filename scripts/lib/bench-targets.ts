@@ -1,8 +1,11 @@
 /**
  * The product's performance targets, checked against a run of `npm run bench`: each is one number read from the
  * table of one Upstash latency, compared with a bound. A value is compared as the document shows it (two
- * decimals), so a shown 1.00 never reads "not met" against a bound of 1.
+ * decimals), so a shown 1.00 never reads "not met" against a bound of 1. Over several runs (`--runs N`) a ratio
+ * is read on the runs' median, as single runs of one build spread by 20 % or more on a shared machine; a count of
+ * Upstash calls and the outage's bound must hold in every run, so they are read on the worst one.
  */
+import { median } from './bench-load.ts'
 import { fixed, ratio, type Table, VARIANT } from './bench-report.ts'
 
 export interface Target {
@@ -16,6 +19,12 @@ export interface Target {
   fault?: 'hang'
   comparison: 'at most' | 'at least'
   bound: number
+  /**
+   * How several runs are read: `median` for a ratio of throughput or latency, which the machine moves from run to
+   * run; `worst` for what does not depend on the machine (calls and commands per request) or is a bound on every
+   * answer (the outage's p99), where one run missing it is a miss.
+   */
+  across: 'median' | 'worst'
   /** The measured number; NaN when the table lacks a row it needs. */
   measure(table: Table): number
 }
@@ -39,6 +48,7 @@ export const TARGETS: Target[] = [
     label: `${authenticated}: Upstash calls per request`,
     variant: authenticated,
     latencyMs: 0,
+    across: 'worst',
     comparison: 'at most',
     bound: 1,
     measure: perRequest(authenticated, 'callsPerRequest'),
@@ -47,6 +57,7 @@ export const TARGETS: Target[] = [
     label: `${authenticated}: Upstash commands per request`,
     variant: authenticated,
     latencyMs: 0,
+    across: 'worst',
     comparison: 'at most',
     bound: 1,
     measure: perRequest(authenticated, 'commandsPerRequest'),
@@ -55,6 +66,7 @@ export const TARGETS: Target[] = [
     label: `${blocked}: Upstash calls per request`,
     variant: blocked,
     latencyMs: 0,
+    across: 'worst',
     comparison: 'at most',
     bound: 0,
     measure: perRequest(blocked, 'callsPerRequest'),
@@ -63,6 +75,7 @@ export const TARGETS: Target[] = [
     label: `${authenticated}: req/s ÷ floor`,
     variant: authenticated,
     latencyMs: 0,
+    across: 'median',
     comparison: 'at least',
     bound: 0.6,
     measure: (t) => ratio(t, authenticated, floor),
@@ -71,6 +84,7 @@ export const TARGETS: Target[] = [
     label: `${authenticated}: p50 ÷ floor`,
     variant: authenticated,
     latencyMs: 20,
+    across: 'median',
     comparison: 'at most',
     bound: 1.1,
     measure: (t) => ratio(t, authenticated, floor, 'p50'),
@@ -79,6 +93,7 @@ export const TARGETS: Target[] = [
     label: `${authenticated}: req/s ÷ floor`,
     variant: authenticated,
     latencyMs: 20,
+    across: 'median',
     comparison: 'at least',
     bound: 0.9,
     measure: (t) => ratio(t, authenticated, floor),
@@ -88,6 +103,7 @@ export const TARGETS: Target[] = [
     variant: authenticated,
     latencyMs: 0,
     fault: 'hang',
+    across: 'worst',
     comparison: 'at most',
     bound: 100,
     measure: (t) => t.rows.find((r) => r.variant === authenticated)?.p99 ?? Number.NaN,
@@ -96,11 +112,27 @@ export const TARGETS: Target[] = [
     label: `${publicNoUpstash}: req/s ÷ bare`,
     variant: publicNoUpstash,
     latencyMs: 0,
+    across: 'median',
     comparison: 'at least',
     bound: 0.6,
     measure: (t) => ratio(t, publicNoUpstash, bare),
   },
 ]
+
+/** Compared as the document shows the value, with two decimals. */
+function isMet(target: Target, value: number): boolean {
+  const shown = Number(value.toFixed(2))
+  return target.comparison === 'at most' ? shown <= target.bound : shown >= target.bound
+}
+
+const settingOf = (target: Target) => (target.fault === 'hang' ? 'hanging' : `+${target.latencyMs} ms`)
+const goalOf = (target: Target) => `${target.comparison === 'at most' ? '≤' : '≥'} ${target.bound}`
+const verdict = (met: boolean | undefined, errors: number) =>
+  met === undefined
+    ? 'not measured'
+    : met
+      ? 'met'
+      : `**not met**${errors > 0 ? ` (${errors} answers with another status)` : ''}`
 
 export function evaluateTargets(tables: Table[], targets: Target[] = TARGETS): TargetResult[] {
   return targets.map((target) => {
@@ -112,9 +144,7 @@ export function evaluateTargets(tables: Table[], targets: Target[] = TARGETS): T
     const errors = table?.rows.find((r) => r.variant === target.variant)?.errors ?? 0
     if (errors > 0) return { target, value, met: false, errors }
     if (value === undefined) return { target, value, met: undefined, errors }
-    const shown = Number(value.toFixed(2))
-    const met = target.comparison === 'at most' ? shown <= target.bound : shown >= target.bound
-    return { target, value, met, errors }
+    return { target, value, met: isMet(target, value), errors }
   })
 }
 
@@ -122,11 +152,47 @@ export function evaluateTargets(tables: Table[], targets: Target[] = TARGETS): T
 export function renderTargets(results: TargetResult[]): string {
   const lines = ['| target | Upstash | goal | measured | result |', '|---|---|---|---|---|']
   for (const { target, value, met, errors } of results) {
-    const goal = `${target.comparison === 'at most' ? '≤' : '≥'} ${target.bound}`
-    const wrong = errors > 0 ? ` (${errors} answers with another status)` : ''
-    const result = met === undefined ? 'not measured' : met ? 'met' : `**not met**${wrong}`
+    const shown = value === undefined ? 'n/a' : fixed(value, 2)
+    lines.push(`| ${target.label} | ${settingOf(target)} | ${goalOf(target)} | ${shown} | ${verdict(met, errors)} |`)
+  }
+  return lines.join('\n')
+}
+
+export interface TargetSummary {
+  target: Target
+  /** Each run's value, in run order; undefined where that run did not measure it. */
+  values: (number | undefined)[]
+  /** What the verdict reads: the median of the measured runs, or the worst of them (`Target.across`). */
+  value: number | undefined
+  met: boolean | undefined
+  /** The variant's answers with another status than expected, over every run. */
+  errors: number
+}
+
+/** Each target over several runs of the benchmark: every run's value and the verdict on the median or the worst. */
+export function summarizeTargets(runs: Table[][], targets: Target[] = TARGETS): TargetSummary[] {
+  const perRun = runs.map((tables) => evaluateTargets(tables, targets))
+  return targets.map((target, i) => {
+    const results = perRun.map((results) => results[i] as TargetResult)
+    const values = results.map((r) => r.value)
+    const errors = results.reduce((sum, r) => sum + r.errors, 0)
+    const measured = values.filter((v): v is number => v !== undefined)
+    const worst = target.comparison === 'at most' ? Math.max(...measured) : Math.min(...measured)
+    const value = measured.length === 0 ? undefined : target.across === 'median' ? median(measured) : worst
+    if (errors > 0) return { target, values, value, met: false, errors }
+    if (value === undefined) return { target, values, value, met: undefined, errors }
+    return { target, values, value, met: isMet(target, value), errors }
+  })
+}
+
+/** A markdown table of the targets over several runs: the bound, each run's value, the value read and the verdict. */
+export function renderTargetSummaries(summaries: TargetSummary[]): string {
+  const lines = ['| target | Upstash | goal | each run | read on | result |', '|---|---|---|---|---|---|']
+  for (const { target, values, value, met, errors } of summaries) {
+    const each = values.map((v) => (v === undefined ? 'n/a' : fixed(v, 2))).join(', ')
+    const read = value === undefined ? 'n/a' : `${target.across} ${fixed(value, 2)}`
     lines.push(
-      `| ${target.label} | ${target.fault === 'hang' ? 'hanging' : `+${target.latencyMs} ms`} | ${goal} | ${value === undefined ? 'n/a' : fixed(value, 2)} | ${result} |`,
+      `| ${target.label} | ${settingOf(target)} | ${goalOf(target)} | ${each} | ${read} | ${verdict(met, errors)} |`,
     )
   }
   return lines.join('\n')
