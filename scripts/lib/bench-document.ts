@@ -112,12 +112,13 @@ function section(table: Table, heading = '##'): string {
  * duties alone reach in the same runs. Empty when no run measured it.
  */
 function leanAcross(runs: Table[][]): string {
-  const values = runs
+  const all = runs
     .map((tables) => tables.find((t) => t.fault === undefined && t.upstashLatencyMs === 0))
     .map((table) => (table === undefined ? Number.NaN : ratio(table, VARIANT.lean, VARIANT.bare)))
-    .filter(Number.isFinite)
+  const values = all.filter(Number.isFinite)
   if (values.length === 0) return ''
-  const each = values.map((v) => fixed(v, 2)).join(', ')
+  // One entry per run, in order, so the list lines up with the targets' (`fixed` shows n/a for a run without it).
+  const each = all.map((v) => fixed(v, 2)).join(', ')
   return `\n\nIn the same runs the *${VARIANT.lean}* (the proxy's per-request duties alone) reached ${each} × bare's req/s at +0 ms, median ${fixed(median(values), 2)}.`
 }
 

@@ -76,7 +76,10 @@ export function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number
 }
 
-/** The middle value of `values`, the mean of the two middle ones for an even count; `values` is not changed. */
+/**
+ * The middle value of `values`, the mean of the two middle ones for an even count; `values` is not changed. (The
+ * benchmark's per-round figures use `quantile(…, 0.5)`, the lower middle, as their p50 does.)
+ */
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   const half = Math.floor(sorted.length / 2)

@@ -162,11 +162,25 @@ export interface TargetSummary {
   target: Target
   /** Each run's value, in run order; undefined where that run did not measure it. */
   values: (number | undefined)[]
-  /** What the verdict reads: the median of the measured runs, or the worst of them (`Target.across`). */
+  /**
+   * What the verdict reads (`Target.across`): the median of the runs that measured it, or the worst run, which needs
+   * every run to have measured it; undefined otherwise.
+   */
   value: number | undefined
   met: boolean | undefined
   /** The variant's answers with another status than expected, over every run. */
   errors: number
+}
+
+/**
+ * The value a target's verdict reads from the runs that measured it: their median, over however many did; or the
+ * worst, only when every run measured it (a bound that must hold in every run is not met by the runs that lacked it).
+ */
+function readAcross(target: Target, measured: number[], runs: number): number | undefined {
+  if (measured.length === 0) return undefined
+  if (target.across === 'median') return median(measured)
+  if (measured.length < runs) return undefined
+  return target.comparison === 'at most' ? Math.max(...measured) : Math.min(...measured)
 }
 
 /** Each target over several runs of the benchmark: every run's value and the verdict on the median or the worst. */
@@ -177,8 +191,7 @@ export function summarizeTargets(runs: Table[][], targets: Target[] = TARGETS): 
     const values = results.map((r) => r.value)
     const errors = results.reduce((sum, r) => sum + r.errors, 0)
     const measured = values.filter((v): v is number => v !== undefined)
-    const worst = target.comparison === 'at most' ? Math.max(...measured) : Math.min(...measured)
-    const value = measured.length === 0 ? undefined : target.across === 'median' ? median(measured) : worst
+    const value = readAcross(target, measured, values.length)
     if (errors > 0) return { target, values, value, met: false, errors }
     if (value === undefined) return { target, values, value, met: undefined, errors }
     return { target, values, value, met: isMet(target, value), errors }
