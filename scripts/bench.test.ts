@@ -377,6 +377,11 @@ describe('bench chart and document', () => {
     const machine = doc.slice(doc.indexOf('## The machine during the runs'), doc.indexOf('## Reproduce'))
     expect(machine).toContain('| run | Upstash | variant |')
     expect(machine).toContain('| 3 | hanging | edgeward authenticated | 120.0 | n/a | n/a |')
+    // A command whose later run failed says so where it names itself.
+    const stopped = 'run 3 of 3 failed (boom), so this document reads the 2 before it'
+    const partial = renderDocument(runs.slice(0, 2), MACHINE, { ...SETTINGS, chart: 'c.svg', stopped })
+    expect(partial).toContain(`on ${MACHINE.date}; ${stopped}; do not edit by hand`)
+    expect(partial).toContain('Read across the 2 runs.')
     // One run reads as before: no run column, no per-run headings.
     const one = renderDocument([SYNTHETIC], MACHINE, { ...SETTINGS, chart: 'performance.svg' })
     expect(one).not.toContain('## Run 1')

@@ -22,6 +22,7 @@ import { renderChart } from './lib/bench-chart.ts'
 import { renderDocument } from './lib/bench-document.ts'
 import { type RoundResult, runRound } from './lib/bench-load.ts'
 import { renderTable, summarize, type Table, VARIANT } from './lib/bench-report.ts'
+import { runSeveral } from './lib/bench-runs.ts'
 import { renderTargetSummaries, summarizeTargets } from './lib/bench-targets.ts'
 import {
   BENCH_UPSTASH,
@@ -66,12 +67,6 @@ export const DEFAULTS: BenchOptions = {
   latencies: [0, 20],
   outageMs: 3000,
 }
-
-/**
- * Most runs one command reads together (`--runs`): each takes about three minutes with the defaults, and a median
- * of five already says what the machine's spread lets a run say.
- */
-const MAX_RUNS = 10
 
 /** What the authenticated path answers while Upstash cannot be asked: REVOCATION_FAILURE_MODE=closed, the default. */
 const OUTAGE_STATUS = 503
@@ -255,7 +250,6 @@ async function main(): Promise<void> {
     },
   })
   const runs = Number(values.runs ?? 1)
-  if (!Number.isInteger(runs) || runs < 1 || runs > MAX_RUNS) throw new Error(`bench: --runs takes 1 to ${MAX_RUNS}`)
   const opts: BenchOptions = {
     ...DEFAULTS,
     rounds: Number(values.rounds ?? DEFAULTS.rounds),
@@ -266,24 +260,35 @@ async function main(): Promise<void> {
     log: (line) => console.log(line),
   }
   const started = performance.now()
-  const all: Table[][] = []
-  for (let i = 0; i < runs; i++) {
-    if (runs > 1) console.log(`\nbench: run ${i + 1} of ${runs}`)
-    all.push(await runBench(opts))
-  }
+  const { runs: all, stopped } = await runSeveral(
+    runs,
+    () => runBench(opts),
+    (line) => console.log(line),
+  )
   const elapsedMs = performance.now() - started
   const args = process.argv.slice(2)
   const doc = renderDocument(
     all,
     { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, date: new Date().toISOString() },
-    { ...opts, command: `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`, elapsedMs, chart: CHART },
+    {
+      ...opts,
+      command: `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`,
+      elapsedMs,
+      chart: CHART,
+      stopped,
+    },
   )
   const out = values.out ?? path.join(ROOT, 'docs/PERFORMANCE.md')
   const chart = path.join(path.dirname(out), CHART)
   await Promise.all([writeFile(out, doc), writeFile(chart, renderChart(all.at(-1) ?? []))])
-  if (runs > 1) console.log(`\nTargets across the ${runs} runs\n${renderTargetSummaries(summarizeTargets(all))}`)
+  if (all.length > 1)
+    console.log(`\nTargets across the ${all.length} runs\n${renderTargetSummaries(summarizeTargets(all))}`)
   const wrote = [out, chart].map((f) => path.relative(process.cwd(), f)).join(' and ')
   console.log(`\nbench: ${(elapsedMs / 1000).toFixed(1)} s; wrote ${wrote}`)
+  if (stopped !== undefined) {
+    console.error(`bench: ${stopped}`)
+    process.exitCode = 1
+  }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
