@@ -3,7 +3,7 @@
  * runs (`--runs N`), the targets read across them and every run's tables.
  */
 import { median } from './bench-load.ts'
-import { fixed, ratio, renderTable, type Table, VARIANT } from './bench-report.ts'
+import { fixed, ratio, renderTable, settingName, type Table, VARIANT } from './bench-report.ts'
 import { evaluateTargets, renderTargetSummaries, renderTargets, summarizeTargets } from './bench-targets.ts'
 import { BENCH_UPSTASH, OUTAGE_TRIP_MS } from './bench-workers.ts'
 
@@ -57,7 +57,7 @@ function outageTable(table: Table): string {
 }
 
 /** The setting a table was measured at, as the machine section names it. */
-const settingOf = (table: Table) => (table.fault === 'hang' ? 'hanging' : `+${table.upstashLatencyMs} ms`)
+const settingOf = (table: Table) => settingName(table.fault, table.upstashLatencyMs)
 
 function machineSection(runs: Table[][]): string {
   const several = runs.length > 1

@@ -76,6 +76,10 @@ function largest(values: number[]): number {
   return finite.length === 0 ? Number.NaN : Math.max(...finite)
 }
 
+/** How the documents name an Upstash setting: `hanging` for the outage, else the added latency (`+20 ms`). */
+export const settingName = (fault: 'hang' | undefined, latencyMs: number): string =>
+  fault === 'hang' ? 'hanging' : `+${latencyMs} ms`
+
 export const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a')
 
 /** `field` of variant `a` divided by that of variant `b` in `table`; NaN when either row is missing. */

@@ -6,7 +6,7 @@
  * Upstash calls and the outage's bound must hold in every run, so they are read on the worst one.
  */
 import { median } from './bench-load.ts'
-import { fixed, ratio, type Table, VARIANT } from './bench-report.ts'
+import { fixed, ratio, settingName, type Table, VARIANT } from './bench-report.ts'
 
 export interface Target {
   /** What is measured, in words. */
@@ -125,7 +125,7 @@ function isMet(target: Target, value: number): boolean {
   return target.comparison === 'at most' ? shown <= target.bound : shown >= target.bound
 }
 
-const settingOf = (target: Target) => (target.fault === 'hang' ? 'hanging' : `+${target.latencyMs} ms`)
+const settingOf = (target: Target) => settingName(target.fault, target.latencyMs)
 const goalOf = (target: Target) => `${target.comparison === 'at most' ? '≤' : '≥'} ${target.bound}`
 const verdict = (met: boolean | undefined, errors: number) =>
   met === undefined
